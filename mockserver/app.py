@@ -1,0 +1,92 @@
+"""Building the ASGI app: the selected packs, the control plane, shared services."""
+
+from __future__ import annotations
+
+import os
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connexion.resolver import Resolver
+
+from mockserver.engine import control
+from mockserver.engine.clock import Clock
+from mockserver.engine.dialects import DIALECTS
+from mockserver.engine.fallback import fallback_pack, synthesized_operation_id
+from mockserver.engine.pack import Handlers, Pack, PackContext
+from mockserver.engine.pipeline import ApiApp, Settings
+from mockserver.engine.resources import specs_dir
+from mockserver.engine.server import CONTROL_PREFIX, MockServer, PackRuntime, Services
+from mockserver.engine.spec import load_spec
+from mockserver.packs import AVAILABLE, load_pack
+
+
+@dataclass
+class ServerConfig:
+    apis: t.Sequence[str] = ()  # empty: every available pack (unless `spec` is given)
+    spec: Path | None = None  # serve a user's spec with generated answers
+    spec_dialect: str = "fastapi"
+    seed: int | None = None  # None: a random seed, reported at start-up
+    state_file: Path | None = None
+    clock_start: float | None = None  # freeze the clock at this instant
+    settings: Settings = field(default_factory=Settings)
+
+
+def build_server(config: ServerConfig) -> MockServer:
+    seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(4), "big")
+    clock = Clock()
+    if config.clock_start is not None:
+        clock.set(config.clock_start, frozen=True)
+    services = Services(clock=clock, seed=seed, settings=config.settings)
+    packs = _selected_packs(config, seed)
+    runtimes = [_runtime(pack, services) for pack in packs]
+    server_ref: dict[str, MockServer] = {}
+    control_app = _control_app(runtimes, services, lambda: server_ref["server"])
+    server = MockServer(runtimes, services, control_app, state_file=config.state_file)
+    server_ref["server"] = server
+    server.load_state_file()
+    return server
+
+
+def _selected_packs(config: ServerConfig, seed: int) -> list[Pack]:
+    names = list(config.apis) or ([] if config.spec else list(AVAILABLE))
+    packs = [load_pack(name) for name in dict.fromkeys(names)]
+    if config.spec is not None:
+        packs.append(fallback_pack(Path(config.spec), seed=seed, dialect=config.spec_dialect))
+    return packs
+
+
+class _SynthesizingResolver(Resolver):
+    """Operations without an operationId (common in users' specs) get `METHOD /path`."""
+
+    def resolve_operation_id(self, operation: t.Any) -> str:
+        return operation.operation_id or synthesized_operation_id(operation.method, operation.path)
+
+
+def _runtime(pack: Pack, services: Services) -> PackRuntime:
+    spec = load_spec(pack.spec_path, pack.handlers.resolve, resolver_class=_SynthesizingResolver)
+    context = PackContext(pack.name, services.seed, services.clock, pack.fixtures)
+    runtime = PackRuntime(pack, spec, context, pack.new_state(context))
+    runtime.app = ApiApp(
+        pack.name, spec.operations, DIALECTS[pack.dialect],
+        state=lambda: runtime.state, settings=services.settings,
+        authenticate=pack.authenticate, journal=services.journal, faults=services.faults,
+        redirect_slashes=pack.redirect_slashes)
+    return runtime
+
+
+def _control_app(runtimes: list[PackRuntime], services: Services,
+                 server: t.Callable[[], MockServer]) -> ApiApp:
+    """The engine's control operations, with each pack's own control operations in front."""
+    dialect = DIALECTS["control"]
+    spec = load_spec(specs_dir() / "control.yaml", control.handlers.resolve)
+    app = ApiApp("control", spec.operations, dialect, state=server, settings=services.settings)
+    for runtime in runtimes:
+        if runtime.pack.control_spec_path is None:
+            continue
+        pack_spec = load_spec(runtime.pack.control_spec_path, runtime.pack.control_handlers.resolve,
+                              base_path=f"{CONTROL_PREFIX}/packs/{runtime.name}")
+        app = ApiApp(f"control:{runtime.name}", pack_spec.operations, dialect,
+                     state=(lambda r=runtime: r.state), settings=services.settings, fallback=app)
+        runtime.control_app = app
+    return app

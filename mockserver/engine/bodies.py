@@ -1,0 +1,215 @@
+"""Request bodies: picking the declared media type, decoding it, validating it."""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+import orjson
+
+from mockserver.engine.issues import Issue, RequestInvalid
+from mockserver.engine.params import CoercionError, coercer_for
+from mockserver.engine.schema import SchemaValidator
+
+
+@dataclass(slots=True)
+class UploadedFile:
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class UnsupportedMediaType(Exception):
+    def __init__(self, content_type: str, allowed: t.Sequence[str]) -> None:
+        self.content_type = content_type
+        self.allowed = allowed
+
+
+def media_kind(content_type: str) -> str:
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base == "application/json" or base.endswith("+json"):
+        return "json"
+    if base == "multipart/form-data":
+        return "multipart"
+    if base == "application/x-www-form-urlencoded":
+        return "form"
+    if base.startswith("text/"):
+        return "text"
+    return "binary"
+
+
+class BodyDecoder:
+    """The request body of one operation."""
+
+    def __init__(self, request_body: dict, components: dict) -> None:
+        self.required = bool(request_body.get("required", False))
+        self.media: dict[str, tuple[str, dict, SchemaValidator | None]] = {}
+        for content_type, media in (request_body.get("content") or {}).items():
+            schema = (media or {}).get("schema")
+            validator = SchemaValidator(schema, components) if schema else None
+            self.media[content_type.lower()] = (media_kind(content_type), schema or {}, validator)
+        self.default_type = next(iter(self.media), "application/json")
+
+    def decode(self, raw: bytes, content_type: str) -> t.Any:
+        """The decoded body (None when absent and optional); raises RequestInvalid or
+        UnsupportedMediaType."""
+        if not raw:
+            if self.required:
+                raise RequestInvalid([Issue("missing", ("body",), None)])
+            return None
+        declared = self._declared(content_type)
+        kind, schema, validator = self.media[declared]
+        value = _DECODERS[kind](raw, content_type or declared, schema)
+        if validator is not None:
+            issues = validator.issues(_for_validation(value), ("body",))
+            if issues:
+                raise RequestInvalid(issues)
+        return value
+
+    def _declared(self, content_type: str) -> str:
+        base = content_type.split(";", 1)[0].strip().lower()
+        if not base:
+            # FastAPI reads a body without Content-Type as JSON; most clients that forget the
+            # header mean JSON too.
+            return "application/json" if "application/json" in self.media else self.default_type
+        if base in self.media:
+            return base
+        major = base.split("/", 1)[0]
+        for declared in self.media:
+            if declared in ("*/*", f"{major}/*"):
+                return declared
+        if media_kind(base) == "json":
+            for declared, (kind, _, _) in self.media.items():
+                if kind == "json":
+                    return declared
+        raise UnsupportedMediaType(content_type, list(self.media))
+
+
+def _decode_json(raw: bytes, content_type: str, schema: dict) -> t.Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise RequestInvalid([Issue("json_invalid", ("body", error.pos), {},
+                                    {"error": error.msg})]) from None
+
+
+def _decode_text(raw: bytes, content_type: str, schema: dict) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestInvalid([Issue("string_unicode", ("body",), None)]) from None
+
+
+def _decode_binary(raw: bytes, content_type: str, schema: dict) -> bytes:
+    return raw
+
+
+def _decode_form(raw: bytes, content_type: str, schema: dict) -> dict:
+    from urllib.parse import parse_qsl
+    fields: dict[str, list] = {}
+    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        fields.setdefault(key, []).append(value)
+    return _typed_fields(fields, schema)
+
+
+def _decode_multipart(raw: bytes, content_type: str, schema: dict) -> dict:
+    fields = _parse_multipart(raw, content_type)
+    return _typed_fields(fields, schema)
+
+
+def _typed_fields(fields: dict[str, list], schema: dict) -> dict:
+    """Form fields are text; give them the types their schema properties declare."""
+    properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    typed: dict[str, t.Any] = {}
+    issues: list[Issue] = []
+    for name, values in fields.items():
+        prop = properties.get(name, {}) or {}
+        if prop.get("type") == "array":
+            coerce = coercer_for(prop.get("items", {}) or {})
+            typed[name] = [_coerce_field(coerce, v, ("body", name, i), issues) for i, v in enumerate(values)]
+        else:
+            typed[name] = _coerce_field(coercer_for(prop), values[-1], ("body", name), issues)
+    if issues:
+        raise RequestInvalid(issues)
+    return typed
+
+
+def _coerce_field(coerce: t.Callable[[str], t.Any], value: t.Any, loc: tuple, issues: list[Issue]) -> t.Any:
+    if isinstance(value, UploadedFile) or coerce is str:
+        return value
+    try:
+        return coerce(value)
+    except CoercionError as error:
+        issues.append(Issue(error.kind, loc, value))
+        return value
+
+
+def _parse_multipart(raw: bytes, content_type: str) -> dict[str, list]:
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise RequestInvalid([Issue("value_error", ("body",), None,
+                                    {"error": "multipart body without a boundary"})])
+    fields: dict[str, list] = {}
+    part: dict[str, t.Any] = {}
+
+    def on_part_begin() -> None:
+        part.clear()
+        part.update(headers={}, data=bytearray(), header_name=b"", header_value=b"")
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        part["header_name"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        part["header_value"] += data[start:end]
+
+    def on_header_end() -> None:
+        part["headers"][part["header_name"].lower()] = part["header_value"]
+        part["header_name"] = part["header_value"] = b""
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        part["data"] += data[start:end]
+
+    def on_part_end() -> None:
+        _, disposition = parse_options_header(part["headers"].get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        filename = disposition.get(b"filename")
+        if filename is not None:
+            ctype = part["headers"].get(b"content-type", b"application/octet-stream").decode("latin-1")
+            value: t.Any = UploadedFile(filename.decode("utf-8", "replace"), ctype, bytes(part["data"]))
+        else:
+            value = bytes(part["data"]).decode("utf-8", "replace")
+        fields.setdefault(name, []).append(value)
+
+    parser = MultipartParser(boundary, {
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
+        "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_part_data": on_part_data, "on_part_end": on_part_end,
+    })
+    try:
+        parser.write(raw)
+        parser.finalize()
+    except Exception as error:  # the parser raises its own error types for malformed input
+        raise RequestInvalid([Issue("value_error", ("body",), None,
+                                    {"error": f"malformed multipart body: {error}"})]) from None
+    return fields
+
+
+def _for_validation(value: t.Any) -> t.Any:
+    """Files become placeholder strings so `format: binary` string properties validate."""
+    if isinstance(value, dict) and any(isinstance(v, UploadedFile) for v in value.values()):
+        return {k: ("<file>" if isinstance(v, UploadedFile) else v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value
+
+
+_DECODERS: dict[str, t.Callable[[bytes, str, dict], t.Any]] = {
+    "json": _decode_json, "text": _decode_text, "binary": _decode_binary,
+    "form": _decode_form, "multipart": _decode_multipart,
+}

@@ -1,0 +1,161 @@
+"""Handlers of the control plane (`specs/control.yaml`). `request.state` is the MockServer."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from mockserver.engine.clock import parse_instant
+from mockserver.engine.http import Request, Response
+from mockserver.engine.issues import ApiError
+from mockserver.engine.pack import Handlers
+
+handlers = Handlers()
+
+
+@handlers("getHealth")
+def get_health(request: Request) -> dict:
+    server = request.state
+    return {"status": "ok", "packs": server.describe(), "seed": server.services.seed,
+            "clock": server.services.clock.describe(),
+            "uptime_seconds": round(time.time() - server.services.started_at, 3)}
+
+
+@handlers("listPacks")
+def list_packs(request: Request) -> list:
+    return request.state.describe()
+
+
+@handlers("resetAll")
+def reset_all(request: Request) -> dict:
+    server = request.state
+    for runtime in server.runtimes.values():
+        runtime.reset()
+    server.services.journal.clear()
+    server.services.faults.clear()
+    return {"packs": list(server.runtimes)}
+
+
+@handlers("resetPack")
+def reset_pack(request: Request) -> dict:
+    runtime = _runtime(request)
+    runtime.reset()
+    return {"packs": [runtime.name]}
+
+
+@handlers("exportState")
+def export_state(request: Request) -> dict:
+    return request.state.export_state()
+
+
+@handlers("importState")
+def import_state(request: Request) -> dict:
+    server = request.state
+    try:
+        server.import_state(request.body)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ApiError(400, f"state not loaded: {error}") from None
+    return {"packs": sorted(request.body["packs"])}
+
+
+@handlers("exportPackState")
+def export_pack_state(request: Request) -> dict:
+    return _runtime(request).export()
+
+
+@handlers("importPackState")
+def import_pack_state(request: Request) -> dict:
+    runtime = _runtime(request)
+    try:
+        runtime.load(request.body)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ApiError(400, f"state not loaded: {error}") from None
+    return {"packs": [runtime.name]}
+
+
+@handlers("listRequests")
+def list_requests(request: Request) -> dict:
+    found = request.state.services.journal.find(**request.params)
+    return {"total": len(found), "requests": [entry.to_json() for entry in found]}
+
+
+@handlers("clearJournal")
+def clear_journal(request: Request) -> dict:
+    return {"cleared": request.state.services.journal.clear(request.params.get("pack"))}
+
+
+@handlers("listFaults")
+def list_faults(request: Request) -> list:
+    return [fault.to_json() for fault in request.state.services.faults.list()]
+
+
+@handlers("addFault")
+def add_fault(request: Request) -> Response:
+    server = request.state
+    fields = {k: v for k, v in request.body.items()}
+    pack = fields.get("pack")
+    if pack is not None and pack not in server.runtimes:
+        raise ApiError(400, f"pack {pack!r} is not served; served: {', '.join(server.runtimes)}")
+    operation_id = fields.get("operation_id")
+    if operation_id is not None and not _operation_exists(server, pack, operation_id):
+        raise ApiError(400, f"no operation {operation_id!r} in {pack or 'any served pack'}")
+    if not (fields.get("latency_ms") or fields.get("status") or fields.get("drop")):
+        raise ApiError(400, "a fault needs latency_ms, status or drop")
+    fault = server.services.faults.add(**fields)
+    return Response.json(fault.to_json(), 201)
+
+
+@handlers("clearFaults")
+def clear_faults(request: Request) -> Response:
+    request.state.services.faults.clear()
+    return Response.empty(204)
+
+
+@handlers("deleteFault")
+def delete_fault(request: Request) -> Response:
+    if not request.state.services.faults.remove(request.params["fault_id"]):
+        raise ApiError(404, f"no fault {request.params['fault_id']}")
+    return Response.empty(204)
+
+
+@handlers("getClock")
+def get_clock(request: Request) -> dict:
+    return request.state.services.clock.describe()
+
+
+@handlers("setClock")
+def set_clock(request: Request) -> dict:
+    clock = request.state.services.clock
+    try:
+        when = parse_instant(request.body["now"])
+    except (ValueError, OverflowError):
+        raise ApiError(400, f"now: not a Unix time or ISO 8601 instant: {request.body['now']!r}") from None
+    clock.set(when, frozen=request.body.get("frozen", True))
+    return clock.describe()
+
+
+@handlers("resetClock")
+def reset_clock(request: Request) -> dict:
+    clock = request.state.services.clock
+    clock.reset()
+    return clock.describe()
+
+
+@handlers("advanceClock")
+def advance_clock(request: Request) -> dict:
+    clock = request.state.services.clock
+    clock.advance(request.body["seconds"])
+    return clock.describe()
+
+
+def _runtime(request: Request) -> t.Any:
+    server = request.state
+    name = request.params["pack"]
+    if name not in server.runtimes:
+        raise ApiError(404, f"pack {name!r} is not served; served: {', '.join(server.runtimes)}")
+    return server.runtimes[name]
+
+
+def _operation_exists(server: t.Any, pack: str | None, operation_id: str) -> bool:
+    runtimes = [server.runtimes[pack]] if pack else list(server.runtimes.values())
+    return any(op.operation_id == operation_id for r in runtimes for op in r.spec.operations)

@@ -1,0 +1,211 @@
+"""Error dialects: how each emulated API words an error.
+
+Validation and framework errors (bad parameters, bad JSON, unknown path, wrong method, oversized
+body) are produced by the engine, but a client must see them exactly as the real server would
+write them, so each pack names the dialect it speaks.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from mockserver.engine.http import Response
+from mockserver.engine.issues import ApiError, Issue
+
+_PYDANTIC_MESSAGES: dict[str, str] = {
+    "missing": "Field required",
+    "int_parsing": "Input should be a valid integer, unable to parse string as an integer",
+    "int_type": "Input should be a valid integer",
+    "int_from_float": "Input should be a valid integer, got a number with a fractional part",
+    "float_parsing": "Input should be a valid number, unable to parse string as a number",
+    "float_type": "Input should be a valid number",
+    "bool_parsing": "Input should be a valid boolean, unable to interpret input",
+    "bool_type": "Input should be a valid boolean",
+    "string_type": "Input should be a valid string",
+    "list_type": "Input should be a valid list",
+    "dict_type": "Input should be a valid dictionary",
+    "model_attributes_type": "Input should be a valid dictionary or object to extract fields from",
+    "greater_than_equal": "Input should be greater than or equal to {ge}",
+    "greater_than": "Input should be greater than {gt}",
+    "less_than_equal": "Input should be less than or equal to {le}",
+    "less_than": "Input should be less than {lt}",
+    "multiple_of": "Input should be a multiple of {multiple_of}",
+    "string_pattern_mismatch": "String should match pattern '{pattern}'",
+    "enum": "Input should be {expected}",
+    "json_invalid": "JSON decode error",
+    "extra_forbidden": "Extra inputs are not permitted",
+    "value_error": "Value error, {error}",
+    "uuid_parsing": "Input should be a valid UUID, {error}",
+}
+
+
+def pydantic_message(issue: Issue) -> str:
+    ctx = issue.ctx or {}
+    if issue.kind in ("string_too_short", "string_too_long"):
+        bound = ctx.get("min_length", ctx.get("max_length"))
+        which = "least" if issue.kind == "string_too_short" else "most"
+        return f"String should have at {which} {bound} character{'' if bound == 1 else 's'}"
+    if issue.kind in ("too_short", "too_long"):
+        bound = ctx.get("min_length", ctx.get("max_length"))
+        which = "least" if issue.kind == "too_short" else "most"
+        return (f"List should have at {which} {bound} item{'' if bound == 1 else 's'} "
+                f"after validation, not {ctx.get('actual_length')}")
+    template = _PYDANTIC_MESSAGES.get(issue.kind, issue.kind.replace("_", " "))
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return template
+
+
+class Dialect:
+    """Base dialect; subclasses override what their API words differently."""
+
+    name = "base"
+    validation_status = 400
+
+    def validation_error(self, issues: t.Sequence[Issue]) -> Response:
+        raise NotImplementedError
+
+    def error(self, error: ApiError) -> Response:
+        raise NotImplementedError
+
+    def not_found(self, method: str, path: str) -> Response:
+        return self.error(ApiError(404, "Not Found"))
+
+    def method_not_allowed(self, method: str, path: str, allowed: t.Iterable[str]) -> Response:
+        response = self.error(ApiError(405, "Method Not Allowed"))
+        response.headers["allow"] = ", ".join(sorted(allowed))
+        return response
+
+    def payload_too_large(self, limit: int) -> Response:
+        return self.error(ApiError(413, f"Request body exceeds the limit of {limit} bytes"))
+
+    def unsupported_media_type(self, content_type: str, allowed: t.Iterable[str]) -> Response:
+        return self.error(ApiError(415, f"Unsupported Media Type: {content_type or 'none'}"))
+
+    def internal_error(self) -> Response:
+        return Response.text("Internal Server Error", 500)
+
+
+class FastAPIDialect(Dialect):
+    """FastAPI + pydantic v2, as Chutes and InvokeAI answer."""
+
+    name = "fastapi"
+    validation_status = 422
+
+    def validation_error(self, issues: t.Sequence[Issue]) -> Response:
+        return Response.json({"detail": [self.issue_body(issue) for issue in issues]}, 422)
+
+    @staticmethod
+    def issue_body(issue: Issue) -> dict:
+        body = {"type": issue.kind, "loc": list(issue.loc), "msg": pydantic_message(issue),
+                "input": issue.input}
+        if issue.ctx and issue.kind not in ("missing",):
+            body["ctx"] = {k: v for k, v in issue.ctx.items() if k != "actual_length"} or None
+            if body["ctx"] is None:
+                del body["ctx"]
+        return body
+
+    def error(self, error: ApiError) -> Response:
+        detail = error.fields.get("detail", error.message)
+        return Response.json({"detail": detail}, error.status, dict(error.headers))
+
+
+class OpenAIDialect(Dialect):
+    """OpenAI: `{"error": {"message", "type", "param", "code"}}`, bad requests are 400."""
+
+    name = "openai"
+    validation_status = 400
+
+    def validation_error(self, issues: t.Sequence[Issue]) -> Response:
+        # OpenAI reports the first problem only.
+        issue = issues[0]
+        message, code = self.describe(issue)
+        return self.error(ApiError(400, message, param=issue.param, code=code))
+
+    def error(self, error: ApiError) -> Response:
+        status = error.status
+        default_type = "invalid_request_error" if status < 500 else "server_error"
+        body = {"error": {
+            "message": error.message,
+            "type": error.fields.get("type", default_type),
+            "param": error.fields.get("param"),
+            "code": error.fields.get("code"),
+        }}
+        return Response.json(body, status, dict(error.headers))
+
+    def not_found(self, method: str, path: str) -> Response:
+        return self.error(ApiError(404, f"Invalid URL ({method} {path})"))
+
+    def method_not_allowed(self, method: str, path: str, allowed: t.Iterable[str]) -> Response:
+        response = self.error(ApiError(405, f"Invalid method for URL ({method} {path})"))
+        response.headers["allow"] = ", ".join(sorted(allowed))
+        return response
+
+    def internal_error(self) -> Response:
+        return self.error(ApiError(
+            500, "The server had an error while processing your request. Sorry about that!"))
+
+    @staticmethod
+    def describe(issue: Issue) -> tuple[str, str | None]:
+        """OpenAI's wording for one issue, and its `code`."""
+        name = issue.param or "body"
+        ctx = issue.ctx or {}
+        got = issue.input
+        kind = issue.kind
+        if kind == "missing":
+            return f"Missing required parameter: '{name}'.", "missing_required_parameter"
+        if kind.endswith("_parsing") or kind.endswith("_type"):
+            expected = {"int": "an integer", "float": "a number", "bool": "a boolean",
+                        "string": "a string", "list": "an array", "dict": "an object",
+                        "model": "an object"}.get(kind.split("_")[0], "a valid value")
+            return (f"Invalid type for '{name}': expected {expected}, but got {_shown(got)} instead.",
+                    "invalid_type")
+        if kind == "enum":
+            return (f"Invalid value: {_shown(got)}. Supported values are: {_openai_list(ctx)}.",
+                    "invalid_value")
+        if kind in ("greater_than_equal", "greater_than"):
+            bound = ctx.get("ge", ctx.get("gt"))
+            op = ">=" if kind == "greater_than_equal" else ">"
+            return (f"Invalid '{name}': integer below minimum value. Expected a value {op} {bound}, "
+                    f"but got {got} instead.", "integer_below_min_value")
+        if kind in ("less_than_equal", "less_than"):
+            bound = ctx.get("le", ctx.get("lt"))
+            op = "<=" if kind == "less_than_equal" else "<"
+            return (f"Invalid '{name}': integer above maximum value. Expected a value {op} {bound}, "
+                    f"but got {got} instead.", "integer_above_max_value")
+        if kind == "json_invalid":
+            return ("We could not parse the JSON body of your request. (HINT: This likely means you "
+                    "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+                    "but what was sent was not valid JSON.)", None)
+        return f"Invalid value for '{name}': {pydantic_message(issue)}.", "invalid_value"
+
+
+def _shown(value: t.Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else repr(value)
+
+
+def _openai_list(ctx: dict) -> str:
+    # pydantic's "'a', 'b' or 'c'" becomes OpenAI's "'a', 'b', and 'c'".
+    text = ctx.get("expected", "")
+    head, sep, tail = text.rpartition(" or ")
+    return f"{head}, and {tail}" if sep else text
+
+
+class ControlDialect(Dialect):
+    """The control plane's own: `{"error": {"status", "message", "issues"}}`."""
+
+    name = "control"
+    validation_status = 400
+
+    def validation_error(self, issues: t.Sequence[Issue]) -> Response:
+        body = {"error": {"status": 400, "message": "Invalid request",
+                          "issues": [FastAPIDialect.issue_body(issue) for issue in issues]}}
+        return Response.json(body, 400)
+
+    def error(self, error: ApiError) -> Response:
+        return Response.json({"error": {"status": error.status, "message": error.message}},
+                             error.status, dict(error.headers))
+
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (FastAPIDialect(), OpenAIDialect(), ControlDialect())}

@@ -1,0 +1,113 @@
+"""What an API pack is: its spec, handlers, dialect, auth, and how to build its state."""
+
+from __future__ import annotations
+
+import random
+import threading
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mockserver.engine.clock import Clock
+from mockserver.engine.http import Request
+from mockserver.engine.resources import fixtures_dir, specs_dir
+from mockserver.engine.spec import Handler, MissingHandler
+
+
+class Handlers:
+    """operationId → handler, filled with a decorator: `@handlers("usage-completions")`."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Handler] = {}
+
+    def __call__(self, *operation_ids: str) -> t.Callable[[Handler], Handler]:
+        def register(function: Handler) -> Handler:
+            for operation_id in operation_ids:
+                if operation_id in self._by_id:
+                    raise ValueError(f"two handlers for {operation_id}")
+                self._by_id[operation_id] = function
+            return function
+        return register
+
+    def include(self, other: "Handlers") -> None:
+        for operation_id, function in other._by_id.items():
+            self(operation_id)(function)
+
+    def resolve(self, operation_id: str) -> Handler:
+        try:
+            return self._by_id[operation_id]
+        except KeyError:
+            raise MissingHandler(f"no handler for operationId {operation_id!r}") from None
+
+    def __contains__(self, operation_id: str) -> bool:
+        return operation_id in self._by_id
+
+
+class Store:
+    """Base for a pack's in-memory state.
+
+    Handlers run on the event loop, but the control plane, the state file writer and background
+    workers may touch the store from other threads: every write goes through `self.lock`, and
+    `self.version` moves on every change so the state file knows when to write.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.version = 0
+
+    def changed(self) -> None:
+        self.version += 1
+
+    def export(self) -> dict:
+        raise NotImplementedError
+
+    def load(self, data: dict) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class PackContext:
+    """What a pack's state factory gets: the seed, the clock and its fixtures."""
+
+    name: str
+    seed: int
+    clock: Clock
+    fixtures: Path
+
+    def random(self, label: str) -> random.Random:
+        """A generator that depends only on (seed, pack, label), not on what else ran first."""
+        return random.Random(f"{self.seed}:{self.name}:{label}")
+
+    def fixture(self, filename: str) -> t.Any:
+        with open(self.fixtures / filename, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+
+
+Authenticator = t.Callable[[Request], t.Any]
+
+
+@dataclass
+class Pack:
+    name: str
+    dialect: str  # key of engine.dialects.DIALECTS
+    prefixes: tuple[str, ...]  # the paths this pack owns; unknown paths below them get its 404
+    handlers: Handlers
+    new_state: t.Callable[[PackContext], Store]
+    authenticate: Authenticator | None = None  # returns the principal or raises ApiError
+    control_handlers: Handlers = field(default_factory=Handlers)
+    redirect_slashes: bool = False  # FastAPI answers /x for a route /x/ with a 307
+    spec_path: Path | None = None
+    control_spec_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.spec_path is None:
+            self.spec_path = specs_dir() / f"{self.name}.yaml"
+        if self.control_spec_path is None:
+            candidate = specs_dir() / "control" / f"{self.name}.yaml"
+            self.control_spec_path = candidate if candidate.exists() else None
+
+    @property
+    def fixtures(self) -> Path:
+        return fixtures_dir() / self.name

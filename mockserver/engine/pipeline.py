@@ -1,0 +1,199 @@
+"""One API's request pipeline: route → auth → validate → fault → handler → check → journal.
+
+Built once per API from its compiled operations; at request time it does only what the request
+needs. Every failure is rendered in the API's dialect; only a bug in the mock itself gives a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import typing as t
+from dataclasses import dataclass
+
+from mockserver.engine.bodies import UnsupportedMediaType
+from mockserver.engine.dialects import Dialect
+from mockserver.engine.faults import Fault, Faults
+from mockserver.engine.http import Receive, Request, Response, Send, header_dict, read_body
+from mockserver.engine.issues import ApiError, Issue, RequestInvalid
+from mockserver.engine.journal import Journal
+from mockserver.engine.params import MISSING
+from mockserver.engine.routing import Match, MethodNotAllowed, Redirect, Router
+from mockserver.engine.spec import Operation
+
+log = logging.getLogger("mockserver")
+
+
+@dataclass
+class Settings:
+    validate_responses: bool = False  # check every answer against the spec (tests turn it on)
+    max_body_bytes: int = 32 * 1024 * 1024
+
+
+class ApiApp:
+    """ASGI app for one API (a pack, or the control plane)."""
+
+    def __init__(self, name: str, operations: list[Operation], dialect: Dialect, *,
+                 state: t.Callable[[], t.Any], settings: Settings,
+                 authenticate: t.Callable[[Request], t.Any] | None = None,
+                 journal: Journal | None = None, faults: Faults | None = None,
+                 redirect_slashes: bool = False, fallback: "ApiApp | None" = None) -> None:
+        self.name = name
+        self.operations = operations
+        self.dialect = dialect
+        self.router = Router(operations, redirect_slashes=redirect_slashes)
+        self.settings = settings
+        self._state = state
+        self._authenticate = authenticate
+        self._journal = journal
+        self._faults = faults
+        self._fallback = fallback
+        self._is_async = {id(op): inspect.iscoroutinefunction(op.handler) for op in operations}
+
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        found = self.router.match(method, path)
+        if not isinstance(found, Match) and self._fallback is not None and found is None:
+            await self._fallback(scope, receive, send)
+            return
+        raw_headers = scope["headers"]
+        request = Request(method, path, scope.get("query_string", b"").decode("latin-1"),
+                          header_dict(raw_headers), client=scope.get("client"))
+        response, drop = await self._respond(found, request, receive)
+        if drop:
+            await _drop_connection(receive, send)
+        else:
+            await response.send(send, head=method == "HEAD")
+        if self._journal is not None:
+            self._journal.record(
+                time=time.time(), pack=self.name, operation_id=request.operation_id, method=method,
+                path=path, query=request.query_string, headers=request.headers, body=request.raw_body,
+                content_type=request.headers.get("content-type", ""),
+                status=0 if drop else response.status,
+                duration_ms=(time.perf_counter() - started) * 1000)
+
+    async def _respond(self, found: t.Any, request: Request, receive: Receive) -> tuple[Response, bool]:
+        if found is None:
+            return self.dialect.not_found(request.method, request.path), False
+        if isinstance(found, MethodNotAllowed):
+            return self.dialect.method_not_allowed(request.method, request.path, found.allowed), False
+        if isinstance(found, Redirect):
+            location = found.location + (f"?{request.query_string}" if request.query_string else "")
+            return Response.empty(307, {"location": location}), False
+        operation = found.operation
+        request.operation_id = operation.operation_id
+        request.path_params = found.path_params
+        body = await read_body(receive, self.settings.max_body_bytes)
+        if body is None:
+            return self.dialect.payload_too_large(self.settings.max_body_bytes), False
+        request.raw_body = body
+        request.content_type = request.headers.get("content-type", "")
+        try:
+            request.state = self._state()
+            if operation.secured and self._authenticate is not None:
+                request.principal = self._authenticate(request)
+            self._validate(operation, request)
+            fault = self._faults.take(self.name, operation.operation_id) if self._faults else None
+            if fault is not None:
+                injected = await self._inject(fault)
+                if injected is not None:
+                    return injected
+            response = await self._call_handler(operation, request)
+        except ApiError as error:
+            return self.dialect.error(error), False
+        except RequestInvalid as invalid:
+            return self.dialect.validation_error(invalid.issues), False
+        except UnsupportedMediaType as error:
+            return self.dialect.unsupported_media_type(error.content_type, error.allowed), False
+        except Exception:
+            log.exception("handler for %s failed", operation.operation_id)
+            return self.dialect.internal_error(), False
+        if self.settings.validate_responses:
+            response = self._checked(operation, response)
+        return response, False
+
+    def _validate(self, operation: Operation, request: Request) -> None:
+        issues: list[Issue] = []
+        params = request.params
+        for decoder in operation.parameters:
+            location = decoder.location
+            if location == "query":
+                raw = request.query.get(decoder.name)
+            elif location == "path":
+                value = request.path_params.get(decoder.name)
+                raw = None if value is None else [value]
+            elif location == "header":
+                value = request.headers.get(decoder.name.lower())
+                raw = None if value is None else [value]
+            else:
+                value = _cookie(request.headers.get("cookie", ""), decoder.name)
+                raw = None if value is None else [value]
+            value = decoder.decode(raw, issues)
+            if value is not MISSING:
+                params[decoder.name] = value
+        if operation.body is not None:
+            try:
+                request.body = operation.body.decode(request.raw_body, request.content_type)
+            except RequestInvalid as invalid:
+                issues.extend(invalid.issues)
+        if issues:
+            raise RequestInvalid(issues)
+
+    async def _inject(self, fault: Fault) -> tuple[Response, bool] | None:
+        if fault.latency_ms:
+            await asyncio.sleep(fault.latency_ms / 1000)
+        if fault.drop:
+            return Response.empty(0), True
+        if fault.status is not None:
+            message = fault.message or f"Injected fault: status {fault.status}"
+            return self.dialect.error(ApiError(fault.status, message)), False
+        return None
+
+    async def _call_handler(self, operation: Operation, request: Request) -> Response:
+        result = operation.handler(request)
+        if self._is_async[id(operation)]:
+            result = await result
+        if isinstance(result, Response):
+            return result
+        if result is None and operation.success_status == 204:
+            return Response.empty(204)
+        return Response.json(result, operation.success_status)
+
+    def _checked(self, operation: Operation, response: Response) -> Response:
+        """Strict mode: an answer that breaks the spec is the mock's bug, so say so loudly."""
+        if response.stream is not None or not response.media_type or "json" not in response.media_type:
+            return response
+        validator = operation.response_validator(response.status, response.media_type)
+        if validator is None:
+            return response
+        import orjson
+        issues = validator.issues(orjson.loads(response.body) if response.body else None, ("response",))
+        if not issues:
+            return response
+        text = f"mockserver: {operation.operation_id} answered {response.status} that breaks the spec: {issues[:3]}"
+        log.error(text)
+        return Response.text(text, 500, headers={"x-mockserver-invalid-response": "1"})
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+async def _drop_connection(receive: Receive, send: Send) -> None:
+    """Close the connection without an answer. uvicorn's receive is a bound method of the request
+    cycle, which holds the transport; elsewhere (in-process test clients) start a response and
+    abort it, which a client sees as a broken connection too."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is not None:
+        transport.close()
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    raise ConnectionAbortedError("fault injection dropped the connection")

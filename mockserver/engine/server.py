@@ -1,0 +1,250 @@
+"""The whole mock: every selected pack on one port, each at its real paths, plus `/__mock__/`.
+
+connexion mounts one API per base path; two APIs at the root (Chutes and InvokeAI both live at
+`/`) need a dispatcher in front. Each pack declares the path prefixes it owns, the server refuses
+to start when two packs claim overlapping ones, and a request goes to the pack owning the longest
+matching prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mockserver.engine import statefile
+from mockserver.engine.clock import Clock, iso
+from mockserver.engine.dialects import DIALECTS, Dialect
+from mockserver.engine.faults import Faults
+from mockserver.engine.http import Receive, Response, Send
+from mockserver.engine.journal import Journal
+from mockserver.engine.pack import Pack, PackContext, Store
+from mockserver.engine.pipeline import ApiApp, Settings
+from mockserver.engine.spec import LoadedSpec
+
+log = logging.getLogger("mockserver")
+
+CONTROL_PREFIX = "/__mock__"
+
+
+class PrefixConflict(Exception):
+    """Two selected packs claim the same paths."""
+
+
+@dataclass
+class PackRuntime:
+    """A pack as served: its compiled spec, its app and its current state."""
+
+    pack: Pack
+    spec: LoadedSpec
+    context: PackContext
+    state: Store
+    app: ApiApp | None = None
+    control_app: ApiApp | None = None
+
+    @property
+    def name(self) -> str:
+        return self.pack.name
+
+    def reset(self) -> None:
+        self.state = self.pack.new_state(self.context)
+
+    def export(self) -> dict:
+        with self.state.lock:
+            return self.state.export()
+
+    def load(self, data: dict) -> None:
+        fresh = self.pack.new_state(self.context)
+        fresh.load(data)
+        self.state = fresh  # swap whole: a failed import leaves the old state untouched
+
+
+@dataclass
+class Services:
+    """What every pack's pipeline and the control plane share."""
+
+    clock: Clock
+    seed: int
+    settings: Settings
+    journal: Journal = field(default_factory=Journal)
+    faults: Faults = field(default_factory=Faults)
+    started_at: float = field(default_factory=time.time)
+
+
+class MockServer:
+    def __init__(self, runtimes: list[PackRuntime], services: Services, control: ApiApp, *,
+                 state_file: Path | None = None, cors: bool = True) -> None:
+        self.runtimes = {r.name: r for r in runtimes}
+        self.services = services
+        self.control = control
+        self.state_file = state_file
+        self.cors = cors
+        self._routes = _prefix_table(runtimes)
+        self._fallback_dialect: Dialect = (runtimes[0].app.dialect if len(runtimes) == 1 and runtimes[0].app
+                                           else DIALECTS["fastapi"])
+        self._saved_fingerprint: t.Any = None
+        self._flusher: asyncio.Task | None = None
+
+    # -- ASGI ---------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
+                await _preflight().send(send)
+                return
+            app = self._app_for(scope["path"])
+            if self.cors and _has_origin(scope):
+                send = _with_cors(send)
+            if app is None:
+                await self._fallback_dialect.not_found(scope["method"], scope["path"]).send(send)
+            else:
+                await app(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    def _app_for(self, path: str) -> ApiApp | None:
+        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+            return self.control
+        for prefix, app in self._routes:
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"
+                                            or prefix.endswith("/")):
+                return app
+        return None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.state_file is not None:
+                    self._flusher = asyncio.create_task(self._flush_periodically())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._flusher is not None:
+                    self._flusher.cancel()
+                self.save_state()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- state --------------------------------------------------------------------------------
+
+    def export_state(self) -> dict:
+        return {
+            "format": statefile.FORMAT,
+            "saved_at": iso(time.time()),
+            "seed": self.services.seed,
+            "clock": self.services.clock.export(),
+            "packs": {name: runtime.export() for name, runtime in self.runtimes.items()},
+        }
+
+    def import_state(self, data: dict) -> None:
+        """Load an export. Packs are checked first so a bad file changes nothing."""
+        packs = data.get("packs")
+        if not isinstance(packs, dict):
+            raise ValueError("state has no 'packs' object")
+        unknown = sorted(set(packs) - set(self.runtimes))
+        if unknown:
+            raise ValueError(f"state names packs that are not served: {', '.join(unknown)}")
+        staged = {}
+        for name, pack_state in packs.items():
+            runtime = self.runtimes[name]
+            fresh = runtime.pack.new_state(runtime.context)
+            fresh.load(pack_state)
+            staged[name] = fresh
+        for name, fresh in staged.items():
+            self.runtimes[name].state = fresh
+        if isinstance(data.get("clock"), dict):
+            self.services.clock.restore(data["clock"])
+
+    def load_state_file(self) -> bool:
+        if self.state_file is None:
+            return False
+        data = statefile.read(self.state_file)
+        if data is None:
+            return False
+        self.import_state(data)
+        self._saved_fingerprint = self._fingerprint()
+        return True
+
+    def save_state(self) -> bool:
+        """Write the state file if anything changed since the last write."""
+        if self.state_file is None:
+            return False
+        fingerprint = self._fingerprint()
+        if fingerprint == self._saved_fingerprint:
+            return False
+        statefile.write_atomically(self.state_file, self.export_state())
+        self._saved_fingerprint = fingerprint
+        return True
+
+    def _fingerprint(self) -> tuple:
+        return (tuple((name, id(r.state), r.state.version) for name, r in self.runtimes.items()),
+                tuple(sorted(self.services.clock.export().items())))
+
+    async def _flush_periodically(self, interval: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.save_state()
+            except Exception:
+                log.exception("could not write the state file %s", self.state_file)
+
+    # -- description --------------------------------------------------------------------------
+
+    def describe(self) -> list[dict]:
+        return [{"name": r.name, "prefixes": list(r.pack.prefixes), "dialect": r.pack.dialect,
+                 "operations": len(r.spec.operations), "spec": str(r.pack.spec_path)}
+                for r in self.runtimes.values()]
+
+
+def _prefix_table(runtimes: list[PackRuntime]) -> list[tuple[str, ApiApp]]:
+    claims: list[tuple[str, PackRuntime]] = [(p.rstrip("/") or "/", r) for r in runtimes for p in r.pack.prefixes]
+    for index, (prefix, runtime) in enumerate(claims):
+        for other_prefix, other in claims[index + 1:]:
+            if other is not runtime and _overlap(prefix, other_prefix):
+                raise PrefixConflict(
+                    f"packs {runtime.name!r} and {other.name!r} both claim {min(prefix, other_prefix, key=len)!r} "
+                    f"({prefix} / {other_prefix}); serve them on separate ports")
+        if prefix == CONTROL_PREFIX or _overlap(prefix, CONTROL_PREFIX):
+            raise PrefixConflict(f"pack {runtime.name!r} claims {prefix!r}, reserved for the control plane")
+    table = [(prefix, runtime.app) for prefix, runtime in claims if runtime.app is not None]
+    return sorted(table, key=lambda item: len(item[0]), reverse=True)
+
+
+def _overlap(a: str, b: str) -> bool:
+    def under(path: str, prefix: str) -> bool:
+        return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+    return under(a, b) or under(b, a)
+
+
+_CORS_HEADERS = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", b"*")]
+
+
+def _has_origin(scope: dict) -> bool:
+    return any(name == b"origin" for name, _ in scope["headers"])
+
+
+def _is_preflight(scope: dict) -> bool:
+    return any(name == b"access-control-request-method" for name, _ in scope["headers"])
+
+
+def _preflight() -> Response:
+    return Response.empty(204, {
+        "access-control-allow-origin": "*",
+        "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS",
+        "access-control-allow-headers": "*",
+        "access-control-max-age": "600",
+    })
+
+
+def _with_cors(send: Send) -> Send:
+    async def cors_send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *_CORS_HEADERS]}
+        await send(message)
+    return cors_send

@@ -1,0 +1,140 @@
+"""Loading an OpenAPI document and compiling its operations for the request pipeline.
+
+connexion does the loading: it validates the document against the OpenAPI schema, resolves
+references, and its Resolver maps each upstream operationId to a handler. What connexion would do
+per request (decode parameters, validate, route) is compiled here once per operation instead.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connexion.exceptions import ResolverError
+from connexion.operations import OpenAPIOperation
+from connexion.resolver import Resolver
+from connexion.spec import Specification
+
+from mockserver.engine.bodies import BodyDecoder
+from mockserver.engine.params import ParameterDecoder
+from mockserver.engine.schema import SchemaValidator
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+Handler = t.Callable[..., t.Any]
+
+
+class MissingHandler(Exception):
+    """An operation of a pack's spec has no handler."""
+
+
+@dataclass
+class Operation:
+    operation_id: str
+    method: str  # upper case
+    path: str  # template as served, base path included
+    handler: Handler
+    parameters: list[ParameterDecoder]
+    body: BodyDecoder | None
+    secured: bool
+    success_status: int
+    definition: dict  # the raw (unresolved) operation object
+    components: dict
+    _response_validators: dict[tuple[int, str], SchemaValidator | None] = field(default_factory=dict)
+
+    def response_validator(self, status: int, content_type: str) -> SchemaValidator | None:
+        """The schema a response must match, compiled on first use (only tests and strict mode ask)."""
+        key = (status, content_type.split(";", 1)[0].strip().lower())
+        if key not in self._response_validators:
+            media = self.response_media(status, key[1])
+            schema = (media or {}).get("schema")
+            self._response_validators[key] = (
+                SchemaValidator(schema, self.components, direction="response") if schema else None)
+        return self._response_validators[key]
+
+    def response_media(self, status: int, content_type: str) -> dict | None:
+        responses = self.definition.get("responses", {})
+        response = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+        response = _deref(response, self.components_root)
+        content = (response or {}).get("content") or {}
+        if content_type in content:
+            return content[content_type]
+        return next((m for ct, m in content.items() if ct in ("*/*", content_type.split("/")[0] + "/*")), None)
+
+    @property
+    def components_root(self) -> dict:
+        return {"components": {"schemas": self.components, **self._other_components}}
+
+    _other_components: dict = field(default_factory=dict)
+
+
+@dataclass
+class LoadedSpec:
+    specification: Specification
+    base_path: str
+    operations: list[Operation]
+
+    @property
+    def raw(self) -> dict:
+        return self.specification.raw
+
+
+def load_spec(path: Path | str, resolve: t.Callable[[str], Handler], *,
+              base_path: str | None = None, resolver_class: type[Resolver] = Resolver) -> LoadedSpec:
+    """Load and compile every operation; `resolve(operationId)` returns its handler or raises
+    MissingHandler."""
+    specification = Specification.load(str(path))
+    raw = specification.raw
+    served_base = (specification.base_path if base_path is None else base_path).rstrip("/")
+    resolver = resolver_class(function_resolver=resolve)
+    components = raw.get("components", {}) or {}
+    operations = []
+    for template, item in (raw.get("paths") or {}).items():
+        for method in HTTP_METHODS:
+            if method in item:
+                operations.append(_compile_operation(specification, resolver, served_base, template,
+                                                     method, item[method], components))
+    return LoadedSpec(specification, served_base, operations)
+
+
+def _compile_operation(specification: Specification, resolver: Resolver, base_path: str,
+                       template: str, method: str, definition: dict, components: dict) -> Operation:
+    try:
+        connexion_op = OpenAPIOperation.from_spec(specification, path=template, method=method,
+                                                  resolver=resolver)
+    except ResolverError as error:
+        raise MissingHandler(str(error)) from error
+    schemas = components.get("schemas", {}) or {}
+    body = definition.get("requestBody")
+    security = definition.get("security", specification.raw.get("security", []))
+    operation = Operation(
+        operation_id=connexion_op.operation_id,
+        method=method.upper(),
+        path=base_path + template,
+        handler=connexion_op.function,
+        parameters=[ParameterDecoder(p) for p in connexion_op.parameters],
+        body=BodyDecoder(_deref(body, specification.raw), schemas) if body else None,
+        secured=any(requirement for requirement in security),
+        success_status=_success_status(definition),
+        definition=definition,
+        components=schemas,
+    )
+    operation._other_components = {k: v for k, v in components.items() if k != "schemas"}
+    return operation
+
+
+def _success_status(definition: dict) -> int:
+    codes = sorted(int(code) for code in definition.get("responses", {}) if code.isdigit())
+    return next((code for code in codes if 200 <= code < 300), 200)
+
+
+def _deref(value: t.Any, root: dict) -> t.Any:
+    """Follow a top-level local `$ref` (request bodies and responses may be references)."""
+    seen = 0
+    while isinstance(value, dict) and "$ref" in value and seen < 16:
+        target: t.Any = root
+        for part in value["$ref"].lstrip("#/").split("/"):
+            target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(target, dict) else {}
+        value = target
+        seen += 1
+    return value
