@@ -23,7 +23,7 @@ from mockserver.packs import AVAILABLE, load_pack
 
 @dataclass
 class ServerConfig:
-    apis: t.Sequence[str] = ()  # empty: every available pack (unless `spec` is given)
+    apis: t.Sequence[str | Pack] = ()  # names or Pack objects; empty: every available pack (unless `spec`)
     spec: Path | None = None  # serve a user's spec with generated answers
     spec_dialect: str = "fastapi"
     seed: int | None = None  # None: a random seed, reported at start-up
@@ -50,7 +50,11 @@ def build_server(config: ServerConfig) -> MockServer:
 
 def _selected_packs(config: ServerConfig, seed: int) -> list[Pack]:
     names = list(config.apis) or ([] if config.spec else list(AVAILABLE))
-    packs = [load_pack(name) for name in dict.fromkeys(names)]
+    packs: list[Pack] = []
+    for name in names:
+        pack = name if isinstance(name, Pack) else load_pack(name)
+        if all(pack.name != chosen.name for chosen in packs):
+            packs.append(pack)
     if config.spec is not None:
         packs.append(fallback_pack(Path(config.spec), seed=seed, dialect=config.spec_dialect))
     return packs

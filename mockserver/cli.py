@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import warnings
+
+    # connexion imports starlette's test client at import time; its deprecation notice is noise here.
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
     import uvicorn
 
     from mockserver.app import ServerConfig, build_server

@@ -64,10 +64,6 @@ class ApiApp:
         request = Request(method, path, scope.get("query_string", b"").decode("latin-1"),
                           header_dict(raw_headers), client=scope.get("client"))
         response, drop = await self._respond(found, request, receive)
-        if drop:
-            await _drop_connection(receive, send)
-        else:
-            await response.send(send, head=method == "HEAD")
         if self._journal is not None:
             self._journal.record(
                 time=time.time(), pack=self.name, operation_id=request.operation_id, method=method,
@@ -75,6 +71,10 @@ class ApiApp:
                 content_type=request.headers.get("content-type", ""),
                 status=0 if drop else response.status,
                 duration_ms=(time.perf_counter() - started) * 1000)
+        if drop:
+            await _drop_connection(receive, send)
+        else:
+            await response.send(send, head=method == "HEAD")
 
     async def _respond(self, found: t.Any, request: Request, receive: Receive) -> tuple[Response, bool]:
         if found is None:

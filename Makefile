@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make serve` and `make test`. Each creates the virtual
+# environment and installs the pinned dependencies on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: serve test bench venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Serve every API pack on one port (override: make serve PORT=9000 ARGS="--api openai_usage --seed 1").
+serve: $(STAMP)
+	$(BIN)/mockserver serve --host $(HOST) --port $(PORT) $(ARGS)
+
+## The whole test suite (engine, packs, clients against a live server, schemathesis contracts).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## The mock and Stoplight Prism side by side under the same wrk load.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		(apt-get update -qq && apt-get install -y -qq wrk); } || true
+	$(BIN)/python benchmarks/run_bench.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis benchmarks/node_modules

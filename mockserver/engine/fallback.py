@@ -1,0 +1,103 @@
+"""`mockserver serve --spec any.yaml`: a spec with no pack, answered from its own schemas.
+
+Like Prism's mock mode: requests are validated, and each operation answers its lowest 2xx response
+with the documented example or a seeded, schema-valid generated body. Packs never use this.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+import yaml
+
+from mockserver.engine.examples import ExampleGenerator
+from mockserver.engine.http import Request, Response
+from mockserver.engine.pack import Handlers, Pack, PackContext, Store
+from mockserver.engine.spec import HTTP_METHODS, _deref
+
+
+class _NoState(Store):
+    def export(self) -> dict:
+        return {}
+
+    def load(self, data: dict) -> None:
+        pass
+
+
+def synthesized_operation_id(method: str, path: str) -> str:
+    return f"{method.upper()} {path}"
+
+
+def fallback_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", name: str | None = None) -> Pack:
+    with open(spec_path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    generator = ExampleGenerator(seed)
+    handlers = Handlers()
+    for path, item in (raw.get("paths") or {}).items():
+        for method in HTTP_METHODS:
+            if method in (item or {}):
+                definition = item[method]
+                operation_id = definition.get("operationId") or synthesized_operation_id(method, path)
+                handlers(operation_id)(_example_handler(definition, raw, generator, operation_id))
+    base_path = _base_path(raw)
+    return Pack(
+        name=name or spec_path.stem,
+        dialect=dialect,
+        prefixes=(base_path or "/",),
+        handlers=handlers,
+        new_state=lambda context: _NoState(),
+        spec_path=spec_path,
+    )
+
+
+def _base_path(raw: dict) -> str:
+    from urllib.parse import urlsplit
+    servers = raw.get("servers") or []
+    if not servers:
+        return ""
+    return urlsplit(servers[0].get("url", "")).path.rstrip("/")
+
+
+def _example_handler(definition: dict, raw: dict, generator: ExampleGenerator,
+                     operation_id: str) -> t.Callable[[Request], Response]:
+    status, response = _chosen_response(definition, raw)
+    content = _deref(response, raw).get("content") or {} if response else {}
+    media_type = next((ct for ct in content if "json" in ct), next(iter(content), None))
+
+    def answer(request: Request) -> Response:
+        if media_type is None:
+            return Response.empty(status)
+        media = _resolved(content[media_type], raw)
+        body = generator.for_media(media, key=operation_id)
+        if "json" in media_type:
+            response = Response.json(body, status)
+            response.media_type = media_type
+            return response
+        text = body if isinstance(body, str) else str(body)
+        return Response.text(text, status, media_type=media_type)
+
+    return answer
+
+
+def _chosen_response(definition: dict, raw: dict) -> tuple[int, dict | None]:
+    responses = definition.get("responses") or {}
+    codes = sorted(code for code in responses if str(code).isdigit() and 200 <= int(code) < 300)
+    if codes:
+        return int(codes[0]), responses[codes[0]]
+    if "default" in responses:
+        return 200, responses["default"]
+    return 204, None
+
+
+def _resolved(value: t.Any, root: dict, depth: int = 0) -> t.Any:
+    """A copy with every local `$ref` replaced by its target; cycles are cut at depth 12."""
+    if isinstance(value, dict):
+        if "$ref" in value and isinstance(value["$ref"], str) and value["$ref"].startswith("#/"):
+            if depth > 12:
+                return {}
+            return _resolved(_deref(value, root), root, depth + 1)
+        return {k: _resolved(v, root, depth) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolved(v, root, depth) for v in value]
+    return value

@@ -1,0 +1,191 @@
+"""The server around the packs: dispatch, the control plane, state, faults, the clock."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from mockserver.engine import statefile
+from mockserver.engine.server import PrefixConflict
+from tests.engine.conftest import make_server, tiny_pack
+
+AUTH = {"authorization": "Bearer good"}
+
+
+def test_two_packs_claiming_the_same_path_refuse_to_start() -> None:
+    with pytest.raises(PrefixConflict, match="both claim"):
+        make_server(tiny_pack(name="one"), tiny_pack(name="two", prefixes=("/tiny/items",)))
+    with pytest.raises(PrefixConflict, match="control plane"):
+        make_server(tiny_pack(prefixes=("/__mock__/x",)))
+
+
+def test_packs_at_different_prefixes_share_one_port() -> None:
+    server = make_server(tiny_pack(name="one"), tiny_pack(name="two", dialect="openai", prefixes=("/other",)))
+    with TestClient(server) as client:
+        assert client.get("/tiny/items/count").json() == 1
+        # "two" owns /other: unknown paths there answer in its (OpenAI) dialect
+        assert client.get("/other/x").json()["error"]["message"] == "Invalid URL (GET /other/x)"
+        assert {p["name"] for p in client.get("/__mock__/packs").json()} == {"one", "two"}
+
+
+def test_unknown_path_outside_every_pack_is_404(fastapi_client: TestClient) -> None:
+    response = fastapi_client.get("/elsewhere")
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+
+
+def test_health_describes_packs(fastapi_client: TestClient) -> None:
+    health = fastapi_client.get("/__mock__/health").json()
+    assert health["status"] == "ok" and health["seed"] == 5
+    assert health["packs"][0]["name"] == "tiny" and health["packs"][0]["operations"] == 7
+
+
+def test_reset_restores_fixtures_and_clears_journal(fastapi_client: TestClient) -> None:
+    fastapi_client.post("/tiny/items", json={"name": "second"}, headers=AUTH)
+    assert fastapi_client.get("/tiny/items/count").json() == 2
+    assert fastapi_client.post("/__mock__/packs/tiny/reset").json() == {"packs": ["tiny"]}
+    assert fastapi_client.get("/tiny/items/count").json() == 1
+    fastapi_client.post("/__mock__/reset")
+    assert fastapi_client.get("/__mock__/journal").json()["total"] == 0
+    assert fastapi_client.post("/__mock__/packs/nope/reset").status_code == 404
+
+
+def test_state_export_import_round_trip(fastapi_client: TestClient) -> None:
+    fastapi_client.post("/tiny/items", json={"name": "kept"}, headers=AUTH)
+    exported = fastapi_client.get("/__mock__/state").json()
+    fastapi_client.post("/__mock__/reset")
+    assert fastapi_client.get("/tiny/items/count").json() == 1
+    assert fastapi_client.put("/__mock__/state", json=exported).status_code == 200
+    assert [i["name"] for i in fastapi_client.get("/tiny/items").json()] == ["first", "kept"]
+
+
+def test_a_bad_import_changes_nothing(fastapi_client: TestClient) -> None:
+    fastapi_client.post("/tiny/items", json={"name": "kept"}, headers=AUTH)
+    response = fastapi_client.put("/__mock__/state", json={"packs": {"tiny": {"wrong": []}}})
+    assert response.status_code == 400 and "not loaded" in response.json()["error"]["message"]
+    response = fastapi_client.put("/__mock__/state", json={"packs": {"ghost": {}}})
+    assert response.status_code == 400
+    assert fastapi_client.get("/tiny/items/count").json() == 2
+
+
+def test_journal_records_and_filters(fastapi_client: TestClient) -> None:
+    fastapi_client.post("/tiny/items", json={"name": "journaled"}, headers=AUTH)
+    fastapi_client.get("/tiny/items/1")
+    fastapi_client.get("/tiny/items/2000")
+    journal = fastapi_client.get("/__mock__/journal", params={"method": "POST"}).json()
+    assert journal["total"] == 1
+    entry = journal["requests"][0]
+    assert entry["body"] == {"name": "journaled"} and entry["status"] == 201
+    assert entry["operation_id"] == "createItem" and entry["pack"] == "tiny"
+    assert fastapi_client.get("/__mock__/journal", params={"status": 404}).json()["requests"][0]["path"] == "/tiny/items/2000"
+    assert fastapi_client.get("/__mock__/journal", params={"path": "/tiny/items/*"}).json()["total"] == 2
+    assert fastapi_client.get("/__mock__/journal", params={"limit": 1}).json()["requests"][0]["path"] == "/tiny/items/2000"
+    assert fastapi_client.delete("/__mock__/journal").json() == {"cleared": 3}
+
+
+def test_forced_status_fault_speaks_the_dialect(fastapi_client: TestClient, openai_client: TestClient) -> None:
+    fault = fastapi_client.post("/__mock__/faults", json={"operation_id": "getItem", "status": 503, "remaining": 1}).json()
+    assert fault["id"] >= 1
+    response = fastapi_client.get("/tiny/items/1")
+    assert response.status_code == 503 and response.json() == {"detail": "Injected fault: status 503"}
+    assert fastapi_client.get("/tiny/items/1").status_code == 200  # `remaining` ran out
+    openai_client.post("/__mock__/faults", json={"pack": "tiny", "status": 429, "message": "Rate limit reached"})
+    error = openai_client.get("/tiny/items/count").json()["error"]
+    assert error["message"] == "Rate limit reached" and error["type"] == "invalid_request_error"
+
+
+def test_latency_fault_delays_only_its_operation(fastapi_client: TestClient) -> None:
+    fastapi_client.post("/__mock__/faults", json={"operation_id": "countItems", "latency_ms": 300})
+    started = time.perf_counter()
+    assert fastapi_client.get("/tiny/items/count").status_code == 200
+    assert time.perf_counter() - started >= 0.3
+    started = time.perf_counter()
+    fastapi_client.get("/tiny/items/1")
+    assert time.perf_counter() - started < 0.3
+
+
+def test_drop_fault_breaks_the_connection(fastapi_client: TestClient) -> None:
+    fastapi_client.post("/__mock__/faults", json={"operation_id": "getItem", "drop": True})
+    with pytest.raises(Exception):
+        fastapi_client.get("/tiny/items/1")
+    assert fastapi_client.get("/__mock__/journal", params={"status": 0}).json()["total"] == 1
+
+
+def test_fault_requests_are_checked(fastapi_client: TestClient) -> None:
+    assert fastapi_client.post("/__mock__/faults", json={"operation_id": "noSuchOp", "status": 500}).status_code == 400
+    assert fastapi_client.post("/__mock__/faults", json={"pack": "ghost", "status": 500}).status_code == 400
+    assert fastapi_client.post("/__mock__/faults", json={"pack": "tiny"}).status_code == 400
+    assert fastapi_client.post("/__mock__/faults", json={"status": 1000}).status_code == 400
+    fault = fastapi_client.post("/__mock__/faults", json={"status": 500}).json()
+    assert fastapi_client.delete(f"/__mock__/faults/{fault['id']}").status_code == 204
+    assert fastapi_client.delete(f"/__mock__/faults/{fault['id']}").status_code == 404
+    assert fastapi_client.get("/__mock__/faults").json() == []
+
+
+def test_clock_can_be_frozen_advanced_and_released(fastapi_client: TestClient) -> None:
+    clock = fastapi_client.put("/__mock__/clock", json={"now": "2025-01-01T00:00:00Z"}).json()
+    assert clock == {"now": 1735689600.0, "iso": "2025-01-01T00:00:00Z", "frozen": True, "offset": 0.0}
+    assert fastapi_client.post("/__mock__/clock/advance", json={"seconds": 90}).json()["now"] == 1735689690.0
+    assert fastapi_client.put("/__mock__/clock", json={"now": "yesterday"}).status_code == 400
+    released = fastapi_client.delete("/__mock__/clock").json()
+    assert not released["frozen"] and abs(released["now"] - time.time()) < 5
+
+
+def test_control_plane_rejects_bad_input_in_its_own_format(fastapi_client: TestClient) -> None:
+    response = fastapi_client.post("/__mock__/clock/advance", json={"seconds": "soon"})
+    assert response.status_code == 400
+    assert response.json()["error"]["issues"][0]["loc"] == ["body", "seconds"]
+
+
+def test_state_file_survives_restart(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with TestClient(make_server(tiny_pack(), state_file=path)) as client:
+        client.post("/tiny/items", json={"name": "persisted"}, headers=AUTH)
+    # leaving the client runs the lifespan shutdown, which writes the file
+    assert statefile.read(path)["packs"]["tiny"]["items"][-1]["name"] == "persisted"
+    with TestClient(make_server(tiny_pack(), state_file=path)) as client:
+        assert client.get("/tiny/items/count").json() == 2
+
+
+def test_state_file_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "state.json"
+    statefile.write_atomically(path, {"format": statefile.FORMAT, "packs": {"tiny": {"items": []}}})
+    before = path.read_bytes()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+    monkeypatch.setattr("os.fsync", crash)
+    with pytest.raises(OSError):
+        statefile.write_atomically(path, {"format": statefile.FORMAT, "packs": {"tiny": {"items": [1] * 1000}}})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left behind
+
+
+def test_a_file_that_is_not_state_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text('{"hello": 1}')
+    with pytest.raises(ValueError, match="not a mockserver state file"):
+        make_server(tiny_pack(), state_file=path)
+
+
+def test_cors_preflight_and_headers(fastapi_client: TestClient) -> None:
+    response = fastapi_client.options("/tiny/items", headers={"origin": "http://ui", "access-control-request-method": "POST"})
+    assert response.status_code == 204 and response.headers["access-control-allow-origin"] == "*"
+    response = fastapi_client.get("/tiny/items/1", headers={"origin": "http://ui"})
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_concurrent_writes_lose_nothing() -> None:
+    import asyncio
+
+    server = make_server(tiny_pack())
+
+    async def create_many() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=server), base_url="http://t") as client:
+            await asyncio.gather(*(client.post("/tiny/items", json={"name": f"n{i:03}"}, headers=AUTH)
+                                   for i in range(200)))
+    asyncio.run(create_many())
+    assert len(server.runtimes["tiny"].state.items) == 201
