@@ -1,0 +1,639 @@
+"""Benchmark mockserver against Stoplight Prism under identical wrk load.
+
+Starts both servers on free loopback ports, checks that each answers the
+benchmarked URLs with a real 200 page, then drives them one at a time with wrk
+and prints req/s, p50 and p99 latency plus the mock/Prism throughput ratio.
+See benchmarks/README.md for how to read the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+DEFAULT_PRISM_SPEC = REPO_ROOT / "specs" / "openai_usage.yaml"
+PRISM_BIN = BENCH_DIR / "node_modules" / ".bin" / "prism"
+VARIED_SCRIPT = BENCH_DIR / "varied_start_time.lua"
+
+HOST = "127.0.0.1"
+ADMIN_KEY = "sk-admin-mockserver"
+AUTH_HEADER = f"Bearer {ADMIN_KEY}"
+DAY = 86400
+WINDOW_DAYS = 30  # the fixed query asks for 30 daily buckets starting 30 days ago
+VARIED_SPAN_DAYS = 90  # varied start_times keep the 30-day window inside the last 90 days
+STARTUP_TIMEOUT_S = 60.0
+MOCK_HEALTH_PATH = "/__mock__/health"
+GOAL_RATIO = 1.0
+
+SCENARIOS = ("fixed", "varied")
+SERVERS = ("mock", "prism")
+
+
+class BenchError(Exception):
+    """A setup or validation failure that makes the benchmark meaningless."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    operation_path: str  # path as written in the upstream API, without the /v1 server prefix
+    query: str  # everything after start_time
+
+    def query_for(self, start_time: int) -> str:
+        return f"start_time={start_time}&{self.query}"
+
+
+ENDPOINTS = (
+    Endpoint("completions", "/organization/usage/completions", "bucket_width=1d&limit=30"),
+    Endpoint("costs", "/organization/costs", "limit=30"),
+)
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    duration_s: int
+    warmup_s: int
+    connections: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    base_url: str
+    paths: dict[str, str]  # endpoint name -> request path on this server
+
+    def url(self, endpoint: Endpoint, query: str = "") -> str:
+        path = self.paths[endpoint.name]
+        return f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_sec: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    met: bool
+    ratios: dict[str, float | None]  # scenario -> mock/Prism req/s
+    errors: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    endpoint: str
+    server: str
+    url: str
+    response_bytes: int
+    result: WrkResult
+
+
+# --- setup -----------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--duration", type=int, default=10, help="seconds of measured load per run (default 10)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        help="seconds of unreported warm-up per server and endpoint (default 5)",
+    )
+    parser.add_argument("--connections", type=int, default=16, help="wrk open connections (default 16)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--prism-spec",
+        type=Path,
+        default=DEFAULT_PRISM_SPEC,
+        help=f"OpenAPI document Prism serves (default {DEFAULT_PRISM_SPEC.relative_to(REPO_ROOT)})",
+    )
+    parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    if min(args.duration, args.connections, args.threads) < 1 or args.warmup < 0:
+        parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
+    if args.connections < args.threads:
+        parser.error("wrk needs --connections >= --threads")
+    return args
+
+
+def require_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchError(
+            "wrk is not installed; install it with `sudo apt-get install wrk` (Debian/Ubuntu)"
+            " or `brew install wrk` (macOS)"
+        )
+    return wrk
+
+
+def ensure_prism_installed() -> None:
+    if PRISM_BIN.exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BenchError(
+            f"Prism is not installed at {PRISM_BIN} and npm was not found;"
+            " install Node.js 20 with npm, then run `npm ci --prefix benchmarks`"
+        )
+    print(
+        "Prism not installed yet; running `npm ci` in benchmarks/ (pinned by package-lock.json) ...",
+        flush=True,
+    )
+    completed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BENCH_DIR)
+    if completed.returncode != 0 or not PRISM_BIN.exists():
+        raise BenchError("`npm ci` in benchmarks/ failed; see its output above")
+
+
+def prism_paths(spec: Path) -> dict[str, str]:
+    """Map each endpoint to the path Prism routes for it.
+
+    Prism ignores the `servers` base path, so whether the spec writes
+    `/organization/costs` (with servers `.../v1`) or `/v1/organization/costs`
+    decides the URL Prism answers on.
+    """
+    if not spec.is_file():
+        raise BenchError(
+            f"Prism spec not found: {spec} (pass --prism-spec PATH to use another OpenAPI document)"
+        )
+    document = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    spec_paths = set((document or {}).get("paths") or {})
+    paths: dict[str, str] = {}
+    for endpoint in ENDPOINTS:
+        candidates = [endpoint.operation_path, "/v1" + endpoint.operation_path]
+        found = next((p for p in candidates if p in spec_paths), None)
+        if found is None:
+            raise BenchError(
+                f"{spec} has no path {' or '.join(candidates)};"
+                f" Prism could not serve the {endpoint.name} endpoint"
+            )
+        paths[endpoint.name] = found
+    return paths
+
+
+def mock_paths() -> dict[str, str]:
+    return {endpoint.name: "/v1" + endpoint.operation_path for endpoint in ENDPOINTS}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def mock_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mockserver",
+        "serve",
+        "--api",
+        "openai_usage",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--seed",
+        "1",
+    ]
+
+
+def prism_command(spec: Path, port: int) -> list[str]:
+    # Static mode (no -d): Prism answers from examples/schemas without faking data per request.
+    return [str(PRISM_BIN), "mock", str(spec), "-h", HOST, "-p", str(port), "-v", "error"]
+
+
+# --- process management ----------------------------------------------------
+
+
+@dataclass
+class RunningProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def start_process(name: str, command: list[str], log_dir: Path) -> RunningProcess:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        # Own session (process group) so the whole server tree can be stopped,
+        # and so a terminal Ctrl-C reaches only us and we shut it down in order.
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return RunningProcess(name, process, log_path)
+
+
+def stop_process(running: RunningProcess) -> None:
+    # Signal the whole group even if the leader already exited: workers it forked may remain.
+    try:
+        os.killpg(running.process.pid, signal.SIGTERM)
+        running.process.wait(timeout=5.0)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(running.process.pid, signal.SIGKILL)
+        running.process.wait()
+
+
+def answers_http(url: str) -> bool:
+    request = urllib.request.Request(url, headers={"Authorization": AUTH_HEADER})
+    try:
+        with urllib.request.urlopen(request, timeout=1.0):
+            return True
+    except urllib.error.HTTPError:
+        return True  # listening; whether the answer is right is check_page's job
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until_ready(running: RunningProcess, url: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < STARTUP_TIMEOUT_S:
+        if running.process.poll() is not None:
+            raise BenchError(
+                f"{running.name} exited with code {running.process.returncode} before answering {url};"
+                f" its output:\n{running.log_tail()}"
+            )
+        if answers_http(url):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise BenchError(
+        f"{running.name} did not answer {url} within {STARTUP_TIMEOUT_S:.0f}s;"
+        f" its output:\n{running.log_tail()}"
+    )
+
+
+# --- validation and load ---------------------------------------------------
+
+
+def check_page(server_name: str, url: str) -> int:
+    """Fetch url once; fail unless it is a 200 JSON page. Returns the body size in bytes."""
+    request = urllib.request.Request(url, headers={"Authorization": AUTH_HEADER})
+    try:
+        with urllib.request.urlopen(request, timeout=10.0) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        detail = error.read()[:500].decode("utf-8", errors="replace")
+        raise BenchError(
+            f"{server_name}: GET {url} returned HTTP {error.code}, not 200;"
+            f" benchmarking errors is meaningless. Body: {detail}"
+        ) from None
+    except (urllib.error.URLError, OSError) as error:
+        raise BenchError(f"{server_name}: GET {url} failed: {error}") from None
+    try:
+        page = json.loads(body)
+    except ValueError:
+        raise BenchError(f"{server_name}: GET {url} returned 200 but not JSON: {body[:200]!r}") from None
+    if not isinstance(page, dict) or page.get("object") != "page":
+        raise BenchError(
+            f'{server_name}: GET {url} returned 200 but not a page (no "object": "page"): {body[:200]!r}'
+        )
+    return len(body)
+
+
+_UNIT_TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def to_ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", value)
+    if match is None:
+        raise BenchError(f"unexpected wrk latency value {value!r}")
+    return float(match.group(1)) * _UNIT_TO_MS[match.group(2)]
+
+
+def parse_wrk_output(output: str) -> WrkResult:
+    def find(pattern: str) -> re.Match[str] | None:
+        return re.search(pattern, output, re.MULTILINE)
+
+    rps = find(r"^Requests/sec:\s+([\d.]+)")
+    p50 = find(r"^\s+50%\s+(\S+)")
+    p99 = find(r"^\s+99%\s+(\S+)")
+    total = find(r"^\s+(\d+) requests in ")
+    if not (rps and p50 and p99 and total):
+        raise BenchError(f"could not parse wrk output:\n{output}")
+    non_2xx = find(r"Non-2xx or 3xx responses:\s+(\d+)")
+    socket_errors = find(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+    return WrkResult(
+        requests_per_sec=float(rps.group(1)),
+        p50_ms=to_ms(p50.group(1)),
+        p99_ms=to_ms(p99.group(1)),
+        requests=int(total.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
+    )
+
+
+def run_wrk(
+    wrk: str, url: str, settings: LoadSettings, seconds: int, script_args: list[str] | None = None
+) -> WrkResult:
+    command = [
+        wrk,
+        f"-t{settings.threads}",
+        f"-c{settings.connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-H",
+        f"Authorization: {AUTH_HEADER}",
+    ]
+    if script_args is not None:
+        command += ["-s", str(VARIED_SCRIPT), url, "--", *script_args]
+    else:
+        command.append(url)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if completed.returncode != 0:
+        raise BenchError(f"wrk failed (exit {completed.returncode}): {completed.stderr or completed.stdout}")
+    return parse_wrk_output(completed.stdout)
+
+
+def utc_day_start(days_ago: int, now: float) -> int:
+    return (int(now) // DAY - days_ago) * DAY
+
+
+def varied_start_times(now: float) -> tuple[int, int]:
+    """First start_time and number of days the varied scenario cycles through.
+
+    Windows start between 90 and 30 days ago so every 30-day window is complete
+    and in the past, keeping payload sizes comparable to the fixed scenario.
+    """
+    first = utc_day_start(VARIED_SPAN_DAYS, now)
+    return first, VARIED_SPAN_DAYS - WINDOW_DAYS + 1
+
+
+def check_server(server: Server, endpoint: Endpoint, now: float) -> int:
+    """Validate the fixed URL and both ends of the varied range; return the fixed response size."""
+    response_bytes = check_page(
+        server.name, server.url(endpoint, endpoint.query_for(utc_day_start(WINDOW_DAYS, now)))
+    )
+    varied_first, varied_days = varied_start_times(now)
+    for start_time in (varied_first, varied_first + (varied_days - 1) * DAY):
+        check_page(server.name, server.url(endpoint, endpoint.query_for(start_time)))
+    return response_bytes
+
+
+def run_scenario(
+    wrk: str,
+    server: Server,
+    endpoint: Endpoint,
+    scenario: str,
+    settings: LoadSettings,
+    seconds: int,
+    now: float,
+) -> tuple[str, WrkResult]:
+    if scenario == "fixed":
+        url = server.url(endpoint, endpoint.query_for(utc_day_start(WINDOW_DAYS, now)))
+        return url, run_wrk(wrk, url, settings, seconds)
+    varied_first, varied_days = varied_start_times(now)
+    result = run_wrk(
+        wrk, server.url(endpoint), settings, seconds, [str(varied_first), str(varied_days), endpoint.query]
+    )
+    # Not a fetchable URL: records the start_time range the Lua script cycled through.
+    varied_last = varied_first + (varied_days - 1) * DAY
+    return server.url(endpoint, f"start_time={varied_first}..{varied_last}&{endpoint.query}"), result
+
+
+def measure(wrk: str, servers: list[Server], settings: LoadSettings, now: float) -> Iterator[Row]:
+    for endpoint in ENDPOINTS:
+        response_bytes = {server.name: check_server(server, endpoint, now) for server in servers}
+        if settings.warmup_s:
+            for server in servers:
+                run_scenario(wrk, server, endpoint, "fixed", settings, settings.warmup_s, now)
+        # Servers alternate run by run so a drift in machine load hits both alike.
+        for scenario in SCENARIOS:
+            for server in servers:
+                print(f"  {scenario:<7} {endpoint.name:<12} {server.name:<6}", end="", flush=True)
+                url, result = run_scenario(
+                    wrk, server, endpoint, scenario, settings, settings.duration_s, now
+                )
+                print(f" {result.requests_per_sec:>10,.0f} req/s", flush=True)
+                yield Row(scenario, endpoint.name, server.name, url, response_bytes[server.name], result)
+
+
+# --- reporting -------------------------------------------------------------
+
+
+def ratio(rows: list[Row], scenario: str, endpoint: str) -> float | None:
+    by_server = {
+        r.server: r.result.requests_per_sec for r in rows if r.scenario == scenario and r.endpoint == endpoint
+    }
+    if not by_server.get("prism") or "mock" not in by_server:
+        return None
+    return by_server["mock"] / by_server["prism"]
+
+
+def has_errors(rows: list[Row], scenario: str, endpoint: str) -> bool:
+    return any(
+        r.result.non_2xx or r.result.socket_errors
+        for r in rows
+        if r.scenario == scenario and r.endpoint == endpoint
+    )
+
+
+def format_table(rows: list[Row]) -> str:
+    header = (
+        "scenario",
+        "endpoint",
+        "server",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "resp bytes",
+        "errors",
+        "mock/prism",
+    )
+    lines = [header]
+    for row in rows:
+        r = row.result
+        row_ratio = ratio(rows, row.scenario, row.endpoint) if row.server == "mock" else None
+        lines.append(
+            (
+                row.scenario,
+                row.endpoint,
+                row.server,
+                f"{r.requests_per_sec:,.0f}",
+                f"{r.p50_ms:.2f}",
+                f"{r.p99_ms:.2f}",
+                str(row.response_bytes),
+                str(r.non_2xx + r.socket_errors),
+                f"{row_ratio:.2f}x" if row_ratio is not None else "",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    left_aligned = {0, 1, 2}
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i in left_aligned else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in lines
+    )
+
+
+def goal_verdicts(rows: list[Row]) -> dict[str, Verdict]:
+    """Per endpoint: met only if mock >= 1.0x Prism in every scenario with no errored requests.
+
+    The varied scenario counts too, so a cache keyed on the exact query cannot meet the goal alone.
+    """
+    verdicts: dict[str, Verdict] = {}
+    for endpoint in ENDPOINTS:
+        ratios = {scenario: ratio(rows, scenario, endpoint.name) for scenario in SCENARIOS}
+        errored = any(has_errors(rows, scenario, endpoint.name) for scenario in SCENARIOS)
+        met = not errored and all(value is not None and value >= GOAL_RATIO for value in ratios.values())
+        verdicts[endpoint.name] = Verdict(met, ratios, errored)
+    return verdicts
+
+
+def goal_line(verdicts: dict[str, Verdict]) -> str:
+    parts = []
+    for name, verdict in verdicts.items():
+        ratios = ", ".join(
+            f"{scenario} {value:.2f}x" if value is not None else f"{scenario} n/a"
+            for scenario, value in verdict.ratios.items()
+        )
+        status = "MET" if verdict.met else "NOT MET"
+        errors = ", errored requests" if verdict.errors else ""
+        parts.append(f"{name} {status} ({ratios}{errors})")
+    return f"Goal mock >= {GOAL_RATIO:.1f}x Prism req/s: " + "; ".join(parts)
+
+
+def write_json(
+    path: Path, rows: list[Row], settings: LoadSettings, spec: Path, verdicts: dict[str, Verdict], now: float
+) -> None:
+    report = {
+        "measured_at": int(now),
+        "settings": asdict(settings),
+        "prism_spec": str(spec),
+        "rows": [
+            {**{k: v for k, v in asdict(row).items() if k != "result"}, **asdict(row.result)} for row in rows
+        ],
+        "goal": {"ratio": GOAL_RATIO, "per_endpoint": {name: asdict(v) for name, v in verdicts.items()}},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+# --- main ------------------------------------------------------------------
+
+
+def describe_load(settings: LoadSettings) -> str:
+    return (
+        f"-t{settings.threads} -c{settings.connections}:"
+        f" {settings.warmup_s}s warm-up per server and endpoint, then {settings.duration_s}s per run"
+    )
+
+
+def readiness_url(server: Server, now: float) -> str:
+    if server.name == "mock":
+        return server.base_url + MOCK_HEALTH_PATH
+    # Prism has no health route; the first benchmarked URL tells us it is up.
+    endpoint = ENDPOINTS[0]
+    return server.url(endpoint, endpoint.query_for(utc_day_start(WINDOW_DAYS, now)))
+
+
+def server_command(name: str, spec: Path, port: int) -> list[str]:
+    return mock_command(port) if name == "mock" else prism_command(spec, port)
+
+
+def start_servers(
+    spec: Path, paths: dict[str, dict[str, str]], log_dir: Path, started: list[RunningProcess]
+) -> list[Server]:
+    """Start every server, appending each to `started` at once so the caller can always stop it."""
+    servers: list[Server] = []
+    for name in SERVERS:
+        port = free_port()
+        started.append(start_process(name, server_command(name, spec, port), log_dir))
+        servers.append(Server(name, f"http://{HOST}:{port}", paths[name]))
+    # Started together and awaited afterwards: Prism needs seconds to boot, the wait overlaps.
+    for running, server in zip(started, servers, strict=True):
+        seconds = wait_until_ready(running, readiness_url(server, time.time()))
+        print(f"{server.name} ready at {server.base_url} after {seconds:.1f}s", flush=True)
+    return servers
+
+
+def raise_on_sigterm() -> None:
+    # SIGTERM (e.g. from make or CI) would otherwise skip the finally that stops the servers.
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    wrk = require_wrk()
+    ensure_prism_installed()
+    spec = args.prism_spec.resolve()
+    paths = {"mock": mock_paths(), "prism": prism_paths(spec)}
+    settings = LoadSettings(args.duration, args.warmup, args.connections, args.threads)
+    started: list[RunningProcess] = []
+    with tempfile.TemporaryDirectory(prefix="mockserver-bench-") as log_dir:
+        try:
+            servers = start_servers(spec, paths, Path(log_dir), started)
+            now = time.time()
+            print(f"wrk {describe_load(settings)}", flush=True)
+            rows = list(measure(wrk, servers, settings, now))
+        finally:
+            for running in started:
+                stop_process(running)
+    verdicts = goal_verdicts(rows)
+    print()
+    print(format_table(rows))
+    print()
+    if args.json:
+        write_json(args.json, rows, settings, spec, verdicts, now)
+        print(f"wrote {args.json}")
+    print(goal_line(verdicts))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    raise_on_sigterm()
+    try:
+        return run(args)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
