@@ -62,6 +62,9 @@ def page_window(*, start: int, end: int | None, now: float, width_name: str, lim
         first, end = _decode_cursor(page, start, width)
     if end is None:
         end = int(now)
+        if end <= start:
+            raise ApiError(400, f"Invalid 'start_time': {start} is in the future; give an end_time to "
+                                "query a range after now.", param="start_time", code="invalid_value")
     if end <= start:
         raise ApiError(400, f"Invalid 'end_time': {end} must be greater than start_time ({start}).",
                        param="end_time", code="invalid_value")

@@ -116,6 +116,7 @@ class UsageStore(Store):
             self.logs = {name: EventLog(kind) for name, kind in KINDS.items()}
             self.costs = EventLog(COSTS)
             self.cost_events = []
+            self.units = {}
             self.changed()
 
     def add_admin_key(self, key: dict) -> None:

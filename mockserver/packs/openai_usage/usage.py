@@ -62,14 +62,16 @@ def costs_renderer(store: UsageStore) -> t.Callable[[tuple[str, ...]], t.Callabl
         def render(key: tuple, sums: list) -> dict:
             fields = dict(zip(group, key))
             line_item = fields.get("line_item")
+            unit = store.units.get(line_item) if by_line_item else None
             return {
                 "object": COSTS.object,
                 "amount": {"value": round(sums[0], 10), "currency": "usd"},
                 "line_item": line_item,
                 "project_id": fields.get("project_id"),
                 "api_key_id": fields.get("api_key_id"),
-                "quantity": round(sums[1], 6) if by_line_item else None,
-                "quantity_unit": store.units.get(line_item) if by_line_item else None,
+                # A quantity means something only in its unit, and only within one line item.
+                "quantity": round(sums[1], 6) if unit else None,
+                "quantity_unit": unit,
             }
         return render
     return for_group
