@@ -45,6 +45,7 @@ HARD_DEPTH = 32  # deeper than this: give up (only a *required* cycle gets here;
 NODE_BUDGET = 2000  # values generated per body before it, too, only gets required parts
 ATTEMPTS = 4  # whole-body regenerations before returning an invalid body anyway
 DEFAULT_SPAN = 1000  # unbounded numbers are drawn from a window this wide, e.g. 1..1000
+CACHE_SIZE = 4096  # schemas remembered (merged allOf, compiled validators) per generator
 
 # Creating a Faker costs ~20 ms; seeding one ~10 µs. One shared instance, reseeded for every call
 # under a lock, keeps generators cheap to create and output independent of other generators.
@@ -64,7 +65,7 @@ class ExampleGenerator:
         # No seed: pick one, so a single server run is still self-consistent (and loggable).
         self.seed = seed if seed is not None else secrets.randbits(32)
         self._validators = _ValidatorCache()
-        self._merged: dict[tuple[int, int], tuple[Schema, Schema]] = {}
+        self._merged: _IdentityCache[Schema] = _IdentityCache()
 
     def for_media(self, media: dict, *, key: str = "") -> object:
         """Body for a resolved OpenAPI Media Type Object: its `example`, else the first of
@@ -94,12 +95,11 @@ class ExampleGenerator:
                     first = value
             return first  # best effort: the schema is probably unsatisfiable
 
-    # Caches shared by all calls. Keys are ids of schema dicts; each entry keeps its schema alive
-    # so an id can't be recycled while cached. Merged schemas are cached too, so generation only
-    # ever sees a bounded set of dicts and the validator cache stays bounded.
+    # Merged schemas are cached: merging is not free, and the same merged dict coming back keeps
+    # the validator cache (keyed by identity) effective for the schemas inside it.
 
     def _merged_all_of(self, schema: Schema) -> Schema:
-        return self._cached_merge((id(schema), -1), schema, lambda: merge_all_of(schema))
+        return self._merged.get(schema, -1, lambda: merge_all_of(schema))
 
     def _merged_branch(self, schema: Schema, kind: str, index: int) -> Schema:
         """`schema`'s `oneOf`/`anyOf` branch `index` with the schema's other keywords folded in."""
@@ -107,14 +107,28 @@ class ExampleGenerator:
             siblings = {k: v for k, v in schema.items() if k not in (kind, "discriminator")}
             branch = schema[kind][index]
             return merge_all_of({**siblings, "allOf": [branch]}) if siblings else branch
-        return self._cached_merge((id(schema), index), schema, build)
+        return self._merged.get(schema, index, build)
 
-    def _cached_merge(self, cache_key: tuple[int, int], owner: Schema,
-                      build: t.Callable[[], Schema]) -> Schema:
-        entry = self._merged.get(cache_key)
-        if entry is None or entry[0] is not owner:
-            entry = (owner, build())
-            self._merged[cache_key] = entry
+
+V = t.TypeVar("V")
+
+
+class _IdentityCache(t.Generic[V]):
+    """Values computed from schema dicts, keyed by the dict's identity (schemas are unhashable
+    and may be cyclic). Each entry keeps its dict alive so an id can't be reused while cached;
+    the oldest entries go past CACHE_SIZE, so callers that build fresh schema dicts for every
+    request cost time but not memory."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int], tuple[Schema, V]] = {}
+
+    def get(self, schema: Schema, slot: int, build: t.Callable[[], V]) -> V:
+        entry = self._entries.get((id(schema), slot))
+        if entry is None or entry[0] is not schema:
+            entry = (schema, build())
+            self._entries[(id(schema), slot)] = entry
+            if len(self._entries) > CACHE_SIZE:
+                del self._entries[next(iter(self._entries))]
         return entry[1]
 
 
@@ -356,10 +370,10 @@ class _Generation:
         unit_high = None if high is None else high // step
         return self.pick_in_window(unit_low, unit_high, max(1, DEFAULT_SPAN // step)) * step
 
-    def number(self, schema: Schema) -> float | int:
+    def number(self, schema: Schema) -> float:
         lower, upper = _lower_bound(schema), _upper_bound(schema)
         multiple = schema.get("multipleOf")
-        if isinstance(multiple, (int, float)) and not isinstance(multiple, bool) and multiple > 0:
+        if _is_number(multiple) and multiple > 0:
             return self.number_multiple(Decimal(str(multiple)), lower, upper)
         return self.number_free(lower, upper)
 
@@ -380,7 +394,7 @@ class _Generation:
     def number_free(self, lower: _Bound | None, upper: _Bound | None) -> float:
         low = None if lower is None else float(lower.value)
         high = None if upper is None else float(upper.value)
-        start, stop = _window(low, high, DEFAULT_SPAN)
+        start, stop = _window(low, high, DEFAULT_SPAN, origin=0)
 
         def allowed(x: float) -> bool:
             return _bound_allows(lower, x, above=True) and _bound_allows(upper, x, above=False)
@@ -456,17 +470,15 @@ def _integer_step(multiple: object) -> int:
     return Fraction(str(multiple)).numerator
 
 
-def _window(low: t.Any, high: t.Any, span: t.Any) -> tuple[t.Any, t.Any]:
-    """A plausible sub-range of [low, high] at most `span` wide: 1..span when unbounded, and
-    around small positive numbers when the bounds allow it (nobody reads 1e18 as an example)."""
-    if low is None and high is None:
-        return 1, span
-    if low is None:
-        low = min(1, high) if high >= 1 else high - span
-    if high is None:
-        return low, low + span
-    start = max(low, min(1, high))
-    return start, min(high, start + span)
+def _window(low: t.Any, high: t.Any, span: t.Any, origin: int = 1) -> tuple[t.Any, t.Any]:
+    """A plausible part of [low, high] (either may be None): the `span` values from `origin` up
+    when the bounds allow, else those at the end of the range nearest to them. Nobody reads 1e18
+    or -2147483648 as an example."""
+    start = origin if low is None else max(low, origin)
+    if high is not None and start > high:  # the whole range lies below the origin
+        start = high - (span - 1) if low is None else max(low, high - (span - 1))
+    stop = start + (span - 1)
+    return start, stop if high is None else min(high, stop)
 
 
 def _is_number(value: object) -> bool:
@@ -874,14 +886,10 @@ class _ValidatorCache:
     """Compiled draft-4 validators for OpenAPI 3.0 schema dicts, by identity."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[Schema, t.Any]] = {}
+        self._compiled: _IdentityCache[t.Any] = _IdentityCache()
 
     def is_valid(self, schema: Schema, value: object) -> bool:
-        entry = self._cache.get(id(schema))
-        if entry is None or entry[0] is not schema:
-            entry = (schema, _compile(schema))
-            self._cache[id(schema)] = entry
-        validator = entry[1]
+        validator = self._compiled.get(schema, 0, lambda: _compile(schema))
         # A schema jsonschema-rs refuses (an ECMA-only regex, say) can't be checked: trust values.
         return validator is None or validator.is_valid(value)
 

@@ -64,11 +64,12 @@ def _example_handler(definition: dict, raw: dict, generator: ExampleGenerator,
     status, response = _chosen_response(definition, raw)
     content = _deref(response, raw).get("content") or {} if response else {}
     media_type = next((ct for ct in content if "json" in ct), next(iter(content), None))
+    # Resolved once: the generator memoizes per schema object, so one object per operation.
+    media = _resolved(content[media_type], raw) if media_type is not None else None
 
     def answer(request: Request) -> Response:
         if media_type is None:
             return Response.empty(status)
-        media = _resolved(content[media_type], raw)
         body = generator.for_media(media, key=operation_id)
         if "json" in media_type:
             response = Response.json(body, status)
