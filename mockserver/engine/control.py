@@ -50,11 +50,7 @@ def export_state(request: Request) -> dict:
 
 @handlers("importState")
 def import_state(request: Request) -> dict:
-    server = request.state
-    try:
-        server.import_state(request.body)
-    except (ValueError, TypeError, KeyError) as error:
-        raise ApiError(400, f"state not loaded: {error}") from None
+    _load(request.state.import_state, request.body)
     return {"packs": sorted(request.body["packs"])}
 
 
@@ -66,10 +62,7 @@ def export_pack_state(request: Request) -> dict:
 @handlers("importPackState")
 def import_pack_state(request: Request) -> dict:
     runtime = _runtime(request)
-    try:
-        runtime.load(request.body)
-    except (ValueError, TypeError, KeyError) as error:
-        raise ApiError(400, f"state not loaded: {error}") from None
+    _load(runtime.load, request.body)
     return {"packs": [runtime.name]}
 
 
@@ -146,6 +139,15 @@ def advance_clock(request: Request) -> dict:
     clock = request.state.services.clock
     clock.advance(request.body["seconds"])
     return clock.describe()
+
+
+def _load(load: t.Callable[[dict], None], data: dict) -> None:
+    """Imports are staged and swapped in only when complete, so any failure leaves state as it was;
+    whatever the malformed input broke, the client gets a 400 that says what."""
+    try:
+        load(data)
+    except Exception as error:  # noqa: BLE001 - the message goes back to the client
+        raise ApiError(400, f"state not loaded: {type(error).__name__}: {error}") from None
 
 
 def _runtime(request: Request) -> t.Any:

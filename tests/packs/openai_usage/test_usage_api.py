@@ -498,3 +498,19 @@ def test_the_same_seed_and_clock_give_the_same_bytes_and_another_seed_does_not(
     with TestClient(server_factory(seed=8), base_url="http://mock") as other:
         theirs = snapshot(other)
     assert all(a != b for a, b in zip(theirs, ours))
+
+
+@pytest.mark.parametrize("bad", [
+    {"events": [{"kind": "completions", "time": "noon"}]},
+    {"events": [{"kind": "telepathy", "time": 1}]},
+    {"events": [{"time": 1}]},
+    {"events": "all of them"},
+    {"admin_keys": [1, 2]},
+])
+def test_a_malformed_pack_state_is_refused_and_changes_nothing(fresh: t.Any, bad: dict) -> None:
+    params = {"start_time": CLOCK - 3 * DAY}
+    before = fresh.usage("completions", params).content
+    response = fresh.client.put("/__mock__/packs/openai_usage/state", json=bad)
+    assert response.status_code == 400
+    assert "state not loaded" in response.json()["error"]["message"]
+    assert fresh.usage("completions", params).content == before
