@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import datetime, timezone
+
+LATEST = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant ISO 8601 and datetime can show
+
+
+def check_instant(when: float) -> float:
+    """`when` as a float, or ValueError if no timestamp shown to a client could express it."""
+    when = float(when)
+    if not math.isfinite(when) or not 0 <= when <= LATEST:
+        raise ValueError(f"{when!r} is not a Unix time between 1970 and 9999")
+    return when
 
 
 class Clock:
@@ -18,6 +29,7 @@ class Clock:
         return frozen if frozen is not None else time.time() + self._offset
 
     def set(self, when: float, *, frozen: bool) -> None:
+        when = check_instant(when)
         with self._lock:
             if frozen:
                 self._frozen_at, self._offset = float(when), 0.0
@@ -26,6 +38,7 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         with self._lock:
+            check_instant(self.now() + seconds)
             if self._frozen_at is not None:
                 self._frozen_at += seconds
             else:
@@ -47,9 +60,26 @@ class Clock:
         return {"frozen_at": self._frozen_at, "offset": self._offset}
 
     def restore(self, data: dict) -> None:
+        frozen_at, offset = self.parse_export(data)
         with self._lock:
-            self._frozen_at = data.get("frozen_at")
-            self._offset = float(data.get("offset") or 0.0)
+            self._frozen_at, self._offset = frozen_at, offset
+
+    @staticmethod
+    def parse_export(data: dict) -> tuple[float | None, float]:
+        """(frozen_at, offset) from `export()`, checked as a whole: ValueError if either is off."""
+        if not isinstance(data, dict):
+            raise ValueError("clock must be an object")
+        frozen_at = data.get("frozen_at")
+        offset = data.get("offset") or 0.0
+        if isinstance(frozen_at, bool) or isinstance(offset, bool):
+            raise ValueError("clock values must be numbers")
+        try:
+            offset = float(offset)
+            frozen_at = None if frozen_at is None else check_instant(frozen_at)
+            check_instant(time.time() + offset)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"clock: {error}") from None
+        return frozen_at, offset
 
 
 def iso(timestamp: float) -> str:

@@ -120,10 +120,9 @@ def get_clock(request: Request) -> dict:
 def set_clock(request: Request) -> dict:
     clock = request.state.services.clock
     try:
-        when = parse_instant(request.body["now"])
-    except (ValueError, OverflowError):
-        raise ApiError(400, f"now: not a Unix time or ISO 8601 instant: {request.body['now']!r}") from None
-    clock.set(when, frozen=request.body.get("frozen", True))
+        clock.set(parse_instant(request.body["now"]), frozen=request.body.get("frozen", True))
+    except (ValueError, OverflowError) as error:
+        raise ApiError(400, f"now: not a Unix time or ISO 8601 instant ({error}): {request.body['now']!r}") from None
     return clock.describe()
 
 
@@ -137,7 +136,10 @@ def reset_clock(request: Request) -> dict:
 @handlers("advanceClock")
 def advance_clock(request: Request) -> dict:
     clock = request.state.services.clock
-    clock.advance(request.body["seconds"])
+    try:
+        clock.advance(request.body["seconds"])
+    except ValueError as error:
+        raise ApiError(400, f"seconds: the clock would leave the range it can show ({error})") from None
     return clock.describe()
 
 

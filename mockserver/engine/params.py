@@ -22,15 +22,10 @@ class CoercionError(Exception):
 
 
 def _to_int(text: str) -> int:
+    # Integer literals only: "1e3" or "1.0" are refused, as pydantic refuses them.
     if _INTEGER.match(text.strip()):
         return int(text)
-    try:
-        number = float(text)
-    except ValueError:
-        raise CoercionError("int_parsing") from None
-    if math.isfinite(number) and number.is_integer():
-        return int(number)
-    raise CoercionError("int_from_float" if math.isfinite(number) else "int_parsing")
+    raise CoercionError("int_parsing")
 
 
 def _to_float(text: str) -> float:

@@ -150,6 +150,9 @@ class MockServer:
         unknown = sorted(set(packs) - set(self.runtimes))
         if unknown:
             raise ValueError(f"state names packs that are not served: {', '.join(unknown)}")
+        clock = data.get("clock")
+        if clock is not None:
+            self.services.clock.parse_export(clock)  # check before anything is swapped in
         staged = {}
         for name, pack_state in packs.items():
             runtime = self.runtimes[name]
@@ -158,8 +161,8 @@ class MockServer:
             staged[name] = fresh
         for name, fresh in staged.items():
             self.runtimes[name].state = fresh
-        if isinstance(data.get("clock"), dict):
-            self.services.clock.restore(data["clock"])
+        if clock is not None:
+            self.services.clock.restore(clock)
 
     def load_state_file(self) -> bool:
         if self.state_file is None:

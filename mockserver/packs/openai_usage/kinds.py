@@ -70,6 +70,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 # Costs are line items derived from usage (and from cost events added directly).
 COSTS = Kind("costs", "usage-costs", "organization.costs.result",
              ("project_id", "api_key_id", "line_item"), ("amount", "quantity"),
-             {"project_ids": "project_id", "api_key_ids": "api_key_id"})
+             {"project_ids": "project_id", "api_key_ids": "api_key_id", "line_items": "line_item"})
 
 BY_OPERATION: dict[str, Kind] = {k.operation_id: k for k in (*KINDS.values(), COSTS)}

@@ -514,3 +514,19 @@ def test_a_malformed_pack_state_is_refused_and_changes_nothing(fresh: t.Any, bad
     assert response.status_code == 400
     assert "state not loaded" in response.json()["error"]["message"]
     assert fresh.usage("completions", params).content == before
+
+
+def test_costs_filter_by_line_item_as_the_sdk_sends_it(empty: t.Any) -> None:
+    t0 = CLOCK - DAY + 5
+    empty.add([{"kind": "costs", "time": t0, "line_item": "a", "amount": 1.0},
+               {"kind": "costs", "time": t0, "line_item": "b", "amount": 2.0},
+               {"kind": "costs", "time": t0, "line_item": "c", "amount": 4.0}])
+    page = empty.ok("costs", "start_time=%d&line_items[]=a&line_items[]=c" % (CLOCK - DAY))
+    assert page["data"][0]["results"][0]["amount"]["value"] == 5.0
+
+
+def test_integer_parameters_take_integer_literals_only(api: t.Any) -> None:
+    for text in ("1e3", "1.0", "0x10", ""):
+        response = api.usage("completions", {"start_time": CLOCK - DAY, "limit": text})
+        assert response.status_code == 400, text
+        assert response.json()["error"]["param"] == "limit"
