@@ -13,6 +13,8 @@ import time
 import typing as t
 from dataclasses import dataclass
 
+import orjson
+
 from mockserver.engine.bodies import UnsupportedMediaType
 from mockserver.engine.dialects import Dialect
 from mockserver.engine.faults import Fault, Faults
@@ -165,16 +167,18 @@ class ApiApp:
 
     def _checked(self, operation: Operation, response: Response) -> Response:
         """Strict mode: an answer that breaks the spec is the mock's bug, so say so loudly."""
-        if response.stream is not None or not response.media_type or "json" not in response.media_type:
+        if not operation.documents(response.status):
+            problem = "a status its spec does not document"
+        elif response.stream is not None or not response.media_type or "json" not in response.media_type:
             return response
-        validator = operation.response_validator(response.status, response.media_type)
-        if validator is None:
-            return response
-        import orjson
-        issues = validator.issues(orjson.loads(response.body) if response.body else None, ("response",))
-        if not issues:
-            return response
-        text = f"mockserver: {operation.operation_id} answered {response.status} that breaks the spec: {issues[:3]}"
+        else:
+            validator = operation.response_validator(response.status, response.media_type)
+            body = orjson.loads(response.body) if response.body else None
+            issues = validator.issues(body, ("response",)) if validator is not None else []
+            if not issues:
+                return response
+            problem = f"a body that breaks its spec: {issues[:3]}"
+        text = f"mockserver: {operation.operation_id} answered {response.status}, {problem}"
         log.error(text)
         return Response.text(text, 500, headers={"x-mockserver-invalid-response": "1"})
 

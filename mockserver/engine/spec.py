@@ -39,33 +39,32 @@ class Operation:
     secured: bool
     success_status: int
     definition: dict  # the raw (unresolved) operation object
-    components: dict
+    components: dict  # the spec's raw components, which the definition's refs point into
     _response_validators: dict[tuple[int, str], SchemaValidator | None] = field(default_factory=dict)
+
+    def documents(self, status: int) -> bool:
+        return self._response(status) is not None
 
     def response_validator(self, status: int, content_type: str) -> SchemaValidator | None:
         """The schema a response must match, compiled on first use (only tests and strict mode ask)."""
         key = (status, content_type.split(";", 1)[0].strip().lower())
         if key not in self._response_validators:
-            media = self.response_media(status, key[1])
-            schema = (media or {}).get("schema")
+            schema = (self._response_media(status, key[1]) or {}).get("schema")
             self._response_validators[key] = (
-                SchemaValidator(schema, self.components, direction="response") if schema else None)
+                SchemaValidator(schema, self.components.get("schemas"), direction="response")
+                if schema else None)
         return self._response_validators[key]
 
-    def response_media(self, status: int, content_type: str) -> dict | None:
+    def _response(self, status: int) -> dict | None:
         responses = self.definition.get("responses", {})
-        response = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
-        response = _deref(response, self.components_root)
-        content = (response or {}).get("content") or {}
+        found = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
+        return _deref(found, {"components": self.components}) if found is not None else None
+
+    def _response_media(self, status: int, content_type: str) -> dict | None:
+        content = (self._response(status) or {}).get("content") or {}
         if content_type in content:
             return content[content_type]
         return next((m for ct, m in content.items() if ct in ("*/*", content_type.split("/")[0] + "/*")), None)
-
-    @property
-    def components_root(self) -> dict:
-        return {"components": {"schemas": self.components, **self._other_components}}
-
-    _other_components: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -104,23 +103,20 @@ def _compile_operation(specification: Specification, resolver: Resolver, base_pa
                                                   resolver=resolver)
     except ResolverError as error:
         raise MissingHandler(str(error)) from error
-    schemas = components.get("schemas", {}) or {}
     body = definition.get("requestBody")
     security = definition.get("security", specification.raw.get("security", []))
-    operation = Operation(
+    return Operation(
         operation_id=connexion_op.operation_id,
         method=method.upper(),
         path=base_path + template,
         handler=connexion_op.function,
         parameters=[ParameterDecoder(p) for p in connexion_op.parameters],
-        body=BodyDecoder(_deref(body, specification.raw), schemas) if body else None,
+        body=BodyDecoder(_deref(body, specification.raw), components.get("schemas") or {}) if body else None,
         secured=any(requirement for requirement in security),
         success_status=_success_status(definition),
         definition=definition,
-        components=schemas,
+        components=components,
     )
-    operation._other_components = {k: v for k, v in components.items() if k != "schemas"}
-    return operation
 
 
 def _success_status(definition: dict) -> int:

@@ -189,3 +189,25 @@ def test_concurrent_writes_lose_nothing() -> None:
                                    for i in range(200)))
     asyncio.run(create_many())
     assert len(server.runtimes["tiny"].state.items) == 201
+
+
+def _pack_answering(count_answer: object):
+    from mockserver.engine.pack import Handlers
+    from tests.engine.conftest import handlers as tiny_handlers
+
+    handlers = Handlers()
+    for operation_id, function in tiny_handlers._by_id.items():
+        if operation_id != "countItems":
+            handlers(operation_id)(function)
+    handlers("countItems")(lambda request: count_answer)
+    return tiny_pack(handlers=handlers)
+
+
+def test_strict_mode_names_an_answer_that_breaks_the_spec() -> None:
+    from mockserver.engine.http import Response
+    with TestClient(make_server(_pack_answering("many"))) as client:
+        response = client.get("/tiny/items/count")
+        assert response.status_code == 500 and "breaks its spec" in response.text
+    with TestClient(make_server(_pack_answering(Response.json(3, 418)))) as client:
+        response = client.get("/tiny/items/count")
+        assert response.status_code == 500 and "does not document" in response.text
