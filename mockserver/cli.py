@@ -53,27 +53,40 @@ def _serve(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
     import uvicorn
 
+    from connexion.exceptions import InvalidSpecification
+
     from mockserver.app import ServerConfig, build_server
     from mockserver.engine.server import PrefixConflict
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     apis = [name.strip() for value in args.api for name in value.split(",") if name.strip()]
     try:
-        config = ServerConfig(
-            apis=apis, spec=args.spec, spec_dialect=args.spec_dialect, seed=args.seed,
-            state_file=args.state_file,
-            clock_start=parse_instant(args.clock) if args.clock else None,
-            settings=Settings(validate_responses=args.validate_responses,
-                              max_body_bytes=int(args.max_body_mb * 1024 * 1024)))
+        clock_start = parse_instant(args.clock) if args.clock else None
+    except ValueError:
+        return _fail(f"--clock: not a Unix time or ISO 8601 instant: {args.clock!r}")
+    config = ServerConfig(
+        apis=apis, spec=args.spec, spec_dialect=args.spec_dialect, seed=args.seed,
+        state_file=args.state_file, clock_start=clock_start,
+        settings=Settings(validate_responses=args.validate_responses,
+                          max_body_bytes=int(args.max_body_mb * 1024 * 1024)))
+    try:
         server = build_server(config)
-    except (KeyError, PrefixConflict, ValueError, FileNotFoundError) as error:
-        print(f"mockserver: {error.args[0] if error.args else error}", file=sys.stderr)
-        return 2
+    except FileNotFoundError as error:
+        return _fail(f"{error.filename}: no such file")
+    except InvalidSpecification as error:
+        return _fail(f"{args.spec}: not a valid OpenAPI 3.0 document: {error.message}")
+    except (KeyError, PrefixConflict, ValueError) as error:
+        return _fail(str(error.args[0] if error.args else error))
     _print_banner(server, args)
     _settle_heap()
     uvicorn.run(server, host=args.host, port=args.port, log_level=args.log_level,
                 access_log=args.log_level in ("info", "debug"), lifespan="on")
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"mockserver: {message}", file=sys.stderr)
+    return 2
 
 
 def _settle_heap() -> None:

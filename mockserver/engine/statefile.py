@@ -49,7 +49,10 @@ def read(path: Path) -> dict | None:
     path = Path(path)
     if not path.exists():
         return None
-    data = orjson.loads(path.read_bytes())
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a mockserver state file (not JSON: {error})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a mockserver state file (expected format {FORMAT})")
     return data
