@@ -78,10 +78,19 @@ def _serve(args: argparse.Namespace) -> int:
     except (KeyError, PrefixConflict, ValueError) as error:
         return _fail(str(error.args[0] if error.args else error))
     _print_banner(server, args)
+    logging.getLogger("uvicorn.error").addFilter(_DroppedOnPurpose())
     _settle_heap()
     uvicorn.run(server, host=args.host, port=args.port, log_level=args.log_level,
                 access_log=args.log_level in ("info", "debug"), lifespan="on")
     return 0
+
+
+class _DroppedOnPurpose(logging.Filter):
+    """The pipeline answers every request except those a `drop` fault closes on purpose; uvicorn
+    would report each of those as an application error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without starting response" not in record.getMessage()
 
 
 def _fail(message: str) -> int:
