@@ -75,6 +75,7 @@ class Request:
     principal: t.Any = None  # whatever the pack's authenticator returned
     state: t.Any = None  # the pack's store
     operation_id: str | None = None
+    operation: t.Any = None  # the compiled spec Operation (its definition carries vendor extensions)
     client: tuple[str, int] | None = None
 
     _query: dict[str, list[str]] | None = None

@@ -41,7 +41,8 @@ class ApiApp:
                  state: t.Callable[[], t.Any], settings: Settings,
                  authenticate: t.Callable[[Request], t.Any] | None = None,
                  journal: Journal | None = None, faults: Faults | None = None,
-                 redirect_slashes: bool = False, fallback: "ApiApp | None" = None) -> None:
+                 redirect_slashes: bool = False, fallback: "ApiApp | None" = None,
+                 unmatched: t.Callable[[Request], t.Any] | None = None) -> None:
         self.name = name
         self.operations = operations
         self.dialect = dialect
@@ -52,6 +53,7 @@ class ApiApp:
         self._journal = journal
         self._faults = faults
         self._fallback = fallback
+        self._unmatched = unmatched
         self._is_async = {id(op): inspect.iscoroutinefunction(op.handler) for op in operations}
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
@@ -79,6 +81,8 @@ class ApiApp:
             await response.send(send, head=method == "HEAD")
 
     async def _respond(self, found: t.Any, request: Request, receive: Receive) -> tuple[Response, bool]:
+        if (found is None or isinstance(found, MethodNotAllowed)) and self._unmatched is not None:
+            return await self._catch_all(request, receive), False
         if found is None:
             return self.dialect.not_found(request.method, request.path), False
         if isinstance(found, MethodNotAllowed):
@@ -88,6 +92,7 @@ class ApiApp:
             return Response.empty(307, {"location": location}), False
         operation = found.operation
         request.operation_id = operation.operation_id
+        request.operation = operation
         request.path_params = found.path_params
         body = await read_body(receive, self.settings.max_body_bytes)
         if body is None:
@@ -117,6 +122,21 @@ class ApiApp:
         if self.settings.validate_responses:
             response = self._checked(operation, response)
         return response, False
+
+    async def _catch_all(self, request: Request, receive: Receive) -> Response:
+        body = await read_body(receive, self.settings.max_body_bytes)
+        if body is None:
+            return self.dialect.payload_too_large(self.settings.max_body_bytes)
+        request.raw_body = body
+        try:
+            request.state = self._state()
+            result = self._unmatched(request)
+        except ApiError as error:
+            return self.dialect.error(error)
+        except Exception:
+            log.exception("catch-all for %s %s failed", request.method, request.path)
+            return self.dialect.internal_error()
+        return result if isinstance(result, Response) else Response.json(result)
 
     def _validate(self, operation: Operation, request: Request) -> None:
         issues: list[Issue] = []

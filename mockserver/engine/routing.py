@@ -86,11 +86,10 @@ class Router:
     def _match(self, method: str, path: str) -> Match | MethodNotAllowed | None:
         static = self._static.get(path)
         if static is not None and not static[1]:
-            template = static[0]
-            operation = template.operations.get(method)
+            operation = static[0].operations.get(method)
             if operation is not None:
                 return Match(operation, {})
-            return MethodNotAllowed(set(template.operations))
+            # A later template may still take this method (FastAPI tries every route in turn).
         allowed: set[str] = set()
         for template in self._ordered:
             if template.regex is None:

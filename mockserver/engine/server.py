@@ -83,8 +83,9 @@ class MockServer:
         self.state_file = state_file
         self.cors = cors
         self._routes = _prefix_table(runtimes)
-        self._fallback_dialect: Dialect = (runtimes[0].app.dialect if len(runtimes) == 1 and runtimes[0].app
-                                           else DIALECTS["fastapi"])
+        # Served alone, a pack answers every path, as its real server would (its own 404s, or its
+        # catch-all route); served beside others, paths no pack owns get a plain 404.
+        self._only_app = runtimes[0].app if len(runtimes) == 1 else None
         self._saved_fingerprint: t.Any = None
         self._flusher: asyncio.Task | None = None
 
@@ -99,8 +100,9 @@ class MockServer:
             app = self._app_for(scope["path"])
             if self.cors and _has_origin(scope):
                 send = _with_cors(send)
+            app = app or self._only_app
             if app is None:
-                await self._fallback_dialect.not_found(scope["method"], scope["path"]).send(send)
+                await DIALECTS["fastapi"].not_found(scope["method"], scope["path"]).send(send)
             else:
                 await app(scope, receive, send)
         elif kind == "lifespan":

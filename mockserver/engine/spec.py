@@ -36,7 +36,8 @@ class Operation:
     handler: Handler
     parameters: list[ParameterDecoder]
     body: BodyDecoder | None
-    secured: bool
+    secured: bool  # some security requirement applies
+    auth_optional: bool  # ...but `{}` among the requirements lets anonymous callers in
     success_status: int
     definition: dict  # the raw (unresolved) operation object
     components: dict  # the spec's raw components, which the definition's refs point into
@@ -113,6 +114,7 @@ def _compile_operation(specification: Specification, resolver: Resolver, base_pa
         parameters=[ParameterDecoder(p) for p in connexion_op.parameters],
         body=BodyDecoder(_deref(body, specification.raw), components.get("schemas") or {}) if body else None,
         secured=any(requirement for requirement in security),
+        auth_optional=any(not requirement for requirement in security),
         success_status=_success_status(definition),
         definition=definition,
         components=components,

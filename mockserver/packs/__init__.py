@@ -6,7 +6,7 @@ import importlib
 
 from mockserver.engine.pack import Pack
 
-AVAILABLE = ("openai_usage",)
+AVAILABLE = ("openai_usage", "chutes")
 
 
 def load_pack(name: str) -> Pack:

@@ -1,0 +1,112 @@
+"""Who is calling: hotkey signatures or API keys, with the real server's rules and 401 texts.
+
+Hotkey auth applies when both `X-Chutes-Hotkey` and `X-Chutes-Signature` are sent; the signed
+message is `{hotkey}:{nonce}:{purpose}` for operations the spec marks with
+`x-chutes-signature-purpose`, else `{hotkey}:{nonce}:{sha256 hex of the body}` for requests with a
+body. Otherwise `Authorization` carries an API key (`cpk_...`), checked against its scopes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import sr25519
+
+from mockserver.engine.http import Request
+from mockserver.engine.issues import ApiError
+from mockserver.packs.chutes import ss58
+
+NONCE_WINDOW = 600
+API_KEY = re.compile(r"^cpk_[a-f0-9]{32}\.[a-f0-9]{32}\.[a-zA-Z0-9]{32}$")
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def authenticate(request: Request) -> dict | None:
+    """The calling user, None for an anonymous caller where the operation allows one."""
+    headers = request.headers
+    hotkey, signature = headers.get("x-chutes-hotkey"), headers.get("x-chutes-signature")
+    optional = request.operation.auth_optional if request.operation is not None else False
+    if hotkey and signature:
+        return _by_signature(request, hotkey, signature, headers.get("x-chutes-nonce"), optional)
+    authorization = headers.get("authorization")
+    if authorization:
+        return _by_api_key(request, authorization)
+    if optional:
+        return None
+    raise ApiError(401, "Can't find a user with that api key in our db :(")
+
+
+def signed_message(request: Request, hotkey: str, nonce: str) -> str:
+    purpose = request.operation.definition.get("x-chutes-signature-purpose") if request.operation else None
+    if purpose:
+        return f"{hotkey}:{nonce}:{purpose}"
+    if request.method in _BODY_METHODS:
+        return f"{hotkey}:{nonce}:{hashlib.sha256(request.raw_body).hexdigest()}"
+    raise ApiError(401, "Either payload_str or purpose must be provided")
+
+
+def _by_signature(request: Request, hotkey: str, signature: str, nonce: str | None, optional: bool) -> dict | None:
+    now = request.state.clock.now()
+    if not nonce or not nonce.isdigit() or abs(now - int(nonce)) >= NONCE_WINDOW:
+        raise ApiError(401, "Invalid nonce!")
+    message = signed_message(request, hotkey, nonce)
+    try:
+        signature_bytes = bytes.fromhex(signature)
+    except ValueError as error:
+        raise ApiError(401, f"Invalid signature: {signature}, with error: {error}") from None
+    if not _verifies(hotkey, message, signature_bytes):
+        raise ApiError(401, f"Invalid request signature for hotkey {hotkey}. Message: {message}")
+    user = request.state.user_by_hotkey(hotkey)
+    if user is None and not optional:
+        raise ApiError(401, f"Could not find user with hotkey: {hotkey}")
+    return user
+
+
+def _verifies(hotkey: str, message: str, signature: bytes) -> bool:
+    try:
+        public_key = ss58.decode(hotkey)
+    except ValueError:
+        return False
+    if len(signature) != 64:
+        return False
+    data = message.encode()
+    try:
+        # Like bittensor's Keypair.verify: signatures made by polkadot.js wrap the message in <Bytes>.
+        return (sr25519.verify(signature, data, public_key)
+                or sr25519.verify(signature, b"<Bytes>" + data + b"</Bytes>", public_key))
+    except (ValueError, TypeError):  # 64 bytes that are no signature at all
+        return False
+
+
+def _by_api_key(request: Request, authorization: str) -> dict:
+    token = authorization.split()[-1] if authorization.split() else ""
+    if authorization.startswith("Bearer ") and not token.startswith("cpk_"):
+        raise ApiError(401, "Invalid token.")  # a JWT; the mock issues none, so none decodes
+    if not API_KEY.match(token):
+        raise ApiError(401, "Missing or invalid authorization header(s)")
+    store = request.state
+    key = store.api_keys.get(token)
+    if key is None or key.user_id not in store.users:
+        raise ApiError(401, "Invalid token or user not found")
+    object_type, object_id = _scope_target(request.path)
+    action = {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(request.method, "write")
+    if not key.allows(object_type, object_id, action):
+        raise ApiError(401, "Invalid token or user not found")
+    return store.users[key.user_id]
+
+
+def _scope_target(path: str) -> tuple[str, str]:
+    parts = [p for p in path.strip("/").split("/") if p]
+    object_type = parts[0] if parts else ""
+    return object_type, (parts[1] if len(parts) == 2 else "__list_or_invalid__")
+
+
+def catch_all(request: Request) -> None:
+    """The real app ends with a `{path:path}` route for chute invocations: an unknown path, or a
+    known one with a method it lacks, needs credentials and then finds no chute to invoke."""
+    headers = request.headers
+    if not ((headers.get("x-chutes-hotkey") and headers.get("x-chutes-signature")) or headers.get("authorization")):
+        raise ApiError(401, "Authentication required.")
+    authenticate(request)
+    raise ApiError(404, "No matching chute found!")

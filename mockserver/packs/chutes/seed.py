@@ -1,0 +1,145 @@
+"""The world at start and after a reset, built from `fixtures/chutes/` with the seed and clock."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+import uuid
+
+from mockserver.engine.clock import iso
+from mockserver.engine.pack import PackContext
+from mockserver.packs.chutes.render import compute_multiplier, hourly_usd, supported_gpus
+from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for
+
+_CORDS = {
+    "vllm": [{"method": "POST", "path": "/v1/chat/completions", "function": "chat", "stream": True,
+              "passthrough": True, "public_api_path": "/v1/chat/completions", "public_api_method": "POST",
+              "input_schema": {"type": "object"}, "output_schema": {"type": "object"},
+              "output_content_type": None, "minimal_input_schema": {"type": "object"}}],
+    "diffusion": [{"method": "POST", "path": "/generate", "function": "generate", "stream": False,
+                   "passthrough": False, "public_api_path": "/generate", "public_api_method": "POST",
+                   "input_schema": {"type": "object", "properties": {"prompt": {"type": "string"}}},
+                   "output_schema": {}, "output_content_type": "image/jpeg",
+                   "minimal_input_schema": {"type": "object"}}],
+    None: [{"method": "POST", "path": "/run", "function": "run", "stream": False, "passthrough": False,
+            "public_api_path": None, "public_api_method": None, "input_schema": {}, "output_schema": {},
+            "output_content_type": "application/json", "minimal_input_schema": {}}],
+}
+
+
+def slugify(text: str, max_length: int = 58) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:max_length].strip("-")
+
+
+def version_of(image: dict, code: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{image['image_id']}:{image.get('patch_version')}:{code}"))
+
+
+def new_state(context: PackContext) -> ChutesStore:
+    world = context.fixture("world.yaml")
+    store = ChutesStore(world, context.random("world"), context.clock)
+    now = context.clock.now()
+    created = iso(now - 120 * DAY)
+    for user in context.fixture("users.yaml")["users"]:
+        keys = user.pop("api_keys", [])
+        store.users[user["user_id"]] = {**user, "created_at": created}
+        for key in keys:
+            store.api_keys[key["value"]] = ApiKey(key["value"], user["user_id"], key.get("admin", True),
+                                                  key.get("scopes", []))
+    by_name = {u["username"]: u for u in store.users.values()}
+    for image in world["images"]:
+        store.images[image["image_id"]] = {**image, "user_id": by_name[image.pop("owner")]["user_id"],
+                                           "created_at": created, "readme": ""}
+    for index, spec in enumerate(world["chutes"]):
+        _seed_chute(store, spec, by_name, now - (90 - index) * DAY)
+    store.invocations = _history(store, context, now)
+    store.version = 0
+    return store
+
+
+def _seed_chute(store: ChutesStore, spec: dict, users: dict, created_at: float) -> None:
+    owner = users[spec["owner"]]
+    image = next(i for i in store.images.values() if i["name"] == spec["image"])
+    template = spec.get("template")
+    code = f"# {spec['name']}\nfrom chutes.chute import Chute\nchute = Chute(username={owner['username']!r}, name={spec['name']!r})\n"
+    node_selector = {"gpu_count": spec["gpu_count"], "min_vram_gb_per_gpu": 16, "include": [spec["gpu"]],
+                     "exclude": None, "dynamic": False}
+    chute = make_chute(store, owner, image, name=spec["name"], code=code, public=spec["public"],
+                       node_selector=node_selector, template=template, cords=_CORDS[template], jobs=[],
+                       created_at=created_at, tagline=spec.get("tagline"), revision=spec.get("revision"))
+    chute["invocation_count"] = spec["invocation_count"]
+    chute["boost"] = spec.get("boost")
+    chute["disabled"] = spec.get("disabled", False)
+    for gpu, count, active in spec.get("instances", []):
+        instance = store.new_instance(chute, active=active)
+        instance.update(gpu_model_name=gpu, gpu_count=count)
+        chute["instances"].append(instance)
+    for username in spec.get("shared_with", []):
+        store.shares[(chute["chute_id"], users[username]["user_id"])] = owner["user_id"]
+
+
+def make_chute(store: ChutesStore, owner: dict, image: dict, *, name: str, code: str, public: bool,
+               node_selector: dict, template: str | None, cords: list, jobs: list, created_at: float,
+               tagline: str | None = "", revision: str | None = None, **extra: t.Any) -> dict:
+    """A new chute record, registered in the store, as deploy creates one."""
+    chute_id = chute_id_for(owner["username"], name)
+    slug = slugify(f"{owner['username']}-{name}")
+    if any(c["slug"] == slug for c in store.chutes.values()):
+        slug = f"{slug[:52]}-{''.join(store.rng.choice('abcdefghijklmnopqrstuvwxyz0123456789') for _ in range(5))}"
+    gpus = store.world["gpus"]
+    chute = {
+        "chute_id": chute_id, "name": name, "tagline": tagline, "readme": extra.get("readme") or "",
+        "public": public, "version": version_of(image, code), "tool_description": extra.get("tool_description"),
+        "slug": slug, "standard_template": template, "cords": cords, "jobs": jobs,
+        "created_at": iso(created_at), "updated_at": iso(created_at), "image_id": image["image_id"],
+        "user_id": owner["user_id"], "node_selector": node_selector,
+        "supported_gpus": supported_gpus(node_selector, gpus), "invocation_count": 0, "instances": [],
+        "logo_id": extra.get("logo_id"), "openrouter": False, "chutes_version": image.get("chutes_version"),
+        "revision": revision, "concurrency": extra.get("concurrency"), "boost": None,
+        "max_instances": extra.get("max_instances", 1), "scaling_threshold": extra.get("scaling_threshold", 0.75),
+        "shutdown_after_seconds": extra.get("shutdown_after_seconds", 300), "preemptible": False,
+        "disabled": False, "code": code, "filename": extra.get("filename", "chute.py"),
+        "ref_str": extra.get("ref_str", "chute:chute"),
+    }
+    store.chutes[chute_id] = chute
+    return chute
+
+
+def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]:
+    """Completed invocations of the running chutes over the last `history_days` days."""
+    rng = context.random("invocations")
+    world = store.world
+    callers = [u for u in store.users.values() if u["username"] != "chutes"]
+    invocations = []
+    start = int(now) - world["history_days"] * DAY
+    for chute in sorted(store.chutes.values(), key=lambda c: c["chute_id"]):
+        if not chute["instances"]:
+            continue
+        rate = hourly_usd(chute["node_selector"], world["gpus"]) / 3600
+        for day in range(world["history_days"]):
+            for _ in range(rng.randint(*world["invocations_per_day"])):
+                started = start + day * DAY + rng.randrange(DAY)
+                if started >= now - 120:
+                    continue
+                duration = round(rng.uniform(0.2, 30.0), 3)
+                caller = rng.choice(callers)
+                instance = rng.choice(chute["instances"])
+                invocation_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                output_tokens = rng.randint(20, 2000) if chute["standard_template"] == "vllm" else 0
+                invocations.append({
+                    "invocation_id": invocation_id, "parent_invocation_id": invocation_id,
+                    "chute_id": chute["chute_id"], "chute_user_id": chute["user_id"],
+                    "user_id": caller["user_id"], "function_name": chute["cords"][0]["function"] if chute["cords"] else "run",
+                    "image_id": chute["image_id"], "image_user_id": store.images[chute["image_id"]]["user_id"],
+                    "instance_id": instance["instance_id"], "miner_uid": rng.randint(0, 255),
+                    "miner_hotkey": f"5Miner{rng.randint(0, 15):02d}" + "x" * 40,
+                    "started_at": started, "completed_at": started + duration,
+                    "error_message": "upstream timeout" if rng.random() < 0.02 else None,
+                    "compute_multiplier": compute_multiplier(chute["node_selector"], world["gpus"]),
+                    "bounty": 0, "usd_amount": round(duration * rate, 8),
+                    "input_tokens": rng.randint(50, 4000) if output_tokens else 0, "output_tokens": output_tokens,
+                    "steps": rng.randint(4, 50) if chute["standard_template"] == "diffusion" else 0,
+                })
+    invocations.sort(key=lambda i: i["started_at"])
+    return invocations
