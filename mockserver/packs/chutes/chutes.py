@@ -97,14 +97,21 @@ def list_chutes(request: Request) -> dict:
     found = [c for c in store.chutes.values() if _in_scope(store, c, request.principal, params)]
     found.sort(key=lambda c: (-c["invocation_count"], c["created_at"]))
     start = offset if offset else page * limit
+    include_schemas = params.get("include_schemas", False)
     items, cord_refs = [], {}
     for chute in found[start:start + limit]:
-        item = chute_response(store, chute)
-        ref = cord_ref_id(chute["cords"] or [])
-        cord_refs[ref] = cord_summary(chute["cords"] or [], params.get("include_schemas", False))
-        item.update(cords=None, cord_ref_id=ref)
+        item, ref, cords = store.memoized(("list", include_schemas), chute,
+                                          lambda c=chute: _list_entry(store, c, include_schemas))
+        cord_refs[ref] = cords
         items.append(item)
     return {"total": len(found), "page": page, "limit": limit, "items": items, "cord_refs": cord_refs}
+
+
+def _list_entry(store: ChutesStore, chute: dict, include_schemas: bool) -> tuple[dict, str, list]:
+    """A listed chute names its cords by reference; the cords themselves go to `cord_refs`."""
+    ref = cord_ref_id(chute["cords"] or [])
+    item = {**chute_response(store, chute), "cords": None, "cord_ref_id": ref}
+    return item, ref, cord_summary(chute["cords"] or [], include_schemas)
 
 
 def _in_scope(store: ChutesStore, chute: dict, caller: dict | None, params: dict) -> bool:
@@ -134,7 +141,9 @@ def _in_scope(store: ChutesStore, chute: dict, caller: dict | None, params: dict
 
 @handlers("get_chute_chutes__chute_id_or_name__get")
 def get_chute(request: Request) -> dict:
-    return chute_response(request.state, _visible_chute(request, request.params["chute_id_or_name"]))
+    store: ChutesStore = request.state
+    chute = _visible_chute(request, request.params["chute_id_or_name"])
+    return store.memoized(("get",), chute, lambda: chute_response(store, chute))
 
 
 @handlers("get_chute_code_chutes_code__chute_id__get")

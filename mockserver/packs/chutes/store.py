@@ -54,6 +54,8 @@ class ChutesStore(Store):
         self.bounties: dict[str, dict] = {}  # chute id → {created_at, last_notified}
         self.manual_boosts: dict[str, float] = {}
         self.rolling_updates: list[dict] = []
+        self._views: dict[tuple, t.Any] = {}
+        self._views_version = -1
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -125,8 +127,23 @@ class ChutesStore(Store):
         for instance in chute["instances"]:
             ready_at = instance.get("ready_at")
             if ready_at is not None and ready_at <= now:
-                instance.update(active=True, verified=True, last_verified_at=iso(ready_at), ready_at=None)
-                self.bounties.pop(chute["chute_id"], None)
+                with self.lock:
+                    instance.update(active=True, verified=True, last_verified_at=iso(ready_at), ready_at=None)
+                    self.bounties.pop(chute["chute_id"], None)
+                    self.changed()
+
+    def memoized(self, key: tuple, chute: dict, make: t.Callable[[], t.Any]) -> t.Any:
+        """`make()` for this chute, kept until the next write. A chute whose answer moves with the
+        clock (a live bounty, an instance starting) is kept for this instant only."""
+        self.settle_instances(chute)
+        if self._views_version != self.version:
+            self._views, self._views_version = {}, self.version
+        moving = chute["chute_id"] in self.bounties or any(i.get("ready_at") for i in chute["instances"])
+        full_key = (*key, chute["chute_id"], self.clock.now() if moving else None)
+        found = self._views.get(full_key)
+        if found is None:
+            found = self._views[full_key] = make()
+        return found
 
     def new_instance(self, chute: dict, *, active: bool, ready_at: float | None = None) -> dict:
         return {"instance_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
