@@ -37,10 +37,11 @@ def increase_bounty(request: Request) -> dict:
         existed = chute_id in store.live_bounties()
         bounty = store.bounties[chute_id] if existed else {"created_at": now, "last_notified": None}
         store.bounties[chute_id] = bounty
-        last = bounty["last_notified"]
-        notify = last is None or now - last >= NOTIFY_WINDOW
+        # Miners are notified at most once per aligned 30-second window, as upstream's SETNX does.
+        window = int(now - now % NOTIFY_WINDOW)
+        notify = bounty["last_notified"] != window
         if notify:
-            bounty["last_notified"] = now
+            bounty["last_notified"] = window
         boost = request.params.get("boost")
         if boost is not None and 1.0 <= boost <= 4.0:
             # The real server means to record this but references an undefined session (a 500).

@@ -168,25 +168,35 @@ def deploy_chute(request: Request) -> dict:
         raise ApiError(400, "Chute image not found, or does not belong to you")
     if public and not image["public"]:
         raise ApiError(409, "Chute cannot be public when image is not public!")
-    _check_definition(args, store.world["gpus"])
     version = version_of(image, args["code"])
     with store.lock:
         existing = next((c for c in store.chutes.values() if c["user_id"] == caller["user_id"]
                          and c["name"].lower() == args["name"].lower()), None)
         if existing is not None:
+            if existing["version"] == version and existing["public"] == public:
+                raise ApiError(409, f"Chute with name={args['name']}, version='{version}' and "
+                                    f"public={public} already exists")
+            _check_definition(args, store.world["gpus"])
             return chute_response(store, _redeploy(store, existing, args, image, version))
-        _charge_deployment_fee(store, caller, args, request.params.get("accept_fee", False))
-        chute = make_chute(
-            store, caller, image, name=args["name"], code=args["code"], public=public,
-            node_selector=_node_selector(args), template=args.get("standard_template"),
-            cords=args.get("cords") or [], jobs=args.get("jobs") or [], created_at=store.clock.now(),
-            tagline=args.get("tagline") or "", revision=args.get("revision"), readme=args.get("readme"),
-            tool_description=args.get("tool_description"), logo_id=args.get("logo_id"),
-            concurrency=args.get("concurrency"), max_instances=args.get("max_instances") or 1,
-            scaling_threshold=args.get("scaling_threshold", 0.75), filename=args["filename"],
-            shutdown_after_seconds=args.get("shutdown_after_seconds") or 300, ref_str=args["ref_str"])
+        fee = _deployment_fee(store, caller, args, request.params.get("accept_fee", False))
+        _check_definition(args, store.world["gpus"])
+        chute = make_chute(store, caller, image, name=args["name"], code=args["code"], public=public,
+                           node_selector=_node_selector(args), template=args.get("standard_template"),
+                           cords=args.get("cords") or [], jobs=args.get("jobs") or [],
+                           created_at=store.clock.now(), revision=args.get("revision"), filename=args["filename"],
+                           ref_str=args["ref_str"], **_common_fields(args))
+        caller["balance"] = round(caller["balance"] - fee, 6)
         store.changed()
     return chute_response(store, chute)
+
+
+def _common_fields(args: dict) -> dict:
+    """What a deploy sets beyond the code, for a new chute and a rolled-out one alike."""
+    return {"tagline": args.get("tagline") or "", "readme": args.get("readme") or "",
+            "tool_description": args.get("tool_description"), "logo_id": args.get("logo_id"),
+            "concurrency": args.get("concurrency"), "max_instances": args.get("max_instances") or 1,
+            "scaling_threshold": args.get("scaling_threshold", 0.75),
+            "shutdown_after_seconds": args.get("shutdown_after_seconds") or 300}
 
 
 def _node_selector(args: dict) -> dict:
@@ -219,10 +229,7 @@ def _check_definition(args: dict, gpus: dict) -> None:
 
 
 def _redeploy(store: ChutesStore, chute: dict, args: dict, image: dict, version: str) -> dict:
-    """Same name, same owner: a new version rolls out in place; the same version is a conflict."""
-    if chute["version"] == version and chute["public"] == args["public"]:
-        raise ApiError(409, f"Chute with name={args['name']}, version='{version}' and "
-                            f"public={args['public']} already exists")
+    """Same name, same owner, new code: the new version rolls out in place, same chute id."""
     now = store.clock.now()
     store.rolling_updates.append({"chute_id": chute["chute_id"], "old_version": chute["version"],
                                   "new_version": version, "started_at": iso(now).rstrip("Z"), "permitted": {}})
@@ -231,14 +238,15 @@ def _redeploy(store: ChutesStore, chute: dict, args: dict, image: dict, version:
                  node_selector=node_selector, supported_gpus=supported_gpus(node_selector, store.world["gpus"]),
                  cords=args.get("cords") or [], jobs=args.get("jobs") or [], updated_at=iso(now),
                  standard_template=args.get("standard_template"), revision=args.get("revision"),
-                 filename=args["filename"], ref_str=args["ref_str"])
+                 filename=args["filename"], ref_str=args["ref_str"], **_common_fields(args))
     store.changed()
     return chute
 
 
-def _charge_deployment_fee(store: ChutesStore, caller: dict, args: dict, accepted: bool) -> None:
+def _deployment_fee(store: ChutesStore, caller: dict, args: dict, accepted: bool) -> float:
+    """The fee a new chute costs this caller (0 for free accounts); 402 unless accepted and covered."""
     if caller.get("free_account"):
-        return
+        return 0.0
     fee = round(hourly_usd(_node_selector(args), store.world["gpus"]) * store.world["deployment_fee_hours"], 2)
     if not accepted:
         raise ApiError(402, f"DEPLOYMENT FEE NOTICE:\n===\nThere is a deployment fee of ${fee} for this chute, "
@@ -246,8 +254,9 @@ def _charge_deployment_fee(store: ChutesStore, caller: dict, args: dict, accepte
                             "To acknowledge and deploy anyway, pass accept_fee=true.")
     if caller["balance"] <= fee:
         raise ApiError(402, f"The deployment fee, based on your node selector, is ${fee}, but you have a "
-                            f"balance of ${caller['balance']}")
-    caller["balance"] = round(caller["balance"] - fee, 6)
+                            f"balance of {caller['balance']}.\nPlease top up your account with tao @ "
+                            f"{store.payment_address(caller)} or via fiat.")
+    return fee
 
 
 @handlers("update_common_attributes_chutes__chute_id_or_name__put")
@@ -307,7 +316,7 @@ async def warm_up_chute(request: Request) -> Response:
     balance = request.principal.get("balance", 0)
     if balance <= 0 and not request.principal.get("free_account"):
         raise ApiError(402, f"Account balance is ${balance}, please top-up with fiat or send tao to "
-                            f"{store.world['payment_address']}")
+                            f"{store.payment_address(request.principal)}")
     store.warm(chute)
     if request.params.get("quick"):
         return Response.json(_warmup_status(store, chute))

@@ -88,6 +88,10 @@ class ChutesStore(Store):
                     chute["created_at"])
         return min(named, key=rank)
 
+    def payment_address(self, user: dict) -> str:
+        """Where a user sends tao; users registered without one share the world's address."""
+        return user.get("payment_address") or self.world["payment_address"]
+
     def image_for(self, value: str, user: dict) -> dict | None:
         """An image the caller may use, by id, `name:tag`, `owner/name:tag` or name."""
         for image in self.images.values():
