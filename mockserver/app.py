@@ -75,7 +75,8 @@ def _runtime(pack: Pack, services: Services) -> PackRuntime:
         pack.name, spec.operations, DIALECTS[pack.dialect],
         state=lambda: runtime.state, settings=services.settings,
         authenticate=pack.authenticate, journal=services.journal, faults=services.faults,
-        redirect_slashes=pack.redirect_slashes, unmatched=pack.unmatched)
+        redirect_slashes=pack.redirect_slashes, unmatched=pack.unmatched,
+        unmatched_methods=pack.unmatched_methods)
     return runtime
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import typing as t
 from dataclasses import dataclass
 
-import orjson
-
+from mockserver.engine.defaults import fill_defaults
 from mockserver.engine.issues import Issue, RequestInvalid
 from mockserver.engine.params import CoercionError, coercer_for
 from mockserver.engine.schema import SchemaValidator
@@ -45,6 +45,7 @@ class BodyDecoder:
     """The request body of one operation."""
 
     def __init__(self, request_body: dict, components: dict) -> None:
+        self.components = components
         self.required = bool(request_body.get("required", False))
         self.media: dict[str, tuple[str, dict, SchemaValidator | None]] = {}
         for content_type, media in (request_body.get("content") or {}).items():
@@ -67,6 +68,8 @@ class BodyDecoder:
             issues = validator.issues(_for_validation(value), ("body",))
             if issues:
                 raise RequestInvalid(issues)
+        if kind == "json" and schema:
+            value = fill_defaults(value, schema, self.components)
         return value
 
     def _declared(self, content_type: str) -> str:
@@ -89,11 +92,16 @@ class BodyDecoder:
 
 
 def _decode_json(raw: bytes, content_type: str, schema: dict) -> t.Any:
+    # The standard parser, as FastAPI uses: integers of any size stay integers (orjson would turn
+    # those past 64 bits into floats), and the error texts are the ones FastAPI reports.
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise RequestInvalid([Issue("json_invalid", ("body", error.pos), {},
-                                    {"error": error.msg})]) from None
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        position = getattr(error, "pos", getattr(error, "start", 0))
+        message = getattr(error, "msg", None) or str(error)
+        raise RequestInvalid([Issue("json_invalid", ("body", position), {}, {"error": message})]) from None
+    except RecursionError:
+        raise RequestInvalid([Issue("json_invalid", ("body", 0), {}, {"error": "nested too deeply"})]) from None
 
 
 def _decode_text(raw: bytes, content_type: str, schema: dict) -> str:

@@ -80,7 +80,7 @@ class Dialect:
     def payload_too_large(self, limit: int) -> Response:
         return self.error(ApiError(413, f"Request body exceeds the limit of {limit} bytes"))
 
-    def unsupported_media_type(self, content_type: str, allowed: t.Iterable[str]) -> Response:
+    def unsupported_media_type(self, content_type: str, allowed: t.Iterable[str], body: bytes) -> Response:
         return self.error(ApiError(415, f"Unsupported Media Type: {content_type or 'none'}"))
 
     def internal_error(self) -> Response:
@@ -109,6 +109,11 @@ class FastAPIDialect(Dialect):
     def error(self, error: ApiError) -> Response:
         detail = error.fields.get("detail", error.message)
         return Response.json({"detail": detail}, error.status, dict(error.headers))
+
+    def unsupported_media_type(self, content_type: str, allowed: t.Iterable[str], body: bytes) -> Response:
+        # FastAPI doesn't refuse a content type: it hands the raw text to the model, which fails.
+        text = body.decode("utf-8", "replace")
+        return self.validation_error([Issue("model_attributes_type", ("body",), text)])
 
 
 class OpenAIDialect(Dialect):

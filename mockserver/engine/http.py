@@ -6,6 +6,7 @@ laptop, and every attribute access on the hot path counts.
 
 from __future__ import annotations
 
+import json
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
@@ -17,7 +18,10 @@ Receive = t.Callable[[], t.Awaitable[dict]]
 
 
 def json_bytes(value: t.Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # integers past 64 bits, which a client may send and have echoed back
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(slots=True)

@@ -101,6 +101,7 @@ class Pack:
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
     # server has a catch-all route of its own; None: the dialect's 404 / 405.
     unmatched: t.Callable[[Request], t.Any] | None = None
+    unmatched_methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"})
     spec_path: Path | None = None
     control_spec_path: Path | None = None
 

@@ -10,10 +10,9 @@ import asyncio
 import inspect
 import logging
 import time
+import json
 import typing as t
 from dataclasses import dataclass
-
-import orjson
 
 from mockserver.engine.bodies import UnsupportedMediaType
 from mockserver.engine.dialects import Dialect
@@ -42,7 +41,8 @@ class ApiApp:
                  authenticate: t.Callable[[Request], t.Any] | None = None,
                  journal: Journal | None = None, faults: Faults | None = None,
                  redirect_slashes: bool = False, fallback: "ApiApp | None" = None,
-                 unmatched: t.Callable[[Request], t.Any] | None = None) -> None:
+                 unmatched: t.Callable[[Request], t.Any] | None = None,
+                 unmatched_methods: frozenset[str] = frozenset()) -> None:
         self.name = name
         self.operations = operations
         self.dialect = dialect
@@ -54,6 +54,7 @@ class ApiApp:
         self._faults = faults
         self._fallback = fallback
         self._unmatched = unmatched
+        self._unmatched_methods = unmatched_methods
         self._is_async = {id(op): inspect.iscoroutinefunction(op.handler) for op in operations}
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
@@ -82,7 +83,12 @@ class ApiApp:
 
     async def _respond(self, found: t.Any, request: Request, receive: Receive) -> tuple[Response, bool]:
         if (found is None or isinstance(found, MethodNotAllowed)) and self._unmatched is not None:
-            return await self._catch_all(request, receive), False
+            if request.method in self._unmatched_methods:
+                return await self._catch_all(request, receive), False
+            # The catch-all route matched the path but not this method: the first route whose path
+            # matched says which methods it allows, as Starlette answers.
+            allowed = found.allowed if found is not None else self._unmatched_methods
+            return self.dialect.method_not_allowed(request.method, request.path, allowed), False
         if found is None:
             return self.dialect.not_found(request.method, request.path), False
         if isinstance(found, MethodNotAllowed):
@@ -115,7 +121,7 @@ class ApiApp:
         except RequestInvalid as invalid:
             return self.dialect.validation_error(invalid.issues), False
         except UnsupportedMediaType as error:
-            return self.dialect.unsupported_media_type(error.content_type, error.allowed), False
+            return self.dialect.unsupported_media_type(error.content_type, error.allowed, request.raw_body), False
         except Exception:
             log.exception("handler for %s failed", operation.operation_id)
             return self.dialect.internal_error(), False
@@ -193,7 +199,7 @@ class ApiApp:
             return response
         else:
             validator = operation.response_validator(response.status, response.media_type)
-            body = orjson.loads(response.body) if response.body else None
+            body = json.loads(response.body) if response.body else None  # big integers stay ints
             issues = validator.issues(body, ("response",)) if validator is not None else []
             if not issues:
                 return response

@@ -90,7 +90,7 @@ class Router:
             if operation is not None:
                 return Match(operation, {})
             # A later template may still take this method (FastAPI tries every route in turn).
-        allowed: set[str] = set()
+        first_partial: set[str] | None = None
         for template in self._ordered:
             if template.regex is None:
                 if template.template != path:
@@ -105,5 +105,7 @@ class Router:
             operation = template.operations.get(method)
             if operation is not None:
                 return Match(operation, params)
-            allowed.update(template.operations)
-        return MethodNotAllowed(allowed) if allowed else None
+            if first_partial is None:
+                # Starlette's 405 names the methods of the first route whose path matched.
+                first_partial = set(template.operations)
+        return MethodNotAllowed(first_partial) if first_partial is not None else None

@@ -30,7 +30,7 @@ def authenticate(request: Request) -> dict | None:
     if hotkey and signature:
         return _by_signature(request, hotkey, signature, headers.get("x-chutes-nonce"), optional)
     authorization = headers.get("authorization")
-    if authorization:
+    if authorization and _token(authorization):
         return _by_api_key(request, authorization)
     if optional:
         return None
@@ -79,9 +79,14 @@ def _verifies(hotkey: str, message: str, signature: bytes) -> bool:
         return False
 
 
+def _token(authorization: str) -> str:
+    """The last space-separated word; empty (no credentials at all) for a bare `Bearer `."""
+    return authorization.split(" ")[-1]
+
+
 def _by_api_key(request: Request, authorization: str) -> dict:
-    token = authorization.split()[-1] if authorization.split() else ""
-    if authorization.startswith("Bearer ") and not token.startswith("cpk_"):
+    token = _token(authorization)
+    if authorization.lower().lstrip().startswith("bearer ") and not token.startswith("cpk_"):
         raise ApiError(401, "Invalid token.")  # a JWT; the mock issues none, so none decodes
     if not API_KEY.match(token):
         raise ApiError(401, "Missing or invalid authorization header(s)")
@@ -106,7 +111,8 @@ def catch_all(request: Request) -> None:
     """The real app ends with a `{path:path}` route for chute invocations: an unknown path, or a
     known one with a method it lacks, needs credentials and then finds no chute to invoke."""
     headers = request.headers
-    if not ((headers.get("x-chutes-hotkey") and headers.get("x-chutes-signature")) or headers.get("authorization")):
+    if not ((headers.get("x-chutes-hotkey") and headers.get("x-chutes-signature"))
+            or _token(headers.get("authorization") or "")):
         raise ApiError(401, "Authentication required.")
     authenticate(request)
     raise ApiError(404, "No matching chute found!")
