@@ -1,9 +1,10 @@
 """Benchmark mockserver against Stoplight Prism under identical wrk load.
 
-Starts both servers on free loopback ports, checks that each answers the
-benchmarked URLs with a real 200 page, then drives them one at a time with wrk
-and prints req/s, p50 and p99 latency plus the mock/Prism throughput ratio.
-See benchmarks/README.md for how to read the output.
+For each API (OpenAI Usage, Chutes), starts the mock and Prism on free loopback
+ports, checks that each answers the benchmarked URLs with a real 200 JSON page,
+then drives them one at a time with wrk and prints req/s, p50 and p99 latency
+plus the mock/Prism throughput ratio. See benchmarks/README.md for how to read
+the output.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import yaml
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DEFAULT_PRISM_SPEC = REPO_ROOT / "specs" / "openai_usage.yaml"
+DEFAULT_CHUTES_SPEC = REPO_ROOT / "specs" / "chutes.yaml"
 PRISM_BIN = BENCH_DIR / "node_modules" / ".bin" / "prism"
 VARIED_SCRIPT = BENCH_DIR / "varied_start_time.lua"
 
@@ -45,6 +47,35 @@ GOAL_RATIO = 1.0
 
 SCENARIOS = ("fixed", "varied")
 SERVERS = ("mock", "prism")
+APIS = ("openai_usage", "chutes")
+
+# Chutes: the list page asks for more rows than there are visible chutes, so every `limit` in the
+# varied range returns the same items; the chute is fetched by a name without a slash (Prism does
+# not match `{chute_id_or_name}` against `deepseek-ai/DeepSeek-V3-0324`, it answers 404).
+CHUTES_LIST_LIMIT = 25
+CHUTES_VARIED_LIMITS = 100  # the varied list scenario cycles limit=25..124
+CHUTE_NAME = "FLUX.1-schnell"
+
+# The varied scenario of the Chutes endpoints cycles through a list of request targets (path and
+# query) given as script arguments; the script is written next to the server logs at run time.
+VARIED_TARGETS_LUA = """\
+-- wrk script: every request takes the next target (path?query) from the arguments, in a cycle.
+local targets = {}
+local sent = 0
+
+function init(args)
+  for i, target in ipairs(args) do
+    targets[i] = target
+  end
+end
+
+function request()
+  local target = targets[(sent % #targets) + 1]
+  sent = sent + 1
+  -- wrk.format adds the -H headers given on the command line, if any.
+  return wrk.format(nil, target)
+end
+"""
 
 
 class BenchError(Exception):
@@ -54,8 +85,9 @@ class BenchError(Exception):
 @dataclass(frozen=True)
 class Endpoint:
     name: str
-    operation_path: str  # path as written in the upstream API, without the /v1 server prefix
-    query: str  # everything after start_time
+    operation_path: str  # path as written in the spec's `paths`, without a server prefix
+    query: str  # OpenAI Usage: everything after start_time; Chutes: the fixed request's query
+    target: str = ""  # Chutes: the fixed request path, when it differs from operation_path
 
     def query_for(self, start_time: int) -> str:
         return f"start_time={start_time}&{self.query}"
@@ -65,6 +97,54 @@ ENDPOINTS = (
     Endpoint("completions", "/organization/usage/completions", "bucket_width=1d&limit=30"),
     Endpoint("costs", "/organization/costs", "limit=30"),
 )
+CHUTES_ENDPOINTS = (
+    Endpoint("chutes_list", "/chutes/", f"include_public=true&limit={CHUTES_LIST_LIMIT}"),
+    Endpoint("chutes_get", "/chutes/{chute_id_or_name}", "", target=f"/chutes/{CHUTE_NAME}"),
+)
+
+
+def is_usage_page(page: object) -> bool:
+    return isinstance(page, dict) and page.get("object") == "page"
+
+
+def is_chute_list(page: object) -> bool:
+    return isinstance(page, dict) and isinstance(page.get("items"), list) and isinstance(page.get("total"), int)
+
+
+def is_chute(page: object) -> bool:
+    return isinstance(page, dict) and isinstance(page.get("chute_id"), str) and "name" in page
+
+
+@dataclass(frozen=True)
+class Api:
+    """One emulated API: the pack the mock serves, the spec Prism serves, what is requested."""
+
+    name: str
+    mock_prefix: str  # where the mock serves the spec's paths
+    headers: tuple[tuple[str, str], ...]  # sent with every request, both servers
+    endpoints: tuple[Endpoint, ...]
+    page_check: dict[str, tuple[Callable[[object], bool], str]]  # endpoint -> (is it right, what it should be)
+
+
+OPENAI_USAGE = Api(
+    "openai_usage",
+    "/v1",
+    (("Authorization", AUTH_HEADER),),
+    ENDPOINTS,
+    {e.name: (is_usage_page, 'a page (no "object": "page")') for e in ENDPOINTS},
+)
+# The two Chutes operations have optional auth: no credentials, the anonymous view.
+CHUTES = Api(
+    "chutes",
+    "",
+    (),
+    CHUTES_ENDPOINTS,
+    {
+        "chutes_list": (is_chute_list, 'a chute list (no "items" and "total")'),
+        "chutes_get": (is_chute, 'a chute (no "chute_id" and "name")'),
+    },
+)
+API_BY_NAME = {api.name: api for api in (OPENAI_USAGE, CHUTES)}
 
 
 @dataclass(frozen=True)
@@ -80,10 +160,20 @@ class Server:
     name: str
     base_url: str
     paths: dict[str, str]  # endpoint name -> request path on this server
+    api: Api = OPENAI_USAGE
 
     def url(self, endpoint: Endpoint, query: str = "") -> str:
         path = self.paths[endpoint.name]
         return f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
+
+    def target_url(self, target: str) -> str:
+        """A request target written as the spec's paths are (`/chutes/x?y`), on this server."""
+        return f"{self.base_url}{self.prefix}{target}"
+
+    @property
+    def prefix(self) -> str:
+        endpoint = self.api.endpoints[0]
+        return self.paths[endpoint.name].removesuffix(endpoint.operation_path)
 
 
 @dataclass(frozen=True)
@@ -133,7 +223,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--prism-spec",
         type=Path,
         default=DEFAULT_PRISM_SPEC,
-        help=f"OpenAPI document Prism serves (default {DEFAULT_PRISM_SPEC.relative_to(REPO_ROOT)})",
+        help="OpenAPI document Prism serves for the OpenAI Usage endpoints"
+        f" (default {DEFAULT_PRISM_SPEC.relative_to(REPO_ROOT)})",
+    )
+    parser.add_argument(
+        "--chutes-prism-spec",
+        type=Path,
+        default=DEFAULT_CHUTES_SPEC,
+        help="OpenAPI document Prism serves for the Chutes endpoints"
+        f" (default {DEFAULT_CHUTES_SPEC.relative_to(REPO_ROOT)})",
+    )
+    parser.add_argument(
+        "--apis",
+        default=",".join(APIS),
+        help=f"comma-separated APIs to benchmark, in this order (default {','.join(APIS)})",
     )
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
@@ -141,6 +244,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
     if args.connections < args.threads:
         parser.error("wrk needs --connections >= --threads")
+    args.apis = [name.strip() for name in args.apis.split(",") if name.strip()]
+    unknown = [name for name in args.apis if name not in API_BY_NAME]
+    if unknown or not args.apis or len(set(args.apis)) != len(args.apis):
+        parser.error(f"--apis takes a comma-separated subset of {','.join(APIS)} (got {','.join(args.apis)!r})")
     return args
 
 
@@ -172,7 +279,7 @@ def ensure_prism_installed() -> None:
         raise BenchError("`npm ci` in benchmarks/ failed; see its output above")
 
 
-def prism_paths(spec: Path) -> dict[str, str]:
+def prism_paths(spec: Path, api: Api = OPENAI_USAGE) -> dict[str, str]:
     """Map each endpoint to the path Prism routes for it.
 
     Prism ignores the `servers` base path, so whether the spec writes
@@ -180,14 +287,15 @@ def prism_paths(spec: Path) -> dict[str, str]:
     decides the URL Prism answers on.
     """
     if not spec.is_file():
+        option = "--prism-spec" if api is OPENAI_USAGE else f"--{api.name}-prism-spec"
         raise BenchError(
-            f"Prism spec not found: {spec} (pass --prism-spec PATH to use another OpenAPI document)"
+            f"Prism spec not found: {spec} (pass {option} PATH to use another OpenAPI document)"
         )
     document = yaml.safe_load(spec.read_text(encoding="utf-8"))
     spec_paths = set((document or {}).get("paths") or {})
     paths: dict[str, str] = {}
-    for endpoint in ENDPOINTS:
-        candidates = [endpoint.operation_path, "/v1" + endpoint.operation_path]
+    for endpoint in api.endpoints:
+        candidates = list(dict.fromkeys([endpoint.operation_path, "/v1" + endpoint.operation_path]))
         found = next((p for p in candidates if p in spec_paths), None)
         if found is None:
             raise BenchError(
@@ -198,8 +306,8 @@ def prism_paths(spec: Path) -> dict[str, str]:
     return paths
 
 
-def mock_paths() -> dict[str, str]:
-    return {endpoint.name: "/v1" + endpoint.operation_path for endpoint in ENDPOINTS}
+def mock_paths(api: Api = OPENAI_USAGE) -> dict[str, str]:
+    return {endpoint.name: api.mock_prefix + endpoint.operation_path for endpoint in api.endpoints}
 
 
 def free_port() -> int:
@@ -209,14 +317,14 @@ def free_port() -> int:
         return port
 
 
-def mock_command(port: int) -> list[str]:
+def mock_command(port: int, api: Api = OPENAI_USAGE) -> list[str]:
     return [
         sys.executable,
         "-m",
         "mockserver",
         "serve",
         "--api",
-        "openai_usage",
+        api.name,
         "--host",
         HOST,
         "--port",
@@ -273,8 +381,8 @@ def stop_process(running: RunningProcess) -> None:
         running.process.wait()
 
 
-def answers_http(url: str) -> bool:
-    request = urllib.request.Request(url, headers={"Authorization": AUTH_HEADER})
+def answers_http(url: str, headers: dict[str, str] | None = None) -> bool:
+    request = urllib.request.Request(url, headers={"Authorization": AUTH_HEADER} if headers is None else headers)
     try:
         with urllib.request.urlopen(request, timeout=1.0):
             return True
@@ -284,7 +392,7 @@ def answers_http(url: str) -> bool:
         return False
 
 
-def wait_until_ready(running: RunningProcess, url: str) -> float:
+def wait_until_ready(running: RunningProcess, url: str, headers: dict[str, str] | None = None) -> float:
     started = time.monotonic()
     while time.monotonic() - started < STARTUP_TIMEOUT_S:
         if running.process.poll() is not None:
@@ -292,7 +400,7 @@ def wait_until_ready(running: RunningProcess, url: str) -> float:
                 f"{running.name} exited with code {running.process.returncode} before answering {url};"
                 f" its output:\n{running.log_tail()}"
             )
-        if answers_http(url):
+        if answers_http(url, headers):
             return time.monotonic() - started
         time.sleep(0.2)
     raise BenchError(
@@ -304,9 +412,9 @@ def wait_until_ready(running: RunningProcess, url: str) -> float:
 # --- validation and load ---------------------------------------------------
 
 
-def check_page(server_name: str, url: str) -> int:
-    """Fetch url once; fail unless it is a 200 JSON page. Returns the body size in bytes."""
-    request = urllib.request.Request(url, headers={"Authorization": AUTH_HEADER})
+def fetch_json(server_name: str, url: str, headers: dict[str, str] | None = None) -> tuple[object, int]:
+    """GET url once; fail unless the answer is a 200 with a JSON body. Returns it and its size."""
+    request = urllib.request.Request(url, headers={"Authorization": AUTH_HEADER} if headers is None else headers)
     try:
         with urllib.request.urlopen(request, timeout=10.0) as response:
             body = response.read()
@@ -322,11 +430,22 @@ def check_page(server_name: str, url: str) -> int:
         page = json.loads(body)
     except ValueError:
         raise BenchError(f"{server_name}: GET {url} returned 200 but not JSON: {body[:200]!r}") from None
-    if not isinstance(page, dict) or page.get("object") != "page":
-        raise BenchError(
-            f'{server_name}: GET {url} returned 200 but not a page (no "object": "page"): {body[:200]!r}'
-        )
-    return len(body)
+    return page, len(body)
+
+
+def check_page(
+    server_name: str,
+    url: str,
+    headers: dict[str, str] | None = None,
+    expected: tuple[Callable[[object], bool], str] = (is_usage_page, 'a page (no "object": "page")'),
+) -> int:
+    """Fetch url once; fail unless it is a 200 JSON page of the expected kind. Returns the body size."""
+    page, size = fetch_json(server_name, url, headers)
+    is_right, what = expected
+    if not is_right(page):
+        body = json.dumps(page)[:200]
+        raise BenchError(f"{server_name}: GET {url} returned 200 but not {what}: {body!r}")
+    return size
 
 
 _UNIT_TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -362,19 +481,19 @@ def parse_wrk_output(output: str) -> WrkResult:
 
 
 def run_wrk(
-    wrk: str, url: str, settings: LoadSettings, seconds: int, script_args: list[str] | None = None
+    wrk: str,
+    url: str,
+    settings: LoadSettings,
+    seconds: int,
+    script_args: list[str] | None = None,
+    headers: tuple[tuple[str, str], ...] = OPENAI_USAGE.headers,
+    script: Path = VARIED_SCRIPT,
 ) -> WrkResult:
-    command = [
-        wrk,
-        f"-t{settings.threads}",
-        f"-c{settings.connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-H",
-        f"Authorization: {AUTH_HEADER}",
-    ]
+    command = [wrk, f"-t{settings.threads}", f"-c{settings.connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers:
+        command += ["-H", f"{name}: {value}"]
     if script_args is not None:
-        command += ["-s", str(VARIED_SCRIPT), url, "--", *script_args]
+        command += ["-s", str(script), url, "--", *script_args]
     else:
         command.append(url)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
@@ -397,14 +516,52 @@ def varied_start_times(now: float) -> tuple[int, int]:
     return first, VARIED_SPAN_DAYS - WINDOW_DAYS + 1
 
 
-def check_server(server: Server, endpoint: Endpoint, now: float) -> int:
-    """Validate the fixed URL and both ends of the varied range; return the fixed response size."""
+@dataclass(frozen=True)
+class Targets:
+    """The Chutes request targets (path?query, as the spec's paths write them) of one endpoint."""
+
+    fixed: str
+    varied: tuple[str, ...]
+    described: str  # the varied range, for the report
+
+
+def chutes_targets(endpoint: Endpoint, chute_ids: list[str]) -> Targets:
+    if endpoint.name == "chutes_list":
+        limits = range(CHUTES_LIST_LIMIT, CHUTES_LIST_LIMIT + CHUTES_VARIED_LIMITS)
+        varied = tuple(f"/chutes/?include_public=true&limit={limit}" for limit in limits)
+        return Targets(f"/chutes/?{endpoint.query}", varied,
+                       f"/chutes/?include_public=true&limit={limits[0]}..{limits[-1]}")
+    varied = (endpoint.target, *(f"/chutes/{chute_id}" for chute_id in chute_ids))
+    return Targets(endpoint.target, varied, f"/chutes/{{{CHUTE_NAME}|{len(chute_ids)} public chute ids}}")
+
+
+def public_chute_ids(mock: Server) -> list[str]:
+    """The chutes an anonymous caller may read, by id (ids have no slash, so Prism routes them)."""
+    endpoint = CHUTES.endpoints[0]
+    page, _ = fetch_json(mock.name, mock.target_url(f"/chutes/?{endpoint.query}"), {})
+    if not is_chute_list(page):
+        raise BenchError(f"{mock.name}: the chute list is not a chute list: {json.dumps(page)[:200]!r}")
+    ids = [item["chute_id"] for item in page["items"]]  # type: ignore[index]
+    if not ids or len(ids) >= CHUTES_LIST_LIMIT:
+        raise BenchError(f"{mock.name}: expected 1..{CHUTES_LIST_LIMIT - 1} visible chutes, got {len(ids)}")
+    return ids
+
+
+def check_server(server: Server, endpoint: Endpoint, now: float, targets: Targets | None = None) -> int:
+    """Validate the fixed URL and the varied ones; return the fixed response size."""
+    headers = dict(server.api.headers)
+    expected = server.api.page_check[endpoint.name]
+    if targets is not None:
+        response_bytes = check_page(server.name, server.target_url(targets.fixed), headers, expected)
+        for target in dict.fromkeys(targets.varied):
+            check_page(server.name, server.target_url(target), headers, expected)
+        return response_bytes
     response_bytes = check_page(
-        server.name, server.url(endpoint, endpoint.query_for(utc_day_start(WINDOW_DAYS, now)))
+        server.name, server.url(endpoint, endpoint.query_for(utc_day_start(WINDOW_DAYS, now))), headers, expected
     )
     varied_first, varied_days = varied_start_times(now)
     for start_time in (varied_first, varied_first + (varied_days - 1) * DAY):
-        check_page(server.name, server.url(endpoint, endpoint.query_for(start_time)))
+        check_page(server.name, server.url(endpoint, endpoint.query_for(start_time)), headers, expected)
     return response_bytes
 
 
@@ -416,31 +573,54 @@ def run_scenario(
     settings: LoadSettings,
     seconds: int,
     now: float,
+    targets: Targets | None = None,
+    targets_script: Path | None = None,
 ) -> tuple[str, WrkResult]:
+    headers = server.api.headers
+    if targets is not None:
+        if scenario == "fixed":
+            url = server.target_url(targets.fixed)
+            return url, run_wrk(wrk, url, settings, seconds, headers=headers)
+        assert targets_script is not None
+        # The URL only names the server (the script sets every request's target).
+        result = run_wrk(
+            wrk, server.target_url(targets.fixed), settings, seconds,
+            [server.prefix + target for target in targets.varied], headers=headers, script=targets_script,
+        )
+        # Not a fetchable URL: records the targets the Lua script cycled through.
+        return server.target_url(targets.described), result
     if scenario == "fixed":
         url = server.url(endpoint, endpoint.query_for(utc_day_start(WINDOW_DAYS, now)))
-        return url, run_wrk(wrk, url, settings, seconds)
+        return url, run_wrk(wrk, url, settings, seconds, headers=headers)
     varied_first, varied_days = varied_start_times(now)
     result = run_wrk(
-        wrk, server.url(endpoint), settings, seconds, [str(varied_first), str(varied_days), endpoint.query]
+        wrk, server.url(endpoint), settings, seconds, [str(varied_first), str(varied_days), endpoint.query],
+        headers=headers,
     )
     # Not a fetchable URL: records the start_time range the Lua script cycled through.
     varied_last = varied_first + (varied_days - 1) * DAY
     return server.url(endpoint, f"start_time={varied_first}..{varied_last}&{endpoint.query}"), result
 
 
-def measure(wrk: str, servers: list[Server], settings: LoadSettings, now: float) -> Iterator[Row]:
-    for endpoint in ENDPOINTS:
-        response_bytes = {server.name: check_server(server, endpoint, now) for server in servers}
+def measure(
+    wrk: str, servers: list[Server], settings: LoadSettings, now: float, targets_script: Path | None = None
+) -> Iterator[Row]:
+    api = servers[0].api
+    chute_ids = public_chute_ids(servers[0]) if api is CHUTES else []
+    for endpoint in api.endpoints:
+        targets = chutes_targets(endpoint, chute_ids) if api is CHUTES else None
+        response_bytes = {server.name: check_server(server, endpoint, now, targets) for server in servers}
         if settings.warmup_s:
             for server in servers:
-                run_scenario(wrk, server, endpoint, "fixed", settings, settings.warmup_s, now)
+                run_scenario(
+                    wrk, server, endpoint, "fixed", settings, settings.warmup_s, now, targets, targets_script
+                )
         # Servers alternate run by run so a drift in machine load hits both alike.
         for scenario in SCENARIOS:
             for server in servers:
                 print(f"  {scenario:<7} {endpoint.name:<12} {server.name:<6}", end="", flush=True)
                 url, result = run_scenario(
-                    wrk, server, endpoint, scenario, settings, settings.duration_s, now
+                    wrk, server, endpoint, scenario, settings, settings.duration_s, now, targets, targets_script
                 )
                 print(f" {result.requests_per_sec:>10,.0f} req/s", flush=True)
                 yield Row(scenario, endpoint.name, server.name, url, response_bytes[server.name], result)
@@ -512,7 +692,8 @@ def goal_verdicts(rows: list[Row]) -> dict[str, Verdict]:
     The varied scenario counts too, so a cache keyed on the exact query cannot meet the goal alone.
     """
     verdicts: dict[str, Verdict] = {}
-    for endpoint in ENDPOINTS:
+    measured = {row.endpoint for row in rows}
+    for endpoint in (e for api in API_BY_NAME.values() for e in api.endpoints if e.name in measured):
         ratios = {scenario: ratio(rows, scenario, endpoint.name) for scenario in SCENARIOS}
         errored = any(has_errors(rows, scenario, endpoint.name) for scenario in SCENARIOS)
         met = not errored and all(value is not None and value >= GOAL_RATIO for value in ratios.values())
@@ -534,12 +715,17 @@ def goal_line(verdicts: dict[str, Verdict]) -> str:
 
 
 def write_json(
-    path: Path, rows: list[Row], settings: LoadSettings, spec: Path, verdicts: dict[str, Verdict], now: float
+    path: Path,
+    rows: list[Row],
+    settings: LoadSettings,
+    specs: dict[str, Path],
+    verdicts: dict[str, Verdict],
+    now: float,
 ) -> None:
     report = {
         "measured_at": int(now),
         "settings": asdict(settings),
-        "prism_spec": str(spec),
+        "prism_specs": {api: str(spec) for api, spec in specs.items()},
         "rows": [
             {**{k: v for k, v in asdict(row).items() if k != "result"}, **asdict(row.result)} for row in rows
         ],
@@ -563,26 +749,33 @@ def readiness_url(server: Server, now: float) -> str:
     if server.name == "mock":
         return server.base_url + MOCK_HEALTH_PATH
     # Prism has no health route; the first benchmarked URL tells us it is up.
-    endpoint = ENDPOINTS[0]
+    endpoint = server.api.endpoints[0]
+    if server.api is CHUTES:
+        return server.url(endpoint, endpoint.query)
     return server.url(endpoint, endpoint.query_for(utc_day_start(WINDOW_DAYS, now)))
 
 
-def server_command(name: str, spec: Path, port: int) -> list[str]:
-    return mock_command(port) if name == "mock" else prism_command(spec, port)
+def server_command(name: str, spec: Path, port: int, api: Api = OPENAI_USAGE) -> list[str]:
+    return mock_command(port, api) if name == "mock" else prism_command(spec, port)
 
 
 def start_servers(
-    spec: Path, paths: dict[str, dict[str, str]], log_dir: Path, started: list[RunningProcess]
+    spec: Path,
+    paths: dict[str, dict[str, str]],
+    log_dir: Path,
+    started: list[RunningProcess],
+    api: Api = OPENAI_USAGE,
 ) -> list[Server]:
     """Start every server, appending each to `started` at once so the caller can always stop it."""
     servers: list[Server] = []
+    first = len(started)
     for name in SERVERS:
         port = free_port()
-        started.append(start_process(name, server_command(name, spec, port), log_dir))
-        servers.append(Server(name, f"http://{HOST}:{port}", paths[name]))
+        started.append(start_process(f"{name}-{api.name}", server_command(name, spec, port, api), log_dir))
+        servers.append(Server(name, f"http://{HOST}:{port}", paths[name], api))
     # Started together and awaited afterwards: Prism needs seconds to boot, the wait overlaps.
-    for running, server in zip(started, servers, strict=True):
-        seconds = wait_until_ready(running, readiness_url(server, time.time()))
+    for running, server in zip(started[first:], servers, strict=True):
+        seconds = wait_until_ready(running, readiness_url(server, time.time()), dict(api.headers))
         print(f"{server.name} ready at {server.base_url} after {seconds:.1f}s", flush=True)
     return servers
 
@@ -598,25 +791,35 @@ def raise_on_sigterm() -> None:
 def run(args: argparse.Namespace) -> int:
     wrk = require_wrk()
     ensure_prism_installed()
-    spec = args.prism_spec.resolve()
-    paths = {"mock": mock_paths(), "prism": prism_paths(spec)}
+    apis = [API_BY_NAME[name] for name in args.apis]
+    given = {"openai_usage": args.prism_spec, "chutes": args.chutes_prism_spec}
+    specs = {api.name: given[api.name].resolve() for api in apis}
+    # Every spec is checked before anything starts, so a bad path fails at once.
+    paths = {api.name: {"mock": mock_paths(api), "prism": prism_paths(specs[api.name], api)} for api in apis}
     settings = LoadSettings(args.duration, args.warmup, args.connections, args.threads)
-    started: list[RunningProcess] = []
+    rows: list[Row] = []
+    now = time.time()
+    print(f"wrk {describe_load(settings)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="mockserver-bench-") as log_dir:
-        try:
-            servers = start_servers(spec, paths, Path(log_dir), started)
-            now = time.time()
-            print(f"wrk {describe_load(settings)}", flush=True)
-            rows = list(measure(wrk, servers, settings, now))
-        finally:
-            for running in started:
-                stop_process(running)
+        targets_script = Path(log_dir) / "varied_targets.lua"
+        targets_script.write_text(VARIED_TARGETS_LUA, encoding="utf-8")
+        # One API at a time: its mock and its Prism run, the others' servers are not started yet.
+        for api in apis:
+            started: list[RunningProcess] = []
+            try:
+                print(f"{api.name}:", flush=True)
+                servers = start_servers(specs[api.name], paths[api.name], Path(log_dir), started, api)
+                now = time.time()
+                rows += measure(wrk, servers, settings, now, targets_script)
+            finally:
+                for running in started:
+                    stop_process(running)
     verdicts = goal_verdicts(rows)
     print()
     print(format_table(rows))
     print()
     if args.json:
-        write_json(args.json, rows, settings, spec, verdicts, now)
+        write_json(args.json, rows, settings, specs, verdicts, now)
         print(f"wrote {args.json}")
     print(goal_line(verdicts))
     return 0
