@@ -43,7 +43,32 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(run=_serve)
+    drift = commands.add_parser(
+        "drift", help="compare an API's spec with an upstream OpenAPI document",
+        description="Compare specs/NAME.yaml (or --spec FILE) with an upstream OpenAPI 3.0/3.1 document. "
+                    "Exit status: 0 when the allow-list explains every difference, 1 on unexplained "
+                    "drift, 2 on bad input.")
+    drift.add_argument("--api", metavar="NAME", help="compare specs/NAME.yaml")
+    drift.add_argument("--spec", type=Path, metavar="FILE", help="compare this file instead of specs/NAME.yaml")
+    drift.add_argument("--upstream", required=True, metavar="FILE_OR_URL",
+                       help="the upstream OpenAPI 3.0/3.1 document, JSON or YAML")
+    drift.add_argument("--allow", type=Path, metavar="FILE",
+                       help="allow-list of explained differences (default: <spec>.drift-allow.yaml if present)")
+    drift.add_argument("--json", type=Path, metavar="FILE", dest="json_file", help="also write the result as JSON")
+    drift.set_defaults(run=_drift)
     return parser
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from mockserver.contract import drift
+
+    if not args.api and not args.spec:
+        return _fail("drift: give --api NAME or --spec FILE")
+    try:
+        return drift.run(api=args.api, spec=args.spec, upstream=args.upstream, allow=args.allow,
+                         json_file=args.json_file)
+    except drift.DriftError as error:
+        return _fail(str(error))
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""Checks of our hand-written specs against the outside world (`mockserver drift`)."""
