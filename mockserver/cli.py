@@ -56,7 +56,52 @@ def _parser() -> argparse.ArgumentParser:
                        help="allow-list of explained differences (default: <spec>.drift-allow.yaml if present)")
     drift.add_argument("--json", type=Path, metavar="FILE", dest="json_file", help="also write the result as JSON")
     drift.set_defaults(run=_drift)
+    contract = commands.add_parser(
+        "contract", help="contract-test a server (or the in-process mock) against an API's spec",
+        description="Run schemathesis over specs/NAME.yaml against the server at --base-url, or against the "
+                    "API's mock in-process when no URL is given (then with the mock's fixture credentials). "
+                    "Exit status: 0 when every operation passed, 1 on failures, 2 on usage errors.")
+    contract.add_argument("--api", metavar="NAME", help=f"the API to test: {', '.join(AVAILABLE)}")
+    contract.add_argument("--spec", type=Path, metavar="FILE",
+                          help="test this OpenAPI 3.0 file instead (generic checks; see --spec-dialect)")
+    contract.add_argument("--spec-dialect", default="fastapi", choices=["fastapi", "openai"],
+                          help="error dialect of --spec: invalid input answers 422 (fastapi) or 400 (openai)")
+    contract.add_argument("--base-url", metavar="URL",
+                          help="the server to test (the spec's server path, e.g. /v1, is added if missing); "
+                               "default: the mock, in-process")
+    contract.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                          help="add this header to every request (repeatable), e.g. 'Authorization: Bearer ...'")
+    contract.add_argument("--chutes-hotkey-seed", metavar="HEX",
+                          help="chutes: sign every request with the sr25519 hotkey of this 32-byte seed")
+    contract.add_argument("--max-examples", type=int, default=25, metavar="N",
+                          help="generated examples per operation and phase (default: 25)")
+    contract.add_argument("--seed", type=int, metavar="S", help="makes the run reproducible (default: random)")
+    contract.add_argument("--stateful", action="store_true",
+                          help="also run the stateful phase, chaining operations along the spec's OpenAPI links")
+    contract.add_argument("--include-operation", action="append", default=[], metavar="ID",
+                          help="test only this operation (operationId or 'METHOD /path'; repeatable)")
+    contract.add_argument("--exclude-operation", action="append", default=[], metavar="ID",
+                          help="do not test this operation (repeatable)")
+    contract.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    contract.add_argument("--json", type=Path, metavar="FILE", dest="json_file", help="write a JSON report")
+    contract.add_argument("--dry-run", action="store_true",
+                          help="list the operations that would be tested and exit; sends nothing")
+    contract.add_argument("--allow-destructive", action="store_true",
+                          help="also test destructive operations (DELETE; clear/prune/reset/empty cache/delete)")
+    contract.add_argument("--rate", metavar="N/s", help="limit the request rate, e.g. 10/s (also N/m, N/h)")
+    contract.set_defaults(run=_contract)
     return parser
+
+
+def _contract(args: argparse.Namespace) -> int:
+    from mockserver.contract import runner
+
+    return runner.run(runner.Options(
+        api=args.api, spec=args.spec, spec_dialect=args.spec_dialect, base_url=args.base_url,
+        headers=args.header, chutes_hotkey_seed=args.chutes_hotkey_seed, max_examples=args.max_examples,
+        seed=args.seed, stateful=args.stateful, include=args.include_operation,
+        exclude=args.exclude_operation, junit=args.junit, json=args.json_file, dry_run=args.dry_run,
+        allow_destructive=args.allow_destructive, rate=args.rate))
 
 
 def _drift(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import yaml
 
 from mockserver.engine.examples import ExampleGenerator
 from mockserver.engine.http import Request, Response
+from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers, Pack, PackContext, Store
 from mockserver.engine.spec import HTTP_METHODS, _deref
 
@@ -47,8 +48,38 @@ def fallback_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", name:
         prefixes=(base_path or "/",),
         handlers=handlers,
         new_state=lambda context: _NoState(),
+        authenticate=_credentials_present(raw),
         spec_path=spec_path,
     )
+
+
+def _credentials_present(raw: dict) -> t.Callable[[Request], None]:
+    """Like Prism: with no way to know valid credentials, require that some declared scheme's
+    credentials are present (a bearer token, a Basic header, the API key's header/query/cookie)."""
+    schemes = (raw.get("components") or {}).get("securitySchemes") or {}
+
+    def present(request: Request, name: str) -> bool:
+        scheme = schemes.get(name) or {}
+        kind = scheme.get("type")
+        if kind == "apiKey":
+            where, key = scheme.get("in"), scheme.get("name", "")
+            if where == "header":
+                return key.lower() in request.headers
+            if where == "query":
+                return key in request.query
+            return f"{key}=" in request.headers.get("cookie", "")
+        authorization = request.headers.get("authorization", "")
+        if kind == "http":
+            return authorization.lower().startswith(scheme.get("scheme", "bearer").lower() + " ")
+        return bool(authorization)  # oauth2 / openIdConnect: a bearer token of some kind
+
+    def authenticate(request: Request) -> None:
+        definition = request.operation.definition if request.operation else {}
+        requirements = definition.get("security", raw.get("security", []))
+        if not any(all(present(request, name) for name in requirement) for requirement in requirements):
+            raise ApiError(401, "Unauthorized: missing credentials for " +
+                           " or ".join(" + ".join(r) or "anonymous" for r in requirements))
+    return authenticate
 
 
 def _base_path(raw: dict) -> str:

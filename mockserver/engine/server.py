@@ -215,7 +215,9 @@ def _prefix_table(runtimes: list[PackRuntime]) -> list[tuple[str, ApiApp]]:
                 raise PrefixConflict(
                     f"packs {runtime.name!r} and {other.name!r} both claim {min(prefix, other_prefix, key=len)!r} "
                     f"({prefix} / {other_prefix}); serve them on separate ports")
-        if prefix == CONTROL_PREFIX or _overlap(prefix, CONTROL_PREFIX):
+        # The control plane is dispatched first, so a root claim ("/") leaves it alone; a claim
+        # at or below /__mock__ would be unreachable.
+        if prefix == CONTROL_PREFIX or prefix.startswith(CONTROL_PREFIX + "/"):
             raise PrefixConflict(f"pack {runtime.name!r} claims {prefix!r}, reserved for the control plane")
     table = [(prefix, runtime.app) for prefix, runtime in claims if runtime.app is not None]
     return sorted(table, key=lambda item: len(item[0]), reverse=True)

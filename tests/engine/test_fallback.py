@@ -50,3 +50,38 @@ def test_operations_without_an_operation_id_are_served() -> None:
         assert client.get("/__mock__/journal").json()["total"] == 0
         client.get("/api/pets")
         assert client.get("/__mock__/journal").json()["requests"][0]["operation_id"] == "GET /pets"
+
+
+ROOTED = """
+openapi: 3.0.3
+info: {title: rooted, version: "1"}
+paths:
+  /things:
+    get:
+      security: [{token: []}, {key: []}]
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {type: array, items: {type: string}}}}}
+components:
+  securitySchemes:
+    token: {type: http, scheme: bearer}
+    key: {type: apiKey, in: header, name: X-Key}
+"""
+
+
+def test_a_spec_served_at_the_root_keeps_the_control_plane(tmp_path) -> None:
+    spec = tmp_path / "rooted.yaml"
+    spec.write_text(ROOTED)
+    with TestClient(build_server(ServerConfig(spec=spec, seed=1))) as client:
+        assert client.get("/__mock__/health").json()["status"] == "ok"
+        assert client.get("/things", headers={"authorization": "Bearer x"}).status_code == 200
+        assert client.get("/nothing").status_code == 404
+
+
+def test_declared_security_needs_credentials(tmp_path) -> None:
+    spec = tmp_path / "rooted.yaml"
+    spec.write_text(ROOTED)
+    with TestClient(build_server(ServerConfig(spec=spec, seed=1))) as client:
+        refused = client.get("/things")
+        assert refused.status_code == 401 and "token or key" in refused.json()["detail"]
+        assert client.get("/things", headers={"authorization": "Basic x"}).status_code == 401
+        assert client.get("/things", headers={"x-key": "anything"}).status_code == 200

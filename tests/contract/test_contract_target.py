@@ -1,0 +1,46 @@
+"""`mockserver contract` against the server the environment names, or against the mock.
+
+To contract-test a real server, name it (and its credentials) in the environment:
+
+    MOCKSERVER_CONTRACT_OPENAI_USAGE_URL=https://api.openai.com
+    MOCKSERVER_CONTRACT_OPENAI_USAGE_HEADERS="Authorization: Bearer sk-admin-..."
+    MOCKSERVER_CONTRACT_CHUTES_URL=https://api.chutes.ai
+    MOCKSERVER_CONTRACT_CHUTES_HOTKEY_SEED=<hex>   (or ..._HEADERS="Authorization: cpk_...")
+
+Unset, the same run goes against the in-process mock with its fixture credentials.
+Destructive operations stay off either way; against a real Chutes account, also set
+MOCKSERVER_CONTRACT_CHUTES_EXCLUDE=deploy_chute_chutes__post to avoid deployment fees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mockserver.cli import main
+from mockserver.packs import AVAILABLE
+
+
+def _arguments(api: str, report: Path) -> list[str]:
+    prefix = f"MOCKSERVER_CONTRACT_{api.upper()}"
+    args = ["contract", "--api", api, "--max-examples", "10", "--seed", "7", "--json", str(report)]
+    if os.environ.get(f"{prefix}_URL"):
+        args += ["--base-url", os.environ[f"{prefix}_URL"], "--rate", os.environ.get(f"{prefix}_RATE", "5/s")]
+    for header in filter(None, os.environ.get(f"{prefix}_HEADERS", "").split("\n")):
+        args += ["--header", header]
+    if os.environ.get(f"{prefix}_HOTKEY_SEED"):
+        args += ["--chutes-hotkey-seed", os.environ[f"{prefix}_HOTKEY_SEED"]]
+    for operation in filter(None, os.environ.get(f"{prefix}_EXCLUDE", "").split(",")):
+        args += ["--exclude-operation", operation]
+    return args
+
+
+@pytest.mark.parametrize("api", AVAILABLE)
+def test_every_operation_keeps_the_contract(api: str, tmp_path: Path) -> None:
+    report = tmp_path / "contract.json"
+    status = main(_arguments(api, report))
+    failures = [op for op in json.loads(report.read_text())["operations"] if op.get("failures")]
+    assert status == 0, json.dumps(failures, indent=1)[:4000]
