@@ -173,8 +173,8 @@ def _chutes_credentials() -> dict:
     return {"APIKeyHeader": {"api_key": key}}
 
 
-def _chutes_as_tested(spec: dict) -> dict:
-    """Two changes, neither to what the API promises (as tests/contract/test_schemathesis_chutes.py):
+def chutes_as_tested(spec: dict) -> dict:
+    """Two changes, neither to what the API promises (tests/contract/test_schemathesis_chutes.py uses it too):
 
     - The four auth headers every authenticated operation declares as parameters (X-Chutes-Hotkey,
       X-Chutes-Signature, X-Chutes-Nonce, Authorization) are dropped. Declared parameters are always
@@ -240,7 +240,7 @@ PROFILES: dict[str, Profile] = {
     "chutes": Profile(
         name="chutes", dialect="fastapi",
         auth_scheme="APIKeyHeader", mock_credentials=_chutes_credentials,
-        transform=_chutes_as_tested, refusal=_chutes_refusal, hotkey=True,
+        transform=chutes_as_tested, refusal=_chutes_refusal, hotkey=True,
         checks={
             # The check expects 405 for a method a path does not list. The real app ends with a
             # catch-all route for GET/POST/PUT/DELETE/PATCH/HEAD (chute invocations): e.g.

@@ -18,6 +18,7 @@ from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
 from mockserver.app import ServerConfig, build_server
+from mockserver.contract.runner import CHUTES_WARMUP_EVENT, chutes_as_tested
 from mockserver.engine.pipeline import Settings
 from mockserver.engine.resources import specs_dir
 
@@ -86,45 +87,13 @@ def restore() -> None:
 
 # -- the spec as schemathesis sees it --------------------------------------------------------------
 
-AUTH_HEADERS = ("XChutesHotkey", "XChutesSignature", "XChutesNonce", "Authorization")
-
-# One warmup event as the server streams it: `data: {"status": "cold"|"hot", "log": "..."}`.
-WARMUP_EVENT = {
-    "type": "object", "required": ["data"],
-    "properties": {
-        "event": {"type": "string", "enum": ["message"]},
-        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {
-            "type": "object", "required": ["status", "log"], "additionalProperties": False,
-            "properties": {"status": {"type": "string", "enum": ["cold", "hot"]}, "log": {"type": "string"}}}},
-    },
-}
-
-
 def as_tested(spec: dict) -> dict:
-    """The spec as schemathesis gets it: two changes, neither to what the API promises.
-
-    - The four auth headers every authenticated operation declares as parameters (X-Chutes-Hotkey,
-      X-Chutes-Signature, X-Chutes-Nonce, Authorization) are dropped. Declared parameters are always
-      generated (`with-security-parameters` only covers the ones the security schemes imply), so
-      schemathesis would replace the valid API key with generated text, and a generated
-      X-Chutes-Hotkey + X-Chutes-Signature pair switches the server to hotkey auth whatever
-      Authorization says. Every such case is a 401 that says nothing about the operation's own
-      parameters. Authentication is covered by `ignored_auth` (below) and by
-      tests/clients/test_chutes_signing.py, which signs for real.
-    - The warmup's `text/event-stream` schema: schemathesis reads the schema of an event stream in
-      an OpenAPI 3.0 document as the schema of one event (`{data, event, id, retry}`, like 3.2's
-      `itemSchema`), so the spec's `{type: string}` fails on every event. It is replaced with the
-      event the description documents, `data` being the JSON status (stricter than the spec).
-    """
-    spec = copy.deepcopy(spec)
-    refs = {f"#/components/parameters/{name}" for name in AUTH_HEADERS}
-    for item in spec["paths"].values():
-        for operation in item.values():
-            if isinstance(operation, dict) and "parameters" in operation:
-                operation["parameters"] = [p for p in operation["parameters"] if p.get("$ref") not in refs]
+    """The spec as schemathesis gets it, adapted as `mockserver contract` adapts it (see
+    `chutes_as_tested`): the four auth header parameters dropped, so generated text never replaces
+    the valid credentials, and the warmup event stream described per event."""
+    spec = chutes_as_tested(copy.deepcopy(spec))
     warmup = spec["paths"]["/chutes/warmup/{chute_id_or_name}"]["get"]["responses"]["200"]["content"]
-    assert warmup["text/event-stream"]["schema"] == {"type": "string"}, "the spec changed: revisit as_tested"
-    warmup["text/event-stream"]["schema"] = WARMUP_EVENT
+    assert warmup["text/event-stream"]["schema"] == CHUTES_WARMUP_EVENT, "the spec changed: revisit the adaptation"
     return spec
 
 
