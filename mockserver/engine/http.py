@@ -78,11 +78,14 @@ class Request:
     content_type: str = ""
     principal: t.Any = None  # whatever the pack's authenticator returned
     state: t.Any = None  # the pack's store
-    operation_id: str | None = None
     operation: t.Any = None  # the compiled spec Operation (its definition carries vendor extensions)
     client: tuple[str, int] | None = None
 
     _query: dict[str, list[str]] | None = None
+
+    @property
+    def operation_id(self) -> str | None:
+        return self.operation.operation_id if self.operation is not None else None
 
     @property
     def query(self) -> dict[str, list[str]]:

@@ -97,13 +97,10 @@ class ApiApp:
             location = found.location + (f"?{request.query_string}" if request.query_string else "")
             return Response.empty(307, {"location": location}), False
         operation = found.operation
-        request.operation_id = operation.operation_id
         request.operation = operation
         request.path_params = found.path_params
-        body = await read_body(receive, self.settings.max_body_bytes)
-        if body is None:
+        if not await self._take_body(request, receive):
             return self.dialect.payload_too_large(self.settings.max_body_bytes), False
-        request.raw_body = body
         request.content_type = request.headers.get("content-type", "")
         try:
             request.state = self._state()
@@ -129,11 +126,17 @@ class ApiApp:
             response = self._checked(operation, response)
         return response, False
 
-    async def _catch_all(self, request: Request, receive: Receive) -> Response:
+    async def _take_body(self, request: Request, receive: Receive) -> bool:
+        """Read the body into the request; False when it is over the size limit."""
         body = await read_body(receive, self.settings.max_body_bytes)
         if body is None:
-            return self.dialect.payload_too_large(self.settings.max_body_bytes)
+            return False
         request.raw_body = body
+        return True
+
+    async def _catch_all(self, request: Request, receive: Receive) -> Response:
+        if not await self._take_body(request, receive):
+            return self.dialect.payload_too_large(self.settings.max_body_bytes)
         try:
             request.state = self._state()
             result = self._unmatched(request)
