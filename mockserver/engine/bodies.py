@@ -53,16 +53,20 @@ class BodyDecoder:
             validator = SchemaValidator(schema, components) if schema else None
             self.media[content_type.lower()] = (media_kind(content_type), schema or {}, validator)
         self.default_type = next(iter(self.media), "application/json")
+        self.field_wise = _is_field_wise(self.media.get(self.default_type, ("", {}, None))[:2])
 
     def decode(self, raw: bytes, content_type: str) -> t.Any:
         """The decoded body (None when absent and optional); raises RequestInvalid or
         UnsupportedMediaType."""
         if not raw:
             if self.required:
-                raise RequestInvalid([Issue("missing", ("body",), None)])
+                raise RequestInvalid(self._missing())
             return None
         declared = self._declared(content_type)
         kind, schema, validator = self.media[declared]
+        actual = media_kind(content_type) if content_type else kind
+        if kind in _FORM_KINDS and actual in _FORM_KINDS:
+            kind = actual  # a form is a form: FastAPI reads either encoding for form fields
         value = _DECODERS[kind](raw, content_type or declared, schema)
         if validator is not None:
             issues = validator.issues(_for_validation(value), ("body",))
@@ -72,8 +76,22 @@ class BodyDecoder:
             value = fill_defaults(value, schema, self.components)
         return value
 
+    def _missing(self) -> list[Issue]:
+        """No body at all. FastAPI reports a body of separate fields (forms, and the `Body_*`
+        models it makes for several body parameters) field by field; a single model as a whole."""
+        _, schema, validator = self.media[self.default_type]
+        if self.field_wise and validator is not None:
+            issues = validator.issues({}, ("body",))
+            if issues:
+                return issues
+        return [Issue("missing", ("body",), None)]
+
     def _declared(self, content_type: str) -> str:
         base = content_type.split(";", 1)[0].strip().lower()
+        if media_kind(base) in _FORM_KINDS:
+            for declared, (kind, _, _) in self.media.items():
+                if kind in _FORM_KINDS:
+                    return declared if base not in self.media else base
         if not base:
             # FastAPI reads a body without Content-Type as JSON; most clients that forget the
             # header mean JSON too.
@@ -89,6 +107,15 @@ class BodyDecoder:
                 if kind == "json":
                     return declared
         raise UnsupportedMediaType(content_type, list(self.media))
+
+
+_FORM_KINDS = ("form", "multipart")
+
+
+def _is_field_wise(media: tuple) -> bool:
+    kind, schema = media
+    ref = schema.get("$ref", "") if isinstance(schema, dict) else ""
+    return kind in _FORM_KINDS or ref.rsplit("/", 1)[-1].startswith("Body_")
 
 
 def _decode_json(raw: bytes, content_type: str, schema: dict) -> t.Any:

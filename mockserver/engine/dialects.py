@@ -102,6 +102,8 @@ class FastAPIDialect(Dialect):
                 "input": issue.input}
         if issue.ctx and issue.kind not in ("missing",):
             body["ctx"] = {k: v for k, v in issue.ctx.items() if k != "actual_length"} or None
+            if issue.kind == "value_error":
+                body["ctx"] = {"error": {}}  # the exception object, which FastAPI's encoder shows as {}
             if body["ctx"] is None:
                 del body["ctx"]
         return body

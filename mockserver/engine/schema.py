@@ -71,7 +71,16 @@ class SchemaValidator:
     def issues(self, value: t.Any, loc: Location) -> list[Issue]:
         if self._validator.is_valid(value):
             return []
-        return [_issue_from_error(error, loc) for error in self._validator.iter_errors(value)]
+        issues: list[Issue] = []
+        for error in self._validator.iter_errors(value):
+            issue = _issue_from_error(error, loc)
+            if issue.kind == "extra_forbidden" and isinstance(issue.input, dict):
+                # pydantic reports each unexpected key at its own location, with its value.
+                issues.extend(Issue("extra_forbidden", issue.loc + (key,), issue.input[key])
+                              for key in issue.ctx["unexpected"] if key in issue.input)
+            else:
+                issues.append(issue)
+        return issues
 
 
 def _issue_from_error(error: t.Any, loc: Location) -> Issue:
@@ -86,7 +95,9 @@ def _issue_from_error(error: t.Any, loc: Location) -> Issue:
     where = loc + tuple(error.instance_path)
     value = error.instance
     if name == "Required":
-        return Issue("missing", where + (kind.property,), None)
+        # pydantic shows the object the field is missing from; FastAPI's top-level body fields
+        # are validated one by one, so there the input is null.
+        return Issue("missing", where + (kind.property,), value if error.instance_path else None)
     translate = _KIND_TRANSLATIONS.get(name)
     if translate is None:
         return Issue("value_error", where, value, {"error": error.message})
@@ -102,6 +113,9 @@ def _branch_distance(errors: list) -> tuple[int, int]:
 def _type_kind(kind: t.Any, value: t.Any) -> tuple[str, dict | None]:
     expected = [str(t_) for t_ in kind.types] if hasattr(kind, "types") else []
     wanted = next((t_ for t_ in expected if t_ != "null"), "")
+    if isinstance(value, str) and wanted.lower() in ("integer", "number", "boolean"):
+        # pydantic tries to read a string as the number or boolean first: a parsing error.
+        return {"integer": "int_parsing", "number": "float_parsing", "boolean": "bool_parsing"}[wanted.lower()], None
     return {
         "integer": "int_type", "number": "float_type", "string": "string_type",
         "boolean": "bool_type", "array": "list_type", "object": "model_attributes_type",
