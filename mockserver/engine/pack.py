@@ -98,6 +98,7 @@ class Pack:
     authenticate: Authenticator | None = None  # returns the principal or raises ApiError
     control_handlers: Handlers = field(default_factory=Handlers)
     redirect_slashes: bool = False  # FastAPI answers /x for a route /x/ with a 307
+    gzip: bool = False  # compress answers for clients that send `Accept-Encoding: gzip`
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
     # server has a catch-all route of its own; None: the dialect's 404 / 405.
     unmatched: t.Callable[[Request], t.Any] | None = None

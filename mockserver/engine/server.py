@@ -15,6 +15,8 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from starlette.middleware.gzip import GZipMiddleware
+
 from mockserver.engine import statefile
 from mockserver.engine.clock import Clock, iso
 from mockserver.engine.dialects import DIALECTS, Dialect
@@ -44,10 +46,21 @@ class PackRuntime:
     state: Store
     app: ApiApp | None = None
     control_app: ApiApp | None = None
+    _gzipped: t.Any = None
 
     @property
     def name(self) -> str:
         return self.pack.name
+
+    @property
+    def asgi(self) -> t.Any:
+        """The app as served: gzip-compressed when the real server compresses its answers."""
+        if self.app is None or not self.pack.gzip:
+            return self.app
+        if self._gzipped is None:
+            # Every size: the real server compresses even a 4-byte `null`.
+            self._gzipped = GZipMiddleware(self.app, minimum_size=0)
+        return self._gzipped
 
     def reset(self) -> None:
         self.state = self.pack.new_state(self.context)
@@ -85,7 +98,7 @@ class MockServer:
         self._routes = _prefix_table(runtimes)
         # Served alone, a pack answers every path, as its real server would (its own 404s, or its
         # catch-all route); served beside others, paths no pack owns get a plain 404.
-        self._only_app = runtimes[0].app if len(runtimes) == 1 else None
+        self._only_app = runtimes[0].asgi if len(runtimes) == 1 else None
         self._saved_fingerprint: t.Any = None
         self._flusher: asyncio.Task | None = None
 
@@ -219,7 +232,7 @@ def _prefix_table(runtimes: list[PackRuntime]) -> list[tuple[str, ApiApp]]:
         # at or below /__mock__ would be unreachable.
         if prefix == CONTROL_PREFIX or prefix.startswith(CONTROL_PREFIX + "/"):
             raise PrefixConflict(f"pack {runtime.name!r} claims {prefix!r}, reserved for the control plane")
-    table = [(prefix, runtime.app) for prefix, runtime in claims if runtime.app is not None]
+    table = [(prefix, runtime.asgi) for prefix, runtime in claims if runtime.app is not None]
     return sorted(table, key=lambda item: len(item[0]), reverse=True)
 
 
