@@ -6,7 +6,7 @@ import importlib
 
 from mockserver.engine.pack import Pack
 
-AVAILABLE = ("openai_usage", "chutes")
+AVAILABLE = ("openai_usage", "chutes", "invokeai")
 
 
 def load_pack(name: str) -> Pack:

@@ -1,0 +1,27 @@
+"""InvokeAI 6.8 (the image-generation server's REST API): gallery, boards, workflows, style
+presets, app info, client state and utilities. The queue, models and downloads (part 2) plug
+into the same store and handler registry."""
+
+from __future__ import annotations
+
+from mockserver.engine.pack import Handlers, Pack
+from mockserver.packs.invokeai import (
+    app, boards, client_state, control, images, style_presets, utilities, videos, workflows,
+)
+from mockserver.packs.invokeai.seed import new_state
+
+handlers = Handlers()
+for module in (images, boards, videos, workflows, style_presets, app, client_state, utilities):
+    handlers.include(module.handlers)
+
+PACK = Pack(
+    name="invokeai",
+    dialect="fastapi",
+    prefixes=("/api/v1", "/api/v2"),
+    handlers=handlers,
+    new_state=new_state,
+    control_handlers=control.handlers,
+    # InvokeAI turns FastAPI's trailing-slash redirect off: `GET /api/v1/boards` is a 404.
+    redirect_slashes=False,
+    gzip=True,  # InvokeAI adds FastAPI's GZipMiddleware
+)

@@ -1,0 +1,274 @@
+"""The `/api/v1/images` operations: uploads stored as real PNG files, their thumbnails, metadata,
+stars, gallery queries and bulk zip downloads."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from mockserver.engine.http import Request, Response
+from mockserver.engine.issues import ApiError
+from mockserver.engine.pack import Handlers
+from mockserver.packs.invokeai import imaging
+from mockserver.packs.invokeai.store import InvokeStore
+
+handlers = Handlers()
+CACHE_FOREVER = "max-age=31536000"  # image names never change meaning: InvokeAI lets clients keep them
+
+
+def _image(store: InvokeStore, name: str) -> dict:
+    image = store.images.get(name)
+    if image is None:
+        raise ApiError(404, "Not Found")
+    return image
+
+
+def _embedded_text(image: object, key: str) -> str | None:
+    """InvokeAI writes metadata, workflow and graph into PNG text chunks; an upload keeps them."""
+    value = getattr(image, "info", {}).get(key)
+    return value if isinstance(value, str) else None
+
+
+def _json_object_text(text: str | None) -> str | None:
+    """Metadata as stored: a JSON object's text, or nothing when it does not parse (the real server
+    logs and carries on)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return json.dumps(value) if isinstance(value, dict) else None
+
+
+@handlers("upload_image")
+def upload_image(request: Request) -> Response:
+    store: InvokeStore = request.state
+    params, form = request.params, request.body or {}
+    picture = imaging.read_image(form.get("file"))
+    resize_to = imaging.parse_resize_to(form.get("resize_to"))
+    metadata = _json_object_text(form.get("metadata")) or _json_object_text(_embedded_text(picture, "invokeai_metadata"))
+    workflow = _embedded_text(picture, "invokeai_workflow")
+    graph = _embedded_text(picture, "invokeai_graph")
+    picture = imaging.prepare_upload(picture, resize_to=resize_to, crop_visible=bool(params.get("crop_visible")))
+    embedded = {"invokeai_metadata": metadata, "invokeai_workflow": workflow, "invokeai_graph": graph}
+    image = store.add_image(imaging.png_bytes(picture, embedded), picture.width, picture.height,
+                            category=params["image_category"], is_intermediate=params["is_intermediate"],
+                            board_id=params.get("board_id"), session_id=params.get("session_id"),
+                            metadata=metadata, workflow=workflow, graph=graph)
+    dto = store.image_dto(image)
+    return Response.json(dto, 201, headers={"location": dto["image_url"]})
+
+
+@handlers("create_image_upload_entry")
+def create_image_upload_entry(request: Request) -> None:
+    raise ApiError(501, "Not implemented")  # upload-by-URL is a stub on the real server too
+
+
+@handlers("get_image_dto")
+def get_image_dto(request: Request) -> dict:
+    store: InvokeStore = request.state
+    return store.image_dto(_image(store, request.params["image_name"]))
+
+
+@handlers("update_image")
+def update_image(request: Request) -> dict:
+    store: InvokeStore = request.state
+    with store.lock:
+        image = store.images.get(request.params["image_name"])
+        if image is None:
+            raise ApiError(400, "Failed to update image")  # the real server's answer for any failure
+        changes = {k: v for k, v in (request.body or {}).items() if v is not None}
+        for key in ("image_category", "session_id", "is_intermediate", "starred"):
+            if key in changes:
+                image[key] = changes[key]
+        store.touch(image)
+        store.changed()
+        return store.image_dto(image)
+
+
+@handlers("get_image_metadata")
+def get_image_metadata(request: Request) -> dict | None:
+    store: InvokeStore = request.state
+    metadata = _image(store, request.params["image_name"])["metadata"]
+    return None if metadata is None else json.loads(metadata)
+
+
+@handlers("get_image_workflow")
+def get_image_workflow(request: Request) -> dict:
+    store: InvokeStore = request.state
+    image = _image(store, request.params["image_name"])
+    return {"workflow": image["workflow"], "graph": image["graph"]}
+
+
+def _file_headers(name: str) -> dict[str, str]:
+    return {"content-disposition": f'inline; filename="{name}"', "cache-control": CACHE_FOREVER}
+
+
+@handlers("get_image_full", "get_image_full_head")
+def get_image_full(request: Request) -> Response:
+    store: InvokeStore = request.state
+    name = request.params["image_name"]
+    _image(store, name)
+    return Response(200, store.image_bytes[name], "image/png", _file_headers(name))
+
+
+@handlers("get_image_thumbnail")
+def get_image_thumbnail(request: Request) -> Response:
+    store: InvokeStore = request.state
+    name = request.params["image_name"]
+    _image(store, name)
+    thumbnail = store.thumbnails.get(name)
+    if thumbnail is None:
+        thumbnail = store.thumbnails[name] = imaging.webp_thumbnail(store.image_bytes[name])
+    return Response(200, thumbnail, "image/webp", {"cache-control": CACHE_FOREVER})
+
+
+@handlers("get_image_urls")
+def get_image_urls(request: Request) -> dict:
+    # No existence check, as on the real server: the URLs follow from the name alone.
+    name = request.params["image_name"]
+    return {"image_name": name, "image_url": f"api/v1/images/i/{name}/full",
+            "thumbnail_url": f"api/v1/images/i/{name}/thumbnail"}
+
+
+@handlers("delete_image")
+def delete_image(request: Request) -> dict:
+    store: InvokeStore = request.state
+    deleted, boards = store.remove_images([request.params["image_name"]])
+    return {"affected_boards": boards, "deleted_images": deleted}
+
+
+@handlers("delete_images_from_list")
+def delete_images_from_list(request: Request) -> dict:
+    store: InvokeStore = request.state
+    deleted, boards = store.remove_images(request.body["image_names"])
+    return {"affected_boards": boards, "deleted_images": deleted}
+
+
+@handlers("delete_uncategorized_images")
+def delete_uncategorized_images(request: Request) -> dict:
+    store: InvokeStore = request.state
+    with store.lock:
+        names = [image["image_name"] for image in store.board_images("none")]
+        deleted, _ = store.remove_images(names)
+    return {"affected_boards": ["none"] if deleted else [], "deleted_images": deleted}
+
+
+def _set_starred(store: InvokeStore, names: list[str], starred: bool) -> tuple[list[str], list[str]]:
+    changed: list[str] = []
+    boards: list[str] = []
+    with store.lock:
+        for name in names:
+            image = store.images.get(name)
+            if image is None:
+                continue
+            image["starred"] = starred
+            store.touch(image)
+            changed.append(name)
+            board = image["board_id"] or "none"
+            if board not in boards:
+                boards.append(board)
+        if changed:
+            store.changed()
+    return changed, boards
+
+
+@handlers("star_images_in_list")
+def star_images(request: Request) -> dict:
+    starred, boards = _set_starred(request.state, request.body["image_names"], True)
+    return {"affected_boards": boards, "starred_images": starred}
+
+
+@handlers("unstar_images_in_list")
+def unstar_images(request: Request) -> dict:
+    unstarred, boards = _set_starred(request.state, request.body["image_names"], False)
+    return {"affected_boards": boards, "unstarred_images": unstarred}
+
+
+@handlers("get_intermediates_count")
+def get_intermediates_count(request: Request) -> int:
+    store: InvokeStore = request.state
+    return sum(image["is_intermediate"] for image in store.images.values())
+
+
+@handlers("clear_intermediates")
+def clear_intermediates(request: Request) -> int:
+    store: InvokeStore = request.state
+    with store.lock:
+        names = [name for name, image in store.images.items() if image["is_intermediate"]]
+        deleted, _ = store.remove_images(names)
+    return len(deleted)
+
+
+def _gallery_query(request: Request) -> list[dict]:
+    store: InvokeStore = request.state
+    params = request.params
+    return store.select_images(origin=params.get("image_origin"), categories=params.get("categories"),
+                               is_intermediate=params.get("is_intermediate"), board_id=params.get("board_id"),
+                               search_term=params.get("search_term"),
+                               starred_first=params.get("starred_first", True),
+                               order_dir=params.get("order_dir", "DESC"))
+
+
+@handlers("list_image_dtos")
+def list_image_dtos(request: Request) -> dict:
+    store: InvokeStore = request.state
+    rows = _gallery_query(request)
+    offset, limit = request.params.get("offset", 0), request.params.get("limit", 10)
+    page = rows[max(offset, 0):max(offset, 0) + max(limit, 0)]
+    return {"limit": limit, "offset": offset, "total": len(rows), "items": [store.image_dto(i) for i in page]}
+
+
+@handlers("get_image_names")
+def get_image_names(request: Request) -> dict:
+    rows = _gallery_query(request)
+    # The real server counts stars only when it sorts by them (the UI's divider between groups).
+    starred = sum(image["starred"] for image in rows) if request.params.get("starred_first", True) else 0
+    return {"image_names": [image["image_name"] for image in rows], "starred_count": starred,
+            "total_count": len(rows)}
+
+
+@handlers("get_images_by_names")
+def get_images_by_names(request: Request) -> list:
+    store: InvokeStore = request.state
+    # The client's order, names that do not exist left out: the UI asks for a visible range.
+    return [store.image_dto(store.images[name]) for name in request.body["image_names"] if name in store.images]
+
+
+@handlers("download_images_from_list")
+def download_images_from_list(request: Request) -> Response:
+    store: InvokeStore = request.state
+    body = request.body or {}
+    names, board_id = body.get("image_names"), body.get("board_id")
+    if not names and not board_id:
+        raise ApiError(400, "No images or board id specified.")
+    with store.lock:
+        if names:
+            chosen = [store.images[name] for name in names if name in store.images]
+        else:
+            chosen = store.select_images(board_id=board_id, starred_first=False)
+        item_name = f"{store.new_id()}.zip"
+        store.bulk_downloads[item_name] = _zip(store, chosen)
+    return Response.json({"response": None, "bulk_download_item_name": item_name}, 202)
+
+
+def _zip(store: InvokeStore, images: list[dict]) -> bytes:
+    """The archive InvokeAI builds: one folder per image category."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for image in images:
+            archive.writestr(f"{image['image_category']}/{image['image_name']}", store.image_bytes[image["image_name"]])
+    return out.getvalue()
+
+
+@handlers("get_bulk_download_item")
+def get_bulk_download_item(request: Request) -> Response:
+    store: InvokeStore = request.state
+    name = request.params["bulk_download_item_name"]
+    # Served once: the real server deletes the archive after sending it.
+    data = store.bulk_downloads.pop(name, None)
+    if data is None:
+        raise ApiError(404, "Not Found")
+    return Response(200, data, "application/zip", _file_headers(name))

@@ -1,0 +1,232 @@
+"""InvokeAI's gallery and library in memory: images (with their bytes), boards, workflows, style
+presets, client state and app settings. Every list the API answers is derived from these, so an
+image uploaded into a board moves that board's counts, cover and names at once."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import random
+import typing as t
+import uuid
+from datetime import datetime, timezone
+
+from mockserver.engine.pack import Store
+
+# Board counts: InvokeAI counts `general` as images and every other category as assets.
+IMAGE_CATEGORIES = ("general",)
+ASSET_CATEGORIES = ("control", "mask", "user", "other")
+LOG_LEVELS = (0, 10, 20, 30, 40, 50)
+
+
+def timestamp(when: float) -> str:
+    """InvokeAI's SQLite timestamp: `2026-11-22 00:35:19.686` (UTC, milliseconds)."""
+    moment = datetime.fromtimestamp(when, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+class InvokeStore(Store):
+    def __init__(self, rng: random.Random, clock: t.Any, app: dict) -> None:
+        super().__init__()
+        self.rng = rng
+        self.prompt_rng = random.Random(0)  # replaced by the seeded one in seed.new_state
+        self.clock = clock
+        self.app = app  # version, config, app_deps, runtime_config: fixtures, read-only
+        self.images: dict[str, dict] = {}
+        self.image_bytes: dict[str, bytes] = {}
+        self.thumbnails: dict[str, bytes] = {}  # made on first request, dropped with the image
+        self.boards: dict[str, dict] = {}
+        self.workflows: dict[str, dict] = {}
+        self.workflow_thumbnails: dict[str, bytes] = {}
+        self.style_presets: dict[str, dict] = {}
+        self.preset_images: dict[str, bytes] = {}
+        self.client_state: dict[str, str] = {}  # one store for the server, whatever the queue id
+        self.bulk_downloads: dict[str, bytes] = {}
+        self.log_level = int(app.get("log_level", 20))
+        self.cache = {"enabled": bool(app.get("invocation_cache_enabled", True)),
+                      "max_size": int(app.get("invocation_cache_max_size", 512)),
+                      "hits": 0, "misses": 0, "entries": {}}
+        self._tick = 0.0
+
+    # -- ids and times ------------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        """A UUID4 drawn from the seeded generator, so a replayed session gets the same ids."""
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def now(self) -> float:
+        """The clock, nudged forward a millisecond per write when frozen: rows made in one frozen
+        instant would otherwise tie on `created_at` and lose the order they were made in."""
+        now = self.clock.now()
+        self._tick = max(now, self._tick + 0.001)
+        return self._tick
+
+    # -- images -------------------------------------------------------------------------------
+
+    def image_dto(self, image: dict) -> dict:
+        name = image["image_name"]
+        return {
+            "image_name": name,
+            "image_url": f"api/v1/images/i/{name}/full",
+            "thumbnail_url": f"api/v1/images/i/{name}/thumbnail",
+            "image_origin": image["image_origin"],
+            "image_category": image["image_category"],
+            "width": image["width"],
+            "height": image["height"],
+            "created_at": timestamp(image["created_at"]),
+            "updated_at": timestamp(image["updated_at"]),
+            "deleted_at": None,
+            "is_intermediate": image["is_intermediate"],
+            "session_id": image["session_id"],
+            "node_id": image["node_id"],
+            "starred": image["starred"],
+            "has_workflow": image["workflow"] is not None or image["graph"] is not None,
+            "board_id": image["board_id"],
+        }
+
+    def add_image(self, data: bytes, width: int, height: int, *, category: str, is_intermediate: bool,
+                  board_id: str | None = None, session_id: str | None = None, node_id: str | None = None,
+                  origin: str = "external", metadata: str | None = None, workflow: str | None = None,
+                  graph: str | None = None) -> dict:
+        with self.lock:
+            now = self.now()
+            name = f"{self.new_id()}.png"
+            image = {"image_name": name, "image_origin": origin, "image_category": category,
+                     "width": width, "height": height, "created_at": now, "updated_at": now,
+                     "is_intermediate": is_intermediate, "session_id": session_id, "node_id": node_id,
+                     "starred": False, "board_id": board_id if board_id in self.boards else None,
+                     "board_added_at": now,
+                     "metadata": metadata, "workflow": workflow, "graph": graph}
+            self.images[name] = image
+            self.image_bytes[name] = data
+            self.changed()
+            return image
+
+    def touch(self, image: dict) -> None:
+        image["updated_at"] = self.now()
+
+    def remove_images(self, names: t.Iterable[str]) -> tuple[list[str], list[str]]:
+        """Delete the images that exist; returns (deleted names, affected board ids or "none")."""
+        deleted: list[str] = []
+        boards: list[str] = []
+        with self.lock:
+            for name in names:
+                image = self.images.pop(name, None)
+                if image is None:
+                    continue
+                self.image_bytes.pop(name, None)
+                self.thumbnails.pop(name, None)
+                deleted.append(name)
+                board = image["board_id"] or "none"
+                if board not in boards:
+                    boards.append(board)
+            if deleted:
+                self.changed()
+        return deleted, boards
+
+    def select_images(self, *, origin: str | None = None, categories: t.Sequence[str] | None = None,
+                      is_intermediate: bool | None = None, board_id: str | None = None,
+                      search_term: str | None = None, starred_first: bool = True,
+                      order_dir: str = "DESC") -> list[dict]:
+        """The images a gallery query shows, in its order (starred first, then by creation)."""
+        rows = []
+        term = search_term.lower() if search_term else None
+        for image in self.images.values():
+            if origin is not None and image["image_origin"] != origin:
+                continue
+            if categories is not None and image["image_category"] not in categories:
+                continue
+            if is_intermediate is not None and image["is_intermediate"] != is_intermediate:
+                continue
+            if board_id == "none" and image["board_id"] is not None:
+                continue
+            if board_id not in (None, "none") and image["board_id"] != board_id:
+                continue
+            # InvokeAI matches the term against the metadata JSON and the creation time.
+            if term and term not in (image["metadata"] or "").lower() and term not in timestamp(image["created_at"]):
+                continue
+            rows.append(image)
+        descending = order_dir == "DESC"
+        rows.sort(key=lambda image: image["created_at"], reverse=descending)
+        if starred_first:
+            rows.sort(key=lambda image: not image["starred"])  # stable: keeps the date order inside
+        return rows
+
+    # -- boards -------------------------------------------------------------------------------
+
+    def board_images(self, board_id: str) -> list[dict]:
+        """A board's images in the order they joined it (uncategorized ones: as created), which
+        is the order the real server's board_images rows come back in."""
+        if board_id == "none":
+            return [image for image in self.images.values() if image["board_id"] is None]
+        rows = [image for image in self.images.values() if image["board_id"] == board_id]
+        return sorted(rows, key=lambda image: image.get("board_added_at", image["created_at"]))
+
+    def board_dto(self, board: dict) -> dict:
+        images = [image for image in self.board_images(board["board_id"]) if not image["is_intermediate"]]
+        cover = board["cover_image_name"]
+        if cover is None and images:
+            # InvokeAI's "most recent image": starred first, then newest.
+            cover = max(images, key=lambda image: (image["starred"], image["created_at"]))["image_name"]
+        return {
+            "board_id": board["board_id"],
+            "board_name": board["board_name"],
+            "created_at": timestamp(board["created_at"]),
+            "updated_at": timestamp(board["updated_at"]),
+            "deleted_at": None,
+            "cover_image_name": cover,
+            "archived": board["archived"],
+            "is_private": board["is_private"],
+            "image_count": sum(image["image_category"] in IMAGE_CATEGORIES for image in images),
+            "asset_count": sum(image["image_category"] in ASSET_CATEGORIES for image in images),
+            "video_count": 0,
+        }
+
+    def add_board(self, name: str, is_private: bool) -> dict:
+        with self.lock:
+            now = self.now()
+            board = {"board_id": self.new_id(), "board_name": name, "created_at": now, "updated_at": now,
+                     "cover_image_name": None, "archived": False, "is_private": is_private}
+            self.boards[board["board_id"]] = board
+            self.changed()
+            return board
+
+    # -- state file ---------------------------------------------------------------------------
+
+    def export(self) -> dict:
+        def encode(blobs: dict[str, bytes]) -> dict[str, str]:
+            return {key: base64.b64encode(value).decode("ascii") for key, value in blobs.items()}
+
+        with self.lock:
+            return copy.deepcopy({
+                "images": list(self.images.values()),
+                "image_bytes": encode(self.image_bytes),
+                "boards": list(self.boards.values()),
+                "workflows": list(self.workflows.values()),
+                "workflow_thumbnails": encode(self.workflow_thumbnails),
+                "style_presets": list(self.style_presets.values()),
+                "preset_images": encode(self.preset_images),
+                "client_state": self.client_state,
+                "log_level": self.log_level,
+                "cache": {k: v for k, v in self.cache.items() if k != "entries"},
+            })
+
+    def load(self, data: dict) -> None:
+        def decode(blobs: dict[str, str]) -> dict[str, bytes]:
+            return {key: base64.b64decode(value) for key, value in blobs.items()}
+
+        data = copy.deepcopy(data)
+        with self.lock:
+            self.images = {image["image_name"]: image for image in data["images"]}
+            self.image_bytes = decode(data["image_bytes"])
+            self.thumbnails = {}
+            self.boards = {board["board_id"]: board for board in data["boards"]}
+            self.workflows = {w["workflow_id"]: w for w in data["workflows"]}
+            self.workflow_thumbnails = decode(data.get("workflow_thumbnails", {}))
+            self.style_presets = {p["id"]: p for p in data["style_presets"]}
+            self.preset_images = decode(data.get("preset_images", {}))
+            self.client_state = dict(data.get("client_state", {}))
+            self.log_level = int(data.get("log_level", self.log_level))
+            self.cache = {**self.cache, **data.get("cache", {}), "entries": {}}
+            self.bulk_downloads = {}
+            self.changed()
