@@ -48,7 +48,9 @@ def upload_image(request: Request) -> Response:
     params, form = request.params, request.body or {}
     picture = imaging.read_image(form.get("file"))
     resize_to = imaging.parse_resize_to(form.get("resize_to"))
-    metadata = _json_object_text(form.get("metadata")) or _json_object_text(_embedded_text(picture, "invokeai_metadata"))
+    # The form's metadata wins (null when it is not a JSON object); without it, the PNG's own.
+    sent = form.get("metadata")
+    metadata = _json_object_text(sent if sent else _embedded_text(picture, "invokeai_metadata"))
     workflow = _embedded_text(picture, "invokeai_workflow")
     graph = _embedded_text(picture, "invokeai_graph")
     picture = imaging.prepare_upload(picture, resize_to=resize_to, crop_visible=bool(params.get("crop_visible")))

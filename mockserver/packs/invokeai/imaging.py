@@ -38,12 +38,26 @@ def parse_resize_to(text: str | None) -> tuple[int, int] | None:
         return None
     try:
         dims = json.loads(text)
-        width, height = dims["width"], dims["height"]
-        if not all(type(v) is int and v > 0 for v in (width, height)) or width * height > MAX_PIXELS:
+        width, height = _lax_int(dims["width"]), _lax_int(dims["height"])
+        if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
             raise ValueError
     except (ValueError, TypeError, KeyError):
         raise ApiError(400, "Invalid resize_to format or size") from None
     return width, height
+
+
+def _lax_int(value: object) -> int:
+    """An integer as pydantic's lax mode reads one: 32, "32" or 32.0, never 32.5 or true."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, str):
+        value = value.strip()
+        return int(value)  # ValueError for "32.5" and "abc", as pydantic refuses them
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int):
+        return value
+    raise ValueError
 
 
 def prepare_upload(image: Image.Image, *, resize_to: tuple[int, int] | None, crop_visible: bool) -> Image.Image:

@@ -164,10 +164,9 @@ class InvokeStore(Store):
 
     def board_dto(self, board: dict) -> dict:
         images = [image for image in self.board_images(board["board_id"]) if not image["is_intermediate"]]
-        cover = board["cover_image_name"]
-        if cover is None and images:
-            # InvokeAI's "most recent image": starred first, then newest.
-            cover = max(images, key=lambda image: (image["starred"], image["created_at"]))["image_name"]
+        # The real server shows the board's most recent image (starred first, then newest) and
+        # never the stored `cover_image_name`, which PATCH accepts and keeps all the same.
+        cover = max(images, key=lambda image: (image["starred"], image["created_at"]))["image_name"] if images else None
         return {
             "board_id": board["board_id"],
             "board_name": board["board_name"],
