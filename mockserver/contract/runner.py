@@ -228,6 +228,46 @@ def _chutes_deploy_sample(case: Case) -> None:
         case.query.pop("accept_fee", None)
 
 
+# -- invokeai ---------------------------------------------------------------------------------------
+
+# InvokeAI 6.8's community edition answers 501 for these (the spec documents it): a server error by
+# schemathesis's reading, and the honest answer here.
+INVOKEAI_NOT_IMPLEMENTED = (
+    "create_image_upload_entry", "list_video_dtos", "get_video_dto", "update_video", "get_video_ids",
+    "get_videos_by_ids", "delete_videos_from_list", "star_videos_in_list", "unstar_videos_in_list",
+    "delete_uncategorized_videos", "add_videos_to_board", "remove_videos_from_board",
+)
+# The semver grammar the real server checks `meta.version` against (in a validator, not its schema).
+SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$"
+
+
+def invokeai_as_tested(spec: dict) -> dict:
+    """One change, not to what the API promises: a workflow's `meta.version` must be a semantic
+    version, which the real server checks in a pydantic validator (422 `value_error`) and its
+    schema does not say. Positive data gets the pattern so schemathesis generates versions the
+    server accepts; the spec as served keeps the upstream schema, so the 422 keeps its real shape."""
+    meta = spec.get("components", {}).get("schemas", {}).get("WorkflowMeta", {})
+    version = meta.get("properties", {}).get("version")
+    if isinstance(version, dict):
+        version["pattern"] = SEMVER_PATTERN
+    return spec
+
+
+def _invokeai_refusal(case: Case, response: Response) -> str | None:
+    """InvokeAI refuses schema-valid requests for reasons the schema cannot state (a name that does
+    not exist, a file that is not an image, a default workflow that is read-only): any documented
+    4xx but 401/422, with FastAPI's `{"detail": "<text>"}` body (none for HEAD)."""
+    if case.method.upper() == "HEAD":
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return f"refusal without a JSON body: {response.text[:200]}"
+    if not (isinstance(body, dict) and isinstance(body.get("detail"), str)):
+        return f'refusal body is not {{"detail": "<text>"}}: {response.text[:200]}'
+    return None
+
+
 PROFILES: dict[str, Profile] = {
     "openai_usage": Profile(
         name="openai_usage", dialect="openai",
@@ -282,6 +322,19 @@ PROFILES: dict[str, Profile] = {
             "body.code": {"dictionary": "code", "probability": 0.5},
         },
         samples={"deploy_chute_chutes__post": _chutes_deploy_sample},
+    ),
+    "invokeai": Profile(
+        name="invokeai", dialect="fastapi",  # no auth: InvokeAI's API is open on its port
+        transform=invokeai_as_tested, refusal=_invokeai_refusal,
+        operation_checks={
+            **{operation_id: {"not_a_server_error": {"enabled": False}}
+               for operation_id in INVOKEAI_NOT_IMPLEMENTED},
+            # Every multipart field is text on the wire, so a "schema-violating" upload is one whose
+            # file part is not an image; the real server answers that with 415 before anything else.
+            **{operation_id: {"negative_data_rejection": {"expected-statuses": ["415", "422"]}}
+               for operation_id in ("upload_image", "set_workflow_thumbnail", "create_style_preset",
+                                    "update_style_preset", "import_style_presets")},
+        },
     ),
 }
 
