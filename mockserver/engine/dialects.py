@@ -36,6 +36,8 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "extra_forbidden": "Extra inputs are not permitted",
     "value_error": "Value error, {error}",
     "uuid_parsing": "Input should be a valid UUID, {error}",
+    "union_tag_invalid": "Input tag '{tag}' found using {discriminator} does not match any of the expected tags: "
+                         "{expected_tags}",
 }
 
 

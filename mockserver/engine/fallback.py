@@ -14,7 +14,7 @@ import yaml
 from mockserver.engine.examples import ExampleGenerator
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
-from mockserver.engine.pack import Handlers, Pack, PackContext, Store
+from mockserver.engine.pack import Handlers, Pack, Store
 from mockserver.engine.spec import HTTP_METHODS, _deref
 
 

@@ -88,6 +88,12 @@ class PackContext:
 Authenticator = t.Callable[[Request], t.Any]
 
 
+class Companion(t.Protocol):
+    mounts: dict[str, t.Any]
+
+    async def run(self) -> None: ...
+
+
 @dataclass
 class Pack:
     name: str
@@ -99,6 +105,11 @@ class Pack:
     control_handlers: Handlers = field(default_factory=Handlers)
     redirect_slashes: bool = False  # FastAPI answers /x for a route /x/ with a 307
     gzip: bool = False  # compress answers for clients that send `Accept-Encoding: gzip`
+    # What the real server runs beside its REST API (a socket.io endpoint, a job processor): built
+    # once per server with a function returning the pack's current state (it changes on reset and
+    # import). Its `mounts` get HTTP and websocket requests under their path prefixes; its `run()`
+    # runs from start-up to shutdown.
+    companion: t.Callable[[t.Callable[[], Store]], "Companion"] | None = None
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
     # server has a catch-all route of its own; None: the dialect's 404 / 405.
     unmatched: t.Callable[[Request], t.Any] | None = None

@@ -19,7 +19,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from mockserver.engine import statefile
 from mockserver.engine.clock import Clock, iso
-from mockserver.engine.dialects import DIALECTS, Dialect
+from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.faults import Faults
 from mockserver.engine.http import Receive, Response, Send
 from mockserver.engine.journal import Journal
@@ -58,8 +58,9 @@ class PackRuntime:
         if self.app is None or not self.pack.gzip:
             return self.app
         if self._gzipped is None:
-            # Every size: the real server compresses even a 4-byte `null`.
-            self._gzipped = GZipMiddleware(self.app, minimum_size=0)
+            # Every non-empty size: the real server compresses even a 4-byte `null` (an empty 204
+            # must stay empty).
+            self._gzipped = GZipMiddleware(self.app, minimum_size=1)
         return self._gzipped
 
     def reset(self) -> None:
@@ -101,12 +102,20 @@ class MockServer:
         self._only_app = runtimes[0].asgi if len(runtimes) == 1 else None
         self._saved_fingerprint: t.Any = None
         self._flusher: asyncio.Task | None = None
+        self._background: list[asyncio.Task] = []
+        self._companions = {r.name: r.pack.companion(_state_of(r)) for r in runtimes if r.pack.companion is not None}
+        self._mounts = sorted(((prefix, app) for companion in self._companions.values()
+                               for prefix, app in companion.mounts.items()),
+                              key=lambda item: len(item[0]), reverse=True)
 
     # -- ASGI ---------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
+        mounted = self._mounted(scope) if kind in ("http", "websocket") else None
+        if mounted is not None:
+            await mounted(scope, receive, send)
+        elif kind == "http":
             if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
                 await _preflight().send(send)
                 return
@@ -123,6 +132,13 @@ class MockServer:
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})
 
+    def _mounted(self, scope: dict) -> t.Any:
+        path = scope["path"]
+        for prefix, app in self._mounts:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return app
+        return None
+
     def _app_for(self, path: str) -> ApiApp | None:
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return self.control
@@ -138,13 +154,23 @@ class MockServer:
             if message["type"] == "lifespan.startup":
                 if self.state_file is not None:
                     self._flusher = asyncio.create_task(self._flush_periodically())
+                self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._flusher is not None:
                     self._flusher.cancel()
+                for task in self._background:
+                    task.cancel()
+                self._background = []
                 self.save_state()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _start_background(self) -> None:
+        for name, companion in self._companions.items():
+            task = asyncio.create_task(companion.run(), name=f"{name} companion")
+            task.add_done_callback(_log_failure)
+            self._background.append(task)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -218,6 +244,15 @@ class MockServer:
         return [{"name": r.name, "prefixes": list(r.pack.prefixes), "dialect": r.pack.dialect,
                  "operations": len(r.spec.operations), "spec": str(r.pack.spec_path)}
                 for r in self.runtimes.values()]
+
+
+def _state_of(runtime: PackRuntime) -> t.Callable[[], Store]:
+    return lambda: runtime.state
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped", task.get_name(), exc_info=task.exception())
 
 
 def _prefix_table(runtimes: list[PackRuntime]) -> list[tuple[str, ApiApp]]:
