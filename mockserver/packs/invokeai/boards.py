@@ -44,10 +44,10 @@ def list_boards(request: Request) -> dict | list:
     else:
         boards.sort(key=lambda board: board["created_at"], reverse=params.get("direction", "DESC") == "DESC")
     if params.get("all"):
-        return [store.board_dto(board) for board in boards]
+        return store.board_dtos(boards)
     page = boards[max(offset, 0):max(offset, 0) + max(limit, 0)]
     # The true total (the real server reports the page's length here, a known defect).
-    return {"limit": limit, "offset": offset, "total": len(boards), "items": [store.board_dto(b) for b in page]}
+    return {"limit": limit, "offset": offset, "total": len(boards), "items": store.board_dtos(page)}
 
 
 @handlers("get_board")

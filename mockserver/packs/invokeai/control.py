@@ -22,4 +22,35 @@ def get_summary(request: Request) -> dict:
                       for category in ("default", "user", "project")},
         "style_presets": len(store.style_presets),
         "client_state_keys": sorted(store.client_state),
+        "queue_items": {status: sum(item["status"] == status for item in store.queue.items.values())
+                        for status in ("pending", "in_progress", "completed", "failed", "canceled")},
     }
+
+
+
+def _settings(store: InvokeStore) -> dict:
+    settings = {"queue_speed": store.queue.speed}
+    if store.models is not None:
+        settings["model_speed"] = store.models.speed
+    return settings
+
+
+@handlers("getInvokeSettings")
+def get_settings(request: Request) -> dict:
+    return _settings(request.state)
+
+
+@handlers("updateInvokeSettings")
+def update_settings(request: Request) -> dict:
+    """How fast simulated work runs: `realtime` (the recorded server's pace on the engine clock) or
+    `instant` (done by the time the call that started it answers)."""
+    store: InvokeStore = request.state
+    with store.lock:
+        store.advance(store.clock.now())  # what was due at the old pace happens at the old pace
+        if "queue_speed" in request.body:
+            store.queue.speed = request.body["queue_speed"]
+        if "model_speed" in request.body and store.models is not None:
+            store.models.speed = request.body["model_speed"]
+        store.changed()
+        store.advance(store.clock.now())
+    return _settings(store)

@@ -251,8 +251,14 @@ def download_images_from_list(request: Request) -> Response:
             chosen = [store.images[name] for name in names if name in store.images]
         else:
             chosen = store.select_images(board_id=board_id, starred_first=False)
-        item_name = f"{store.new_id()}.zip"
+        item_id = store.new_id()
+        item_name = f"{item_id}.zip"
+        # The real server builds the archive in the background and tells the "default" bulk
+        # download room when it starts and when it is ready; here it is ready at once.
+        event = {"bulk_download_id": "default", "bulk_download_item_id": item_id, "bulk_download_item_name": item_name}
+        store.emit("bulk_download_started", event, room="default")
         store.bulk_downloads[item_name] = _zip(store, chosen)
+        store.emit("bulk_download_complete", event, room="default")
     return Response.json({"response": None, "bulk_download_item_name": item_name}, 202)
 
 

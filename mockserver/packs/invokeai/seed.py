@@ -3,10 +3,19 @@ ships (from `fixtures/invokeai/`), an empty gallery, and the app's configuration
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import typing as t
+from pathlib import Path
+
+import yaml
 
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
+from mockserver.packs.invokeai.model_manager import ModelManager
+from mockserver.packs.invokeai.nodes import Catalogue
+from mockserver.packs.invokeai.session_queue import SessionQueue
 from mockserver.packs.invokeai.store import InvokeStore
 from mockserver.packs.invokeai.workflows import new_record
 
@@ -14,15 +23,19 @@ PRESET_PREVIEW_SIZE = 256
 
 
 def new_state(context: PackContext) -> InvokeStore:
-    app = context.fixture("app.yaml")
+    app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
     store = InvokeStore(context.random("ids"), context.clock, app)
     store.prompt_rng = context.random("prompts")
+    store.queue = SessionQueue(store, catalogue(context.fixtures / "invocations.yaml"))
+    store.queue.speed = app.get("queue_speed", "realtime")
+    store.models = ModelManager(context.fixtures, context.random("models"), context.clock, store.emit)
+    store.models.speed = app.get("model_speed", "realtime")
     now = context.clock.now()
-    for path in sorted((context.fixtures / "default_workflows").glob("*.json")):
-        workflow = json.loads(path.read_text(encoding="utf-8"))
+    for workflow in default_workflows(context.fixtures / "default_workflows"):
+        workflow = copy.deepcopy(workflow)
         workflow_id = workflow.pop("id")
         store.workflows[workflow_id] = new_record(workflow, workflow_id, now)
-    for preset in context.fixture("style_presets.yaml")["presets"]:
+    for preset in read_yaml(context.fixtures / "style_presets.yaml")["presets"]:
         store.style_presets[preset["id"]] = {
             "id": preset["id"], "name": preset["name"], "type": preset.get("type", "default"),
             "preset_data": {"positive_prompt": preset["positive_prompt"],
@@ -30,6 +43,30 @@ def new_state(context: PackContext) -> InvokeStore:
             "image_token": store.new_id()}
         color = preset.get("image_color")
         if color:
-            png = imaging.solid_png(PRESET_PREVIEW_SIZE, PRESET_PREVIEW_SIZE, color)
-            store.preset_images[preset["id"]] = imaging.webp_thumbnail(png)
+            store.preset_images[preset["id"]] = preset_preview(color)
     return store
+
+
+# Fixtures never change while serving; a reset (and every state import, which starts from a fresh
+# state) reads them from memory, and callers copy what they will change.
+
+@functools.lru_cache(maxsize=16)
+def read_yaml(path: Path) -> t.Any:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@functools.lru_cache(maxsize=4)
+def default_workflows(folder: Path) -> tuple[dict, ...]:
+    return tuple(json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json")))
+
+
+@functools.lru_cache(maxsize=64)
+def preset_preview(color: str) -> bytes:
+    return imaging.webp_thumbnail(imaging.solid_png(PRESET_PREVIEW_SIZE, PRESET_PREVIEW_SIZE, color))
+
+
+@functools.lru_cache(maxsize=4)
+def catalogue(path: Path) -> Catalogue:
+    """The invocation types (read once: the file is large)."""
+    return Catalogue(read_yaml(path))

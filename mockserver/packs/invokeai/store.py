@@ -5,7 +5,9 @@ image uploaded into a board moves that board's counts, cover and names at once."
 from __future__ import annotations
 
 import base64
+import collections
 import copy
+import functools
 import random
 import typing as t
 import uuid
@@ -19,8 +21,10 @@ ASSET_CATEGORIES = ("control", "mask", "user", "other")
 LOG_LEVELS = (0, 10, 20, 30, 40, 50)
 
 
+@functools.lru_cache(maxsize=65536)
 def timestamp(when: float) -> str:
-    """InvokeAI's SQLite timestamp: `2026-11-22 00:35:19.686` (UTC, milliseconds)."""
+    """InvokeAI's SQLite timestamp: `2026-11-22 00:35:19.686` (UTC, milliseconds). Memoized: a
+    listing formats the same few times over and over, and strftime is most of its cost."""
     moment = datetime.fromtimestamp(when, tz=timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
@@ -42,6 +46,9 @@ class InvokeStore(Store):
         self.preset_images: dict[str, bytes] = {}
         self.client_state: dict[str, str] = {}  # one store for the server, whatever the queue id
         self.bulk_downloads: dict[str, bytes] = {}
+        self.outbox: collections.deque = collections.deque(maxlen=10000)  # (event, data, room) for socket.io
+        self.queue: t.Any = None  # the SessionQueue, set by seed.new_state
+        self.models: t.Any = None  # the ModelManager, set by seed.new_state
         self.log_level = int(app.get("log_level", 20))
         self.cache = {"enabled": bool(app.get("invocation_cache_enabled", True)),
                       "max_size": int(app.get("invocation_cache_max_size", 512)),
@@ -60,6 +67,28 @@ class InvokeStore(Store):
         now = self.clock.now()
         self._tick = max(now, self._tick + 0.001)
         return self._tick
+
+    # -- events and time ----------------------------------------------------------------------
+
+    def emit(self, event: str, data: dict, room: str | None = None) -> None:
+        """Queue a socket.io event; the pack's companion delivers it (`events.py`)."""
+        self.outbox.append((event, {"timestamp": int(self.clock.now()), **data}, room))
+
+    def take_events(self) -> list[tuple[str, dict, str | None]]:
+        events = list(self.outbox)
+        self.outbox.clear()
+        return events
+
+    def advance(self, now: float) -> None:
+        """Move the queue processor and the model jobs forward to `now`."""
+        with self.lock:
+            if self.queue is not None:
+                self.queue.advance(now)
+            if self.models is not None:
+                moves = self.models.moves
+                self.models.advance(now)
+                if self.models.moves != moves:
+                    self.changed()  # background progress reaches the state file too
 
     # -- images -------------------------------------------------------------------------------
 
@@ -87,9 +116,9 @@ class InvokeStore(Store):
     def add_image(self, data: bytes, width: int, height: int, *, category: str, is_intermediate: bool,
                   board_id: str | None = None, session_id: str | None = None, node_id: str | None = None,
                   origin: str = "external", metadata: str | None = None, workflow: str | None = None,
-                  graph: str | None = None) -> dict:
+                  graph: str | None = None, when: float | None = None) -> dict:
         with self.lock:
-            now = self.now()
+            now = self.now() if when is None else when
             name = f"{self.new_id()}.png"
             image = {"image_name": name, "image_origin": origin, "image_category": category,
                      "width": width, "height": height, "created_at": now, "updated_at": now,
@@ -162,8 +191,11 @@ class InvokeStore(Store):
         rows = [image for image in self.images.values() if image["board_id"] == board_id]
         return sorted(rows, key=lambda image: image.get("board_added_at", image["created_at"]))
 
-    def board_dto(self, board: dict) -> dict:
-        images = [image for image in self.board_images(board["board_id"]) if not image["is_intermediate"]]
+    def board_dto(self, board: dict, images: list[dict] | None = None) -> dict:
+        """The board as the API shows it; `images` (its non-intermediate images) when the caller
+        has them already, as a listing does for every board in one pass."""
+        if images is None:
+            images = [image for image in self.board_images(board["board_id"]) if not image["is_intermediate"]]
         # The real server shows the board's most recent image (starred first, then newest) and
         # never the stored `cover_image_name`, which PATCH accepts and keeps all the same.
         cover = max(images, key=lambda image: (image["starred"], image["created_at"]))["image_name"] if images else None
@@ -180,6 +212,15 @@ class InvokeStore(Store):
             "asset_count": sum(image["image_category"] in ASSET_CATEGORIES for image in images),
             "video_count": 0,
         }
+
+    def board_dtos(self, boards: list[dict]) -> list[dict]:
+        """Many boards at once: the images are grouped by board in one pass, not once per board."""
+        by_board: dict[str, list[dict]] = {board["board_id"]: [] for board in boards}
+        for image in self.images.values():
+            group = by_board.get(image["board_id"])
+            if group is not None and not image["is_intermediate"]:
+                group.append(image)
+        return [self.board_dto(board, by_board[board["board_id"]]) for board in boards]
 
     def add_board(self, name: str, is_private: bool) -> dict:
         with self.lock:
@@ -208,6 +249,8 @@ class InvokeStore(Store):
                 "client_state": self.client_state,
                 "log_level": self.log_level,
                 "cache": {k: v for k, v in self.cache.items() if k != "entries"},
+                "queue": self.queue.export() if self.queue is not None else None,
+                "models": self.models.export() if self.models is not None else None,
             })
 
     def load(self, data: dict) -> None:
@@ -228,4 +271,8 @@ class InvokeStore(Store):
             self.log_level = int(data.get("log_level", self.log_level))
             self.cache = {**self.cache, **data.get("cache", {}), "entries": {}}
             self.bulk_downloads = {}
+            if self.queue is not None and data.get("queue"):
+                self.queue.load(data["queue"])
+            if self.models is not None and data.get("models"):
+                self.models.load(data["models"])
             self.changed()

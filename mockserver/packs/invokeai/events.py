@@ -1,0 +1,57 @@
+"""The socket.io endpoint InvokeAI clients listen on (`/ws/socket.io`), and the loop that runs the
+queue processor and model jobs forward and delivers what they emit.
+
+Clients join rooms the way they do on the real server: `subscribe_queue {"queue_id": ...}` for
+queue and invocation events, `subscribe_bulk_download {"bulk_download_id": ...}` for bulk
+downloads; model install and download events go to everyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import typing as t
+
+import socketio
+
+from mockserver.packs.invokeai.store import InvokeStore
+
+log = logging.getLogger("mockserver.invokeai")
+TICK_SECONDS = 0.02
+ROOM_KEYS = {"subscribe_queue": "queue_id", "unsubscribe_queue": "queue_id",
+             "subscribe_bulk_download": "bulk_download_id", "unsubscribe_bulk_download": "bulk_download_id"}
+
+
+class InvokeCompanion:
+    """What runs beside InvokeAI's REST API: socket.io, and the clock-driven work behind it."""
+
+    def __init__(self, state: t.Callable[[], InvokeStore]) -> None:
+        self.state = state
+        self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*",
+                                        logger=False, engineio_logger=False)
+        for event, key in ROOM_KEYS.items():
+            self.sio.on(event, self._room_handler(event.startswith("subscribe"), key))
+        self.mounts = {"/ws/socket.io": socketio.ASGIApp(self.sio, socketio_path="/ws/socket.io")}
+
+    def _room_handler(self, join: bool, key: str) -> t.Callable[[str, t.Any], t.Awaitable[None]]:
+        async def handle(sid: str, data: t.Any) -> None:
+            room = data.get(key) if isinstance(data, dict) else None
+            if isinstance(room, str):
+                await (self.sio.enter_room(sid, room) if join else self.sio.leave_room(sid, room))
+        return handle
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.deliver()
+            except Exception:  # keep serving: one bad tick must not stop the processor for good
+                log.exception("InvokeAI background tick failed")
+            await asyncio.sleep(TICK_SECONDS)
+
+    async def deliver(self) -> None:
+        store = self.state()
+        with store.lock:
+            store.advance(store.clock.now())
+            events = store.take_events()
+        for name, data, room in events:
+            await self.sio.emit(name, data, room=room)

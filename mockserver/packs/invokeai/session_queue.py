@@ -1,0 +1,473 @@
+"""The session queue and its processor: batches expanded into items, items run one at a time on the
+engine clock (pending → in_progress → completed / failed / canceled), and the events the real server
+pushes for each step.
+
+Time is simulated, not slept: `advance(now)` moves the processor to `now`. In `realtime` speed an
+item starts `PICKUP_SECONDS` after the processor is free (as the recorded server did) and takes
+`NODE_SECONDS` per node; in `instant` speed everything runs at once. Handlers advance before they
+read, and the pack's background task advances continuously so socket.io clients get their events
+without polling.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import itertools
+import json
+import typing as t
+
+from PIL import Image
+
+from mockserver.engine.issues import Issue, RequestInvalid
+from mockserver.packs.invokeai import imaging, nodes
+from mockserver.packs.invokeai.store import timestamp
+
+PICKUP_SECONDS = 0.45  # from "pending" to "in_progress" on the recorded server
+DEQUEUE_SECONDS = 0.006  # the recorded server stamps started_at when it takes the item, ~6 ms in
+NODE_SECONDS = 0.005
+FINISHED = ("completed", "failed", "canceled")
+STATUSES = ("pending", "in_progress", "completed", "failed", "canceled")
+MAX_QUEUE_SIZE = 10000  # InvokeAI's default `max_queue_size`
+CACHE_SKIP = {"rand_int", "rand_float", "random_range"}  # random nodes are never served from the cache
+
+
+class SessionQueue:
+    def __init__(self, store: t.Any, catalogue: nodes.Catalogue) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.items: dict[int, dict] = {}
+        self.next_item_id = 1
+        self.started = True
+        self.speed = "realtime"
+        self.current: int | None = None
+        self.idle_since = 0.0
+        self.finish_at = 0.0
+        self._running: dict | None = None  # the node being run, for its progress events
+        self._now = 0.0
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, queue_id: str, item_id: int) -> dict | None:
+        item = self.items.get(item_id)
+        return item if item is not None and item["queue_id"] == queue_id else None
+
+    def in_queue(self, queue_id: str) -> list[dict]:
+        return [item for item in self.items.values() if item["queue_id"] == queue_id]
+
+    def pending_order(self, queue_id: str | None = None) -> list[dict]:
+        """Pending items in the order the processor takes them: priority, then first in."""
+        rows = [i for i in self.items.values() if i["status"] == "pending" and queue_id in (None, i["queue_id"])]
+        return sorted(rows, key=lambda item: (-item["priority"], item["item_id"]))
+
+    def counts(self, items: t.Iterable[dict]) -> dict:
+        counts = dict.fromkeys(STATUSES, 0)
+        for item in items:
+            counts[item["status"]] += 1
+        return {**counts, "total": sum(counts.values())}
+
+    def queue_status(self, queue_id: str) -> dict:
+        current = self.items.get(self.current) if self.current is not None else None
+        if current is not None and current["queue_id"] != queue_id:
+            current = None
+        return {"queue_id": queue_id, "item_id": current and current["item_id"],
+                "batch_id": current and current["batch_id"], "session_id": current and current["session_id"],
+                **self.counts(self.in_queue(queue_id))}
+
+    def batch_status(self, queue_id: str, batch_id: str) -> dict:
+        items = [i for i in self.in_queue(queue_id) if i["batch_id"] == batch_id]
+        first = items[0] if items else {}
+        return {"queue_id": queue_id, "batch_id": batch_id, "origin": first.get("origin"),
+                "destination": first.get("destination"), **self.counts(items)}
+
+    def processor_status(self) -> dict:
+        return {"is_started": self.started, "is_processing": self.current is not None}
+
+    # -- enqueueing ---------------------------------------------------------------------------
+
+    def enqueue(self, queue_id: str, batch: dict, prepend: bool) -> dict:
+        graph = self.catalogue.check_graph(batch["graph"], ("body", "batch", "graph"))
+        combinations = expand(batch.get("data"), graph)
+        runs = batch.get("runs", 1)
+        requested = runs * len(combinations)
+        room = MAX_QUEUE_SIZE - sum(i["status"] == "pending" for i in self.items.values())
+        store = self.store
+        batch_id = batch.get("batch_id") or store.new_id()
+        priority = (max((i["priority"] for i in self.pending_order(queue_id)), default=0) + 1) if prepend else 0
+        now = store.now()
+        item_ids: list[int] = []
+        for _, (field_values, session_graph) in itertools.islice(
+                itertools.product(range(runs), combinations), max(room, 0)):
+            item = self._new_item(queue_id, batch, batch_id, priority, now, field_values, session_graph)
+            item_ids.append(item["item_id"])
+        echoed = {"batch_id": batch_id, "origin": batch.get("origin"), "destination": batch.get("destination"),
+                  "data": batch.get("data"), "graph": graph, "workflow": batch.get("workflow"), "runs": runs}
+        store.emit("batch_enqueued", {"queue_id": queue_id, "batch_id": batch_id, "enqueued": len(item_ids),
+                                      "requested": requested, "priority": priority, "origin": batch.get("origin")},
+                   room=queue_id)
+        store.changed()
+        return {"queue_id": queue_id, "enqueued": len(item_ids), "requested": requested, "batch": echoed,
+                "priority": priority, "item_ids": sorted(item_ids, reverse=True)}
+
+    def _new_item(self, queue_id: str, batch: dict, batch_id: str, priority: int, now: float,
+                  field_values: list[dict], graph: dict, retried_from: int | None = None) -> dict:
+        item_id = self.next_item_id
+        self.next_item_id += 1
+        session_id = self.store.new_id()
+        item = {
+            "item_id": item_id, "status": "pending", "priority": priority, "batch_id": batch_id,
+            "origin": batch.get("origin"), "destination": batch.get("destination"), "session_id": session_id,
+            "error_type": None, "error_message": None, "error_traceback": None,
+            "created_at": now, "updated_at": now, "started_at": None, "completed_at": None,
+            "queue_id": queue_id, "field_values": field_values, "retried_from_item_id": retried_from,
+            "is_api_validation_run": False, "published_workflow_id": None, "credits": None,
+            "session": new_session(session_id, graph, self.store.new_id()),
+            "workflow": batch.get("workflow"),
+        }
+        self.items[item_id] = item
+        return item
+
+    def retry(self, queue_id: str, item_ids: list[int]) -> list[int]:
+        retried = []
+        now = self.store.now()
+        for item_id in item_ids:
+            old = self.get(queue_id, item_id)
+            if old is None or old["status"] not in ("failed", "canceled"):
+                continue
+            batch = {"origin": old["origin"], "destination": old["destination"], "workflow": old["workflow"]}
+            # A retry of a retry still points at the first item of the chain.
+            origin = old["retried_from_item_id"] or item_id
+            self._new_item(queue_id, batch, old["batch_id"], old["priority"], now, copy.deepcopy(old["field_values"]),
+                           copy.deepcopy(old["session"]["graph"]), retried_from=origin)
+            retried.append(item_id)
+        if retried:  # no event of its own: the recorded server only announced the new items' runs
+            self.store.changed()
+        return retried
+
+    # -- cancelling and deleting -------------------------------------------------------------
+
+    def cancel(self, item: dict, now: float | None = None) -> bool:
+        if item["status"] in FINISHED:
+            return False
+        now = self.store.now() if now is None else now
+        if self.current == item["item_id"]:
+            self.current = None
+            self.idle_since = now
+        item.update(status="canceled", updated_at=now, completed_at=now)
+        self._status_event(item)
+        self.store.changed()
+        return True
+
+    def cancel_where(self, queue_id: str, keep: t.Callable[[dict], bool]) -> int:
+        """Cancel the matching unfinished items; the count is of pending ones only, as the real
+        server counts (the running item is stopped all the same)."""
+        chosen = [item for item in self.in_queue(queue_id) if keep(item) and item["status"] not in FINISHED]
+        pending = sum(item["status"] == "pending" for item in chosen)
+        for item in chosen:
+            self.cancel(item)
+        return pending
+
+    def delete_where(self, queue_id: str, keep: t.Callable[[dict], bool]) -> int:
+        doomed = [item for item in self.in_queue(queue_id) if keep(item)]
+        for item in doomed:
+            if self.current == item["item_id"]:
+                self.cancel(item)
+            del self.items[item["item_id"]]
+        if doomed:
+            self.store.changed()
+        return len(doomed)
+
+    def pause(self) -> None:
+        self.started = False
+        self.store.changed()
+
+    def resume(self, now: float) -> None:
+        if not self.started:
+            self.started = True
+            self.idle_since = max(self.idle_since, now)
+            self.store.changed()
+
+    # -- processing ---------------------------------------------------------------------------
+
+    def advance(self, now: float) -> None:
+        """Run the processor forward to `now`: finish what is due, start what is next."""
+        while True:
+            if self.current is not None:
+                if self.speed == "realtime" and now < self.finish_at:
+                    return
+                self._finish(self.items[self.current], now if self.speed == "instant" else self.finish_at)
+                continue
+            if not self.started:
+                return
+            pending = self.pending_order()
+            if not pending:
+                return
+            item = pending[0]
+            taken = max(self.idle_since, item["created_at"]) + DEQUEUE_SECONDS
+            start = now if self.speed == "instant" else taken - DEQUEUE_SECONDS + PICKUP_SECONDS
+            if start > now:
+                return
+            # The real server stamps started_at when it takes the item and reports it in progress
+            # about 0.45 s later, once the session is ready: both are kept apart here too.
+            self._start(item, start, started_at=start if self.speed == "instant" else taken)
+
+    def _start(self, item: dict, when: float, started_at: float) -> None:
+        self.current = item["item_id"]
+        item.update(status="in_progress", started_at=started_at, updated_at=when)
+        count = max(len(item["session"]["graph"].get("nodes", {})), 1)
+        self.finish_at = when + count * NODE_SECONDS
+        self._status_event(item)
+        self.store.changed()
+
+    def _finish(self, item: dict, when: float) -> None:
+        self._now = when  # the simulated moment the nodes ran: images made now are stamped with it
+        failure = self._run(item)
+        self.current = None
+        self.idle_since = when
+        if failure is None:
+            item.update(status="completed", updated_at=when, completed_at=when)
+            self._status_event(item)
+        else:
+            node, prepared_id, error = failure
+            item.update(status="failed", updated_at=when, completed_at=when, error_type=error.error_type,
+                        error_message=error.message, error_traceback=nodes.traceback_for(error))
+            # The real server reports the item's failure first, then the node's error.
+            self._status_event(item)
+            self._event(item, "invocation_error", node, {"error_type": error.error_type, "error_message": error.message,
+                                                        "error_traceback": item["error_traceback"],
+                                                        "user_id": None, "project_id": None})
+        self.store.changed()
+
+    def _run(self, item: dict) -> tuple[dict, str, nodes.NodeFailed] | None:
+        """Execute the session's graph; None when every node ran, else the failing node.
+
+        Each source node becomes one or more prepared nodes, as on the real server: an `iterate`
+        node runs once per item of its collection, and so does everything downstream of it up to
+        a `collect`, which gathers the items back into one list."""
+        session = item["session"]
+        graph = session["graph"]
+        execution = session["execution_graph"]
+        context = self._context(item)
+        instances: dict[str, list[str]] = {}  # source node -> its prepared node ids, in order
+        for key in execution_order(graph):
+            incoming = [e for e in graph["edges"] if e["destination"]["node_id"] == key]
+            for inputs in self._fan_out(graph["nodes"][key], incoming, instances, session):
+                prepared_id = self.store.new_id()
+                node = {**copy.deepcopy(graph["nodes"][key]), **inputs, "id": prepared_id}
+                self._prepare(session, execution, key, node, incoming, instances)
+                self._event(item, "invocation_started", node)
+                self._running = node
+                try:
+                    outputs = self._outputs(context, node)
+                except nodes.NodeFailed as error:
+                    session["errors"][prepared_id] = f"{error.error_type}: {error.message}"
+                    return node, prepared_id, error
+                for index, output in enumerate(outputs):
+                    if index:  # an iterate node's further items are prepared nodes of their own
+                        prepared_id = self.store.new_id()
+                        node = {**node, "id": prepared_id, "index": index}
+                        self._prepare(session, execution, key, node, incoming, instances)
+                    session["results"][prepared_id] = output
+                    session["executed"].append(prepared_id)
+                    self._event(item, "invocation_complete", node, {"result": output})
+            session["executed"].append(key)
+            session["executed_history"].append(key)
+        return None
+
+    def _fan_out(self, node: dict, incoming: list[dict], instances: dict[str, list[str]],
+                 session: dict) -> list[dict]:
+        """The inputs of each prepared copy of a node: one copy per item when a source it reads
+        was iterated (a collect gathers every item into one copy instead)."""
+        def value(prepared_id: str, field: str) -> t.Any:
+            return copy.deepcopy(session["results"].get(prepared_id, {}).get(field))
+
+        widths = {len(instances[e["source"]["node_id"]]) for e in incoming}
+        copies = 1 if node["type"] == "collect" else max(widths, default=1)
+        rows = []
+        for index in range(copies):
+            inputs: dict = {}
+            for edge in incoming:
+                sources = instances[edge["source"]["node_id"]]
+                field = edge["destination"]["field"]
+                if node["type"] == "collect" and field == "item":
+                    inputs.setdefault("item", []).extend(value(pid, edge["source"]["field"]) for pid in sources)
+                else:
+                    inputs[field] = value(sources[min(index, len(sources) - 1)], edge["source"]["field"])
+            rows.append(inputs)
+        return rows
+
+    @staticmethod
+    def _prepare(session: dict, execution: dict, key: str, node: dict, incoming: list[dict],
+                 instances: dict[str, list[str]]) -> None:
+        prepared_id = node["id"]
+        execution["nodes"][prepared_id] = node
+        execution["edges"] += [{"source": {**e["source"], "node_id": instances[e["source"]["node_id"]][-1]},
+                                "destination": {**e["destination"], "node_id": prepared_id}} for e in incoming]
+        session["prepared_source_mapping"][prepared_id] = key
+        session["source_prepared_mapping"].setdefault(key, []).append(prepared_id)
+        instances.setdefault(key, []).append(prepared_id)
+
+    def _outputs(self, context: nodes.RunContext, node: dict) -> list[dict]:
+        """A node's outputs: one, or for an `iterate` node one per item of its collection."""
+        if node["type"] != "iterate":
+            return [self._output(context, node)]
+        collection = node.get("collection") or []
+        return [{"output_meta": None, "item": copy.deepcopy(entry), "index": index, "total": len(collection),
+                 "type": "iterate_output"} for index, entry in enumerate(collection)]
+
+    def _output(self, context: nodes.RunContext, node: dict) -> dict:
+        """A node's output, from the invocation cache when it is on and has seen these inputs."""
+        cache = self.store.cache
+        cacheable = cache["enabled"] and node.get("use_cache", True) and node["type"] not in CACHE_SKIP
+        key = None
+        if cacheable:
+            inputs = {k: v for k, v in node.items() if k != "id"}  # the real key: everything but the id
+            key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+            if key in cache["entries"]:
+                cache["hits"] += 1
+                return copy.deepcopy(cache["entries"][key])
+            cache["misses"] += 1
+        output = {"output_meta": None, **nodes.run_node(context, node)}
+        if key is not None:
+            cache["entries"][key] = copy.deepcopy(output)
+            while len(cache["entries"]) > cache["max_size"]:
+                cache["entries"].pop(next(iter(cache["entries"])))
+        return output
+
+    def _context(self, item: dict) -> nodes.RunContext:
+        store = self.store
+        models = getattr(store, "models", None)
+
+        def save_image(picture: Image.Image, node: dict, node_id: str) -> dict:
+            board = (node.get("board") or {}).get("board_id") or item["destination"]
+            metadata = node.get("metadata")
+            graph_text = json.dumps(item["session"]["graph"])
+            workflow_text = json.dumps(item["workflow"]) if item["workflow"] else None
+            metadata_text = json.dumps(metadata) if isinstance(metadata, dict) else None
+            data = imaging.png_bytes(picture, {"invokeai_metadata": metadata_text, "invokeai_workflow": workflow_text,
+                                               "invokeai_graph": graph_text})
+            return store.add_image(data, picture.width, picture.height, category="general",
+                                   is_intermediate=bool(node.get("is_intermediate")), board_id=board,
+                                   session_id=item["session_id"], node_id=node_id,  # the prepared node's id
+                                   origin="internal", metadata=metadata_text,
+                                   workflow=workflow_text, graph=graph_text, when=self._now)
+
+        def load_image(name: str) -> Image.Image:
+            return Image.open(io.BytesIO(store.image_bytes[name]))
+
+        def progress(message: str) -> None:
+            if self._running is not None:
+                self._event(item, "invocation_progress", self._running,
+                            {"message": message, "percentage": None, "image": None})
+
+        return nodes.RunContext(save_image=save_image, load_image=load_image,
+                                model=(models.get_record if models is not None else (lambda key: None)),
+                                rng=store.prompt_rng, progress=progress)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _base(self, item: dict) -> dict:
+        return {"queue_id": item["queue_id"], "item_id": item["item_id"], "batch_id": item["batch_id"],
+                "origin": item["origin"], "destination": item["destination"]}
+
+    def _status_event(self, item: dict) -> None:
+        self.store.emit("queue_item_status_changed", {
+            **self._base(item), "status": item["status"], "error_type": item["error_type"],
+            "error_message": item["error_message"], "error_traceback": item["error_traceback"],
+            "created_at": timestamp(item["created_at"]), "updated_at": timestamp(item["updated_at"]),
+            "started_at": item["started_at"] and timestamp(item["started_at"]),
+            "completed_at": item["completed_at"] and timestamp(item["completed_at"]),
+            "batch_status": self.batch_status(item["queue_id"], item["batch_id"]),
+            "queue_status": self.queue_status(item["queue_id"]),
+            "session_id": item["session_id"], "credits": None}, room=item["queue_id"])
+
+    def _event(self, item: dict, name: str, node: dict, extra: dict | None = None) -> None:
+        source = item["session"]["prepared_source_mapping"].get(node["id"], node["id"])
+        self.store.emit(name, {**self._base(item), "session_id": item["session_id"],
+                               "invocation": copy.deepcopy(node), "invocation_source_id": source, **(extra or {})},
+                        room=item["queue_id"])
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def dto(self, item: dict, *, exclude_none: bool = False) -> dict:
+        rendered = {**item}
+        for key in ("created_at", "updated_at", "started_at", "completed_at"):
+            rendered[key] = item[key] and timestamp(item[key])
+        rendered = copy.deepcopy(rendered)
+        return _without_none(rendered) if exclude_none else rendered
+
+    # -- state file ---------------------------------------------------------------------------
+
+    def export(self) -> dict:
+        return {"items": list(self.items.values()), "next_item_id": self.next_item_id, "started": self.started,
+                "speed": self.speed, "current": self.current, "idle_since": self.idle_since,
+                "finish_at": self.finish_at}
+
+    def load(self, data: dict) -> None:
+        self.items = {item["item_id"]: item for item in data.get("items", [])}
+        self.next_item_id = int(data.get("next_item_id", max(self.items, default=0) + 1))
+        self.started = bool(data.get("started", True))
+        self.speed = data.get("speed", self.speed)
+        self.current = data.get("current")
+        self.idle_since = float(data.get("idle_since", 0.0))
+        self.finish_at = float(data.get("finish_at", 0.0))
+
+
+def new_session(session_id: str, graph: dict, execution_id: str) -> dict:
+    return {"id": session_id, "graph": graph, "execution_graph": {"id": execution_id, "nodes": {}, "edges": []},
+            "executed": [], "executed_history": [], "results": {}, "errors": {},
+            "prepared_source_mapping": {}, "source_prepared_mapping": {}}
+
+
+def execution_order(graph: dict) -> list[str]:
+    """Nodes in the order the real processor ran them: repeatedly the first node, in the graph's
+    own order, whose inputs have all run."""
+    done: list[str] = []
+    remaining = list(graph["nodes"])
+    while remaining:
+        for key in remaining:
+            sources = {e["source"]["node_id"] for e in graph["edges"] if e["destination"]["node_id"] == key}
+            if sources <= set(done):
+                done.append(key)
+                remaining.remove(key)
+                break
+        else:  # a cycle: the graph check refuses these at enqueue
+            break
+    return done
+
+
+def expand(data: list | None, graph: dict) -> list[tuple[list[dict], dict]]:
+    """Every (field values, graph) combination of a batch's data, in the real server's order: the
+    outer list is a product of groups, each group zips its items."""
+    if not data:
+        return [([], copy.deepcopy(graph))]
+    groups = []
+    for index, group in enumerate(data):
+        lengths = {len(datum["items"]) for datum in group}
+        if len(lengths) > 1:
+            raise RequestInvalid([Issue("value_error", ("body", "batch", "data"), data,
+                                        {"error": "Zipped batch items must all have the same length"})])
+        for datum in group:
+            node = graph["nodes"].get(datum["node_path"])
+            if node is None:
+                raise RequestInvalid([Issue("value_error", ("body", "batch"), None,
+                                            {"error": f"Node {datum['node_path']} not found in graph"})])
+        groups.append([[{"node_path": d["node_path"], "field_name": d["field_name"], "value": d["items"][i]}
+                        for d in group] for i in range(lengths.pop() if lengths else 0)])
+    combinations = []
+    for choice in itertools.product(*groups):
+        field_values = [value for group in choice for value in group]
+        session_graph = copy.deepcopy(graph)
+        for value in field_values:
+            session_graph["nodes"][value["node_path"]][value["field_name"]] = copy.deepcopy(value["value"])
+        combinations.append((field_values, session_graph))
+    return combinations
+
+
+def _without_none(value: t.Any) -> t.Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
