@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from mockserver.engine.pack import Handlers, Pack
 from mockserver.packs.invokeai import (
-    app, boards, client_state, control, images, style_presets, utilities, videos, workflows,
+    app, boards, client_state, control, images, models, queue, style_presets, utilities, videos, workflows,
 )
+from mockserver.packs.invokeai.events import InvokeCompanion
 from mockserver.packs.invokeai.seed import new_state
 
 handlers = Handlers()
-for module in (images, boards, videos, workflows, style_presets, app, client_state, utilities):
+for module in (images, boards, videos, workflows, style_presets, app, client_state, utilities, queue, models):
     handlers.include(module.handlers)
 
 PACK = Pack(
@@ -24,4 +25,5 @@ PACK = Pack(
     # InvokeAI turns FastAPI's trailing-slash redirect off: `GET /api/v1/boards` is a 404.
     redirect_slashes=False,
     gzip=True,  # InvokeAI adds FastAPI's GZipMiddleware
+    companion=InvokeCompanion,  # socket.io at /ws/socket.io, and the queue processor's clock
 )

@@ -1,0 +1,366 @@
+"""The `/api/v2/models` (model manager), `/api/v1/download_queue` and `/api/v1/model_relationships`
+operations. The state and the job lifecycles live in `model_manager.ModelManager` (`store.models`);
+these handlers read the request, move the jobs on to the clock's "now", and shape the answers the
+way InvokeAI 6.8's routes do.
+
+Where the real server fails with an unhandled error the mock answers what the route means:
+an install from a repo id HuggingFace does not know is an install job in `error` (real: 500), a
+relationship between unknown model keys is a 400 (real: 500, a foreign-key failure), deleting a
+model image that does not exist is a 404 (real: 500), and scanning without `scan_path` is the 400
+every other bad path gets (real: 500). Setting the image of an unknown model is a 404 too (the real
+server stores it under any key), and the image is served as the `image/webp` it is (the real
+server labels it `image/png`).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import typing as t
+from urllib.parse import urlsplit
+
+from PIL import Image
+
+from mockserver.engine.http import Request, Response
+from mockserver.engine.issues import ApiError
+from mockserver.engine.pack import Handlers
+from mockserver.packs.invokeai import imaging
+from mockserver.packs.invokeai.model_manager import ModelError, ModelManager
+
+handlers = Handlers()
+IMAGE_MAX_AGE = "max-age=31536000"
+
+
+def _models(store: t.Any) -> ModelManager:
+    return store.models
+
+
+class _Session:
+    """`with _Session(request) as models:` — the store locked, the jobs moved on to now, the
+    state file told when anything changed, and ModelErrors turned into API errors."""
+
+    def __init__(self, request: Request) -> None:
+        self.store = request.state
+
+    def __enter__(self) -> ModelManager:
+        self.store.lock.acquire()
+        try:
+            self.models = _models(self.store)
+            self.moves = self.models.moves
+            self.models.advance(self.store.clock.now())
+        except BaseException:
+            self.store.lock.release()
+            raise
+        return self.models
+
+    def __exit__(self, kind: t.Any, error: t.Any, trace: t.Any) -> None:
+        try:
+            if self.models.moves != self.moves or kind is None and self.write:
+                self.store.changed()
+        finally:
+            self.store.lock.release()
+        if isinstance(error, ModelError):
+            raise ApiError(error.status, error.detail) from None
+
+    write = False
+
+
+class _Write(_Session):
+    write = True
+
+
+# -- records -----------------------------------------------------------------------------------
+
+@handlers("list_model_records")
+def list_model_records(request: Request) -> dict:
+    params = request.params
+    with _Session(request) as models:
+        return {"models": models.list_records(params.get("base_models"), params.get("model_type"),
+                                              params.get("model_name"), params.get("model_format"))}
+
+
+@handlers("get_model_records_by_attrs")
+def get_model_records_by_attrs(request: Request) -> dict:
+    params = request.params
+    with _Session(request) as models:
+        return models.find_record(params["name"], params["type"], params["base"])
+
+
+@handlers("get_model_record")
+def get_model_record(request: Request) -> dict:
+    with _Session(request) as models:
+        return models.record(request.params["key"])
+
+
+@handlers("update_model_record")
+def update_model_record(request: Request) -> dict:
+    with _Write(request) as models:
+        return models.update_record(request.params["key"], request.body or {})
+
+
+@handlers("delete_model")
+def delete_model(request: Request) -> Response:
+    with _Write(request) as models:
+        models.delete_record(request.params["key"])
+    return Response.empty(204)
+
+
+@handlers("scan_for_models")
+def scan_for_models(request: Request) -> list:
+    with _Session(request) as models:
+        return models.scan_folder(request.params.get("scan_path"))
+
+
+@handlers("get_hugging_face_models")
+def get_hugging_face_models(request: Request) -> dict:
+    with _Session(request) as models:
+        return models.hugging_face_models(request.params.get("hugging_face_repo"))
+
+
+@handlers("convert_model")
+def convert_model(request: Request) -> dict:
+    with _Write(request) as models:
+        return models.convert(request.params["key"])
+
+
+# -- model images ------------------------------------------------------------------------------
+
+@handlers("get_model_image")
+def get_model_image(request: Request) -> Response:
+    key = request.params["key"]
+    with _Session(request) as models:
+        data = models.image(key)
+    if data is None:
+        raise ApiError(404, "Not Found")
+    # InvokeAI keeps the image as WebP but labels it `image/png`; the mock labels what it stores.
+    return Response(200, data, "image/webp", {"content-disposition": f'inline; filename="{key}.png"',
+                                             "cache-control": IMAGE_MAX_AGE})
+
+
+@handlers("update_model_image")
+def update_model_image(request: Request) -> None:
+    upload = (request.body or {}).get("image")
+    if upload is None or not (upload.content_type or "").startswith("image"):
+        raise ApiError(415, "Not an image")
+    try:
+        picture = Image.open(io.BytesIO(upload.data))
+        picture.load()
+    except Exception:  # any undecodable upload
+        raise ApiError(415, "Failed to read image") from None
+    # Stored as InvokeAI stores it: a WebP thumbnail no larger than 256×256. The real route saves
+    # an image under any key; the mock wants the model to exist (404 `model not found`).
+    webp = imaging.webp_thumbnail(imaging.png_bytes(picture))
+    with _Write(request) as models:
+        models.record(request.params["key"])
+        models.set_image(request.params["key"], webp)
+    return None
+
+
+@handlers("delete_model_image")
+def delete_model_image(request: Request) -> Response:
+    with _Write(request) as models:
+        deleted = models.delete_image(request.params["key"])
+    if not deleted:
+        raise ApiError(404, "Not Found")
+    return Response.empty(204)
+
+
+# -- installs ----------------------------------------------------------------------------------
+
+@handlers("install_model")
+def install_model(request: Request) -> Response:
+    params = request.params
+    body = request.body if isinstance(request.body, dict) else {}
+    with _Write(request) as models:
+        job = models.install(params["source"], body, inplace=bool(params.get("inplace")),
+                             access_token=params.get("access_token"))
+    return Response.json(job, 201)
+
+
+@handlers("list_model_installs")
+def list_model_installs(request: Request) -> list:
+    with _Session(request) as models:
+        return models.install_jobs()
+
+
+@handlers("prune_model_install_jobs")
+def prune_model_install_jobs(request: Request) -> Response:
+    with _Write(request) as models:
+        models.prune_installs()
+    return Response.empty(204)
+
+
+@handlers("get_model_install_job")
+def get_model_install_job(request: Request) -> dict:
+    with _Session(request) as models:
+        return models.install_job(request.params["id"])
+
+
+@handlers("cancel_model_install_job")
+def cancel_model_install_job(request: Request) -> Response:
+    with _Write(request) as models:
+        models.cancel_install(request.params["id"])  # unknown id: 415, as upstream
+    return Response.json(None, 201)
+
+
+@handlers("install_hugging_face_model")
+def install_hugging_face_model(request: Request) -> Response:
+    """The page a HuggingFace "Use this model" link opens: HTML, not JSON."""
+    source = request.params["source"]
+    with _Write(request) as models:
+        try:
+            found = models.hugging_face_models(source)
+        except ModelError:
+            return _page(400, "Unable to Install Model", "No HuggingFace repository found with that repo ID.",
+                         source, "Ensure the repo ID is correct and try again.", error=True)
+        try:
+            if found["is_diffusers"]:
+                models.install(source)
+            elif found["urls"] is not None and len(found["urls"]) == 1:
+                models.install(found["urls"][0])
+            else:
+                return _page(200, "Unable to Install Model", "This HuggingFace repo has multiple models.", source,
+                             "Please use the Model Manager to install this model.", error=True)
+        except ModelError:
+            return _page(500, "Unable to Install Model", "There was an problem installing this model.", source,
+                         "Please use the Model Manager directly to install this model.", error=True)
+    return _page(201, "Model Install Started", "Your HuggingFace model is installing now.", source,
+                 "You can close this tab and check the Model Manager for installation progress.", error=False)
+
+
+def _page(status: int, title: str, heading: str, repo_id: str, message: str, *, error: bool) -> Response:
+    heading_class = "error" if error else "success"
+    body = (f"<html>\n<head>\n<title>{html.escape(title)}</title>\n</head>\n"
+            f'<body style="text-align: center; font-family: Helvetica, sans-serif;">\n'
+            f'<h2 class="{heading_class}">{html.escape(heading)}</h2>\n<p>{html.escape(message)}</p>\n'
+            f'<p class="repo-id">Repo ID: {html.escape(repo_id)}</p>\n</body>\n</html>\n')
+    return Response.text(body, status, media_type="text/html; charset=utf-8")
+
+
+# -- the rest of the model manager -------------------------------------------------------------
+
+@handlers("get_starter_models")
+def get_starter_models(request: Request) -> dict:
+    with _Session(request) as models:
+        return models.starter_models()
+
+
+@handlers("get_stats")
+def get_stats(request: Request) -> dict:
+    # No model is ever loaded into the mock's RAM cache: the stats the real server reports then.
+    return ModelManager.cache_stats()
+
+
+@handlers("empty_model_cache")
+def empty_model_cache(request: Request) -> None:
+    return None
+
+
+@handlers("get_hf_login_status")
+def get_hf_login_status(request: Request) -> str:
+    with _Session(request) as models:
+        return models.hf_status()
+
+
+@handlers("do_hf_login")
+def do_hf_login(request: Request) -> str:
+    with _Write(request) as models:
+        return models.hf_login(request.body["token"])
+
+
+@handlers("reset_hf_token")
+def reset_hf_token(request: Request) -> str:
+    with _Write(request) as models:
+        return models.hf_logout()
+
+
+# -- download queue ----------------------------------------------------------------------------
+
+@handlers("list_downloads")
+def list_downloads(request: Request) -> list:
+    with _Session(request) as models:
+        return models.download_jobs()
+
+
+@handlers("prune_downloads")
+def prune_downloads(request: Request) -> Response:
+    with _Write(request) as models:
+        models.prune_downloads()
+    return Response.empty(204)
+
+
+def _url_problem(value: str) -> dict | None:
+    """pydantic's `AnyHttpUrl` check of the body's `source` (the spec's `format: uri` is not
+    enforced by the engine): the 422 item the real server answers, or None for a good URL."""
+    parts = urlsplit(value)
+    if not parts.scheme:
+        kind, msg, ctx = "url_parsing", "Input should be a valid URL, relative URL without a base", {
+            "error": "relative URL without a base"}
+    elif parts.scheme.lower() not in ("http", "https"):
+        kind, msg, ctx = "url_scheme", "URL scheme should be 'http' or 'https'", {
+            "expected_schemes": "'http' or 'https'"}
+    elif not parts.hostname:
+        kind, msg, ctx = "url_parsing", "Input should be a valid URL, empty host", {"error": "empty host"}
+    else:
+        return None
+    return {"type": kind, "loc": ["body", "source"], "msg": msg, "input": value, "ctx": ctx}
+
+
+@handlers("download")
+def download(request: Request) -> dict | Response:
+    body = request.body
+    problem = _url_problem(body["source"])
+    if problem is not None:
+        return Response.json({"detail": [problem]}, 422)
+    with _Write(request) as models:
+        return models.download(body["source"], body["dest"], body.get("priority", 10), body.get("access_token"))
+
+
+@handlers("get_download_job")
+def get_download_job(request: Request) -> dict:
+    with _Session(request) as models:
+        return models.download_job(request.params["id"])
+
+
+@handlers("cancel_download_job")
+def cancel_download_job(request: Request) -> Response:
+    with _Write(request) as models:
+        models.cancel_download(request.params["id"])
+    return Response.empty(204)
+
+
+@handlers("cancel_all_download_jobs")
+def cancel_all_download_jobs(request: Request) -> Response:
+    with _Write(request) as models:
+        models.cancel_all_downloads()
+    return Response.empty(204)
+
+
+# -- model relationships -----------------------------------------------------------------------
+
+@handlers("get_related_models")
+def get_related_models(request: Request) -> list:
+    with _Session(request) as models:
+        return models.related(request.params["model_key"])
+
+
+@handlers("add_model_relationship_api_v1_model_relationships__post")
+def add_model_relationship(request: Request) -> Response:
+    body = request.body
+    with _Write(request) as models:
+        models.relate(body["model_key_1"], body["model_key_2"])
+    return Response.empty(204)
+
+
+@handlers("remove_model_relationship_api_v1_model_relationships__delete")
+def remove_model_relationship(request: Request) -> Response:
+    body = request.body
+    with _Write(request) as models:
+        models.unrelate(body["model_key_1"], body["model_key_2"])
+    return Response.empty(204)
+
+
+@handlers("get_related_models_batch")
+def get_related_models_batch(request: Request) -> list:
+    with _Session(request) as models:
+        return models.related_batch(request.body["model_keys"])
