@@ -166,3 +166,89 @@ def recorded(seq: int) -> dict:
                 return entry
     raise KeyError(f"no exchange {seq} in {TRANSCRIPT.name}")
 
+
+
+# -- queue helpers (session queue, processor speed, the frozen clock): appended for the queue tests --
+
+QUEUE = "/api/v1/queue/default"
+PICKUP = 0.45  # seconds from "free" to "in_progress" on the recorded server (and the mock's realtime)
+
+
+def set_speed(client: TestClient, speed: str) -> dict:
+    """`realtime` (items wait 0.45 s on the engine clock) or `instant` (done before the call answers)."""
+    response = client.put(f"{CONTROL}/settings", json={"queue_speed": speed})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def advance(client: TestClient, seconds: float) -> None:
+    """Move the frozen engine clock; the queue processor catches up on the next request."""
+    client.post("/__mock__/clock/advance", json={"seconds": seconds}).raise_for_status()
+
+
+def node(node_id: str, node_type: str, **fields: t.Any) -> dict:
+    return {"id": node_id, "type": node_type, **fields}
+
+
+def edge(source: str, source_field: str, destination: str, destination_field: str) -> dict:
+    return {"source": {"node_id": source, "field": source_field},
+            "destination": {"node_id": destination, "field": destination_field}}
+
+
+def graph(*nodes: dict, edges: t.Sequence[dict] = (), graph_id: str = "g") -> dict:
+    return {"id": graph_id, "nodes": {n["id"]: n for n in nodes}, "edges": list(edges)}
+
+
+def int_graph(value: int = 42) -> dict:
+    """Seq 99's graph: one `integer` node."""
+    return graph(node("int1", "integer", value=value), graph_id="g-int")
+
+
+def blank_graph(width: int = 64, height: int = 64, **fields: t.Any) -> dict:
+    """Seq 109's graph: one `blank_image` node, which saves a real image."""
+    fields = {"mode": "RGB", "color": {"r": 0, "g": 128, "b": 255, "a": 255}, "is_intermediate": False, **fields}
+    return graph(node("blank", "blank_image", width=width, height=height, **fields), graph_id="g-img")
+
+
+def enqueue_raw(client: TestClient, graph_: dict | None, *, prepend: bool | None = None,
+                queue_id: str = "default", **batch: t.Any) -> t.Any:
+    """POST enqueue_batch; `graph_=None` leaves the graph out. Returns the response."""
+    body_batch = dict(batch)
+    if graph_ is not None:
+        body_batch["graph"] = graph_
+    body: dict = {"batch": body_batch}
+    if prepend is not None:
+        body["prepend"] = prepend
+    return client.post(f"/api/v1/queue/{queue_id}/enqueue_batch", json=body)
+
+
+def enqueue(client: TestClient, graph_: dict, *, prepend: bool | None = None, queue_id: str = "default",
+            **batch: t.Any) -> dict:
+    """Enqueue a batch (`runs`, `data`, `origin`, `destination`, ...); fails the test unless 200."""
+    response = enqueue_raw(client, graph_, prepend=prepend, queue_id=queue_id, **batch)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def queue_item(client: TestClient, item_id: int, queue_id: str = "default") -> dict:
+    response = client.get(f"/api/v1/queue/{queue_id}/i/{item_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def queue_status(client: TestClient, queue_id: str = "default") -> dict:
+    response = client.get(f"/api/v1/queue/{queue_id}/status")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def run_until_idle(client: TestClient, step: float = 0.25, limit: int = 400) -> None:
+    """Advance the frozen clock in steps until nothing is pending or in progress."""
+    for _ in range(limit):
+        status = queue_status(client)
+        if status["queue"]["pending"] == 0 and status["queue"]["in_progress"] == 0:
+            return
+        if not status["processor"]["is_started"]:
+            raise AssertionError("the processor is paused: waiting would never end")
+        advance(client, step)
+    raise AssertionError("the queue never went idle")

@@ -1,8 +1,8 @@
 """Replay the real InvokeAI 6.8.1 recording against the mock and compare the answers.
 
-The machinery behind `test_replay.py`, kept apart so that the queue / model replay (part 2) can reuse
-it. Nothing here knows which calls belong to which part except `classify()`, which sorts every
-recorded entry by the operation family of its path.
+The machinery behind `test_replay.py`, which replays part 1 and part 2 (queue, models) together.
+Nothing here knows which calls belong to which part except `classify()`, which sorts every recorded
+entry by the operation family of its path.
 
 The recording (`data/real-server-transcript.jsonl`, a copy of the real-server transcript) holds one
 JSON object per line:
@@ -16,8 +16,13 @@ How a call is replayed (`Replayer`):
 - **Ids.** Ids minted by the real server (board ids, image names, workflow and style-preset ids, bulk
   download item names, ...) are learnt from every response: where the recorded response holds an id
   under one of `ID_KEYS`, the value at the same place in the mock's response is its stand-in
-  (`IdMap`). Later requests are rewritten through the map: whole path segments, query values and
-  JSON strings that equal a recorded id, and (for ids long enough not to collide) substrings.
+  (`IdMap`). Queue item ids are integers: `item_id`, and the lists `item_ids` (paired element by
+  element). Object keys that are minted ids (a session's prepared node ids, keying
+  `execution_graph.nodes`, `results`, `prepared_source_mapping`) are paired through
+  `prepared_source_mapping`, whose values name the source node. Later requests are rewritten
+  through the map: whole path segments (integer ids too: `/i/7/cancel`), query values and JSON
+  strings that equal a recorded id, (for ids long enough not to collide) substrings, and integers
+  under an id key (`{"item_ids": [10, 9, 8]}`) or forming a bare list body (the retry body `[7]`).
 - **Uploads.** The recording describes uploaded files (`{filename, content_type, size}`) instead of
   holding their bytes, so `synthesise_file()` makes an equivalent: a real PNG made with Pillow, of
   the size the real server reported for that upload (or for another upload of the same recorded
@@ -39,6 +44,11 @@ How an answer is compared (`compare()`); a *problem* fails the call, a *note* is
   Pillow's reading of format and size, a zip that opens, a CSV with the same header row and row
   count); headers `location` and `content-disposition` must be present where they were recorded;
 - values are compared too, after mapping recorded ids, leaving out times: differences are notes.
+
+How an observation is reproduced (`check_observation()`): the caller polls the item on the mock's
+frozen clock, moved forward through the control plane; every status the recording saw must show
+up in order, each change within the recorder's poll window widened by the real server's own
+jitter, and the final status must match (the constants below say where the numbers come from).
 """
 
 from __future__ import annotations
@@ -112,11 +122,21 @@ def classify(entry: Entry) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------------------
 # Ids
 
-# Keys whose (string) values are ids minted by the server. Part 2 adds its own (`item_id`, ...).
+# Keys whose values are ids minted by the server: strings (uuids, image names) and, for the queue,
+# integers (`item_id`, and the lists `item_ids` / `retried_item_ids`, paired element by element).
 ID_KEYS = frozenset({"board_id", "image_name", "workflow_id", "id", "bulk_download_item_name",
-                     "cover_image_name", "session_id", "node_id", "batch_id", "preset_id"})
+                     "cover_image_name", "session_id", "node_id", "batch_id", "preset_id",
+                     "item_id", "item_ids", "retried_item_ids"})
 # Recorded ids shorter than this are only replaced when a whole segment / value equals them.
 MIN_SUBSTRING_ID = 12
+
+
+def is_int(value: t.Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_uuid(value: t.Any) -> bool:
+    return isinstance(value, str) and UUID.fullmatch(value) is not None
 
 
 class IdMap:
@@ -141,19 +161,56 @@ class IdMap:
 
     # -- learning -----------------------------------------------------------------------------
 
+    def key(self, recorded_key: str) -> str:
+        """A recorded object key as the mock would spell it (keys that are ids, e.g. a session's
+        prepared node ids in `execution_graph.nodes` / `results`)."""
+        mapped = self.forward.get(recorded_key)
+        return mapped if isinstance(mapped, str) else recorded_key
+
     def learn(self, recorded: t.Any, got: t.Any) -> None:
-        """Pair ids found under `id_keys` at the same places of a recorded and a mock JSON value."""
+        """Pair ids found under `id_keys` at the same places of a recorded and a mock JSON value.
+
+        Repeated until nothing new is learnt: ids learnt late in a value (a session's
+        `prepared_source_mapping`) map object keys met earlier (its `execution_graph.nodes`)."""
+        size = -1
+        while size != len(self.forward):
+            size = len(self.forward)
+            self._learn(recorded, got)
+
+    def _learn(self, recorded: t.Any, got: t.Any) -> None:
         if isinstance(recorded, dict) and isinstance(got, dict):
+            self._pair_keys(recorded, got)
             for key, value in recorded.items():
-                if key not in got:
+                mapped_key = self.key(key)
+                if mapped_key not in got:
                     continue
-                if key in self.id_keys and isinstance(value, (str, int)) and not isinstance(value, bool):
-                    self.add(value, got[key])
+                other = got[mapped_key]
+                if key in self.id_keys and (isinstance(value, str) or is_int(value)):
+                    self.add(value, other)
+                elif (key in self.id_keys and isinstance(value, list) and isinstance(other, list)
+                      and len(value) == len(other) and all(isinstance(v, str) or is_int(v) for v in value)):
+                    for rec_id, got_id in zip(value, other):  # item_ids: both in the server's order
+                        self.add(rec_id, got_id)
                 else:
-                    self.learn(value, got[key])
+                    self._learn(value, other)
         elif isinstance(recorded, list) and isinstance(got, list):
             for rec_item, got_item in align(recorded, got, self):
-                self.learn(rec_item, got_item)
+                self._learn(rec_item, got_item)
+
+    def _pair_keys(self, recorded: dict, got: dict) -> None:
+        """Objects keyed by minted uuids whose values name them (a session's
+        `prepared_source_mapping`: prepared node id -> source node id): keys are paired through
+        equal values, where a value is unique on both sides."""
+        rec_free = {k: v for k, v in recorded.items() if is_uuid(k) and self.key(k) not in got}
+        got_free = {k: v for k, v in got.items() if is_uuid(k) and k not in self._targets}
+        if not rec_free or not got_free:
+            return
+        rec_by_value = {v: k for k, v in rec_free.items() if isinstance(v, str)}
+        got_by_value = {v: k for k, v in got_free.items() if isinstance(v, str)}
+        for value, rec_key in rec_by_value.items():
+            if (value in got_by_value and list(rec_free.values()).count(value) == 1
+                    and list(got_free.values()).count(value) == 1):
+                self.add(rec_key, got_by_value[value])
 
     # -- rewriting ----------------------------------------------------------------------------
 
@@ -182,15 +239,26 @@ class IdMap:
             segments.append(str(mapped) if mapped is not None else self.string(segment))
         return "/".join(segments)
 
-    def value(self, value: t.Any) -> t.Any:
-        """A JSON value with every recorded id replaced by the mock's."""
+    def value(self, value: t.Any, key: str = "") -> t.Any:
+        """A JSON value with every recorded id replaced by the mock's: strings anywhere, integers
+        where they sit under an id key (`{"item_ids": [10, 9, 8]}`; `"runs": 1` is not an id)."""
         if isinstance(value, str):
             return self.string(value)
+        if is_int(value):
+            mapped = self.forward.get(value) if key in self.id_keys else None
+            return mapped if is_int(mapped) else value
         if isinstance(value, list):
-            return [self.value(item) for item in value]
+            return [self.value(item, key) for item in value]
         if isinstance(value, dict):
-            return {self.string(k): self.value(v) for k, v in value.items()}
+            return {self.string(k): self.value(v, k) for k, v in value.items()}
         return value
+
+    def body(self, value: t.Any) -> t.Any:
+        """A JSON request body: as `value()`, and a bare list of integers is a list of ids (the
+        body of `retry_items_by_id` is `[7]`)."""
+        if isinstance(value, list) and value and all(is_int(item) for item in value):
+            return self.value(value, "item_ids")
+        return self.value(value)
 
     def query(self, query: dict[str, t.Any] | None) -> dict[str, t.Any] | None:
         if not query:
@@ -201,7 +269,7 @@ class IdMap:
 
 def item_id(item: t.Any, keys: t.Iterable[str]) -> t.Any:
     if isinstance(item, dict):
-        for key in ("image_name", "board_id", "workflow_id", "id", *sorted(keys)):
+        for key in ("image_name", "board_id", "workflow_id", "id", "item_id", *sorted(keys)):
             if isinstance(item.get(key), (str, int)):
                 return item[key]
     return None
@@ -314,7 +382,7 @@ class Replayer:
             kwargs["params"] = query
         headers = dict(request.get("headers") or {})
         if "json" in request:
-            kwargs["json"] = self.ids.value(request["json"])
+            kwargs["json"] = self.ids.body(request["json"])
         elif "content" in request:
             kwargs["content"] = self.ids.string(request["content"]).encode()
         elif "multipart" in request:
@@ -401,15 +469,16 @@ def shape_problems(recorded: t.Any, got: t.Any, ids: IdMap, allow: Allowances = 
             if got and not got_types <= rec_types | ({"null"} if where + ".*" in allow.null_ok else set()):
                 problems.append(f"{path}: value types {sorted(got_types)} vs recorded {sorted(rec_types)}")
             return problems
-        missing = [k for k in recorded if k not in got]
-        extra = [k for k in got if k not in recorded]
+        mapped = {ids.key(k): k for k in recorded}  # keys that are ids (prepared node ids) mapped
+        missing = [k for k in recorded if ids.key(k) not in got]
+        extra = [k for k in got if k not in mapped]
         if missing:
             problems.append(f"{path}: missing keys {missing}")
         if extra:
             problems.append(f"{path}: extra keys {extra}")
         for key in recorded:
-            if key in got:
-                problems += shape_problems(recorded[key], got[key], ids, allow, f"{path}.{key}")
+            if ids.key(key) in got:
+                problems += shape_problems(recorded[key], got[ids.key(key)], ids, allow, f"{path}.{key}")
     elif rec_type == "array":
         if len(recorded) != len(got) and where not in allow.length_free:
             problems.append(f"{path}: {len(recorded)} items recorded, {len(got)} from the mock")
@@ -428,12 +497,12 @@ def value_notes(recorded: t.Any, got: t.Any, ids: IdMap, path: str = "$", *, key
     if isinstance(recorded, dict) and isinstance(got, dict):
         notes: list[str] = []
         for k in recorded:
-            if k in got:
-                notes += value_notes(recorded[k], got[k], ids, f"{path}.{k}", key=k)
+            if ids.key(k) in got:
+                notes += value_notes(recorded[k], got[ids.key(k)], ids, f"{path}.{k}", key=k)
         return notes
     if isinstance(recorded, list) and isinstance(got, list):
         notes = []
-        mapped = [ids.value(item) for item in recorded]
+        mapped = [ids.value(item, key) for item in recorded]
         if (len(recorded) == len(got) and sorted(map(json.dumps, mapped)) == sorted(map(json.dumps, got))
                 and mapped != got):
             return [f"{path}: same items, other order"]
@@ -445,7 +514,7 @@ def value_notes(recorded: t.Any, got: t.Any, ids: IdMap, path: str = "$", *, key
         return notes
     if key.endswith("_at") or (isinstance(recorded, str) and TIMESTAMP.match(recorded)):
         return []
-    expected = ids.value(recorded)
+    expected = ids.value(recorded, key)
     if isinstance(expected, str) and isinstance(got, str) and UUID.search(expected):
         # an unmapped uuid (a cache-busting token, a fixture id the mock mints itself) is not a value
         if UUID.sub("<uuid>", expected) == UUID.sub("<uuid>", got):
@@ -574,6 +643,105 @@ def compare(entry: Entry, response: httpx.Response, ids: IdMap,
 
 
 # ---------------------------------------------------------------------------------------------------
+# Queue observations
+
+# Lifecycle order of a queue item's statuses: an item never goes back.
+LIFECYCLE = {"pending": 0, "in_progress": 1, "completed": 2, "failed": 2, "canceled": 2}
+# The recorder polled an item about every 24 ms: consecutive transitions with nothing seen between
+# them are 22.8-24.6 ms apart (seq 100, 104, 110, 115, 126). So a status first seen at `t_ms`
+# began within the `POLL_MS` before it.
+POLL_MS = 25.0
+# The real server's own timing varies by more than a poll: in the socket.io recording the pickup
+# delay of items in the same situation (processor free, item at the head of the queue) ranged from
+# 441 ms (item 6) to 484 ms (item 1), a 43 ms spread. A mock transition within `JITTER_MS` of the
+# real one's poll window agrees with the recording; no fixed timing can sit inside every recorded
+# window exactly (item 6 was in_progress at 441 ms and completed by 464.7 ms, item 1 still
+# in_progress at 485 ms).
+JITTER_MS = 50.0
+# Between the recorded polls the mock is polled every `STEP_MS` of engine time, so a status it
+# shows for at least that long (one node: 5 ms) cannot slip between two polls.
+STEP_MS = 1.0
+
+
+def rank(status: str) -> int:
+    return LIFECYCLE.get(status, 3)
+
+
+def check_observation(observation: dict[str, t.Any], poll: t.Callable[[float], str], *,
+                      poll_ms: float = POLL_MS, jitter_ms: float = JITTER_MS,
+                      step_ms: float = STEP_MS) -> tuple[list[str], list[str], list[tuple[float, str]]]:
+    """(problems, notes, the mock's status changes as (ms, status)) of one recorded queue-item
+    observation, `{item_id, transitions: [{t_ms, status}], final_status}`, against the mock.
+
+    `poll(ms)` moves the mock's frozen clock to `ms` after the observation began (never back) and
+    answers the item's status there. The recorded transitions are reproduced in order:
+
+    - the first recorded status is looked for at its recorded offset; a mock still earlier in the
+      lifecycle there may reach it within `jitter_ms` (the recorder had not looked before);
+    - every later status must follow the one before it: the mock must still show the previous
+      status `poll_ms + jitter_ms` before the recorded sighting, then (polled every `step_ms`) change
+      to exactly the recorded status no later than `jitter_ms` after it. Skipping a status the
+      recording saw (pending straight to completed), another end (failed for completed), a change
+      too early or too late: problems. A status the recording did not see between two sightings
+      is reported as a note;
+    - the last status seen must be the recorded `final_status`.
+    """
+    transitions = [(float(row["t_ms"]), row["status"]) for row in observation["transitions"]]
+    problems: list[str] = []
+    notes: list[str] = []
+    seen: list[tuple[float, str]] = []
+    now = 0.0
+
+    def at(ms: float) -> str:
+        nonlocal now
+        now = max(ms, now)
+        status = poll(now)
+        if not seen or seen[-1][1] != status:
+            seen.append((round(now, 1), status))
+        return status
+
+    previous: str | None = None
+    status = ""
+    for t_rec, expected in transitions:
+        latest = t_rec + jitter_ms
+        first_change = len(seen)
+        if previous is None:
+            status = at(t_rec)
+            floor = -1  # before the first sighting any earlier status is fine
+        else:
+            earliest = t_rec - poll_ms - jitter_ms
+            if now < earliest:
+                status = at(earliest)
+                if status != previous:
+                    problems.append(f"{previous} -> {status} by {earliest:.1f} ms; the recording still saw "
+                                    f"{previous} until about {t_rec - poll_ms:.1f} ms, {expected} first at {t_rec} ms")
+                    break
+            floor = rank(previous)
+        while status != expected and floor <= rank(status) < rank(expected) and now < latest:
+            status = at(now + step_ms)
+        if status == expected:
+            change = next(ms for ms, s in reversed(seen) if s == expected)
+            unseen = [f"{s} from {ms:.1f} ms" for ms, s in seen[first_change:] if s not in (previous, expected)]
+            if unseen:
+                notes.append(f"the mock also showed {', '.join(unseen)}, "
+                             + (f"between {previous} and {expected}" if previous else "before the first recorded poll"))
+            notes.append(f"{expected} from {change:.1f} ms (recorded first at {t_rec} ms, {change - t_rec:+.1f})")
+            previous = expected
+            continue
+        if rank(status) < rank(expected) and now >= latest:
+            problems.append(f"still {status} at {now:.1f} ms; the recording saw {expected} at {t_rec} ms")
+        elif previous is None and rank(status) > rank(expected):
+            problems.append(f"{status} at {t_rec} ms already; the recording saw {expected} first there")
+        else:
+            problems.append(f"{previous or 'start'} -> {status} at {now:.1f} ms; the recording saw "
+                            f"{expected} at {t_rec} ms")
+        break
+    if not problems and seen and seen[-1][1] != observation["final_status"]:
+        problems.append(f"final status {seen[-1][1]}, recorded {observation['final_status']}")
+    return problems, notes, seen
+
+
+# ---------------------------------------------------------------------------------------------------
 # A whole run
 
 
@@ -583,12 +751,13 @@ class Outcome:
     name: str
     method: str
     path: str
-    recorded_status: int
+    recorded_status: int | None  # None for an observation
     status: int | None
     problems: list[str]
     notes: list[str]
     deliberate: str | None = None  # the reason, when the mock answers differently on purpose
-    body: str = ""  # the start of the mock's body, for failure messages
+    body: str = ""  # the start of the mock's body (an observation: the statuses it saw), for failures
+    part: str = "part1"
 
     @property
     def matched(self) -> bool:
@@ -601,23 +770,37 @@ class Outcome:
         return "match" if self.matched else "MISMATCH"
 
 
-def report(outcomes: t.Sequence[Outcome], title: str, *, notes: int = 2) -> str:
-    """The table (`!` a problem, `~` a value difference, reported only) and the match-rate line."""
-    lines = [title, f"{'seq':>4}  {'verdict':<19} {'status':<9} name"]
-    for o in outcomes:
-        status = f"{o.status}/{o.recorded_status}" if o.status != o.recorded_status else str(o.status)
-        lines.append(f"{o.seq:>4}  {o.verdict:<19} {status:<9} {o.name}")
-        for problem in o.problems:
-            lines.append(f"{'':>6}! {problem}")
-        for note in o.notes[:notes]:
-            lines.append(f"{'':>6}~ {note}")
-        if len(o.notes) > notes:
-            lines.append(f"{'':>6}~ ({len(o.notes) - notes} more value differences)")
+def rate(outcomes: t.Sequence[Outcome], label: str) -> str:
     plain = [o for o in outcomes if not o.deliberate]
     deliberate = [o for o in outcomes if o.deliberate]
-    lines.append(f"matched {sum(o.matched for o in plain)} of {len(plain)} part-1 calls "
-                 f"({len(deliberate)} deliberate differences, {sum(o.matched for o in deliberate)} "
-                 f"as documented; {len(outcomes)} replayed)")
+    observations = sum(o.recorded_status is None for o in outcomes)
+    matched = sum(o.matched for o in plain)
+    percent = f"{100 * matched / len(plain):.1f}%" if plain else "-"
+    return (f"{label}: matched {matched} of {len(plain)} ({percent}); {len(deliberate)} deliberate differences, "
+            f"{sum(o.matched for o in deliberate)} as documented; {len(outcomes)} replayed"
+            + (f" ({len(outcomes) - observations} calls, {observations} queue observations)" if observations else ""))
+
+
+def report(outcomes: t.Sequence[Outcome], title: str, *, notes: int = 2) -> str:
+    """The table (`!` a problem, `~` a value difference or an observation's timing, reported only)
+    and the match rates of part 1, part 2 and in total."""
+    lines = [title, f"{'seq':>4}  {'part':<5} {'verdict':<19} {'status':<9} name"]
+    for o in outcomes:
+        if o.recorded_status is None:
+            status = "obs"
+        else:
+            status = f"{o.status}/{o.recorded_status}" if o.status != o.recorded_status else str(o.status)
+        lines.append(f"{o.seq:>4}  {o.part[-1]:<5} {o.verdict:<19} {status:<9} {o.name}")
+        for problem in o.problems:
+            lines.append(f"{'':>6}! {problem}")
+        shown = len(o.notes) if o.recorded_status is None else notes  # an observation's timings: all
+        for note in o.notes[:shown]:
+            lines.append(f"{'':>6}~ {note}")
+        if len(o.notes) > shown:
+            lines.append(f"{'':>6}~ ({len(o.notes) - shown} more value differences)")
+    for part in sorted({o.part for o in outcomes}):
+        lines.append(rate([o for o in outcomes if o.part == part], part.replace("part", "part ")))
+    lines.append(rate(outcomes, "total"))
     return "\n".join(lines)
 
 
@@ -625,32 +808,49 @@ def report(outcomes: t.Sequence[Outcome], title: str, *, notes: int = 2) -> str:
 # A stand-in server for testing the harness itself
 
 
+# Integer ids the stand-in renumbers (queue item ids).
+INT_ID_KEYS = frozenset({"item_id", "item_ids", "retried_item_ids"})
+
+
 class EchoClient:
     """Answers each request with the recorded response of `entry`, every UUID in it swapped for a
-    fresh one (consistently), and binary bodies rebuilt from their description. Replaying through it
-    must match every call and send every request with the swapped ids: the harness's own check.
+    fresh one (consistently), every queue item id (integers under `INT_ID_KEYS`) moved up by
+    `int_shift`, and binary bodies rebuilt from their description. Replaying through it must match
+    every call and send every request with the swapped ids: the harness's own check.
 
     Set `entry` before each request; `sent` collects (seq, kwargs, expected) for the caller."""
 
-    def __init__(self) -> None:
+    def __init__(self, int_shift: int = 0) -> None:
         import uuid as _uuid
 
         self._uuid = _uuid
         self.entry: Entry | None = None
         self.swap: dict[str, str] = {}
+        self.int_shift = int_shift
+        self.int_ids: set[int] = set()  # recorded item ids answered so far
         self.sent: list[tuple[int, dict[str, t.Any], dict[str, t.Any]]] = []
 
     def _s(self, text: str) -> str:
         return UUID.sub(lambda m: self.swap.setdefault(m.group(0), str(self._uuid.uuid4())), text)
 
-    def _v(self, value: t.Any) -> t.Any:
+    def _v(self, value: t.Any, key: str = "", *, answer: bool = True) -> t.Any:
+        """A recorded value with the stand-in's ids: in an answer every item id is renumbered (and
+        remembered), in a request only the ones answered before (not `/i/999999`)."""
         if isinstance(value, str):
             return self._s(value)
+        if is_int(value) and key in INT_ID_KEYS:
+            if answer:
+                self.int_ids.add(value)
+            return value + self.int_shift if value in self.int_ids else value
         if isinstance(value, list):
-            return [self._v(item) for item in value]
+            return [self._v(item, key, answer=answer) for item in value]
         if isinstance(value, dict):
-            return {self._s(k): self._v(v) for k, v in value.items()}
+            return {self._s(k): self._v(v, k, answer=answer) for k, v in value.items()}
         return value
+
+    def _path(self, path: str) -> str:
+        return "/".join(str(int(seg) + self.int_shift) if seg.isdigit() and int(seg) in self.int_ids else seg
+                        for seg in self._s(path).split("/"))
 
     def _body(self, recorded: dict[str, t.Any], method: str) -> bytes:
         if "json" in recorded:
@@ -677,11 +877,13 @@ class EchoClient:
     def request(self, **kwargs: t.Any) -> httpx.Response:
         assert self.entry is not None
         request, recorded = self.entry["request"], self.entry["response"]
-        expected: dict[str, t.Any] = {"url": self._s(request["path"])}
+        expected: dict[str, t.Any] = {"url": self._path(request["path"])}
         if request.get("query"):
-            expected["params"] = self._v(request["query"])
+            expected["params"] = self._v(request["query"], answer=False)
         if "json" in request:
-            expected["json"] = self._v(request["json"])
+            body = request["json"]
+            bare_ids = isinstance(body, list) and body and all(is_int(item) for item in body)
+            expected["json"] = self._v(body, "item_ids" if bare_ids else "", answer=False)
         self.sent.append((self.entry["seq"], kwargs, expected))
         headers = {k: self._s(v) for k, v in recorded["headers"].items()
                    if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")}

@@ -1,36 +1,47 @@
-"""Replay the real InvokeAI 6.8.1 recording (part 1 operations) against one fresh mock.
+"""Replay the real InvokeAI 6.8.1 recording (part 1 and part 2 operations) against one fresh mock.
 
 `data/real-server-transcript.jsonl` is the recording of a real `invokeai-web` 6.8.1 (CPU, no models,
-empty database; see `/work/shared/reference/invokeai/behaviour.md` where it came from). The calls of
-part 1's operation families -- `/api/v1/{app, utilities, boards, board_images, board_videos, images,
-videos, workflows, style_presets, client_state}` plus the generic unknown-route 404, wrong-method
-405 and no-trailing-slash 404 -- are sent in recorded order to one in-process server, ids rewritten
-from the real server's to the mock's (`replay.py` says how), and every answer is compared with the
-recorded one: status, JSON shape, 422 error `type`/`loc`, media type and a structural check of
-binary bodies. One test per call, named by seq and name; the table and the match rate are printed
-in the terminal summary.
+empty database; see `/work/shared/reference/invokeai/behaviour.md` where it came from). Every
+operation call in it is sent in recorded order to one in-process server, part 1 and part 2 together
+so that ids and counts line up as they did on the real server; ids are rewritten from the real
+server's to the mock's (`replay.py` says how: uuids, image names, and the queue's integer item ids in
+paths and bodies, e.g. the retry body `[7]`), and every answer is compared with the recorded one:
+status, JSON shape (keys recursively, so a `GET .../i/{id}` that does not leave out its null fields
+fails), 422 error `type`/`loc`, media type and a structural check of binary bodies. One test per
+call, named by seq and name; the table and the match rates (part 1, part 2, total) are printed in
+the terminal summary.
 
-Not replayed here (`SKIPPED`, built by `classify()` plus the overrides below):
-
-- part 2, queue: seqs 95-139 (status, enqueue, items, pause/resume, retry, cancel, prune, clear; the
-  `observation` entries 100, 104-107, 110, 115, 126-127 are queue-item polling), 186-192 (queue
-  errors), 199 (a queue 422 with `Accept-Encoding: identity`);
-- part 2, models and downloads: seqs 140-152 (`/api/v2/models`, `/api/v1/download_queue`,
-  `/api/v1/model_relationships`), 194-195 (model errors);
-- part-1 paths whose answer depends on part 2's queue (`PART2_DEPENDENT`): 112 (image names) and
-  113 (image list) of category `general` list the image the queue's `blank_image` run saved; with
-  no queue replayed they would list nothing;
-- not operations: 200 (CORS preflight from a foreign origin), 201 (GET with an `Origin` header:
-  CORS), 202 (root `/?__theme=dark` redirect), 204 (`/openapi.json`), 205 (`/docs`), 206
-  (`/redoc`), 207 (frontend index `/`). The recording has no socket.io calls (those are in
-  `real-server-socketio-events.jsonl`).
+- **Part 1**: `/api/v1/{app, utilities, boards, board_images, board_videos, images, videos,
+  workflows, style_presets, client_state}` plus the generic unknown-route 404, wrong-method 405 and
+  no-trailing-slash 404.
+- **Part 2**: the session queue, seqs 95-139 (status, enqueue, items, pause/resume, retry, cancel,
+  prune, clear), 186-192 (queue errors), 199 (a queue 422 with `Accept-Encoding: identity`); models
+  and downloads, 140-152 (`/api/v2/models`, `/api/v1/download_queue`,
+  `/api/v1/model_relationships`) and 194-195 (model errors); and the part-1 paths whose answer
+  depends on the queue (`PART2_DEPENDENT`): 112 (image names) and 113 (image list) of category
+  `general` list the image the queue's `blank_image` run saved.
+- **Queue observations** (seqs 100, 104-107, 110, 115, 126-127: `{item_id, transitions: [{t_ms,
+  status}], final_status}`, the recorder polling one item): the queue runs at `realtime` speed (set
+  through the control plane) on the frozen engine clock, and `replay.check_observation()` moves the
+  clock forward through `POST /__mock__/clock/advance` to reproduce each one: the item must show
+  every status the recording saw, in order, each change within the recorder's poll window widened
+  by the real server's own jitter (`replay.POLL_MS`, `replay.JITTER_MS`; polling only at the exact
+  recorded offsets cannot work for any fixed timing, `replay.py` says why), and end in the recorded
+  final status. The table notes when each status began on the mock and when the recording first saw
+  it. Between calls the clock does not move, except where the recording shows time passed
+  (`WAITS`).
+- **Not replayed** (`SKIPPED`): 200 (CORS preflight from a foreign origin), 201 (GET with an `Origin`
+  header: CORS), 202 (root `/?__theme=dark` redirect), 204 (`/openapi.json`), 205 (`/docs`), 206
+  (`/redoc`), 207 (frontend index `/`): not operations. The recording has no socket.io calls (those
+  are in `real-server-socketio-events.jsonl`).
 
 `DELIBERATE` lists the calls where the mock answers differently on purpose, with the answer it
-documents instead; `ALLOW` the per-call relaxations of the shape rules, each with its reason (none
-needed for part 1). In the table, `!` marks a problem (the call fails) and `~` a value difference
-found after mapping ids and leaving out times, reported only (e.g. the default style presets' prompt
-wording, which the fixtures write in their own words). The last two tests check the harness itself
-against a stand-in that answers exactly what the real server did.
+documents instead; `ALLOW` the per-call relaxations of the shape rules, each with its reason. In the
+table, `!` marks a problem (the call fails) and `~` a value difference found after mapping ids and
+leaving out times, reported only (e.g. the default style presets' prompt wording, which the fixtures
+write in their own words). The last tests check the harness itself: against a stand-in that answers
+exactly what the real server did (with other uuids and other item ids), and the observation check
+against made-up timelines.
 """
 
 from __future__ import annotations
@@ -42,8 +53,8 @@ import typing as t
 
 import pytest
 from invokeai_support import make_server
-from replay import (Allowances, EchoClient, Entry, IdMap, Outcome, Replayer, classify, compare, is_call,
-                    load_transcript, report, shape_problems)
+from replay import (JITTER_MS, POLL_MS, Allowances, EchoClient, Entry, IdMap, Outcome, Replayer,
+                    check_observation, classify, compare, is_call, load_transcript, report, shape_problems)
 from starlette.testclient import TestClient
 
 ENTRIES = load_transcript()
@@ -55,21 +66,28 @@ PART2_DEPENDENT = {
 }
 
 
-def _select() -> tuple[list[Entry], dict[int, str]]:
-    part1: list[Entry] = []
+def _select() -> tuple[list[Entry], dict[int, str], dict[int, str]]:
+    """(the entries replayed, in recorded order; seq -> "part1" | "part2"; seq -> why skipped)."""
+    replayed: list[Entry] = []
+    parts: dict[int, str] = {}
     skipped: dict[int, str] = {}
     for entry in ENTRIES:
         part, why = classify(entry)
         if entry["seq"] in PART2_DEPENDENT:
             part, why = "part2", f"part-2-dependent: {PART2_DEPENDENT[entry['seq']]}"
-        if part == "part1":
-            part1.append(entry)
+        if part == "skip":
+            skipped[entry["seq"]] = why
         else:
-            skipped[entry["seq"]] = f"{part}: {why}" if part == "part2" else why
-    return part1, skipped
+            replayed.append(entry)
+            parts[entry["seq"]] = part
+    return replayed, parts, skipped
 
 
-PART1, SKIPPED = _select()
+REPLAYED, PARTS, SKIPPED = _select()
+PART1 = [e for e in REPLAYED if PARTS[e["seq"]] == "part1"]
+PART2 = [e for e in REPLAYED if PARTS[e["seq"]] == "part2"]
+CALLS = [e for e in REPLAYED if is_call(e)]
+OBSERVATIONS = [e for e in REPLAYED if not is_call(e)]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -137,6 +155,15 @@ for _seq in (15, 16, 17, 22, 23, 43):
 # Relaxations of the shape rules, per call and path pattern, each with its reason.
 ALLOW: dict[int, tuple[Allowances, str]] = {}
 
+# Engine-clock seconds to let pass before sending a call, where the recording shows real time passed
+# between two calls without an observation to reproduce it.
+WAITS: dict[int, tuple[float, str]] = {
+    131: (1.431, "item 11, made by the retry at seq 130, was no longer pending at seq 132 "
+                 "(cancel_all_except_current canceled 0) and had finished by seq 135 (prune deleted 10): "
+                 "the socket.io recording has it created at 26.898 and failed at 28.329, 1.431 s later, "
+                 "before the queue was cleared (seq 138)"),
+}
+
 
 # ---------------------------------------------------------------------------------------------------
 # The replay: one fresh server, every part-1 call in recorded order, once per module.
@@ -147,14 +174,44 @@ class _Summary:
         self.text = text
 
     def pytest_terminal_summary(self, terminalreporter: t.Any) -> None:
-        terminalreporter.write_sep("=", "InvokeAI real-server transcript replay (part 1)")
+        terminalreporter.write_sep("=", "InvokeAI real-server transcript replay (part 1 and part 2)")
         terminalreporter.write_line(self.text)
+
+
+def _observe(client: t.Any, replayer: Replayer, entry: Entry) -> Outcome:
+    """Reproduce one recorded queue-item observation on the frozen clock (`check_observation`)."""
+    observation = entry["observation"]
+    item_id = replayer.ids.value(observation["item_id"], "item_id")
+    path = f"/api/v1/queue/default/i/{item_id}"
+    outcome = Outcome(entry["seq"], entry["name"], "GET", path, None, None, [], [], part=PARTS[entry["seq"]])
+    moved = [0.0]  # ms the clock has moved since the observation began
+
+    def poll(ms: float) -> str:
+        if ms > moved[0]:
+            client.post("/__mock__/clock/advance", json={"seconds": (ms - moved[0]) / 1000}).raise_for_status()
+            moved[0] = ms
+        response = client.get(path)
+        if response.status_code != 200:
+            raise AssertionError(f"GET {path} at {ms:.1f} ms: {response.status_code} {response.text[:200]}")
+        return response.json()["status"]
+
+    try:
+        problems, notes, seen = check_observation(observation, poll)
+    except AssertionError as exc:
+        outcome.problems.append(str(exc))
+        return outcome
+    outcome.problems += problems
+    outcome.notes += notes
+    outcome.body = "mock statuses: " + ", ".join(f"{status} from {ms} ms" for ms, status in seen)
+    recorded = ", ".join(f"{row['status']} at {row['t_ms']} ms" for row in observation["transitions"])
+    outcome.body += f"; recorded: {recorded}"
+    return outcome
 
 
 def _replay_one(replayer: Replayer, entry: Entry) -> Outcome:
     request = entry["request"]
     outcome = Outcome(entry["seq"], entry["name"], request["method"], request["path"],
-                      entry["response"]["status"], None, [], [])
+                      entry["response"]["status"], None, [], [], part=PARTS[entry["seq"]])
     try:
         kwargs = replayer.build(entry)
         outcome.path = kwargs["url"]
@@ -194,10 +251,16 @@ class Run:
 def run(request: pytest.FixtureRequest) -> Run:
     results: dict[int, Outcome] = {}
     with TestClient(make_server(), base_url="http://mock", raise_server_exceptions=False) as client:
+        client.put("/__mock__/packs/invokeai/settings", json={"queue_speed": "realtime"}).raise_for_status()
         replayer = Replayer(client, ENTRIES)
-        for entry in PART1:
+        for entry in REPLAYED:
+            if not is_call(entry):
+                results[entry["seq"]] = _observe(client, replayer, entry)
+                continue
+            if entry["seq"] in WAITS:
+                client.post("/__mock__/clock/advance", json={"seconds": WAITS[entry["seq"]][0]}).raise_for_status()
             results[entry["seq"]] = _replay_one(replayer, entry)
-    name = "invokeai-replay-part1"
+    name = "invokeai-replay"
     if not request.config.pluginmanager.has_plugin(name):
         request.config.pluginmanager.register(_Summary(report(list(results.values()), "").lstrip("\n")), name=name)
     return Run(results, replayer.ids)
@@ -212,12 +275,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48]
 
 
-@pytest.mark.parametrize("seq", [e["seq"] for e in PART1], ids=[f"{e['seq']:03d}-{_slug(e['name'])}" for e in PART1])
+@pytest.mark.parametrize("seq", [e["seq"] for e in REPLAYED],
+                         ids=[f"{e['seq']:03d}-{_slug(e['name'])}" for e in REPLAYED])
 def test_call_matches_recording(outcomes: dict[int, Outcome], seq: int) -> None:
     outcome = outcomes[seq]
     if outcome.problems:
-        lines = [f"seq {seq} {outcome.name}: {outcome.method} {outcome.path} -> {outcome.status} "
-                 f"(recorded {outcome.recorded_status})"]
+        if outcome.recorded_status is None:
+            lines = [f"seq {seq} {outcome.name}: polling {outcome.path} on the frozen clock"]
+        else:
+            lines = [f"seq {seq} {outcome.name}: {outcome.method} {outcome.path} -> {outcome.status} "
+                     f"(recorded {outcome.recorded_status})"]
         if outcome.deliberate:
             lines.append(f"deliberate difference: {outcome.deliberate}")
         lines += [f"  - {problem}" for problem in outcome.problems]
@@ -226,38 +293,62 @@ def test_call_matches_recording(outcomes: dict[int, Outcome], seq: int) -> None:
 
 
 def test_every_recorded_entry_is_replayed_or_skipped_with_a_reason() -> None:
-    assert {e["seq"] for e in PART1} | set(SKIPPED) == set(BY_SEQ)
-    assert not {e["seq"] for e in PART1} & set(SKIPPED)
+    replayed = [e["seq"] for e in REPLAYED]
+    assert replayed == sorted(replayed), "one replay, in recorded order"
+    assert set(replayed) | set(SKIPPED) == set(BY_SEQ)
+    assert not set(replayed) & set(SKIPPED)
     assert all(SKIPPED.values())
-    assert set(DELIBERATE) <= {e["seq"] for e in PART1}
-    assert set(ALLOW) <= {e["seq"] for e in PART1}
+    assert set(SKIPPED) == {200, 201, 202, 204, 205, 206, 207}
+    assert set(DELIBERATE) <= set(replayed)
+    assert set(ALLOW) <= set(replayed)
+    assert set(WAITS) <= {e["seq"] for e in CALLS}
     # the documented split (module docstring)
-    queue = {s for s in SKIPPED if s not in PART2_DEPENDENT and (not is_call(BY_SEQ[s]) or
+    part2 = {e["seq"] for e in PART2}
+    queue = {s for s in part2 if s not in PART2_DEPENDENT and (not is_call(BY_SEQ[s]) or
              BY_SEQ[s]["request"]["path"].startswith("/api/v1/queue/"))}
     assert queue == set(range(95, 140)) - {112, 113} | set(range(186, 193)) | {199}
-    models = set(SKIPPED) - queue - set(PART2_DEPENDENT) - {200, 201, 202, 204, 205, 206, 207}
+    assert {e["seq"] for e in OBSERVATIONS} == {100, 104, 105, 106, 107, 110, 115, 126, 127}
+    models = part2 - queue - set(PART2_DEPENDENT)
     assert models == set(range(140, 153)) | {194, 195}
-    assert all(is_call(BY_SEQ[s]) for s in (e["seq"] for e in PART1))
+    assert all(is_call(e) for e in PART1)
+    assert len(PART1) == 132 and len(PART2) == 68
 
 
 def test_match_rate(outcomes: dict[int, Outcome]) -> None:
     """Prints the table (shown with `-s`, and in the terminal summary) and checks the totals."""
-    print(report(list(outcomes.values()), "InvokeAI real-server transcript replay (part 1)"))
-    assert len(outcomes) == len(PART1)
+    print(report(list(outcomes.values()), "InvokeAI real-server transcript replay (part 1 and part 2)"))
+    assert len(outcomes) == len(REPLAYED)
     unmatched = [o.seq for o in outcomes.values() if not o.matched]
-    assert not unmatched, f"calls that do not match: {unmatched}"
+    assert not unmatched, f"entries that do not match: {unmatched}"
 
 
 def test_created_ids_got_stand_ins(run: Run) -> None:
     """The harness itself: every id the real server minted for a created object was paired with the
     mock's id for the same object, one to one."""
-    created = {15: "board_id", 16: "board_id", 27: "image_name", 28: "image_name", 29: "image_name",
-               54: "image_name", 55: "bulk_download_item_name", 70: "workflow_id", 82: "id"}
-    recorded = [BY_SEQ[seq]["response"]["json"][key] for seq, key in created.items()]
-    missing = [(seq, value) for (seq, _), value in zip(created.items(), recorded) if value not in run.ids]
+    created: dict[int, tuple[str, ...]] = {
+        15: ("board_id",), 16: ("board_id",), 27: ("image_name",), 28: ("image_name",), 29: ("image_name",),
+        54: ("image_name",), 55: ("bulk_download_item_name",), 70: ("workflow_id",), 82: ("id",),
+        # part 2: batches, their sessions, and the image the blank_image node saved
+        99: ("batch", "batch_id"), 103: ("batch", "batch_id"), 109: ("batch", "batch_id"),
+        114: ("batch", "batch_id"), 118: ("batch", "batch_id"), 101: ("session_id",), 108: ("session_id",),
+        111: ("session_id",), 116: ("session_id",), 120: ("session_id",),
+        112: ("image_names", 0),
+    }
+
+    def at(value: t.Any, path: tuple[str | int, ...]) -> t.Any:
+        for step in path:
+            value = value[step]
+        return value
+
+    recorded = [at(BY_SEQ[seq]["response"]["json"], path) for seq, path in created.items()]
+    missing = [(seq, value) for seq, value in zip(created, recorded) if value not in run.ids]
     assert not missing, f"recorded ids without a stand-in (their create call failed?): {missing}"
     stand_ins = [run.ids.forward[value] for value in recorded]
     assert len(set(stand_ins)) == len(stand_ins)
+    # queue item ids: every one the real server minted (1-10 by enqueue) has a stand-in
+    item_ids = [i for seq in (99, 103, 109, 114, 118) for i in BY_SEQ[seq]["response"]["json"]["item_ids"]]
+    assert sorted(item_ids) == list(range(1, 11))
+    assert all(isinstance(run.ids.forward.get(i), int) for i in item_ids), [i for i in item_ids if i not in run.ids]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -265,10 +356,10 @@ def test_created_ids_got_stand_ins(run: Run) -> None:
 
 
 def _echo_replay(mutate: t.Callable[[Entry], Entry] | None = None) -> tuple[EchoClient, dict[int, tuple[list[str], list[str]]]]:
-    echo = EchoClient()
+    echo = EchoClient(int_shift=1000)
     replayer = Replayer(echo, ENTRIES)
     found: dict[int, tuple[list[str], list[str]]] = {}
-    for entry in PART1:
+    for entry in CALLS:
         echo.entry = mutate(entry) if mutate else entry
         response = replayer.send(entry)
         replayer.learn(entry, response)
@@ -279,10 +370,21 @@ def _echo_replay(mutate: t.Callable[[Entry], Entry] | None = None) -> tuple[Echo
 def test_harness_matches_a_server_that_answers_as_recorded() -> None:
     echo, found = _echo_replay()
     assert {seq: problems for seq, (problems, _) in found.items() if problems} == {}
+    # no value differences either: every id was mapped (56: the stand-in's zip holds a made-up entry)
+    assert {seq: notes for seq, (_, notes) in found.items() if notes and seq != 56} == {}
     # every request went out with the stand-in's ids in place of the recorded ones
     for seq, sent, expected in echo.sent:
         for key, value in expected.items():
             assert sent.get(key) == value, (seq, key, sent.get(key), value)
+    sent = {seq: kwargs for seq, kwargs, _ in echo.sent}
+    # integer ids in paths and bodies went out renumbered; other numbers as recorded
+    assert sent[101]["url"] == "/api/v1/queue/default/i/1001"
+    assert sent[121]["url"] == "/api/v1/queue/default/i/1010/cancel"
+    assert sent[123]["json"] == {"item_ids": [1010, 1009, 1008]}
+    assert sent[130]["json"] == [1007]
+    assert sent[186]["url"] == "/api/v1/queue/default/i/999999"
+    assert sent[118]["json"]["batch"]["runs"] == 3
+    assert sent[147]["url"] == "/api/v2/models/install/12345"
 
 
 def test_harness_flags_shape_differences() -> None:
@@ -303,8 +405,75 @@ def test_harness_flags_shape_differences() -> None:
             entry["response"] = {**entry["response"], "status": 400}
         elif entry["seq"] == 86:  # a CSV with another header
             entry["response"] = {**entry["response"], "text": "name,prompt\r\n"}
+        elif entry["seq"] == 101:  # GET .../i/{id} with its null fields left in
+            body.update(error_type=None, error_message=None, retried_from_item_id=None)
+        elif entry["seq"] == 121:  # a cancel answer with its null fields left out
+            del body["started_at"], body["credits"]
+        elif entry["seq"] == 123:  # items_by_ids one item short
+            body.pop()
+        elif entry["seq"] == 108:  # a session's prepared node missing from its results
+            del body["session"]["results"][next(iter(body["session"]["results"]))]
+        elif entry["seq"] == 189:  # another 422 type
+            body["detail"][0]["type"] = "value_error"
         return entry
 
     _, found = _echo_replay(mutate)
     failing = {seq for seq, (problems, _) in found.items() if problems}
-    assert failing == {17, 30, 44, 71, 158, 156, 86}
+    assert failing == {17, 30, 44, 71, 158, 156, 86, 101, 121, 123, 108, 189}
+    assert any("extra keys ['error_type', 'error_message', 'retried_from_item_id']" in p for p in found[101][0])
+
+
+# ---------------------------------------------------------------------------------------------------
+# The observation check itself, against made-up timelines.
+
+
+def _timeline(*changes: tuple[float, str]) -> t.Callable[[float], str]:
+    """A stand-in item: `changes` are (ms, status) it takes on; polls must not go back in time."""
+    polled: list[float] = []
+
+    def poll(ms: float) -> str:
+        assert not polled or ms >= polled[-1], "the check moved the clock back"
+        polled.append(ms)
+        return [status for start, status in changes if start <= ms][-1]
+
+    return poll
+
+
+ITEM_1 = BY_SEQ[100]["observation"]  # pending 7.1, in_progress 485.0, completed 508.7
+
+
+@pytest.mark.parametrize("changes, verdict", [
+    (((0, "pending"), (450, "in_progress"), (455, "completed")), "ok"),  # the mock's own timing
+    (((0, "pending"), (480, "in_progress"), (500, "completed")), "ok"),  # the recording's
+    (((0, "pending"), (450, "completed")), "skips in_progress"),
+    (((0, "pending"), (450, "in_progress"), (455, "failed")), "other end"),
+    (((0, "pending"), (300, "in_progress"), (305, "completed")), "too early"),
+    (((0, "pending"), (600, "in_progress"), (605, "completed")), "too late"),
+    (((0, "pending"), (450, "in_progress")), "never finishes"),
+    (((0, "completed"),), "already done"),
+], ids=["mock-timing", "recorded-timing", "skips-in-progress", "fails", "too-early", "too-late",
+        "never-finishes", "already-done"])
+def test_observation_check(changes: tuple[tuple[float, str], ...], verdict: str) -> None:
+    problems, notes, seen = check_observation(ITEM_1, _timeline(*changes))
+    if verdict == "ok":
+        assert problems == []
+        assert [status for _, status in seen] == ["pending", "in_progress", "completed"]
+        assert any("in_progress from" in note for note in notes)
+    else:
+        assert problems, f"{verdict}: not flagged ({seen})"
+
+
+def test_observation_check_first_sighting_and_terminal_items() -> None:
+    # item 6: the recorder's first poll (441 ms) already saw in_progress; a mock picking up at 450 ms
+    # shows pending there first, which the recording could not have seen
+    problems, notes, _ = check_observation(BY_SEQ[110]["observation"],
+                                           _timeline((0, "pending"), (450, "in_progress"), (455, "completed")))
+    assert problems == [] and any("before the first recorded poll" in note for note in notes)
+    # items observed after they finished (105-107): one poll
+    problems, _, seen = check_observation(BY_SEQ[105]["observation"], _timeline((0, "completed"),))
+    assert problems == [] and seen == [(4.2, "completed")]
+    # the tolerances are what the recording shows
+    gaps = [b["t_ms"] - a["t_ms"] for e in OBSERVATIONS for a, b in zip(e["observation"]["transitions"],
+                                                                          e["observation"]["transitions"][1:])]
+    assert min(gaps) > 20 and max(g for g in gaps if g < 100) <= POLL_MS
+    assert JITTER_MS >= 484.0 - 441.0
