@@ -332,8 +332,14 @@ PROFILES: dict[str, Profile] = {
             # Every multipart field is text on the wire, so a "schema-violating" upload is one whose
             # file part is not an image; the real server answers that with 415 before anything else.
             **{operation_id: {"negative_data_rejection": {"expected-statuses": ["415", "422"]}}
-               for operation_id in ("upload_image", "set_workflow_thumbnail", "create_style_preset",
-                                    "update_style_preset", "import_style_presets")},
+               for operation_id in ("upload_image", "set_workflow_thumbnail", "import_style_presets")},
+            # The same for a preset's `data` field: a mutated value is still text, read as preset
+            # JSON first, and refused with the documented 400 `Invalid preset data`.
+            **{operation_id: {"negative_data_rejection": {"expected-statuses": ["400", "415", "422"]}}
+               for operation_id in ("create_style_preset", "update_style_preset")},
+            # `DELETE /api/v2/models/install/huggingface` is the install job route with id
+            # "huggingface": a 422 int_parsing on the real server as here, not a 405.
+            "install_hugging_face_model": {"unsupported_method": {"enabled": False}},
         },
     ),
 }
