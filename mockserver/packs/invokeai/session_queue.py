@@ -23,6 +23,7 @@ from PIL import Image
 from mockserver.engine.issues import Issue, RequestInvalid
 from mockserver.packs.invokeai import imaging, nodes
 from mockserver.packs.invokeai.store import timestamp
+from mockserver.packs.invokeai.workflows import check_meta_version
 
 PICKUP_SECONDS = 0.45  # from "pending" to "in_progress" on the recorded server
 DEQUEUE_SECONDS = 0.006  # the recorded server stamps started_at when it takes the item, ~6 ms in
@@ -87,8 +88,10 @@ class SessionQueue:
     # -- enqueueing ---------------------------------------------------------------------------
 
     def enqueue(self, queue_id: str, batch: dict, prepend: bool) -> dict:
+        if isinstance(batch.get("workflow"), dict):
+            check_meta_version(batch["workflow"], ("body", "batch", "workflow"))
         graph = self.catalogue.check_graph(batch["graph"], ("body", "batch", "graph"))
-        combinations = expand(batch.get("data"), graph)
+        combinations = expand(batch.get("data"), graph, self.catalogue)
         runs = batch.get("runs", 1)
         requested = runs * len(combinations)
         room = MAX_QUEUE_SIZE - sum(i["status"] == "pending" for i in self.items.values())
@@ -437,22 +440,21 @@ def execution_order(graph: dict) -> list[str]:
     return done
 
 
-def expand(data: list | None, graph: dict) -> list[tuple[list[dict], dict]]:
+def expand(data: list | None, graph: dict, catalogue: nodes.Catalogue) -> list[tuple[list[dict], dict]]:
     """Every (field values, graph) combination of a batch's data, in the real server's order: the
     outer list is a product of groups, each group zips its items."""
     if not data:
         return [([], copy.deepcopy(graph))]
     groups = []
-    for index, group in enumerate(data):
-        lengths = {len(datum["items"]) for datum in group}
+    for group in data:
+        lengths = {len(datum.get("items") or []) for datum in group}
         if len(lengths) > 1:
             raise RequestInvalid([Issue("value_error", ("body", "batch", "data"), data,
                                         {"error": "Zipped batch items must all have the same length"})])
         for datum in group:
-            node = graph["nodes"].get(datum["node_path"])
-            if node is None:
-                raise RequestInvalid([Issue("value_error", ("body", "batch"), None,
-                                            {"error": f"Node {datum['node_path']} not found in graph"})])
+            problem = _datum_problem(datum, graph, catalogue)
+            if problem:
+                raise RequestInvalid([Issue("value_error", ("body", "batch"), None, {"error": problem})])
         groups.append([[{"node_path": d["node_path"], "field_name": d["field_name"], "value": d["items"][i]}
                         for d in group] for i in range(lengths.pop() if lengths else 0)])
     combinations = []
@@ -463,6 +465,15 @@ def expand(data: list | None, graph: dict) -> list[tuple[list[dict], dict]]:
             session_graph["nodes"][value["node_path"]][value["field_name"]] = copy.deepcopy(value["value"])
         combinations.append((field_values, session_graph))
     return combinations
+
+
+def _datum_problem(datum: dict, graph: dict, catalogue: nodes.Catalogue) -> str | None:
+    node = graph["nodes"].get(datum["node_path"])
+    if node is None:
+        return f"Node {datum['node_path']} not found in graph"
+    if datum["field_name"] not in catalogue.types[node["type"]]["fields"]:
+        return f"Field {datum['field_name']} not found in node {datum['node_path']}"
+    return None
 
 
 def _without_none(value: t.Any) -> t.Any:

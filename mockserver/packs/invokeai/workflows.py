@@ -29,10 +29,11 @@ def new_record(workflow: dict, workflow_id: str, now: float) -> dict:
             "opened_at": None, "is_published": None}
 
 
-def _check_meta_version(workflow: dict) -> None:
+def check_meta_version(workflow: dict, loc: tuple = ("body", "workflow")) -> None:
+    """The semver rule the real server checks on every workflow document (a pydantic validator)."""
     version = workflow.get("meta", {}).get("version")
     if isinstance(version, str) and not _SEMVER.match(version):
-        raise RequestInvalid([Issue("value_error", ("body", "workflow", "meta", "version"), version,
+        raise RequestInvalid([Issue("value_error", loc + ("meta", "version"), version,
                                     {"error": f"Invalid workflow meta version: {version}"})])
 
 
@@ -79,7 +80,7 @@ def list_item(store: InvokeStore, record: dict) -> dict:
 def create_workflow(request: Request) -> dict:
     store: InvokeStore = request.state
     workflow = request.body["workflow"]
-    _check_meta_version(workflow)
+    check_meta_version(workflow)
     if workflow.get("meta", {}).get("category") == "default":
         raise ApiError(400, "Default workflows cannot be created via this method")
     with store.lock:
@@ -99,7 +100,7 @@ def get_workflow(request: Request) -> dict:
 def update_workflow(request: Request) -> dict:
     store: InvokeStore = request.state
     workflow = request.body["workflow"]
-    _check_meta_version(workflow)
+    check_meta_version(workflow)
     with store.lock:
         record = _workflow(store, request.params["workflow_id"])
         if _category(record) == "default":
