@@ -20,6 +20,7 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.mark.parametrize("api, upstream", [
     ("openai_usage", DATA / "openai_usage.upstream.yaml"),
     ("chutes", DATA / "chutes.upstream.json"),
+    ("invokeai", DATA / "invokeai.upstream.json"),
 ])
 def test_every_difference_from_upstream_is_explained(api: str, upstream: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture) -> None:
@@ -31,7 +32,7 @@ def test_every_difference_from_upstream_is_explained(api: str, upstream: Path, t
     assert summary["operations"]["ours"] == summary["operations"]["upstream"] == summary["operations"]["matched"]
 
 
-@pytest.mark.parametrize("spec", ["openai_usage.yaml", "chutes.yaml"])
+@pytest.mark.parametrize("spec", ["openai_usage.yaml", "chutes.yaml", "invokeai.yaml"])
 def test_a_spec_compared_with_itself_has_no_difference(spec: str) -> None:
     document = load_document(specs_dir() / spec)
     assert compare(document, load_document(specs_dir() / spec)) == []
