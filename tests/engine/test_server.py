@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import typing as t
 from pathlib import Path
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver.engine import statefile
+from mockserver.engine.http import Response
 from mockserver.engine.server import PrefixConflict
 from tests.engine.conftest import make_server, tiny_pack
 
@@ -211,3 +214,59 @@ def test_strict_mode_names_an_answer_that_breaks_the_spec() -> None:
     with TestClient(make_server(_pack_answering(Response.json(3, 418)))) as client:
         response = client.get("/tiny/items/count")
         assert response.status_code == 500 and "does not document" in response.text
+
+
+class EchoCompanion:
+    """A companion that counts its ticks and serves a websocket echo and a plain HTTP answer."""
+
+    instances: list["EchoCompanion"] = []
+
+    def __init__(self, state: t.Callable[[], t.Any]) -> None:
+        self.state = state
+        self.ticks = 0
+        self.stopped = False
+        self.mounts = {"/ws/echo": self.app}
+        EchoCompanion.instances.append(self)
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self.ticks += 1
+                await asyncio.sleep(0.005)
+        except asyncio.CancelledError:
+            self.stopped = True
+            raise
+
+    async def app(self, scope: dict, receive: t.Any, send: t.Any) -> None:
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.accept"})
+            message = await receive()
+            await send({"type": "websocket.send", "text": f"echo {message['text']} {len(self.state().items)}"})
+            await send({"type": "websocket.close", "code": 1000})
+        else:
+            await Response.text("companion here").send(send)
+
+
+def test_a_companion_gets_its_mounts_and_runs_while_the_server_does() -> None:
+    EchoCompanion.instances.clear()
+    server = make_server(tiny_pack(companion=EchoCompanion))
+    (companion,) = EchoCompanion.instances
+    with TestClient(server) as client:
+        assert client.get("/ws/echo/anything").text == "companion here"  # beside the pack's own paths
+        assert client.get("/tiny/nowhere").status_code == 404
+        with client.websocket_connect("/ws/echo") as socket:
+            socket.send_text("hi")
+            assert socket.receive_text() == "echo hi 1"  # it reads the pack's current state (one item)
+        deadline = time.time() + 2
+        while companion.ticks < 3 and time.time() < deadline:
+            time.sleep(0.01)
+        assert companion.ticks >= 3
+    assert companion.stopped  # cancelled at shutdown
+
+
+def test_websockets_elsewhere_are_closed() -> None:
+    with TestClient(make_server(tiny_pack())) as client:
+        with pytest.raises(Exception):
+            with client.websocket_connect("/ws/nothing") as socket:
+                socket.receive_text()
