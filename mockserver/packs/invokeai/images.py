@@ -159,22 +159,11 @@ def delete_uncategorized_images(request: Request) -> dict:
 
 
 def _set_starred(store: InvokeStore, names: list[str], starred: bool) -> tuple[list[str], list[str]]:
-    changed: list[str] = []
-    boards: list[str] = []
-    with store.lock:
-        for name in names:
-            image = store.images.get(name)
-            if image is None:
-                continue
-            image["starred"] = starred
-            store.touch(image)
-            changed.append(name)
-            board = image["board_id"] or "none"
-            if board not in boards:
-                boards.append(board)
-        if changed:
-            store.changed()
-    return changed, boards
+    def star(image: dict) -> None:
+        image["starred"] = starred
+        store.touch(image)
+
+    return store.change_images(names, star)
 
 
 @handlers("star_images_in_list")

@@ -134,24 +134,35 @@ class InvokeStore(Store):
     def touch(self, image: dict) -> None:
         image["updated_at"] = self.now()
 
-    def remove_images(self, names: t.Iterable[str]) -> tuple[list[str], list[str]]:
-        """Delete the images that exist; returns (deleted names, affected board ids or "none")."""
-        deleted: list[str] = []
+    def change_images(self, names: t.Iterable[str], change: t.Callable[[dict], None]) -> tuple[list[str], list[str]]:
+        """Apply `change` to each named image that exists; returns (the names changed, the boards
+        they were on, "none" for uncategorized), the two lists InvokeAI's batch answers carry."""
+        changed: list[str] = []
         boards: list[str] = []
         with self.lock:
             for name in names:
-                image = self.images.pop(name, None)
+                image = self.images.get(name)
                 if image is None:
                     continue
-                self.image_bytes.pop(name, None)
-                self.thumbnails.pop(name, None)
-                deleted.append(name)
+                change(image)
+                changed.append(name)
                 board = image["board_id"] or "none"
                 if board not in boards:
                     boards.append(board)
-            if deleted:
+            if changed:
                 self.changed()
-        return deleted, boards
+        return changed, boards
+
+    def remove_images(self, names: t.Iterable[str]) -> tuple[list[str], list[str]]:
+        """Delete the images that exist; returns (deleted names, affected board ids or "none")."""
+        def remove(image: dict) -> None:
+            name = image["image_name"]
+            del self.images[name]
+            self.image_bytes.pop(name, None)
+            self.thumbnails.pop(name, None)
+
+        with self.lock:
+            return self.change_images(list(dict.fromkeys(names)), remove)
 
     def select_images(self, *, origin: str | None = None, categories: t.Sequence[str] | None = None,
                       is_intermediate: bool | None = None, board_id: str | None = None,
