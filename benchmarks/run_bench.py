@@ -2,10 +2,10 @@
 
 For each API (OpenAI Usage, Chutes, InvokeAI), starts the mock and Prism on free
 loopback ports, checks that each answers the benchmarked requests with a real 2xx
-JSON answer of the right kind (InvokeAI: after seeding the mock with boards and
-uploaded images), then drives them one at a time with wrk and prints req/s, p50
-and p99 latency plus the mock/Prism throughput ratio. See benchmarks/README.md for how to read
-the output.
+JSON answer of the right kind (InvokeAI: after seeding the mock with boards,
+uploaded images and installed models, and pausing its queue processor), then drives
+them one at a time with wrk and prints req/s, p50 and p99 latency plus the
+mock/Prism throughput ratio. See benchmarks/README.md for how to read the output.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import urllib.request
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -41,6 +41,7 @@ DEFAULT_INVOKEAI_SPEC = REPO_ROOT / "specs" / "invokeai.yaml"
 PRISM_BIN = BENCH_DIR / "node_modules" / ".bin" / "prism"
 VARIED_SCRIPT = BENCH_DIR / "varied_start_time.lua"
 POST_SCRIPT = BENCH_DIR / "post.lua"
+POST_JSON_SCRIPT = BENCH_DIR / "post_json.lua"
 
 HOST = "127.0.0.1"
 ADMIN_KEY = "sk-admin-mockserver"
@@ -49,6 +50,9 @@ DAY = 86400
 WINDOW_DAYS = 30  # the fixed query asks for 30 daily buckets starting 30 days ago
 VARIED_SPAN_DAYS = 90  # varied start_times keep the 30-day window inside the last 90 days
 STARTUP_TIMEOUT_S = 60.0
+# wrk's own default (2 s) would count a slow answer as a timeout and leave it out of the latency
+# percentiles; a longer one records Prism's slow answers as what they are.
+WRK_TIMEOUT_S = 10
 MOCK_HEALTH_PATH = "/__mock__/health"
 GOAL_RATIO = 1.0
 
@@ -69,6 +73,45 @@ INVOKEAI_BOARDS = 20
 INVOKEAI_IMAGES = 50  # the first BOARDED ones go on the boards in turn, the rest stay uncategorized
 INVOKEAI_BOARDED_IMAGES = 40
 INVOKEAI_IMAGE_SIZE = 64  # pixels, square
+# Models the mock installs before any load (model_speed `instant`): every file and folder of its virtual
+# models folder (fixtures/invokeai/model_files.yaml) that the probe identifies, and two repos of its
+# virtual HuggingFace (fixtures/invokeai/hugging_face.yaml). One model each.
+INVOKEAI_MODEL_SOURCES = (
+    "/invokeai/import/checkpoints/dreamshaper_8.safetensors",
+    "/invokeai/import/checkpoints/juggernautXL_v9Rdphoto2Lightning.safetensors",
+    "/invokeai/import/checkpoints/sd-v1-5-inpainting.ckpt",
+    "/invokeai/import/loras/pixel-art-xl.safetensors",
+    "/invokeai/import/vae/vae-ft-mse-840000-ema-pruned.safetensors",
+    "/invokeai/import/embeddings/easynegative.safetensors",
+    "/invokeai/import/diffusers/stable-diffusion-2-1",
+    "/invokeai/import/diffusers/sdxl-vae-fp16-fix",
+    "stabilityai/sdxl-vae",
+    "stable-diffusion-v1-5/stable-diffusion-v1-5",
+)
+INVOKEAI_INSTALL_TIMEOUT_S = 30.0
+INVOKEAI_QUEUE = "/api/v1/queue/default"
+# The enqueued batch: one `integer` node, run once (the recorded session's first batch, seq 99).
+ENQUEUE_BODY = json.dumps(
+    {
+        "batch": {
+            "graph": {"id": "g-int", "nodes": {"int1": {"id": "int1", "type": "integer", "value": 42}}, "edges": []},
+            "runs": 1,
+            "origin": "bench",
+            "destination": "gallery",
+        },
+        "prepend": False,
+    },
+    separators=(",", ":"),
+)
+# Sent once to each server before the load, to see whether it validates the body at all (missing
+# `batch.graph`, `runs` below 1: InvokeAI answers 422).
+INVALID_ENQUEUE_BODY = '{"batch":{"runs":0}}'
+# The queue holds at most 10,000 pending items (InvokeAI's max_queue_size; the mock's too): past that an
+# enqueue answers 200 with `enqueued: 0`. So every ENQUEUE_CLEAR_EVERY-th request of the enqueue load is
+# `PUT .../clear` (on both servers alike), keeping the mock's queue between 0 and that many items, and
+# the mock's answers with REFUSED_MARKER are counted (as errors).
+ENQUEUE_CLEAR_EVERY = 1000
+REFUSED_MARKER = '"enqueued":0'
 
 # The varied scenario of the Chutes endpoints cycles through a list of request targets (path and
 # query) given as script arguments; the script is written next to the server logs at run time.
@@ -112,6 +155,10 @@ class Endpoint:
     target: str = ""  # Chutes: the fixed request path, when it differs from operation_path
     method: str = "GET"
     status: int = 200  # the answer a server must give before it is loaded
+    body: str = ""  # a JSON request body (sent with Content-Type: application/json), or none
+    # Every clear_every-th request of the load is `PUT clear_path` instead (0: never).
+    clear_every: int = 0
+    clear_path: str = ""
 
     @property
     def fixed_target(self) -> str:
@@ -173,6 +220,38 @@ def is_app_version(page: object) -> bool:
     return isinstance(page, dict) and isinstance(page.get("version"), str)
 
 
+def is_models_list(page: object) -> bool:
+    return (
+        isinstance(page, dict)
+        and isinstance(page.get("models"), list)
+        and all(isinstance(m, dict) and isinstance(m.get("key"), str) and "name" in m for m in page["models"])
+    )
+
+
+def is_installed_models(page: object) -> bool:
+    """The mock's list must carry every seeded model."""
+    return is_models_list(page) and len(page["models"]) == len(INVOKEAI_MODEL_SOURCES)  # type: ignore[index]
+
+
+def is_enqueue_result(page: object) -> bool:
+    return (
+        isinstance(page, dict)
+        and isinstance(page.get("enqueued"), int)
+        and isinstance(page.get("item_ids"), list)
+        and all(isinstance(item_id, int) for item_id in page["item_ids"])
+        and isinstance(page.get("batch"), dict)
+    )
+
+
+def is_one_enqueued(page: object) -> bool:
+    """The batch became one queue item (not `enqueued: 0`, as when the queue is full)."""
+    return (
+        is_enqueue_result(page)
+        and page["enqueued"] == page.get("requested") == 1  # type: ignore[index]
+        and len(page["item_ids"]) == 1  # type: ignore[index]
+    )
+
+
 @dataclass(frozen=True)
 class Api:
     """One emulated API: the pack the mock serves, the spec Prism serves, what is requested."""
@@ -204,12 +283,25 @@ CHUTES = Api(
         "chutes_get": (is_chute, 'a chute (no "chute_id" and "name")'),
     },
 )
-# InvokeAI has no authentication. The four requests: two gallery reads that carry the seeded data,
-# the smallest read there is, and a write (every POST creates a board on the mock).
+# InvokeAI has no authentication. The six requests: two gallery reads that carry the seeded data,
+# the installed models, the smallest read there is, and two writes: an enqueue (one queue item per
+# POST, the processor paused) and a board creation (every POST creates a board on the mock). The
+# writes come last so the reads see only the seeded data.
 INVOKEAI_ENDPOINTS = (
     Endpoint("boards_list", "/api/v1/boards/", "all=true"),
     Endpoint("images_names", "/api/v1/images/names", ""),
+    Endpoint("models_list", "/api/v2/models/", ""),
     Endpoint("app_version", "/api/v1/app/version", ""),
+    Endpoint(
+        "enqueue_batch",
+        "/api/v1/queue/{queue_id}/enqueue_batch",
+        "",
+        target=f"{INVOKEAI_QUEUE}/enqueue_batch",
+        method="POST",
+        body=ENQUEUE_BODY,
+        clear_every=ENQUEUE_CLEAR_EVERY,
+        clear_path=f"{INVOKEAI_QUEUE}/clear",
+    ),
     Endpoint("create_board", "/api/v1/boards/", "board_name=x", method="POST", status=201),
 )
 INVOKEAI = Api(
@@ -220,12 +312,23 @@ INVOKEAI = Api(
     {
         "boards_list": (is_board_array, "an array of boards (objects with board_id and board_name)"),
         "images_names": (is_image_names, 'image names (no "image_names" list and "total_count")'),
+        "models_list": (
+            is_installed_models,
+            f'the {len(INVOKEAI_MODEL_SOURCES)} installed models ({{"models": [...]}}, each with a key and a name)',
+        ),
         "app_version": (is_app_version, 'a version (no "version" string)'),
+        "enqueue_batch": (is_one_enqueued, "an enqueue result with one item enqueued"),
         "create_board": (is_board, "a board (no board_id and board_name)"),
     },
-    # The spec's list answer is `anyOf: [offset page, array]`; Prism's static mode answers with the
-    # first branch even for `all=true`, where the real server (and the mock) answer the array.
-    {"boards_list": (is_board_array_or_page, "an array or a page of boards")},
+    {
+        # The spec's list answer is `anyOf: [offset page, array]`; Prism's static mode answers with the
+        # first branch even for `all=true`, where the real server (and the mock) answer the array.
+        "boards_list": (is_board_array_or_page, "an array or a page of boards"),
+        # Prism installs nothing: it answers the spec's example, `{"models": []}`.
+        "models_list": (is_models_list, 'a models list ({"models": [...]}, any length)'),
+        # Prism keeps no queue: its answer is generated from the schema (`enqueued: 0`, `item_ids: [0]`).
+        "enqueue_batch": (is_enqueue_result, "an enqueue result (any counts)"),
+    },
 )
 API_BY_NAME = {api.name: api for api in (OPENAI_USAGE, CHUTES, INVOKEAI)}
 
@@ -236,6 +339,7 @@ class LoadSettings:
     warmup_s: int
     connections: int
     threads: int
+    timeout_s: int = WRK_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -266,7 +370,14 @@ class WrkResult:
     p99_ms: float
     requests: int
     non_2xx: int
-    socket_errors: int
+    socket_errors: int  # connect, read, write and timeout errors together
+    timeouts: int = 0  # of which timeouts: answers slower than --timeout, missing from the percentiles
+    refused: int = 0  # 2xx answers that did not do what the row measures (enqueues the full queue refused)
+    marked: int | None = None  # post_json.lua's count of answers with the marker it was given, if any
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors + self.refused
 
 
 @dataclass(frozen=True)
@@ -303,6 +414,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="wrk open connections (default 16)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
+        "--timeout",
+        type=int,
+        default=WRK_TIMEOUT_S,
+        help=f"wrk request timeout in seconds: slower answers count as errors (default {WRK_TIMEOUT_S})",
+    )
+    parser.add_argument(
         "--prism-spec",
         type=Path,
         default=DEFAULT_PRISM_SPEC,
@@ -330,8 +447,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
-    if min(args.duration, args.connections, args.threads) < 1 or args.warmup < 0:
-        parser.error("--duration, --connections and --threads must be >= 1, --warmup >= 0")
+    if min(args.duration, args.connections, args.threads, args.timeout) < 1 or args.warmup < 0:
+        parser.error("--duration, --connections, --threads and --timeout must be >= 1, --warmup >= 0")
     if args.connections < args.threads:
         parser.error("wrk needs --connections >= --threads")
     args.apis = [name.strip() for name in args.apis.split(",") if name.strip()]
@@ -364,7 +481,7 @@ def ensure_prism_installed() -> None:
         "Prism not installed yet; running `npm ci` in benchmarks/ (pinned by package-lock.json) ...",
         flush=True,
     )
-    completed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BENCH_DIR)
+    completed = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], check=False, cwd=BENCH_DIR)
     if completed.returncode != 0 or not PRISM_BIN.exists():
         raise BenchError("`npm ci` in benchmarks/ failed; see its output above")
 
@@ -546,12 +663,13 @@ def check_page(
     *,
     method: str = "GET",
     status: int = 200,
+    body: bytes | None = None,
 ) -> tuple[int, object]:
     """Send one request; fail unless it answers `status` with JSON of the expected kind.
 
     Returns the body size and the decoded body.
     """
-    page, size = fetch_json(server_name, url, headers, method=method, status=status)
+    page, size = fetch_json(server_name, url, headers, method=method, status=status, body=body)
     is_right, what = expected
     if not is_right(page):
         body = json.dumps(page)[:200]
@@ -588,6 +706,8 @@ def parse_wrk_output(output: str) -> WrkResult:
         requests=int(total.group(1)),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
+        timeouts=int(socket_errors.group(4)) if socket_errors else 0,
+        marked=int(marked.group(1)) if (marked := find(r"^marked answers: (\d+)")) else None,
     )
 
 
@@ -600,14 +720,21 @@ def run_wrk(
     headers: tuple[tuple[str, str], ...] = OPENAI_USAGE.headers,
     script: Path = VARIED_SCRIPT,
 ) -> WrkResult:
-    command = [wrk, f"-t{settings.threads}", f"-c{settings.connections}", f"-d{seconds}s", "--latency"]
+    command = [
+        wrk, f"-t{settings.threads}", f"-c{settings.connections}", f"-d{seconds}s",
+        f"--timeout={settings.timeout_s}s", "--latency",
+    ]
     for name, value in headers:
         command += ["-H", f"{name}: {value}"]
     if script_args is not None:
         command += ["-s", str(script), url, "--", *script_args]
     else:
         command.append(url)
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    # wrk stops at -d whatever is in flight; the margin only guards against wrk itself hanging.
+    try:
+        completed = subprocess.run(command, check=False, capture_output=True, text=True, timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"wrk did not finish a {seconds}s run within {seconds + 60}s: {' '.join(command)}") from None
     if completed.returncode != 0:
         raise BenchError(f"wrk failed (exit {completed.returncode}): {completed.stderr or completed.stdout}")
     return parse_wrk_output(completed.stdout)
@@ -765,6 +892,99 @@ def seed_invokeai(mock: Server) -> list[str]:
     return board_ids
 
 
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def seed_invokeai_models(mock: Server) -> int:
+    """Install INVOKEAI_MODEL_SOURCES on the mock through the API, then pause its queue processor.
+
+    `model_speed: instant` makes each install job complete at the next request (no clock to wait
+    on); `queue_speed: instant` would run each queue item at the next request too, but the paused
+    processor runs none: enqueue_batch then measures validation, expansion and storage only.
+    Returns the number of models the list shows (checked to be one per source).
+    """
+
+    def control(method: str, path: str, body: dict | None = None, status: int = 200) -> object:
+        data = json.dumps(body).encode() if body is not None else None
+        page, _ = fetch_json(
+            mock.name, mock.target_url(path), JSON_HEADERS if data else {}, method=method, body=data, status=status
+        )
+        return page
+
+    control("GET", "/api/v2/models/")  # the pack builds its model manager at the first models call
+    speeds = {"model_speed": "instant", "queue_speed": "instant"}
+    answer = control("PUT", "/__mock__/packs/invokeai/settings", speeds)
+    if not (isinstance(answer, dict) and all(answer.get(k) == v for k, v in speeds.items())):
+        raise BenchError(f"{mock.name}: the settings did not take {speeds}: {json.dumps(answer)[:200]!r}")
+    job_ids = []
+    for source in INVOKEAI_MODEL_SOURCES:
+        job = control("POST", f"/api/v2/models/install?source={urllib.parse.quote(source, safe='')}", {}, 201)
+        if not (isinstance(job, dict) and isinstance(job.get("id"), int)):
+            raise BenchError(f"{mock.name}: installing {source} did not answer a job: {json.dumps(job)[:200]!r}")
+        job_ids.append(job["id"])
+    deadline = time.monotonic() + INVOKEAI_INSTALL_TIMEOUT_S
+    while True:
+        jobs = control("GET", "/api/v2/models/install")
+        by_id = {job.get("id"): job for job in jobs if isinstance(job, dict)} if isinstance(jobs, list) else {}
+        states = {job_id: by_id.get(job_id, {}).get("status") for job_id in job_ids}
+        failed = [by_id[job_id] for job_id, state in states.items() if state in ("error", "cancelled")]
+        if failed:
+            job = failed[0]
+            raise BenchError(
+                f"{mock.name}: installing {job.get('source')} ended {job.get('status')}:"
+                f" {job.get('error_reason')} {job.get('error')}"
+            )
+        if all(state == "completed" for state in states.values()):
+            break
+        if time.monotonic() > deadline:
+            raise BenchError(f"{mock.name}: model installs not done after {INVOKEAI_INSTALL_TIMEOUT_S:.0f}s: {states}")
+        time.sleep(0.1)
+    models = control("GET", "/api/v2/models/")
+    if not is_installed_models(models):
+        raise BenchError(
+            f"{mock.name}: after installing {len(INVOKEAI_MODEL_SOURCES)} models the list says:"
+            f" {json.dumps(models)[:300]!r}"
+        )
+    processor = control("PUT", f"{INVOKEAI_QUEUE}/processor/pause")
+    if not (isinstance(processor, dict) and processor.get("is_started") is False):
+        raise BenchError(f"{mock.name}: the queue processor did not pause: {json.dumps(processor)[:200]!r}")
+    count = len(models["models"])  # type: ignore[index]
+    print(f"  seeded {mock.name}: {count} installed models; queue processor paused", flush=True)
+    return count
+
+
+def invokeai_queue_counts(mock: Server) -> dict[str, int]:
+    """The mock's default queue: pending, completed, ..., total."""
+    page, _ = fetch_json(mock.name, mock.target_url(f"{INVOKEAI_QUEUE}/status"), {})
+    queue = page.get("queue") if isinstance(page, dict) else None
+    if not (isinstance(queue, dict) and isinstance(queue.get("pending"), int)):
+        raise BenchError(f"{mock.name}: the queue status has no pending count: {json.dumps(page)[:200]!r}")
+    return {key: value for key, value in queue.items() if isinstance(value, int)}
+
+
+def clear_invokeai_queue(mock: Server) -> None:
+    """Empty the mock's queue, so each enqueue run starts from none (the queue holds at most 10,000)."""
+    fetch_json(mock.name, mock.target_url(f"{INVOKEAI_QUEUE}/clear"), {}, method="PUT")
+    counts = invokeai_queue_counts(mock)
+    if counts.get("total") != 0:
+        raise BenchError(f"{mock.name}: the queue still holds items after clear: {counts}")
+
+
+def probe_body_validation(server: Server, endpoint: Endpoint) -> str:
+    """Send INVALID_ENQUEUE_BODY once: a server that validates the body answers 422."""
+    request = urllib.request.Request(
+        server.target_url(endpoint.fixed_target), data=INVALID_ENQUEUE_BODY.encode(), method=endpoint.method,
+        headers={**dict(server.api.headers), **JSON_HEADERS},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10.0) as response:
+            return f"HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        return f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        return f"no answer ({error})"
+
+
 def invokeai_board_count(mock: Server) -> int:
     """How many boards the mock holds (one page of one board: its `total` counts them all)."""
     page, _ = fetch_json(mock.name, mock.target_url("/api/v1/boards/?offset=0&limit=1"), {})
@@ -780,6 +1000,7 @@ def endpoint_targets(api: Api, mock: Server) -> Callable[[Endpoint], Targets] | 
         return lambda endpoint: chutes_targets(endpoint, chute_ids)
     if api is INVOKEAI:
         board_ids = seed_invokeai(mock)
+        seed_invokeai_models(mock)
         return lambda endpoint: invokeai_targets(endpoint, board_ids)
     return None
 
@@ -793,12 +1014,15 @@ def check_server(
     added to `notes`.
     """
     headers = dict(server.api.headers)
+    body = endpoint.body.encode() if endpoint.body else None
+    if body is not None:
+        headers.update(JSON_HEADERS)
     strict = server.api.page_check[endpoint.name]
     expected = server.api.prism_page_check.get(endpoint.name, strict) if server.name == "prism" else strict
     if targets is not None:
         url = server.target_url(targets.fixed)
         response_bytes, page = check_page(
-            server.name, url, headers, expected, method=endpoint.method, status=endpoint.status
+            server.name, url, headers, expected, method=endpoint.method, status=endpoint.status, body=body
         )
         if notes is not None and expected is not strict and not strict[0](page):
             notes.append(
@@ -807,6 +1031,9 @@ def check_server(
             )
         for target in dict.fromkeys(targets.varied):
             check_page(server.name, server.target_url(target), headers, expected)
+        if endpoint.clear_path:
+            # The load mixes these in; a server that refused them would show errors for it.
+            fetch_json(server.name, server.target_url(endpoint.clear_path), dict(server.api.headers), method="PUT")
         return response_bytes
     response_bytes, _ = check_page(
         server.name, server.url(endpoint, endpoint.query_for(utc_day_start(WINDOW_DAYS, now))), headers, expected
@@ -832,6 +1059,12 @@ def run_scenario(
     if targets is not None:
         if scenario == "fixed":
             url = server.target_url(targets.fixed)
+            if endpoint.method == "POST" and endpoint.body:
+                script_args = [endpoint.body, str(endpoint.clear_every), server.prefix + endpoint.clear_path]
+                if server.name == "mock" and endpoint.clear_every:
+                    script_args.append(REFUSED_MARKER)  # Prism's placeholder answer always says 0
+                result = run_wrk(wrk, url, settings, seconds, script_args, headers=headers, script=POST_JSON_SCRIPT)
+                return url, replace(result, refused=result.marked or 0)
             if endpoint.method == "POST":
                 return url, run_wrk(wrk, url, settings, seconds, [], headers=headers, script=POST_SCRIPT)
             return url, run_wrk(wrk, url, settings, seconds, headers=headers)
@@ -868,6 +1101,10 @@ def measure(
 
     A 4xx from Prism in the pre-check is a finding about Prism, not a setup failure: that endpoint
     is loaded on the mock only and the answer goes to `notes`. Any other failed check stops the run.
+
+    InvokeAI's enqueue_batch: the mock's queue is cleared before each of its runs (warm-up too) and by
+    every ENQUEUE_CLEAR_EVERY-th request within them (post_json.lua); an enqueue the full queue refused
+    anyway (`enqueued: 0`, still a 200, counted by the script) is an error of that row.
     """
     api = servers[0].api
     notes = [] if notes is None else notes
@@ -887,21 +1124,52 @@ def measure(
                     " measured on the mock only (see the notes)",
                     flush=True,
                 )
+        if endpoint.body:
+            answers = {server.name: probe_body_validation(server, endpoint) for server in servers}
+            accepted = [name for name, answer in answers.items() if answer.startswith("HTTP 2")]
+            notes.append(
+                f"{endpoint.name}: an invalid body ({INVALID_ENQUEUE_BODY}, no graph, runs 0) was answered "
+                + ", ".join(f"{name} {answer}" for name, answer in answers.items())
+                + (f"; {' and '.join(accepted)} did not validate the body" if accepted else "")
+            )
         loaded = [server for server in servers if server.name in response_bytes]
         scenarios = [s for s in SCENARIOS if s == "fixed" or targets is None or targets.varied]
+        fills_queue = api is INVOKEAI and endpoint.name == "enqueue_batch"
         if settings.warmup_s:
             for server in loaded:
+                if fills_queue and server.name == "mock":
+                    clear_invokeai_queue(server)
                 run_scenario(
                     wrk, server, endpoint, "fixed", settings, settings.warmup_s, now, targets, targets_script
                 )
         # Servers alternate run by run so a drift in machine load hits both alike.
         for scenario in scenarios:
             for server in loaded:
-                print(f"  {scenario:<7} {endpoint.name:<12} {server.name:<6}", end="", flush=True)
+                if fills_queue and server.name == "mock":
+                    clear_invokeai_queue(server)
+                print(f"  {scenario:<7} {endpoint.name:<13} {server.name:<6}", end="", flush=True)
                 url, result = run_scenario(
                     wrk, server, endpoint, scenario, settings, settings.duration_s, now, targets, targets_script
                 )
+                if fills_queue and server.name == "mock":
+                    queued = invokeai_queue_counts(server)["pending"]
+                    notes.append(
+                        f"{endpoint.name}: the mock's processor is paused, so every enqueued item stays pending;"
+                        f" the queue was cleared before the run and by every {endpoint.clear_every:,}th request"
+                        f" of it ({result.requests:,} requests), and held {queued:,} pending items after it;"
+                        + (
+                            f" {result.refused:,} answers were `enqueued: 0` (queue full), counted as errors"
+                            if result.refused
+                            else " no enqueue was refused"
+                        )
+                    )
                 print(f" {result.requests_per_sec:>10,.0f} req/s", flush=True)
+                if result.timeouts:
+                    notes.append(
+                        f"{endpoint.name} ({scenario}, {server.name}): {result.timeouts:,} timeouts: requests still"
+                        f" unanswered after wrk's {settings.timeout_s}s --timeout; counted as errors, and their"
+                        " latency is not in p50/p99"
+                    )
                 yield Row(scenario, endpoint.name, server.name, url, response_bytes[server.name], result)
     if api is INVOKEAI:
         boards = invokeai_board_count(servers[0])
@@ -925,7 +1193,7 @@ def ratio(rows: list[Row], scenario: str, endpoint: str) -> float | None:
 
 def has_errors(rows: list[Row], scenario: str, endpoint: str) -> bool:
     return any(
-        r.result.non_2xx or r.result.socket_errors
+        r.result.errors
         for r in rows
         if r.scenario == scenario and r.endpoint == endpoint
     )
@@ -956,7 +1224,7 @@ def format_table(rows: list[Row]) -> str:
                 f"{r.p50_ms:.2f}",
                 f"{r.p99_ms:.2f}",
                 str(row.response_bytes),
-                str(r.non_2xx + r.socket_errors),
+                str(r.errors),
                 f"{row_ratio:.2f}x" if row_ratio is not None else "",
             )
         )
@@ -1030,7 +1298,7 @@ def write_json(
 
 def describe_load(settings: LoadSettings) -> str:
     return (
-        f"-t{settings.threads} -c{settings.connections}:"
+        f"-t{settings.threads} -c{settings.connections} --timeout={settings.timeout_s}s:"
         f" {settings.warmup_s}s warm-up per server and endpoint, then {settings.duration_s}s per run"
     )
 
@@ -1086,7 +1354,7 @@ def run(args: argparse.Namespace) -> int:
     specs = {api.name: given[api.name].resolve() for api in apis}
     # Every spec is checked before anything starts, so a bad path fails at once.
     paths = {api.name: {"mock": mock_paths(api), "prism": prism_paths(specs[api.name], api)} for api in apis}
-    settings = LoadSettings(args.duration, args.warmup, args.connections, args.threads)
+    settings = LoadSettings(args.duration, args.warmup, args.connections, args.threads, args.timeout)
     rows: list[Row] = []
     notes: list[str] = []
     now = time.time()
