@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 from mockserver.engine.issues import Issue, RequestInvalid
 
 NODE_ATTRIBUTES = ("id", "is_intermediate", "use_cache", "type")
+MAX_IMAGE_PIXELS = 8192 * 8192
 MODEL_LOADERS = {"main_model_loader", "sdxl_model_loader", "sdxl_refiner_model_loader", "flux_model_loader",
                  "sd3_model_loader", "cogview4_model_loader", "vae_loader", "lora_loader", "sdxl_lora_loader",
                  "controlnet", "ip_adapter", "t2i_adapter", "esrgan", "spandrel_image_to_image"}
@@ -59,7 +60,7 @@ class Catalogue:
                   if isinstance(node, dict) and node.get("type") not in self.types]
         if issues:
             raise RequestInvalid(issues)
-        problem = self._edge_problem(nodes, graph.get("edges") or [])
+        problem = _id_problem(nodes) or self._edge_problem(nodes, graph.get("edges") or [])
         if problem:
             raise RequestInvalid([Issue("value_error", loc, graph, {"error": problem})])
         return {**graph, "nodes": {key: self.with_defaults(node) for key, node in nodes.items()},
@@ -80,9 +81,31 @@ class Catalogue:
                 return f"Edge source field {source['field']} does not exist in node {source['node_id']}"
             if destination["field"] not in self.types[nodes[destination["node_id"]]["type"]]["fields"]:
                 return f"Edge destination field {destination['field']} does not exist in node {destination['node_id']}"
+            source_kind = self.types[nodes[source["node_id"]]["type"]].get("output_kinds", {}).get(source["field"], "any")
+            target_kind = self.types[nodes[destination["node_id"]]["type"]].get("field_kinds", {}).get(
+                destination["field"], "any")
+            if not _compatible(source_kind, target_kind):
+                return (f"Edge source and target types do not match ({source['node_id']}.{source['field']} -> "
+                        f"{destination['node_id']}.{destination['field']})")
         if _has_cycle(nodes, edges):
             return "Graph contains cycles"
         return None
+
+
+def _id_problem(nodes: dict) -> str | None:
+    for key, node in nodes.items():
+        if node.get("id") != key:
+            return f"Node ids must match, got {key} and {node.get('id')}"
+    return None
+
+
+def _compatible(source: str, target: str) -> bool:
+    """The real server refuses an edge between fields of different types. Checked where both
+    types are plain (a JSON type or one named schema); lists, unions and the like are let through,
+    and an integer may feed a number, as InvokeAI allows."""
+    if "any" in (source, target) or source == target:
+        return True
+    return (source, target) == ("integer", "number")
 
 
 def _has_cycle(nodes: dict, edges: list) -> bool:
@@ -158,21 +181,33 @@ def _divide(ctx: RunContext, node: dict) -> dict:
     return _int(int(node["a"] / node["b"]))
 
 
+def _size(width: t.Any, height: t.Any) -> tuple[int, int]:
+    """An image size a node may make: the mock holds images in memory, so it refuses what would
+    not fit (Pillow's own bomb limit) instead of trying."""
+    width, height = int(width), int(height)
+    if width <= 0 or height <= 0:
+        raise NodeFailed("ValueError", f"Image size must be positive, got {width}x{height}", "invocations/image.py")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise NodeFailed("OverflowError", f"Image of {width}x{height} pixels is too large", "invocations/image.py")
+    return width, height
+
+
 def _blank_image(ctx: RunContext, node: dict) -> dict:
     color = node.get("color") or {}
     rgba = tuple(int(color.get(channel, default)) for channel, default in (("r", 0), ("g", 0), ("b", 0), ("a", 255)))
     mode = node.get("mode", "RGB")
-    picture = Image.new(mode, (int(node["width"]), int(node["height"])), rgba if mode == "RGBA" else rgba[:3])
+    picture = Image.new(mode, _size(node["width"], node["height"]), rgba if mode == "RGBA" else rgba[:3])
     return _image_output(ctx, node, picture)
 
 
 def _resize(ctx: RunContext, node: dict) -> dict:
-    picture = _load(ctx, node).resize((int(node["width"]), int(node["height"])), Image.Resampling.BICUBIC)
+    picture = _load(ctx, node).resize(_size(node["width"], node["height"]), Image.Resampling.BICUBIC)
     return _image_output(ctx, node, picture)
 
 
 def _crop(ctx: RunContext, node: dict) -> dict:
-    x, y, width, height = (int(node[key]) for key in ("x", "y", "width", "height"))
+    x, y = int(node["x"]), int(node["y"])
+    width, height = _size(node["width"], node["height"])
     picture = _load(ctx, node).crop((x, y, x + width, y + height))
     return _image_output(ctx, node, picture)
 
@@ -261,6 +296,7 @@ def _latents_to_image(ctx: RunContext, node: dict) -> dict:
 
 
 def plausible_image(width: int, height: int, seed: int, prompt: str) -> Image.Image:
+    width, height = _size(width, height)
     """A stand-in for a generated picture: soft colour fields and shapes, the same for the same
     seed and prompt, different when either changes."""
     digest = hashlib.sha256(f"{seed}:{prompt}".encode()).digest()
@@ -317,7 +353,7 @@ def run_node(ctx: RunContext, node: dict) -> dict:
         return runner(ctx, node)
     except NodeFailed:
         raise
-    except (KeyError, TypeError, ValueError) as error:
+    except Exception as error:  # the real processor turns whatever a node raises into a failed item
         raise NodeFailed(type(error).__name__, str(error), "invocations/baseinvocation.py") from None
 
 

@@ -100,8 +100,9 @@ class SessionQueue:
         priority = (max((i["priority"] for i in self.pending_order(queue_id)), default=0) + 1) if prepend else 0
         now = store.now()
         item_ids: list[int] = []
-        for _, (field_values, session_graph) in itertools.islice(
-                itertools.product(range(runs), combinations), max(room, 0)):
+        # Lazily: `runs` has no maximum, and only as many items as the queue has room for are made.
+        sessions = (combination for _ in range(runs) for combination in combinations)
+        for field_values, session_graph in itertools.islice(sessions, max(room, 0)):
             item = self._new_item(queue_id, batch, batch_id, priority, now, field_values, session_graph)
             item_ids.append(item["item_id"])
         echoed = {"batch_id": batch_id, "origin": batch.get("origin"), "destination": batch.get("destination"),
@@ -225,7 +226,11 @@ class SessionQueue:
 
     def _finish(self, item: dict, when: float) -> None:
         self._now = when  # the simulated moment the nodes ran: images made now are stamped with it
-        failure = self._run(item)
+        try:
+            failure = self._run(item)
+        except Exception as error:  # never leave an item running: it would wedge the queue
+            failure = ({"id": item["session_id"], "type": "session"}, item["session_id"],
+                       nodes.NodeFailed(type(error).__name__, str(error), "services/session_processor"))
         self.current = None
         self.idle_since = when
         if failure is None:
@@ -445,6 +450,9 @@ def expand(data: list | None, graph: dict, catalogue: nodes.Catalogue) -> list[t
     outer list is a product of groups, each group zips its items."""
     if not data:
         return [([], copy.deepcopy(graph))]
+    problem = _data_problem(data)
+    if problem:
+        raise RequestInvalid([Issue("value_error", ("body", "batch", "data"), data, {"error": problem})])
     groups = []
     for group in data:
         lengths = {len(datum.get("items") or []) for datum in group}
@@ -465,6 +473,21 @@ def expand(data: list | None, graph: dict, catalogue: nodes.Catalogue) -> list[t
             session_graph["nodes"][value["node_path"]][value["field_name"]] = copy.deepcopy(value["value"])
         combinations.append((field_values, session_graph))
     return combinations
+
+
+def _data_problem(data: list) -> str | None:
+    """The real Batch model's own checks: one item type per datum, each node field named once."""
+    seen: set[tuple[str, str]] = set()
+    for group in data:
+        for datum in group:
+            kinds = {type(value) for value in datum.get("items") or []}  # 1 and 1.0 differ, as in Python
+            if len(kinds) > 1:
+                return "All items in a batch must have the same type"
+            key = (datum["node_path"], datum["field_name"])
+            if key in seen:
+                return "Each batch data must have unique node_id and field_name"
+            seen.add(key)
+    return None
 
 
 def _datum_problem(datum: dict, graph: dict, catalogue: nodes.Catalogue) -> str | None:
