@@ -371,6 +371,23 @@ PROFILES: dict[str, Profile] = {
             # `DELETE /api/v2/models/install/huggingface` is the install job route with id
             # "huggingface": a 422 int_parsing on the real server as here, not a 405.
             "install_hugging_face_model": {"unsupported_method": {"enabled": False}},
+            # use_after_free (stateful) expects a 404 from a resource after a DELETE of it. The
+            # DELETEs of install and download jobs cancel them: the job stays listed, status
+            # `cancelled` (or as it was, when already finished), until a prune, as upstream's
+            # `cancel_job` keeps it; so the 200 that follows is the documented answer. Two reads
+            # answer for any name, existing or not, as upstream's do (no 404 documented): a
+            # board's image names are a query over the images (`[]` for a deleted board), and an
+            # image's URLs are built from its name alone.
+            **{operation_id: {"use_after_free": {"enabled": False}}
+               for operation_id in ("get_model_install_job", "get_download_job", "list_all_board_image_names",
+                                    "get_image_urls")},
+            # ensure_resource_availability (stateful) reads a 404 from a link target right after a
+            # create as "the created resource is gone". These read a part the new resource may not
+            # have yet, and answer the documented 404 when it is missing: a preset created without
+            # an image (`Style preset image not found`), a workflow before a thumbnail is set
+            # (`Workflow thumbnail not found`).
+            **{operation_id: {"ensure_resource_availability": {"enabled": False}}
+               for operation_id in ("get_style_preset_image", "get_workflow_thumbnail")},
         },
     ),
 }
