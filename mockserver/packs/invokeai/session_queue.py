@@ -11,6 +11,7 @@ without polling.
 
 from __future__ import annotations
 
+import collections
 import copy
 import hashlib
 import io
@@ -46,6 +47,10 @@ class SessionQueue:
         self.idle_since = 0.0
         self.finish_at = 0.0
         self._running: dict | None = None  # the node being run, for its progress events
+        # Status counts per queue and per (queue, batch), kept as items change so the status
+        # answers and every status event are O(1) rather than a walk over the whole queue.
+        self._queue_counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self._batch_counts: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
         self._now = 0.0
 
     # -- reading ------------------------------------------------------------------------------
@@ -62,6 +67,27 @@ class SessionQueue:
         rows = [i for i in self.items.values() if i["status"] == "pending" and queue_id in (None, i["queue_id"])]
         return sorted(rows, key=lambda item: (-item["priority"], item["item_id"]))
 
+    def _count(self, item: dict, step: int) -> None:
+        self._queue_counts[item["queue_id"]][item["status"]] += step
+        self._batch_counts[(item["queue_id"], item["batch_id"])][item["status"]] += step
+
+    def _set_status(self, item: dict, status: str, **changes: t.Any) -> None:
+        """Every status change goes through here, so the counts follow."""
+        self._count(item, -1)
+        item.update(status=status, **changes)
+        self._count(item, +1)
+
+    def _recount(self) -> None:
+        self._queue_counts.clear()
+        self._batch_counts.clear()
+        for item in self.items.values():
+            self._count(item, +1)
+
+    @staticmethod
+    def _totals(counter: collections.Counter) -> dict:
+        counts = {status: counter[status] for status in STATUSES}
+        return {**counts, "total": sum(counts.values())}
+
     def counts(self, items: t.Iterable[dict]) -> dict:
         counts = dict.fromkeys(STATUSES, 0)
         for item in items:
@@ -74,13 +100,15 @@ class SessionQueue:
             current = None
         return {"queue_id": queue_id, "item_id": current and current["item_id"],
                 "batch_id": current and current["batch_id"], "session_id": current and current["session_id"],
-                **self.counts(self.in_queue(queue_id))}
+                **self._totals(self._queue_counts[queue_id])}
 
-    def batch_status(self, queue_id: str, batch_id: str) -> dict:
-        items = [i for i in self.in_queue(queue_id) if i["batch_id"] == batch_id]
-        first = items[0] if items else {}
-        return {"queue_id": queue_id, "batch_id": batch_id, "origin": first.get("origin"),
-                "destination": first.get("destination"), **self.counts(items)}
+    def batch_status(self, queue_id: str, batch_id: str, item: dict | None = None) -> dict:
+        """A batch's counts; `item` (one of the batch's) saves looking up its origin and destination."""
+        if item is None:
+            item = next((i for i in self.items.values()
+                         if i["queue_id"] == queue_id and i["batch_id"] == batch_id), {})
+        return {"queue_id": queue_id, "batch_id": batch_id, "origin": item.get("origin"),
+                "destination": item.get("destination"), **self._totals(self._batch_counts[(queue_id, batch_id)])}
 
     def processor_status(self) -> dict:
         return {"is_started": self.started, "is_processing": self.current is not None}
@@ -94,7 +122,7 @@ class SessionQueue:
         combinations = expand(batch.get("data"), graph, self.catalogue)
         runs = batch.get("runs", 1)
         requested = runs * len(combinations)
-        room = MAX_QUEUE_SIZE - sum(i["status"] == "pending" for i in self.items.values())
+        room = MAX_QUEUE_SIZE - sum(counts["pending"] for counts in self._queue_counts.values())
         store = self.store
         batch_id = batch.get("batch_id") or store.new_id()
         priority = (max((i["priority"] for i in self.pending_order(queue_id)), default=0) + 1) if prepend else 0
@@ -130,6 +158,7 @@ class SessionQueue:
             "workflow": batch.get("workflow"),
         }
         self.items[item_id] = item
+        self._count(item, +1)
         return item
 
     def retry(self, queue_id: str, item_ids: list[int]) -> list[int]:
@@ -158,7 +187,7 @@ class SessionQueue:
         if self.current == item["item_id"]:
             self.current = None
             self.idle_since = now
-        item.update(status="canceled", updated_at=now, completed_at=now)
+        self._set_status(item, "canceled", updated_at=now, completed_at=now)
         self._status_event(item)
         self.store.changed()
         return True
@@ -178,6 +207,7 @@ class SessionQueue:
             if self.current == item["item_id"]:
                 self.cancel(item)
             del self.items[item["item_id"]]
+            self._count(item, -1)
         if doomed:
             self.store.changed()
         return len(doomed)
@@ -196,18 +226,22 @@ class SessionQueue:
 
     def advance(self, now: float) -> None:
         """Run the processor forward to `now`: finish what is due, start what is next."""
+        waiting: collections.deque | None = None  # sorted once per call: nothing is enqueued meanwhile
         while True:
             if self.current is not None:
                 if self.speed == "realtime" and now < self.finish_at:
                     return
                 self._finish(self.items[self.current], now if self.speed == "instant" else self.finish_at)
                 continue
-            if not self.started:
+            if not self.started or not any(counts["pending"] for counts in self._queue_counts.values()):
                 return
-            pending = self.pending_order()
-            if not pending:
+            if waiting is None:
+                waiting = collections.deque(self.pending_order())
+            while waiting and waiting[0]["status"] != "pending":
+                waiting.popleft()
+            if not waiting:
                 return
-            item = pending[0]
+            item = waiting[0]
             taken = max(self.idle_since, item["created_at"]) + DEQUEUE_SECONDS
             start = now if self.speed == "instant" else taken - DEQUEUE_SECONDS + PICKUP_SECONDS
             if start > now:
@@ -218,7 +252,7 @@ class SessionQueue:
 
     def _start(self, item: dict, when: float, started_at: float) -> None:
         self.current = item["item_id"]
-        item.update(status="in_progress", started_at=started_at, updated_at=when)
+        self._set_status(item, "in_progress", started_at=started_at, updated_at=when)
         count = max(len(item["session"]["graph"].get("nodes", {})), 1)
         self.finish_at = when + count * NODE_SECONDS
         self._status_event(item)
@@ -234,11 +268,11 @@ class SessionQueue:
         self.current = None
         self.idle_since = when
         if failure is None:
-            item.update(status="completed", updated_at=when, completed_at=when)
+            self._set_status(item, "completed", updated_at=when, completed_at=when)
             self._status_event(item)
         else:
             node, prepared_id, error = failure
-            item.update(status="failed", updated_at=when, completed_at=when, error_type=error.error_type,
+            self._set_status(item, "failed", updated_at=when, completed_at=when, error_type=error.error_type,
                         error_message=error.message, error_traceback=nodes.traceback_for(error))
             # The real server reports the item's failure first, then the node's error.
             self._status_event(item)
@@ -386,7 +420,7 @@ class SessionQueue:
             "created_at": timestamp(item["created_at"]), "updated_at": timestamp(item["updated_at"]),
             "started_at": item["started_at"] and timestamp(item["started_at"]),
             "completed_at": item["completed_at"] and timestamp(item["completed_at"]),
-            "batch_status": self.batch_status(item["queue_id"], item["batch_id"]),
+            "batch_status": self.batch_status(item["queue_id"], item["batch_id"], item),
             "queue_status": self.queue_status(item["queue_id"]),
             "session_id": item["session_id"], "credits": None}, room=item["queue_id"])
 
@@ -414,6 +448,7 @@ class SessionQueue:
 
     def load(self, data: dict) -> None:
         self.items = {item["item_id"]: item for item in data.get("items", [])}
+        self._recount()
         self.next_item_id = int(data.get("next_item_id", max(self.items, default=0) + 1))
         self.started = bool(data.get("started", True))
         self.speed = data.get("speed", self.speed)

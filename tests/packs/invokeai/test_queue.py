@@ -633,3 +633,24 @@ def test_save_image_saves_a_new_image_every_run(client: t.Any) -> None:
     saved = [source_results(queue_item(client, i))["save"]["image"]["image_name"] for i in (1, 2)]
     assert saved[0] != saved[1] and source not in saved
     assert ok(client.get("/api/v1/images/names"))["total_count"] == 3
+
+
+def test_counts_stay_right_through_every_kind_of_change(client: t.Any) -> None:
+    """The status counts are kept as items change (not recounted per request): after enqueues,
+    runs, cancels, deletes and retries they still equal a count of the items themselves."""
+    set_speed(client, "instant")
+    enqueue(client, int_graph(), runs=3)
+    client.put(f"{QUEUE}/processor/pause").raise_for_status()
+    paused = enqueue(client, int_graph(), runs=3)
+    client.put(f"{QUEUE}/i/{paused['item_ids'][0]}/cancel").raise_for_status()
+    client.delete(f"{QUEUE}/i/{paused['item_ids'][1]}").raise_for_status()
+    client.put(f"{QUEUE}/retry_items_by_id", json=[paused["item_ids"][0]]).raise_for_status()
+    client.put(f"{QUEUE}/processor/resume").raise_for_status()
+    items = client.get(f"{QUEUE}/list_all").json()
+    counted = {status: sum(item["status"] == status for item in items)
+               for status in ("pending", "in_progress", "completed", "failed", "canceled")}
+    status = client.get(f"{QUEUE}/status").json()["queue"]
+    assert {key: status[key] for key in counted} == counted and status["total"] == len(items)
+    batch = client.get(f"{QUEUE}/b/{paused['batch']['batch_id']}/status").json()
+    in_batch = [item for item in items if item["batch_id"] == paused["batch"]["batch_id"]]
+    assert batch["total"] == len(in_batch) and batch["canceled"] == 1 and batch["completed"] == len(in_batch) - 1
