@@ -29,10 +29,7 @@ def get_summary(request: Request) -> dict:
 
 
 def _settings(store: InvokeStore) -> dict:
-    settings = {"queue_speed": store.queue.speed}
-    if store.models is not None:
-        settings["model_speed"] = store.models.speed
-    return settings
+    return {"queue_speed": store.queue.speed, "model_speed": store.models.speed}
 
 
 @handlers("getInvokeSettings")
@@ -49,7 +46,7 @@ def update_settings(request: Request) -> dict:
         store.advance(store.clock.now())  # what was due at the old pace happens at the old pace
         if "queue_speed" in request.body:
             store.queue.speed = request.body["queue_speed"]
-        if "model_speed" in request.body and store.models is not None:
+        if "model_speed" in request.body:
             store.models.speed = request.body["model_speed"]
         store.changed()
         store.advance(store.clock.now())

@@ -14,7 +14,6 @@ from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
-CACHE_FOREVER = "max-age=31536000"  # image names never change meaning: InvokeAI lets clients keep them
 
 
 def _image(store: InvokeStore, name: str) -> dict:
@@ -105,7 +104,7 @@ def get_image_workflow(request: Request) -> dict:
 
 
 def _file_headers(name: str) -> dict[str, str]:
-    return {"content-disposition": f'inline; filename="{name}"', "cache-control": CACHE_FOREVER}
+    return {"content-disposition": f'inline; filename="{name}"', "cache-control": imaging.CACHE_FOREVER}
 
 
 @handlers("get_image_full", "get_image_full_head")
@@ -124,7 +123,7 @@ def get_image_thumbnail(request: Request) -> Response:
     thumbnail = store.thumbnails.get(name)
     if thumbnail is None:
         thumbnail = store.thumbnails[name] = imaging.webp_thumbnail(store.image_bytes[name])
-    return Response(200, thumbnail, "image/webp", {"cache-control": CACHE_FOREVER})
+    return Response(200, thumbnail, "image/webp", {"cache-control": imaging.CACHE_FOREVER})
 
 
 @handlers("get_image_urls")

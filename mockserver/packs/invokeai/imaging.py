@@ -10,8 +10,11 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from mockserver.engine.bodies import UploadedFile
+from mockserver.engine.http import Response
 from mockserver.engine.issues import ApiError
 
+# Image names never change meaning, so InvokeAI lets clients keep every image file for a year.
+CACHE_FOREVER = "max-age=31536000"
 THUMBNAIL_SIZE = 256  # InvokeAI's thumbnails fit in 256×256
 MAX_PIXELS = 4096 * 4096  # the largest `resize_to` InvokeAI accepts
 # Refuse decompression bombs instead of letting Pillow warn and go on: the mock holds images in RAM.
@@ -95,6 +98,11 @@ def webp_thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
     out = io.BytesIO()
     normalized(image).save(out, format="WEBP")
     return out.getvalue()
+
+
+def webp_response(data: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A stored WebP (thumbnail or preview) as the real server serves its image files."""
+    return Response(200, data, "image/webp", {"cache-control": CACHE_FOREVER, **(headers or {})})
 
 
 def solid_png(width: int, height: int, color: str) -> bytes:

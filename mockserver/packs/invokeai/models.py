@@ -28,11 +28,6 @@ from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.model_manager import ModelError, ModelManager
 
 handlers = Handlers()
-IMAGE_MAX_AGE = "max-age=31536000"
-
-
-def _models(store: t.Any) -> ModelManager:
-    return store.models
 
 
 class _Session:
@@ -45,7 +40,7 @@ class _Session:
     def __enter__(self) -> ModelManager:
         self.store.lock.acquire()
         try:
-            self.models = _models(self.store)
+            self.models: ModelManager = self.store.models
             self.moves = self.models.moves
             self.models.advance(self.store.clock.now())
         except BaseException:
@@ -133,8 +128,7 @@ def get_model_image(request: Request) -> Response:
     if data is None:
         raise ApiError(404, "Not Found")
     # InvokeAI keeps the image as WebP but labels it `image/png`; the mock labels what it stores.
-    return Response(200, data, "image/webp", {"content-disposition": f'inline; filename="{key}.png"',
-                                             "cache-control": IMAGE_MAX_AGE})
+    return imaging.webp_response(data, {"content-disposition": f'inline; filename="{key}.png"'})
 
 
 @handlers("update_model_image")

@@ -24,8 +24,7 @@ PRESET_PREVIEW_SIZE = 256
 
 def new_state(context: PackContext) -> InvokeStore:
     app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
-    store = InvokeStore(context.random("ids"), context.clock, app)
-    store.prompt_rng = context.random("prompts")
+    store = InvokeStore(context.random("ids"), context.random("prompts"), context.clock, app)
     store.queue = SessionQueue(store, catalogue(context.fixtures / "invocations.yaml"))
     store.queue.speed = app.get("queue_speed", "realtime")
     store.models = ModelManager(context.fixtures, context.random("models"), context.clock, store.emit)

@@ -89,10 +89,7 @@ class SessionQueue:
         return {**counts, "total": sum(counts.values())}
 
     def counts(self, items: t.Iterable[dict]) -> dict:
-        counts = dict.fromkeys(STATUSES, 0)
-        for item in items:
-            counts[item["status"]] += 1
-        return {**counts, "total": sum(counts.values())}
+        return self._totals(collections.Counter(item["status"] for item in items))
 
     def queue_status(self, queue_id: str) -> dict:
         current = self.items.get(self.current) if self.current is not None else None
@@ -273,7 +270,7 @@ class SessionQueue:
         else:
             node, prepared_id, error = failure
             self._set_status(item, "failed", updated_at=when, completed_at=when, error_type=error.error_type,
-                        error_message=error.message, error_traceback=nodes.traceback_for(error))
+                             error_message=error.message, error_traceback=nodes.traceback_for(error))
             # The real server reports the item's failure first, then the node's error.
             self._status_event(item)
             self._event(item, "invocation_error", node, {"error_type": error.error_type, "error_message": error.message,
@@ -379,7 +376,6 @@ class SessionQueue:
 
     def _context(self, item: dict) -> nodes.RunContext:
         store = self.store
-        models = getattr(store, "models", None)
 
         def save_image(picture: Image.Image, node: dict, node_id: str) -> dict:
             board = (node.get("board") or {}).get("board_id") or item["destination"]
@@ -404,7 +400,7 @@ class SessionQueue:
                             {"message": message, "percentage": None, "image": None})
 
         return nodes.RunContext(save_image=save_image, load_image=load_image,
-                                model=(models.get_record if models is not None else (lambda key: None)),
+                                model=store.models.get_record,
                                 rng=store.prompt_rng, progress=progress)
 
     # -- events -------------------------------------------------------------------------------

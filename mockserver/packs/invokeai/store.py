@@ -30,10 +30,10 @@ def timestamp(when: float) -> str:
 
 
 class InvokeStore(Store):
-    def __init__(self, rng: random.Random, clock: t.Any, app: dict) -> None:
+    def __init__(self, rng: random.Random, prompt_rng: random.Random, clock: t.Any, app: dict) -> None:
         super().__init__()
-        self.rng = rng
-        self.prompt_rng = random.Random(0)  # replaced by the seeded one in seed.new_state
+        self.rng = rng  # ids
+        self.prompt_rng = prompt_rng  # random prompts and random nodes: ids stay put when they run
         self.clock = clock
         self.app = app  # version, config, app_deps, runtime_config: fixtures, read-only
         self.images: dict[str, dict] = {}
@@ -47,8 +47,10 @@ class InvokeStore(Store):
         self.client_state: dict[str, str] = {}  # one store for the server, whatever the queue id
         self.bulk_downloads: dict[str, bytes] = {}
         self.outbox: collections.deque = collections.deque(maxlen=10000)  # (event, data, room) for socket.io
-        self.queue: t.Any = None  # the SessionQueue, set by seed.new_state
-        self.models: t.Any = None  # the ModelManager, set by seed.new_state
+        # The SessionQueue and the ModelManager, which need the store themselves: seed.new_state
+        # makes them right after it.
+        self.queue: t.Any = None
+        self.models: t.Any = None
         self.log_level = int(app.get("log_level", 20))
         self.cache = {"enabled": bool(app.get("invocation_cache_enabled", True)),
                       "max_size": int(app.get("invocation_cache_max_size", 512)),
@@ -82,13 +84,11 @@ class InvokeStore(Store):
     def advance(self, now: float) -> None:
         """Move the queue processor and the model jobs forward to `now`."""
         with self.lock:
-            if self.queue is not None:
-                self.queue.advance(now)
-            if self.models is not None:
-                moves = self.models.moves
-                self.models.advance(now)
-                if self.models.moves != moves:
-                    self.changed()  # background progress reaches the state file too
+            self.queue.advance(now)
+            moves = self.models.moves
+            self.models.advance(now)
+            if self.models.moves != moves:
+                self.changed()  # background progress reaches the state file too
 
     # -- images -------------------------------------------------------------------------------
 
@@ -260,8 +260,8 @@ class InvokeStore(Store):
                 "client_state": self.client_state,
                 "log_level": self.log_level,
                 "cache": {k: v for k, v in self.cache.items() if k != "entries"},
-                "queue": self.queue.export() if self.queue is not None else None,
-                "models": self.models.export() if self.models is not None else None,
+                "queue": self.queue.export(),
+                "models": self.models.export(),
             })
 
     def load(self, data: dict) -> None:
@@ -282,8 +282,8 @@ class InvokeStore(Store):
             self.log_level = int(data.get("log_level", self.log_level))
             self.cache = {**self.cache, **data.get("cache", {}), "entries": {}}
             self.bulk_downloads = {}
-            if self.queue is not None and data.get("queue"):
+            if data.get("queue"):
                 self.queue.load(data["queue"])
-            if self.models is not None and data.get("models"):
+            if data.get("models"):
                 self.models.load(data["models"])
             self.changed()

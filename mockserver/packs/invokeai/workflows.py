@@ -226,4 +226,4 @@ def get_workflow_thumbnail(request: Request) -> Response:
     if data is None:
         # The real server fails with a 500 here; a missing thumbnail is a 404.
         raise ApiError(404, "Workflow thumbnail not found")
-    return Response(200, data, "image/webp", {"cache-control": "max-age=31536000"})
+    return imaging.webp_response(data)

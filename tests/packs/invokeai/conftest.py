@@ -25,3 +25,18 @@ def client(module_client: TestClient) -> TestClient:
     """The module's server, back at its fixtures (default workflows and presets, nothing uploaded)."""
     reset(module_client)
     return module_client
+
+
+@pytest.fixture
+def events(client: TestClient, server: t.Any) -> list[tuple[str, dict]]:
+    """What the model manager emits on the socket, recorded (and still delivered)."""
+    manager = server.runtimes["invokeai"].state.models
+    seen: list[tuple[str, dict]] = []
+    original = manager.emit
+
+    def record(name: str, payload: dict) -> None:
+        seen.append((name, payload))
+        original(name, payload)
+
+    manager.emit = record
+    return seen

@@ -252,3 +252,15 @@ def run_until_idle(client: TestClient, step: float = 0.25, limit: int = 400) -> 
             raise AssertionError("the processor is paused: waiting would never end")
         advance(client, step)
     raise AssertionError("the queue never went idle")
+
+
+def ok(response: t.Any, status: int = 200) -> t.Any:
+    """The answer's JSON, after checking its status (None for an empty body, e.g. a 204)."""
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+def scan(client: TestClient, path: str) -> dict[str, bool]:
+    """`scan_folder` of a folder of the mock's models directory: path -> is_installed."""
+    found = ok(client.get("/api/v2/models/scan_folder", params={"scan_path": path}))
+    return {item["path"]: item["is_installed"] for item in found}

@@ -11,15 +11,11 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from invokeai_support import CONTROL, recorded
+from invokeai_support import CONTROL, ok, recorded
 
 APP = "/api/v1/app"
 CACHE = f"{APP}/invocation_cache"
 
-
-def ok(response: t.Any) -> t.Any:
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def status(client: t.Any) -> dict:

@@ -16,7 +16,7 @@ import re
 import typing as t
 
 import pytest
-from invokeai_support import CONTROL, advance, recorded
+from invokeai_support import CONTROL, advance, ok, recorded, scan
 
 DQ = "/api/v1/download_queue"
 MODELS = "/api/v2/models"
@@ -25,10 +25,6 @@ PNG_URL = "https://example.com/downloads/openpose-hands.png"  # 48213 bytes
 HF_FILE = "https://huggingface.co/stabilityai/sdxl-vae/resolve/main/diffusion_pytorch_model.safetensors"
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?$")
 
-
-def ok(response: t.Any, status: int = 200) -> t.Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
 
 
 def download(client: t.Any, source: str, dest: str = "/invokeai/import", **body: t.Any) -> dict:
@@ -39,25 +35,6 @@ def get(client: t.Any, job_id: int) -> dict:
     return ok(client.get(f"{DQ}/i/{job_id}"))
 
 
-def scan(client: t.Any, path: str) -> dict[str, bool]:
-    found = ok(client.get(f"{MODELS}/scan_folder", params={"scan_path": path}))
-    return {item["path"]: item["is_installed"] for item in found}
-
-
-@pytest.fixture
-def events(client: t.Any, server: t.Any) -> list[tuple[str, dict]]:
-    """What the model manager emits on the socket, recorded (and still delivered)."""
-    client.get(f"{MODELS}/").raise_for_status()
-    manager = server.runtimes["invokeai"].state.models
-    seen: list[tuple[str, dict]] = []
-    original = manager.emit
-
-    def record(name: str, payload: dict) -> None:
-        seen.append((name, payload))
-        original(name, payload)
-
-    manager.emit = record
-    return seen
 
 
 def test_recorded_answers(client: t.Any) -> None:

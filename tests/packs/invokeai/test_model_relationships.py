@@ -13,7 +13,7 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from invokeai_support import CONTROL, recorded
+from invokeai_support import CONTROL, ok, recorded
 
 MR = "/api/v1/model_relationships"
 MODELS = "/api/v2/models"
@@ -22,10 +22,6 @@ SOURCES = ("/invokeai/import/checkpoints/juggernautXL_v9Rdphoto2Lightning.safete
            "/invokeai/import/diffusers/sdxl-vae-fp16-fix",
            "/invokeai/import/embeddings/easynegative.safetensors")
 
-
-def ok(response: t.Any, status: int = 200) -> t.Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import re
 import typing as t
 
 import pytest
-from invokeai_support import CONTROL, advance, decoded, png_bytes, recorded
+from invokeai_support import CONTROL, advance, decoded, ok, png_bytes, recorded, scan
 
 MODELS = "/api/v2/models"
 CHECKPOINT = "/invokeai/import/checkpoints/dreamshaper_8.safetensors"
@@ -33,10 +33,6 @@ HASH = re.compile(r"^blake3:[0-9a-f]{64}$")
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-def ok(response: t.Any, status: int = 200) -> t.Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
 
 
 def set_model_speed(client: t.Any, speed: str) -> None:
@@ -70,25 +66,6 @@ def models(client: t.Any, **params: t.Any) -> list[dict]:
     return ok(client.get(f"{MODELS}/", params=params))["models"]
 
 
-def scan(client: t.Any, path: str) -> dict[str, bool]:
-    return {found["path"]: found["is_installed"] for found in ok(client.get(f"{MODELS}/scan_folder",
-                                                                              params={"scan_path": path}))}
-
-
-@pytest.fixture
-def events(client: t.Any, server: t.Any) -> list[tuple[str, dict]]:
-    """What the model manager emits on the socket, recorded (and still delivered)."""
-    client.get(f"{MODELS}/").raise_for_status()
-    manager = server.runtimes["invokeai"].state.models
-    seen: list[tuple[str, dict]] = []
-    original = manager.emit
-
-    def record(name: str, payload: dict) -> None:
-        seen.append((name, payload))
-        original(name, payload)
-
-    manager.emit = record
-    return seen
 
 
 # -- what the real server answered with nothing installed -------------------------------------------

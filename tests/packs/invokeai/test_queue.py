@@ -21,18 +21,26 @@ import typing as t
 
 import pytest
 from invokeai_support import (
-    QUEUE, advance, blank_graph, edge, enqueue, enqueue_raw, graph, int_graph, node, queue_item, queue_status,
-    recorded, set_speed,
+    QUEUE,
+    advance,
+    blank_graph,
+    edge,
+    enqueue,
+    enqueue_raw,
+    graph,
+    int_graph,
+    node,
+    ok,
+    queue_item,
+    queue_status,
+    recorded,
+    set_speed,
 )
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 COUNTS = ("pending", "in_progress", "completed", "failed", "canceled", "total")
 CACHE = "/api/v1/app/invocation_cache"
 
-
-def ok(response: t.Any) -> t.Any:
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def recorded_json(seq: int) -> t.Any:

@@ -19,18 +19,29 @@ import typing as t
 
 import pytest
 from invokeai_support import (
-    PICKUP, QUEUE, advance, blank_graph, decoded, edge, enqueue, graph, int_graph, new_board, node, queue_item,
-    queue_status, recorded, run_until_idle, set_speed,
+    PICKUP,
+    QUEUE,
+    advance,
+    blank_graph,
+    decoded,
+    edge,
+    enqueue,
+    graph,
+    int_graph,
+    new_board,
+    node,
+    ok,
+    queue_item,
+    queue_status,
+    recorded,
+    run_until_idle,
+    set_speed,
 )
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$")
 ADD_GRAPH_NODES = ("a", "b", "sum", "s")
 
-
-def ok(response: t.Any) -> t.Any:
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def scrub(value: t.Any) -> t.Any:
