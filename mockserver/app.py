@@ -30,6 +30,7 @@ class ServerConfig:
     state_file: Path | None = None
     clock_start: float | None = None  # freeze the clock at this instant
     settings: Settings = field(default_factory=Settings)
+    pack_options: t.Mapping[str, t.Any] = field(default_factory=dict)  # by PackOption.dest; None: not given
 
 
 def build_server(config: ServerConfig) -> MockServer:
@@ -39,10 +40,12 @@ def build_server(config: ServerConfig) -> MockServer:
         clock.set(config.clock_start, frozen=True)
     services = Services(clock=clock, seed=seed, settings=config.settings)
     packs = _selected_packs(config, seed)
+    _check_options_have_their_pack(config.pack_options, packs)
     runtimes = [_runtime(pack, services) for pack in packs]
     server_ref: dict[str, MockServer] = {}
     control_app = _control_app(runtimes, services, lambda: server_ref["server"])
-    server = MockServer(runtimes, services, control_app, state_file=config.state_file)
+    server = MockServer(runtimes, services, control_app, state_file=config.state_file,
+                        pack_options=config.pack_options)
     server_ref["server"] = server
     server.load_state_file()
     return server
@@ -58,6 +61,15 @@ def _selected_packs(config: ServerConfig, seed: int) -> list[Pack]:
     if config.spec is not None:
         packs.append(fallback_pack(Path(config.spec), seed=seed, dialect=config.spec_dialect))
     return packs
+
+
+def _check_options_have_their_pack(values: t.Mapping[str, t.Any], packs: list[Pack]) -> None:
+    """A pack's option given while the pack is not served would silently do nothing."""
+    served = {option.dest for pack in packs for option in pack.options}
+    for name in AVAILABLE:
+        for option in load_pack(name).options:
+            if values.get(option.dest) is not None and option.dest not in served:
+                raise ValueError(f"{option.flag} needs the {name} pack: serve it (--api {name})")
 
 
 class _SynthesizingResolver(Resolver):

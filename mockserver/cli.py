@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body accepted")
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"])
+    _add_pack_options(serve)
     serve.set_defaults(run=_serve)
     drift = commands.add_parser(
         "drift", help="compare an API's spec with an upstream OpenAPI document",
@@ -93,6 +94,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_pack_options(serve: argparse.ArgumentParser) -> None:
+    """Options the packs declare (`--invokeai-ui DIR`), in a group per pack."""
+    from mockserver.packs import load_pack
+
+    for name in AVAILABLE:
+        options = load_pack(name).options
+        if not options:
+            continue
+        group = serve.add_argument_group(f"{name} pack")
+        for option in options:
+            group.add_argument(option.flag, dest=f"pack_{option.dest}", metavar=option.metavar,
+                               type=_argparse_type(option.parse), help=option.help)
+
+
+def _argparse_type(parse: t.Callable[[str], t.Any]) -> t.Callable[[str], t.Any]:
+    def convert(text: str) -> t.Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def _pack_option_values(args: argparse.Namespace) -> dict[str, t.Any]:
+    return {key.removeprefix("pack_"): value for key, value in vars(args).items() if key.startswith("pack_")}
+
+
 def _contract(args: argparse.Namespace) -> int:
     from mockserver.contract import runner
 
@@ -138,7 +167,8 @@ def _serve(args: argparse.Namespace) -> int:
         apis=apis, spec=args.spec, spec_dialect=args.spec_dialect, seed=args.seed,
         state_file=args.state_file, clock_start=clock_start,
         settings=Settings(validate_responses=args.validate_responses,
-                          max_body_bytes=int(args.max_body_mb * 1024 * 1024)))
+                          max_body_bytes=int(args.max_body_mb * 1024 * 1024)),
+        pack_options=_pack_option_values(args))
     try:
         server = build_server(config)
     except FileNotFoundError as error:

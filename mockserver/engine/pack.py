@@ -88,8 +88,28 @@ class PackContext:
 Authenticator = t.Callable[[Request], t.Any]
 
 
+@dataclass(frozen=True)
+class PackOption:
+    """A `mockserver serve` option a pack declares (e.g. `--invokeai-ui DIR`). Its value (None when
+    not given) reaches the pack's companion under `dest`. `parse` turns the text into the value and
+    raises ValueError with a message for the user when the text is unusable."""
+
+    flag: str  # "--invokeai-ui"
+    help: str
+    metavar: str = "VALUE"
+    parse: t.Callable[[str], t.Any] = str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
 class Companion(t.Protocol):
     mounts: dict[str, t.Any]
+    # Optional, may be absent or None: an ASGI app answering every request none of the pack's
+    # operations matches (unknown path, or a method the path lacks), the way a real server's root
+    # mount does (InvokeAI's UI bundle at `/`). The pack then also answers paths no other pack owns.
+    catch_all: t.Any
 
     async def run(self) -> None: ...
 
@@ -107,9 +127,10 @@ class Pack:
     gzip: bool = False  # compress answers for clients that send `Accept-Encoding: gzip`
     # What the real server runs beside its REST API (a socket.io endpoint, a job processor): built
     # once per server with a function returning the pack's current state (it changes on reset and
-    # import). Its `mounts` get HTTP and websocket requests under their path prefixes; its `run()`
-    # runs from start-up to shutdown.
-    companion: t.Callable[[t.Callable[[], Store]], "Companion"] | None = None
+    # import) and the values of the pack's `options` by `dest`. Its `mounts` get HTTP and websocket
+    # requests under their path prefixes; its `run()` runs from start-up to shutdown.
+    companion: t.Callable[[t.Callable[[], Store], t.Mapping[str, t.Any]], "Companion"] | None = None
+    options: tuple[PackOption, ...] = ()  # extra `mockserver serve` options, for the companion
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
     # server has a catch-all route of its own; None: the dialect's 404 / 405.
     unmatched: t.Callable[[Request], t.Any] | None = None

@@ -56,12 +56,18 @@ class ApiApp:
         self._unmatched = unmatched
         self._unmatched_methods = unmatched_methods
         self._is_async = {id(op): inspect.iscoroutinefunction(op.handler) for op in operations}
+        # An ASGI app behind every operation (a companion's root mount): it answers whatever no
+        # operation matches, before the dialect's 404/405 and the pack's `unmatched`.
+        self.mounted_behind: t.Any = None
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
         found = self.router.match(method, path)
+        if not isinstance(found, Match) and self.mounted_behind is not None:
+            await self.mounted_behind(scope, receive, send)
+            return
         if not isinstance(found, Match) and self._fallback is not None and found is None:
             await self._fallback(scope, receive, send)
             return

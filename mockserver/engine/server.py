@@ -90,23 +90,27 @@ class Services:
 
 class MockServer:
     def __init__(self, runtimes: list[PackRuntime], services: Services, control: ApiApp, *,
-                 state_file: Path | None = None, cors: bool = True) -> None:
+                 state_file: Path | None = None, cors: bool = True,
+                 pack_options: t.Mapping[str, t.Any] | None = None) -> None:
         self.runtimes = {r.name: r for r in runtimes}
         self.services = services
         self.control = control
         self.state_file = state_file
         self.cors = cors
         self._routes = _prefix_table(runtimes)
-        # Served alone, a pack answers every path, as its real server would (its own 404s, or its
-        # catch-all route); served beside others, paths no pack owns get a plain 404.
-        self._only_app = runtimes[0].asgi if len(runtimes) == 1 else None
         self._saved_fingerprint: t.Any = None
         self._flusher: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
-        self._companions = {r.name: r.pack.companion(_state_of(r)) for r in runtimes if r.pack.companion is not None}
+        self._companions = {r.name: r.pack.companion(_state_of(r), _options_of(r.pack, pack_options or {}))
+                            for r in runtimes if r.pack.companion is not None}
         self._mounts = sorted(((prefix, app) for companion in self._companions.values()
                                for prefix, app in companion.mounts.items()),
                               key=lambda item: len(item[0]), reverse=True)
+        # Served alone, a pack answers every path, as its real server would (its own 404s, or its
+        # catch-all route); served beside others, paths no pack owns go to the pack whose companion
+        # mounts something behind its routes, or get a plain 404.
+        behind = self._mount_behind_routes(runtimes)
+        self._only_app = runtimes[0].asgi if len(runtimes) == 1 else behind
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -131,6 +135,16 @@ class MockServer:
             await self._lifespan(receive, send)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})
+
+    def _mount_behind_routes(self, runtimes: list[PackRuntime]) -> t.Any:
+        """Give each companion's `catch_all` to its pack's app; the app of the first such pack."""
+        first = None
+        for runtime in runtimes:
+            catch_all = getattr(self._companions.get(runtime.name), "catch_all", None)
+            if catch_all is not None and runtime.app is not None:
+                runtime.app.mounted_behind = catch_all
+                first = first or runtime.asgi
+        return first
 
     def _mounted(self, scope: dict) -> t.Any:
         path = scope["path"]
@@ -244,6 +258,10 @@ class MockServer:
         return [{"name": r.name, "prefixes": list(r.pack.prefixes), "dialect": r.pack.dialect,
                  "operations": len(r.spec.operations), "spec": str(r.pack.spec_path)}
                 for r in self.runtimes.values()]
+
+
+def _options_of(pack: Pack, values: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    return {option.dest: values.get(option.dest) for option in pack.options}
 
 
 def _state_of(runtime: PackRuntime) -> t.Callable[[], Store]:

@@ -221,7 +221,7 @@ class EchoCompanion:
 
     instances: list["EchoCompanion"] = []
 
-    def __init__(self, state: t.Callable[[], t.Any]) -> None:
+    def __init__(self, state: t.Callable[[], t.Any], options: t.Mapping[str, t.Any]) -> None:
         self.state = state
         self.ticks = 0
         self.stopped = False
@@ -270,3 +270,44 @@ def test_websockets_elsewhere_are_closed() -> None:
         with pytest.raises(Exception):
             with client.websocket_connect("/ws/nothing") as socket:
                 socket.receive_text()
+
+
+class RootCompanion:
+    """A companion with a pack option, mounting an app behind the pack's routes (as a UI bundle is)."""
+
+    def __init__(self, state: t.Callable[[], t.Any], options: t.Mapping[str, t.Any]) -> None:
+        self.options = dict(options)
+        self.mounts: dict[str, t.Any] = {}
+        self.catch_all = self.app if options.get("greeting") is not None else None
+
+    async def run(self) -> None:
+        return None
+
+    async def app(self, scope: dict, receive: t.Any, send: t.Any) -> None:
+        await Response.text(f"{self.options['greeting']} {scope['method']} {scope['path']}").send(send)
+
+
+def _root_pack(**overrides: t.Any) -> t.Any:
+    from mockserver.engine.pack import PackOption
+
+    return tiny_pack(companion=RootCompanion, options=(PackOption("--greeting", "say hello", parse=str),),
+                     **overrides)
+
+
+def test_a_companion_mounted_behind_the_routes_answers_what_no_operation_matches() -> None:
+    with TestClient(make_server(_root_pack(), pack_options={"greeting": "hi"})) as client:
+        assert client.get("/tiny/items/count").json() == 1  # operations first
+        assert client.get("/").text == "hi GET /"
+        assert client.get("/tiny/nowhere").text == "hi GET /tiny/nowhere"  # instead of the pack's 404
+        assert client.put("/tiny/items").text == "hi PUT /tiny/items"  # instead of its 405
+    # beside another pack, paths neither owns go to it too; the other pack keeps its own
+    other = tiny_pack(name="other", dialect="openai", prefixes=("/other",))
+    with TestClient(make_server(other, _root_pack(), pack_options={"greeting": "yo"})) as client:
+        assert client.get("/assets/app.js").text == "yo GET /assets/app.js"
+        assert client.get("/other/x").json()["error"]["message"] == "Invalid URL (GET /other/x)"
+
+
+def test_without_the_option_the_companion_mounts_nothing_behind() -> None:
+    with TestClient(make_server(_root_pack())) as client:
+        response = client.get("/tiny/nowhere")
+        assert response.status_code == 404 and response.json() == {"detail": "Not Found"}

@@ -10,6 +10,7 @@ from mockserver.packs.invokeai import (
 )
 from mockserver.packs.invokeai.events import InvokeCompanion
 from mockserver.packs.invokeai.seed import new_state
+from mockserver.packs.invokeai.web_ui import UI_OPTION
 
 handlers = Handlers()
 for module in (images, boards, videos, workflows, style_presets, app, client_state, utilities, queue, models):
@@ -25,5 +26,6 @@ PACK = Pack(
     # InvokeAI turns FastAPI's trailing-slash redirect off: `GET /api/v1/boards` is a 404.
     redirect_slashes=False,
     gzip=True,  # InvokeAI adds FastAPI's GZipMiddleware
-    companion=InvokeCompanion,  # socket.io at /ws/socket.io, and the queue processor's clock
+    companion=InvokeCompanion,  # socket.io at /ws/socket.io, the queue processor's clock, the web UI
+    options=(UI_OPTION,),  # --invokeai-ui DIR
 )

@@ -15,6 +15,7 @@ import typing as t
 import socketio
 
 from mockserver.packs.invokeai.store import InvokeStore
+from mockserver.packs.invokeai.web_ui import UiBundle
 
 log = logging.getLogger("mockserver.invokeai")
 TICK_SECONDS = 0.02
@@ -25,13 +26,16 @@ ROOM_KEYS = {"subscribe_queue": "queue_id", "unsubscribe_queue": "queue_id",
 class InvokeCompanion:
     """What runs beside InvokeAI's REST API: socket.io, and the clock-driven work behind it."""
 
-    def __init__(self, state: t.Callable[[], InvokeStore]) -> None:
+    def __init__(self, state: t.Callable[[], InvokeStore], options: t.Mapping[str, t.Any]) -> None:
         self.state = state
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*",
                                         logger=False, engineio_logger=False)
         for event, key in ROOM_KEYS.items():
             self.sio.on(event, self._room_handler(event.startswith("subscribe"), key))
         self.mounts = {"/ws/socket.io": socketio.ASGIApp(self.sio, socketio_path="/ws/socket.io")}
+        # `--invokeai-ui DIR`: the web UI behind every API route, as invokeai-web mounts it at `/`.
+        ui_folder = options.get("invokeai_ui")
+        self.catch_all = UiBundle(ui_folder) if ui_folder is not None else None
 
     def _room_handler(self, join: bool, key: str) -> t.Callable[[str, t.Any], t.Awaitable[None]]:
         async def handle(sid: str, data: t.Any) -> None:
