@@ -17,6 +17,10 @@ What it writes (JSON, one field per line so diffs stay readable):
 - `outputs.json`: every invocation output, keyed by its `type` tag, the same way.
 - `types.json`: every other component schema the nodes and outputs refer to (ImageField,
   UNetField, ...), verbatim, so the served document resolves every `$ref`.
+- `extras.json`: the schemas the real document adds beside its operations (the socket.io event
+  models, the UI's field-extra models and enums), with each union of every invocation written as
+  "@invocations" and of every output as "@outputs"; `InvocationOutputMap` is left out (the served
+  document builds it from the nodes).
 """
 
 from __future__ import annotations
@@ -69,6 +73,29 @@ def referenced(schemas: dict, roots: t.Iterable[dict]) -> list[str]:
     return [name for name in schemas if name in seen]
 
 
+def extras(schemas: dict, paths: dict, skip: set[str]) -> dict:
+    """Schemas no operation reaches, the node unions in them replaced by markers."""
+    reachable = set(referenced(schemas, [paths]))
+    invocations = sorted(n for n, s in schemas.items() if s.get("class") == "invocation")
+    outputs = sorted(n for n, s in schemas.items() if s.get("class") == "output")
+    names = [n for n in schemas if n not in reachable and n not in skip and n != "InvocationOutputMap"]
+    return {name: _marked(schemas[name], invocations, outputs) for name in names}
+
+
+def _marked(value: t.Any, invocations: list[str], outputs: list[str]) -> t.Any:
+    if isinstance(value, dict):
+        one_of = value.get("oneOf")
+        if isinstance(one_of, list):
+            names = sorted(item.get("$ref", "").rsplit("/", 1)[-1] for item in one_of)
+            marker = "@invocations" if names == invocations else "@outputs" if names == outputs else None
+            if marker:
+                return {**value, "oneOf": marker}
+        return {key: _marked(item, invocations, outputs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_marked(item, invocations, outputs) for item in value]
+    return value
+
+
 def dump(data: dict, path: Path) -> None:
     """Two levels of indentation, then one line per field: readable, and diffs stay small."""
     lines = ["{"]
@@ -97,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("document", type=Path, help="an InvokeAI /openapi.json")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "fixtures/invokeai/catalogue")
     args = parser.parse_args(argv)
-    schemas = json.loads(args.document.read_text(encoding="utf-8"))["components"]["schemas"]
+    document = json.loads(args.document.read_text(encoding="utf-8"))
+    schemas = document["components"]["schemas"]
     nodes = dict(node_entry(n, s) for n, s in schemas.items() if s.get("class") == "invocation")
     outputs = dict(output_entry(n, s) for n, s in schemas.items() if s.get("class") == "output")
     roots = [s for s in schemas.values() if s.get("class") in ("invocation", "output")]
@@ -107,7 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     dump(nodes, args.out / "nodes.json")
     dump(outputs, args.out / "outputs.json")
     dump_types(types, args.out / "types.json")
-    print(f"{len(nodes)} nodes, {len(outputs)} outputs, {len(types)} field types -> {args.out}")
+    skip = {n for n, s in schemas.items() if s.get("class") in ("invocation", "output")} | set(types)
+    more = extras(schemas, document["paths"], skip)
+    dump_types(more, args.out / "extras.json")
+    print(f"{len(nodes)} nodes, {len(outputs)} outputs, {len(types)} field types, {len(more)} extras -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -76,10 +76,13 @@ class Catalogue:
     """The catalogue's data with typed access, and each component schema rebuilt as served."""
 
     def __init__(self, nodes: dict[str, dict], outputs: dict[str, dict], types: dict[str, dict],
-                 tag_order: list[str]) -> None:
+                 tag_order: list[str], extras: dict[str, dict] | None = None) -> None:
         self._raw_nodes = nodes
         self._raw_outputs = outputs
         self.types: dict[str, dict] = types  # the field types' component schemas (ImageField, ...)
+        # The real document's other schemas no operation names (event models, UI enums), their
+        # unions of every node / every output written "@invocations" / "@outputs".
+        self.extras: dict[str, dict] = extras or {}
         self.order: list[str] = tag_order  # as the real server lists them in union_tag_invalid
         self._output_by_schema = {entry["schema"]: key for key, entry in outputs.items()}
         self._nodes = {key: _node_spec(key, entry, self._output_by_schema[entry["output"]])
@@ -244,5 +247,6 @@ def load_catalogue(folder: Path | None = None) -> Catalogue:
     folder = folder if folder is not None else fixtures_dir() / "invokeai" / "catalogue"
     with open(folder / "union_tag_order.yaml", encoding="utf-8") as handle:
         order = yaml.safe_load(handle)["order"]
+    extras = folder / "extras.json"
     return Catalogue(_read_json(folder / "nodes.json"), _read_json(folder / "outputs.json"),
-                     _read_json(folder / "types.json"), order)
+                     _read_json(folder / "types.json"), order, _read_json(extras) if extras.exists() else None)
