@@ -233,6 +233,8 @@ def _number(value: t.Any, loc: Loc) -> float:
         return float(value)
     if isinstance(value, str):
         try:
+            if "_" in value:  # Python reads "1_0" as 10; pydantic-core does not
+                raise ValueError(value)
             return float(value.strip())
         except ValueError:
             raise Invalid([Issue("float_parsing", loc, value)]) from None

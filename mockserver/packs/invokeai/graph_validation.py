@@ -122,6 +122,8 @@ class GraphChecker:
                 kept[name] = _copy(field.default)
         if issues:
             raise Invalid(issues)
+        if spec.extra_allowed:  # kept after the declared fields, as pydantic dumps extras
+            kept.update((key, value) for key, value in node.items() if key not in kept)
         return kept
 
     def check_graph(self, graph: dict, loc: Loc) -> dict:

@@ -305,3 +305,13 @@ def test_the_validator_on_its_own() -> None:
     with pytest.raises(Invalid) as failure:
         validator.validate(["a", None], {"type": "array", "items": {"type": "string"}}, ("x",))
     assert [(i.kind, i.loc) for i in failure.value.issues] == [("string_type", ("x", 1))]
+
+
+def test_core_metadata_keeps_keys_it_does_not_declare(client: t.Any) -> None:
+    """CoreMetadataInvocation allows extra fields (its schema says `additionalProperties: true`):
+    the web UI puts whatever it wants recorded there."""
+    nodes = echoed(client, graph(node("m", "core_metadata", positive_prompt="a cat", app_version="6.8.1",
+                                      seed="5"), node("n", "integer", value=1, app_version="x")))
+    assert nodes["m"]["app_version"] == "6.8.1" and nodes["m"]["seed"] == 5
+    assert list(nodes["m"])[-1] == "app_version"
+    assert "app_version" not in nodes["n"]
