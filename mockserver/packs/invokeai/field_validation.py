@@ -11,6 +11,7 @@ is what the real server keeps (and echoes): coerced, with the defaults of nested
 from __future__ import annotations
 
 import math
+import re
 import typing as t
 
 from mockserver.engine.issues import Issue
@@ -20,6 +21,7 @@ from mockserver.packs.invokeai.catalogue import SCHEMA_REF
 Loc = tuple[t.Any, ...]
 TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
 FALSE_WORDS = frozenset({"0", "off", "f", "false", "n", "no"})
+_INT_TEXT = re.compile(r"([+-]?[0-9]+(?:_[0-9]+)*)(?:\.0+)?", re.ASCII)
 _JSON_LABELS = {"integer": "int", "number": "float", "string": "str", "boolean": "bool", "null": "none"}
 
 
@@ -219,13 +221,10 @@ def _integer(value: t.Any, loc: Loc) -> int:
 
 
 def _parse_int(text: str) -> int | None:
-    """pydantic-core's reading of a string as an integer: digits, an optional sign, and a
-    fractional part of zeros only."""
-    body = text[1:] if text[:1] in "+-" else text
-    whole, _, fraction = body.partition(".")
-    if not whole.isdigit() or not whole.isascii() or (fraction and set(fraction) != {"0"}):
-        return None
-    return int(text.partition(".")[0])
+    """pydantic's reading of a string as an integer: ASCII digits (underscores between them), an
+    optional sign, and a fractional part of zeros only."""
+    match = _INT_TEXT.fullmatch(text)
+    return int(match.group(1)) if match else None
 
 
 def _number(value: t.Any, loc: Loc) -> float:
@@ -233,8 +232,6 @@ def _number(value: t.Any, loc: Loc) -> float:
         return float(value)
     if isinstance(value, str):
         try:
-            if "_" in value:  # Python reads "1_0" as 10; pydantic-core does not
-                raise ValueError(value)
             return float(value.strip())
         except ValueError:
             raise Invalid([Issue("float_parsing", loc, value)]) from None
@@ -249,7 +246,7 @@ def _boolean(value: t.Any, loc: Loc) -> bool:
             return bool(value)
         raise Invalid([Issue("bool_parsing", loc, value)])
     if isinstance(value, str):
-        word = value.strip().lower()
+        word = value.lower()  # no stripping here: "true " is refused
         if word in TRUE_WORDS or word in FALSE_WORDS:
             return word in TRUE_WORDS
         raise Invalid([Issue("bool_parsing", loc, value)])

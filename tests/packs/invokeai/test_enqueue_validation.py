@@ -295,6 +295,14 @@ def test_a_valid_value_of_every_field_of_every_node_is_taken(paused: t.Any) -> N
 def test_the_validator_on_its_own() -> None:
     validator = FieldValidator(client_catalogue().types)
     assert validator.validate("1.00", {"type": "integer"}, ()) == 1
+    assert validator.validate(" 1_000 ", {"type": "integer"}, ()) == 1000
+    assert validator.validate(True, {"type": "integer"}, ()) == 1
+    assert validator.validate(0.0, {"type": "boolean"}, ()) is False
+    for text in ("5.", "1e3", "1.5"):
+        with pytest.raises(Invalid):
+            validator.validate(text, {"type": "integer"}, ())
+    with pytest.raises(Invalid):
+        validator.validate("true ", {"type": "boolean"}, ())  # booleans are not stripped
     assert validator.validate("1e3", {"type": "number"}, ()) == 1000.0
     assert validator.validate("OFF", {"type": "boolean"}, ()) is False
     assert validator.validate(None, {"anyOf": [{"type": "integer"}, {"type": "null"}]}, ()) is None
