@@ -14,6 +14,7 @@ import typing as t
 
 import socketio
 
+from mockserver.packs.invokeai import openapi_document
 from mockserver.packs.invokeai.store import InvokeStore
 from mockserver.packs.invokeai.web_ui import UiBundle
 
@@ -32,7 +33,8 @@ class InvokeCompanion:
                                         logger=False, engineio_logger=False)
         for event, key in ROOM_KEYS.items():
             self.sio.on(event, self._room_handler(event.startswith("subscribe"), key))
-        self.mounts = {"/ws/socket.io": socketio.ASGIApp(self.sio, socketio_path="/ws/socket.io")}
+        self.mounts = {"/ws/socket.io": socketio.ASGIApp(self.sio, socketio_path="/ws/socket.io"),
+                       **openapi_document.mounts()}  # /openapi.json, /docs, /redoc
         # `--invokeai-ui DIR`: the web UI behind every API route, as invokeai-web mounts it at `/`.
         ui_folder = options.get("invokeai_ui")
         self.catch_all = UiBundle(ui_folder) if ui_folder is not None else None
