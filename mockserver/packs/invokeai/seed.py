@@ -15,7 +15,7 @@ import yaml
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.model_manager import ModelManager
-from mockserver.packs.invokeai.nodes import Catalogue
+from mockserver.packs.invokeai.catalogue import load_catalogue
 from mockserver.packs.invokeai.session_queue import SessionQueue
 from mockserver.packs.invokeai.store import InvokeStore
 from mockserver.packs.invokeai.workflows import new_record
@@ -26,7 +26,7 @@ PRESET_PREVIEW_SIZE = 256
 def new_state(context: PackContext) -> InvokeStore:
     app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
     store = InvokeStore(context.random("ids"), context.random("prompts"), context.clock, app)
-    store.queue = SessionQueue(store, catalogue(context.fixtures / "invocations.yaml"))
+    store.queue = SessionQueue(store, load_catalogue(context.fixtures / "catalogue"))
     store.queue.speed = app.get("queue_speed", "realtime")
     store.queue.read_prompt_file = prompt_files(context.fixtures / "prompts")
     store.models = ModelManager(context.fixtures, context.random("models"), context.clock, store.emit)
@@ -80,8 +80,3 @@ def prompt_files(folder: Path) -> t.Callable[[str], str | None]:
         return found.read_text(encoding="utf-8") if found is not None else None
     return read
 
-
-@functools.lru_cache(maxsize=4)
-def catalogue(path: Path) -> Catalogue:
-    """The invocation types (read once: the file is large)."""
-    return Catalogue(read_yaml(path))

@@ -23,6 +23,8 @@ from PIL import Image
 
 from mockserver.engine.issues import Issue, RequestInvalid
 from mockserver.packs.invokeai import imaging, nodes
+from mockserver.packs.invokeai.catalogue import Catalogue
+from mockserver.packs.invokeai.graph_validation import GraphChecker
 from mockserver.packs.invokeai.runners.context import TensorStore, data_url
 from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
 from mockserver.packs.invokeai.runners.registry import run_node
@@ -39,9 +41,10 @@ CACHE_SKIP = {"rand_int", "rand_float", "random_range"}  # random nodes are neve
 
 
 class SessionQueue:
-    def __init__(self, store: t.Any, catalogue: nodes.Catalogue) -> None:
+    def __init__(self, store: t.Any, catalogue: Catalogue) -> None:
         self.store = store
         self.catalogue = catalogue
+        self.checker = GraphChecker(catalogue)
         self.items: dict[int, dict] = {}
         self.next_item_id = 1
         self.started = True
@@ -121,8 +124,8 @@ class SessionQueue:
     def enqueue(self, queue_id: str, batch: dict, prepend: bool) -> dict:
         if isinstance(batch.get("workflow"), dict):
             check_meta_version(batch["workflow"], ("body", "batch", "workflow"))
-        graph = self.catalogue.check_graph(batch["graph"], ("body", "batch", "graph"))
-        combinations = expand(batch.get("data"), graph, self.catalogue)
+        graph = self.checker.check_graph(batch["graph"], ("body", "batch", "graph"))
+        combinations = expand(batch.get("data"), graph, self.checker)
         runs = batch.get("runs", 1)
         requested = runs * len(combinations)
         room = MAX_QUEUE_SIZE - sum(counts["pending"] for counts in self._queue_counts.values())
@@ -425,7 +428,7 @@ def new_session(session_id: str, graph: dict, execution_id: str) -> dict:
             "prepared_source_mapping": {}, "source_prepared_mapping": {}}
 
 
-def expand(data: list | None, graph: dict, catalogue: nodes.Catalogue) -> list[tuple[list[dict], dict]]:
+def expand(data: list | None, graph: dict, checker: GraphChecker) -> list[tuple[list[dict], dict]]:
     """Every (field values, graph) combination of a batch's data, in the real server's order: the
     outer list is a product of groups, each group zips its items."""
     if not data:
@@ -440,7 +443,7 @@ def expand(data: list | None, graph: dict, catalogue: nodes.Catalogue) -> list[t
             raise RequestInvalid([Issue("value_error", ("body", "batch", "data"), data,
                                         {"error": "Zipped batch items must all have the same length"})])
         for datum in group:
-            problem = _datum_problem(datum, graph, catalogue)
+            problem = _datum_problem(datum, graph, checker)
             if problem:
                 raise RequestInvalid([Issue("value_error", ("body", "batch"), None, {"error": problem})])
         groups.append([[{"node_path": d["node_path"], "field_name": d["field_name"], "value": d["items"][i]}
@@ -470,11 +473,11 @@ def _data_problem(data: list) -> str | None:
     return None
 
 
-def _datum_problem(datum: dict, graph: dict, catalogue: nodes.Catalogue) -> str | None:
+def _datum_problem(datum: dict, graph: dict, checker: GraphChecker) -> str | None:
     node = graph["nodes"].get(datum["node_path"])
     if node is None:
         return f"Node {datum['node_path']} not found in graph"
-    if datum["field_name"] not in catalogue.types[node["type"]]["fields"]:
+    if not checker.has_input(node["type"], datum["field_name"]):
         return f"Field {datum['field_name']} not found in node {datum['node_path']}"
     return None
 
