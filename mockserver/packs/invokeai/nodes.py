@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw
 
 from mockserver.engine.issues import Issue, RequestInvalid
+from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
 
 NODE_ATTRIBUTES = ("id", "is_intermediate", "use_cache", "type")
 MAX_IMAGE_PIXELS = 8192 * 8192
@@ -340,6 +341,7 @@ RUNNERS: dict[str, t.Callable[[RunContext, dict], dict]] = {
     "noise": _noise,
     "denoise_latents": _denoise,
     "l2i": _latents_to_image,
+    **IMAGE_NODES,
 }
 
 
