@@ -14,6 +14,7 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 MAX_IMAGE_PIXELS = 8192 * 8192
@@ -61,6 +62,11 @@ class RunContext:
     image_metadata: t.Callable[[str], dict | None] = lambda name: None
     read_prompt_file: t.Callable[[str], str | None] = lambda path: None
     search_models: t.Callable[[str, str], list[dict]] = lambda name, kind: []
+
+    @property
+    def latents(self) -> TensorStore:
+        """The same store under the name older image-node code reads (`context.tensors` on the real server)."""
+        return self.tensors
 
 
 # -- images -------------------------------------------------------------------------------------
@@ -166,37 +172,41 @@ def traceback_for(failure: NodeFailed) -> str:
 
 
 # -- masks and latents in the tensor store ------------------------------------------------------------
-# Conventions every runner module (and `image_nodes.py`) shares:
-#   a TensorField mask (MaskOutput, regional guidance):  {"kind": "mask", "mask": <PIL "L", 255 = inside>}
-#   a DenoiseMaskField's mask_name:                      {"kind": "denoise_mask", "repaint": <PIL "L", 255 = repaint>}
-#   a LatentsField's latents_name:                       {"kind": "latents", "width", "height" (pixels), "op", ...}
+# Conventions every runner module (and the image nodes) shares, after what the real tensors hold:
+#   a TensorField mask (MaskOutput, regional guidance):  {"mask": <bool array (H, W), True = inside>, "width", "height"}
+#   a DenoiseMaskField's mask_name:  {"mask": <float array (H, W): the mask image's values 0..1, 1 = keep,
+#                                    0 = repaint>, "width", "height", "gradient"}
+#   a LatentsField's latents_name:   {"kind": "latents", "width", "height" (pixels), "op", ...}
 #     (`render.py` turns one into a picture)
 
 def save_mask_tensor(ctx: RunContext, mask: Image.Image, *key: t.Any) -> dict:
     """A bool mask tensor (white = inside) under a stable name; returns the TensorField."""
-    name = ctx.tensors.put(stable_name("Tensor", "mask", *key), {"kind": "mask", "mask": mask.convert("L")})
+    values = np.asarray(mask.convert("L")) > 127
+    name = ctx.tensors.put(stable_name("Tensor", "mask", *key),
+                           {"mask": values, "width": mask.width, "height": mask.height})
     return {"tensor_name": name}
 
 
-def mask_tensor(ctx: RunContext, field: t.Any) -> Image.Image | None:
-    """The mask a TensorField names (white = inside), or None."""
-    name = field.get("tensor_name") if isinstance(field, dict) else None
-    found = ctx.tensors.get(name)
-    return found["mask"] if isinstance(found, dict) and found.get("kind") == "mask" else None
-
-
-def save_denoise_mask(ctx: RunContext, repaint: Image.Image, *key: t.Any, gradient: bool = False,
+def save_denoise_mask(ctx: RunContext, mask_image: Image.Image, *key: t.Any, gradient: bool = False,
                       masked_latents_name: str | None = None) -> dict:
-    """A denoise mask (white = the area the denoiser repaints); returns the DenoiseMaskField."""
+    """A denoise mask from its mask image (black = the area the denoiser repaints); returns the
+    DenoiseMaskField."""
+    values = np.asarray(mask_image.convert("L"), dtype=np.float32) / 255.0
     name = ctx.tensors.put(stable_name("Tensor", "denoise_mask", gradient, *key),
-                           {"kind": "denoise_mask", "repaint": repaint.convert("L")})
+                           {"mask": values, "width": mask_image.width, "height": mask_image.height,
+                            "gradient": gradient})
     return {"mask_name": name, "masked_latents_name": masked_latents_name, "gradient": gradient}
 
 
-def repaint_map(ctx: RunContext, field: t.Any) -> Image.Image | None:
-    name = field.get("mask_name") if isinstance(field, dict) else None
-    found = ctx.tensors.get(name)
-    return found["repaint"] if isinstance(found, dict) and found.get("kind") == "denoise_mask" else None
+def repaint_map(ctx: RunContext, name: str | None) -> Image.Image | None:
+    """Where a denoise mask lets the denoiser paint, as a picture mask (255 = repaint), or None."""
+    found = ctx.tensors.get(name) if name else None
+    if not isinstance(found, dict) or "mask" not in found:
+        return None
+    keep = np.clip(np.asarray(found["mask"], dtype=np.float32), 0.0, 1.0)
+    if keep.ndim > 2:
+        keep = keep.reshape(keep.shape[-2:])
+    return Image.fromarray(((1.0 - keep) * 255).astype(np.uint8), "L")
 
 
 def latents_info(ctx: RunContext, field: t.Any, where: str) -> dict:

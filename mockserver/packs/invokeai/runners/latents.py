@@ -260,8 +260,7 @@ def _denoise_mask(ctx: RunContext, node: dict) -> dict:
         ctx.progress("Running VAE encoder")
         masked_latents = save_latents(ctx, _grid(picture.width, 8), _grid(picture.height, 8),
                                       {"op": "image", "image": node["image"]["image_name"]})["latents"]["latents_name"]
-    repaint = mask.point(lambda value: 255 if value < 128 else 0)
-    field = save_denoise_mask(ctx, repaint, node["mask"]["image_name"], masked_latents=masked_latents)
+    field = save_denoise_mask(ctx, mask, node["mask"]["image_name"], masked_latents_name=masked_latents)
     return {"denoise_mask": field, "type": "denoise_mask_output"}
 
 

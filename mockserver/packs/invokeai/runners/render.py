@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from mockserver.packs.invokeai.runners.context import RunContext, plausible_image
+from mockserver.packs.invokeai.runners.context import RunContext, plausible_image, repaint_map
 
 MAX_DEPTH = 64  # a chain of latent operations longer than this is drawn from its last step only
 
@@ -55,10 +55,9 @@ def _denoised(ctx: RunContext, info: dict, base: Image.Image | None, width: int,
     base = base if base.size == (width, height) else base.resize((width, height), Image.Resampling.BICUBIC)
     strength = min(max(float(info.get("strength", 1.0)), 0.0), 1.0)
     picture = Image.blend(base, picture, strength)
-    repaint = ctx.tensors.get(info.get("mask") or "")
-    if isinstance(repaint, dict) and repaint.get("kind") == "denoise_mask":
-        mask = repaint["repaint"].resize((width, height), Image.Resampling.BILINEAR)
-        picture = Image.composite(picture, base, mask)
+    repaint = repaint_map(ctx, info.get("mask"))
+    if repaint is not None:
+        picture = Image.composite(picture, base, repaint.resize((width, height), Image.Resampling.BILINEAR))
     return picture
 
 
