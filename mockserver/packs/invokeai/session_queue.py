@@ -370,7 +370,7 @@ class SessionQueue:
                                 model=store.models.get_record,
                                 rng=store.prompt_rng, progress=progress, tensors=self.tensors,
                                 image_metadata=image_metadata, read_prompt_file=self.read_prompt_file,
-                                search_models=search_models)
+                                search_models=search_models, node_spec=self.catalogue.node)
 
     # -- events -------------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ class RunContext:
     image_metadata: t.Callable[[str], dict | None] = lambda name: None
     read_prompt_file: t.Callable[[str], str | None] = lambda path: None
     search_models: t.Callable[[str, str], list[dict]] = lambda name, kind: []
+    node_spec: t.Callable[[str], t.Any] = lambda node_type: None  # the catalogue's NodeSpec of a type
 
     @property
     def latents(self) -> TensorStore:
