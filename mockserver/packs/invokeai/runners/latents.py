@@ -139,7 +139,7 @@ _cogview4_denoise = _transformer_denoise("positive_conditioning", "steps", 8, Fa
 
 
 def _tiled_denoise(ctx: RunContext, node: dict) -> dict:
-    _required(node, "positive_conditioning", "negative_conditioning", "unet", "noise")
+    _required(node, "positive_conditioning", "negative_conditioning", "unet")
     return _sd_denoise(ctx, node)
 
 
