@@ -9,7 +9,8 @@ import typing as t
 
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner, identifier, require_model
 
-MAX_SEQ_LEN = {"schnell": 256}  # FLUX's T5 sequence length by variant (dev and fill: 512)
+# FLUX's T5 sequence length by the transformer's config_path, as the real loader looks it up.
+MAX_SEQ_LEN = {"flux-dev": 512, "flux-dev-fill": 512, "flux-schnell": 256}
 
 
 def unet_field(model: dict) -> dict:
@@ -66,8 +67,10 @@ def _flux(ctx: RunContext, node: dict) -> dict:
         require_model(ctx, part, "Unknown model: {key}", "ValueError", "invocations/flux_model_loader.py")
     model, t5, clip, vae = parts
     record = ctx.model(model["key"]) or {}
-    variant = str(record.get("variant") or record.get("config_path") or "")
-    max_seq_len = next((length for name, length in MAX_SEQ_LEN.items() if name in variant), 512)
+    max_seq_len = MAX_SEQ_LEN.get(str(record.get("config_path")))
+    if max_seq_len is None:  # a record without the probe's key: tell schnell by its source
+        origin = f"{record.get('source', '')} {record.get('name', '')}".lower()
+        max_seq_len = 256 if "schnell" in origin else 512
     return {"transformer": {"transformer": identifier(model, "transformer"), "loras": []},
             "clip": clip_field(identifier(clip, "tokenizer"), identifier(clip, "text_encoder")),
             "t5_encoder": _t5_field(t5), "vae": vae_field(vae), "max_seq_len": max_seq_len,
