@@ -1,0 +1,270 @@
+"""Pure image operations (Pillow + numpy) behind the InvokeAI image nodes.
+
+InvokeAI computes several of its nodes with OpenCV (Canny, erosion, distance transform, Telea
+inpainting) or torch; the mock has neither, so these are numpy equivalents of what those calls
+compute. Nothing here touches the gallery: functions take and return images or arrays.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+RESAMPLING = {
+    "nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR,
+    "hamming": Image.Resampling.HAMMING, "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
+}
+
+# InvokeAI's CHANNEL_FORMATS: the channel names its channel offset / multiply nodes offer.
+CHANNEL_FORMATS = {
+    "Red (RGBA)": ("RGBA", 0), "Green (RGBA)": ("RGBA", 1), "Blue (RGBA)": ("RGBA", 2), "Alpha (RGBA)": ("RGBA", 3),
+    "Cyan (CMYK)": ("CMYK", 0), "Magenta (CMYK)": ("CMYK", 1), "Yellow (CMYK)": ("CMYK", 2),
+    "Black (CMYK)": ("CMYK", 3), "Hue (HSV)": ("HSV", 0), "Saturation (HSV)": ("HSV", 1), "Value (HSV)": ("HSV", 2),
+    "Luminosity (LAB)": ("LAB", 0), "A (LAB)": ("LAB", 1), "B (LAB)": ("LAB", 2), "Y (YCbCr)": ("YCbCr", 0),
+    "Cb (YCbCr)": ("YCbCr", 1), "Cr (YCbCr)": ("YCbCr", 2),
+}
+
+# FLUX Kontext's preferred (width, height) pairs, from invokeai.backend.flux.util.
+KONTEXT_RESOLUTIONS = (
+    (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248), (880, 1184), (944, 1104),
+    (1024, 1024), (1104, 944), (1184, 880), (1248, 832), (1328, 800), (1392, 752), (1456, 720), (1504, 688),
+    (1568, 672),
+)
+
+
+# ------------------------------------------------------------------------------ morphology
+
+def _shifted(array: np.ndarray, dy: int, dx: int, fill: float) -> np.ndarray:
+    """`array` moved by (dy, dx), the uncovered border set to `fill`."""
+    out = np.full_like(array, fill)
+    h, w = array.shape[:2]
+    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[yd, xd] = array[ys, xs]
+    return out
+
+
+def morph(array: np.ndarray, offsets: list[tuple[int, int]], dilate: bool) -> np.ndarray:
+    """Dilation (max) or erosion (min) over a structuring element given as offsets; the image
+    border never wins, as with OpenCV's default border for these operations."""
+    fill = np.iinfo(array.dtype).min if dilate and array.dtype.kind in "ui" else (
+        np.iinfo(array.dtype).max if array.dtype.kind in "ui" else (-np.inf if dilate else np.inf))
+    pick = np.maximum if dilate else np.minimum
+    out = array.copy()
+    for dy, dx in offsets:
+        out = pick(out, _shifted(array, dy, dx, fill))
+    return out
+
+
+def rect_offsets(width: int, height: int) -> list[tuple[int, int]]:
+    """A width×height rectangle anchored at its centre, as OpenCV anchors kernels."""
+    return [(y - height // 2, x - width // 2) for y in range(height) for x in range(width)]
+
+
+def ellipse_offsets(radius_w: int, radius_h: int) -> list[tuple[int, int]]:
+    """The ellipse inscribed in a (2w+1)×(2h+1) box, like cv2.MORPH_ELLIPSE."""
+    points = []
+    for dy in range(-radius_h, radius_h + 1):
+        for dx in range(-radius_w, radius_w + 1):
+            ry, rx = max(radius_h, 0.5), max(radius_w, 0.5)
+            if (dx / (rx + 0.5)) ** 2 + (dy / (ry + 0.5)) ** 2 <= 1.0:
+                points.append((dy, dx))
+    return points
+
+
+def erode_square(mask: np.ndarray, size: int, iterations: int) -> np.ndarray:
+    """cv2.erode(mask, ones((size, size)), iterations): separable, so rows then columns."""
+    if size <= 0:
+        size = 3  # OpenCV uses a 3×3 element when given an empty kernel
+    out = mask
+    for _ in range(iterations):
+        out = morph(out, [(0, x - size // 2) for x in range(size)], dilate=False)
+        out = morph(out, [(y - size // 2, 0) for y in range(size)], dilate=False)
+    return out
+
+
+def chamfer_distance(inside: np.ndarray, limit: int) -> np.ndarray:
+    """Distance from each `inside` pixel to the nearest outside pixel (8-neighbour chamfer, close to
+    cv2.distanceTransform's L2), computed up to `limit`; farther pixels read as limit + 1."""
+    far = float(limit + 1)
+    dist = np.where(inside, far, 0.0)
+    steps = [(dy, dx, math.hypot(dy, dx)) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    for _ in range(limit + 1):
+        before = dist
+        for dy, dx, cost in steps:
+            dist = np.minimum(dist, _shifted(before, dy, dx, far) + cost)
+        dist = np.where(inside, np.minimum(dist, far), 0.0)
+        if np.array_equal(dist, before):
+            break
+    return dist
+
+
+# ------------------------------------------------------------------------------ edges
+
+def sobel(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    padded = np.pad(gray.astype(np.float32), 1, mode="reflect")
+    gx = (padded[:-2, 2:] + 2 * padded[1:-1, 2:] + padded[2:, 2:]) - (padded[:-2, :-2] + 2 * padded[1:-1, :-2] + padded[2:, :-2])
+    gy = (padded[2:, :-2] + 2 * padded[2:, 1:-1] + padded[2:, 2:]) - (padded[:-2, :-2] + 2 * padded[:-2, 1:-1] + padded[:-2, 2:])
+    return gx, gy
+
+
+def canny(gray: np.ndarray, low: float, high: float) -> np.ndarray:
+    """OpenCV's Canny (3×3 Sobel, L1 magnitude, non-maximum suppression, hysteresis): 0/255 uint8."""
+    low, high = min(low, high), max(low, high)
+    gx, gy = sobel(gray)
+    magnitude = np.abs(gx) + np.abs(gy)
+    angle = (np.rad2deg(np.arctan2(gy, gx)) + 180.0) % 180.0
+    direction = np.select([(angle < 22.5) | (angle >= 157.5), angle < 67.5, angle < 112.5], [0, 1, 2], 3)
+    neighbours = {0: ((0, 1), (0, -1)), 1: ((1, 1), (-1, -1)), 2: ((1, 0), (-1, 0)), 3: ((1, -1), (-1, 1))}
+    keep = np.zeros(magnitude.shape, dtype=bool)
+    for code, ((ay, ax), (by, bx)) in neighbours.items():
+        a = _shifted(magnitude, ay, ax, 0.0)
+        b = _shifted(magnitude, by, bx, 0.0)
+        keep |= (direction == code) & (magnitude > a) & (magnitude >= b)
+    strong = keep & (magnitude > high)
+    weak = keep & (magnitude > low)
+    edges = strong
+    while True:
+        grown = morph(edges.astype(np.uint8), rect_offsets(3, 3), dilate=True).astype(bool) & weak
+        if np.array_equal(grown, edges):
+            return edges.astype(np.uint8) * 255
+        edges = grown
+
+
+def edge_strength(image: Image.Image) -> np.ndarray:
+    """Soft edges (Sobel magnitude scaled to 0..255) — the stand-in for the learned edge detectors."""
+    gx, gy = sobel(np.asarray(image.convert("L"), dtype=np.float32))
+    magnitude = np.hypot(gx, gy)
+    top = float(magnitude.max()) or 1.0
+    return np.clip(magnitude / top * 255.0, 0, 255).astype(np.uint8)
+
+
+def normal_map(image: Image.Image) -> Image.Image:
+    """Normals of the luminance read as a height field, packed into RGB as normal-map models do."""
+    gx, gy = sobel(np.asarray(image.convert("L").filter(ImageFilter.GaussianBlur(2)), dtype=np.float32) / 255.0)
+    normal = np.dstack([-gx, -gy, np.ones_like(gx)])
+    normal /= np.linalg.norm(normal, axis=2, keepdims=True)
+    return Image.fromarray(((normal * 0.5 + 0.5) * 255).astype(np.uint8), "RGB")
+
+
+def heuristic_resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """InvokeAI's heuristic resize: a black-and-white edge map stays binary, a segmentation map
+    (a few hundred colours at most) is resized nearest-neighbour, anything else by area when
+    shrinking and bicubic when growing."""
+    if image.size == size:
+        return image.convert("RGB")
+    array = np.asarray(image.convert("RGB"))
+    sample = array.reshape(-1, 3)[:: max(1, array.size // 3 // 100_000)]
+    colours = len(np.unique(sample, axis=0))
+    if colours == 2 and sample.min() < 16 and sample.max() > 240:
+        resized = image.convert("L").resize(size, Image.Resampling.BILINEAR)
+        return resized.point(lambda v: 255 if v > 127 else 0).convert("RGB")
+    if 2 < colours < 200:
+        return image.convert("RGB").resize(size, Image.Resampling.NEAREST)
+    shrinking = size[0] * size[1] < image.width * image.height
+    return image.convert("RGB").resize(size, Image.Resampling.BOX if shrinking else Image.Resampling.BICUBIC)
+
+
+# ------------------------------------------------------------------------------ infill
+
+def fill_holes(rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill the unknown pixels from the known ones (pull-push over an image pyramid, then a soft
+    blur inside the holes): a smooth, deterministic stand-in for Telea / PatchMatch / LaMa."""
+    if known.all() or not known.any():
+        return rgb if known.any() else np.full_like(rgb, 127)
+    filled = _pull_push(rgb.astype(np.float64), known.astype(np.float64))
+    blurred = np.asarray(Image.fromarray(np.clip(filled, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(2)))
+    return np.where(known[..., None], rgb, blurred).astype(np.uint8)
+
+
+def _pull_push(rgb: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    h, w = weight.shape
+    if (weight > 0).all() or (h <= 1 and w <= 1):
+        return rgb if (weight > 0).all() else np.broadcast_to(
+            (rgb * weight[..., None]).sum((0, 1)) / max(weight.sum(), 1e-9), rgb.shape).copy()
+    ph, pw = h + h % 2, w + w % 2
+    rgb_p = np.pad(rgb * weight[..., None], ((0, ph - h), (0, pw - w), (0, 0)))
+    weight_p = np.pad(weight, ((0, ph - h), (0, pw - w)))
+    coarse_w = weight_p.reshape(ph // 2, 2, pw // 2, 2).sum((1, 3))
+    coarse_sum = rgb_p.reshape(ph // 2, 2, pw // 2, 2, -1).sum((1, 3))
+    coarse = coarse_sum / np.maximum(coarse_w, 1e-9)[..., None]
+    coarse = _pull_push(coarse, np.minimum(coarse_w, 1.0))
+    up = coarse.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
+    return np.where(weight[..., None] > 0, rgb, up)
+
+
+def infill_tiles(image: Image.Image, tile_size: int, seed: int) -> Image.Image:
+    """InvokeAI's tile infill: the transparent parts are filled with random fully opaque tiles
+    taken from the image itself, on a grid, chosen with numpy's generator for the seed."""
+    array = np.asarray(image, dtype=np.uint8)
+    rows, cols = array.shape[:2]
+    pool = [array[y:y + tile_size, x:x + tile_size]
+            for y in range(0, rows - tile_size + 1, tile_size)
+            for x in range(0, cols - tile_size + 1, tile_size)
+            if np.all(array[y:y + tile_size, x:x + tile_size, 3] == 255)]
+    if not pool:
+        raise ValueError("Not enough opaque pixels to generate any tiles. Use a smaller tile size or a different image.")
+    rng = np.random.default_rng(seed)
+    filled = np.zeros((rows, cols, 3), dtype=np.uint8)
+    for y in range(0, rows, tile_size):
+        for x in range(0, cols, tile_size):
+            tile = pool[rng.integers(len(pool))]
+            filled[y:y + tile_size, x:x + tile_size] = tile[:min(tile_size, rows - y), :min(tile_size, cols - x), :3]
+    result = Image.fromarray(filled, "RGB")
+    result.paste(image, (0, 0), image.getchannel("A"))
+    return result
+
+
+# ------------------------------------------------------------------------------ colour
+
+def match_histogram(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """One channel's values remapped so its cumulative histogram follows the reference's."""
+    source_cdf = np.histogram(source, bins=256, range=(0, 256))[0].cumsum().astype(np.float64)
+    reference_cdf = np.histogram(reference, bins=256, range=(0, 256))[0].cumsum().astype(np.float64)
+    source_cdf /= max(source_cdf[-1], 1)
+    reference_cdf /= max(reference_cdf[-1], 1)
+    table = np.interp(source_cdf, reference_cdf, np.arange(256))
+    return table[source].astype(np.uint8)
+
+
+def match_mean_std(image: np.ndarray, reference: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Each RGB channel shifted and scaled to the reference's mean and spread over `where`."""
+    if not where.any():
+        return image
+    ref, gen = reference[where].astype(np.float64), image[where].astype(np.float64)
+    scale = ref.std(axis=0) / np.maximum(gen.std(axis=0), 1e-6)
+    out = (image.astype(np.float64) - gen.mean(axis=0)) * scale + ref.mean(axis=0)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def lab_lightness(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB").convert("LAB").getchannel("L"), dtype=np.float64) / 255.0
+
+
+def thresholds(values: np.ndarray, upper: float, lower: float, invert: bool, renormalize: bool) -> np.ndarray:
+    """InvokeAI's value thresholds on 0..1 values: above `upper` → 1, below `lower` → 0 (swapped
+    when inverting), the band between optionally stretched to 0..1."""
+    out = values.copy()
+    hi, lo = values >= upper, values < lower
+    ones, zeros = (lo, hi) if invert else (hi, lo)
+    if upper != lower and renormalize:
+        band = (values >= lower) & (values < upper)
+        vmax, vmin = max(upper, lower), min(upper, lower)
+        stretched = (values - vmin) / (vmax - vmin)
+        out = np.where(band, 1.0 - stretched if invert else stretched, out)
+    out = np.where(ones, 1.0, out)
+    return np.where(zeros, 0.0, out)
+
+
+def fit_to(layer: Image.Image, base: Image.Image, fit_width: bool, fit_height: bool) -> Image.Image:
+    """How InvokeAI's blend and compositor nodes fit the upper layer onto the base."""
+    aspect_base, aspect_layer = base.width / base.height, layer.width / layer.height
+    if fit_width and fit_height:
+        return layer.resize(base.size)
+    if (fit_width and aspect_base < aspect_layer) or (fit_height and aspect_layer <= aspect_base):
+        return ImageOps.pad(layer, base.size, color=(0,) * len(layer.getbands()))
+    if (fit_width and aspect_layer <= aspect_base) or (fit_height and aspect_base < aspect_layer):
+        return ImageOps.fit(layer, base.size)
+    return layer
