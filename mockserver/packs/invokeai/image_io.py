@@ -69,7 +69,8 @@ def load_mask(ctx: RunContext, node: dict, key: str = "mask") -> np.ndarray:
     entry = tensors(ctx).get(ref.get("tensor_name")) if isinstance(ref, dict) else None
     if not isinstance(entry, dict) or "mask" not in entry:
         name = ref.get("tensor_name") if isinstance(ref, dict) else None
-        fail("ObjectNotFoundError", f"Object with name {name} not found", "services/object_serializer/object_serializer_disk.py")
+        fail("ObjectNotFoundError", f"Object with name {name} not found",
+             "services/object_serializer/object_serializer_disk.py")
     mask = np.asarray(entry["mask"])
     return mask if mask.dtype == bool else mask > 0.5
 
@@ -93,5 +94,6 @@ def color(node: dict, key: str, default: tuple[int, int, int, int]) -> tuple[int
     value = node.get(key)
     if not isinstance(value, dict):
         return default
-    return tuple(int(value.get(channel, fallback)) for channel, fallback in zip("rgba", default))  # type: ignore[return-value]
+    r, g, b, a = (int(value.get(channel, fallback)) for channel, fallback in zip("rgba", default))
+    return r, g, b, a
 

@@ -17,6 +17,8 @@ from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_outpu
                                                 passthrough, size)
 from mockserver.packs.invokeai.image_nodes_filters import FILTER_NODES
 from mockserver.packs.invokeai.image_nodes_masks import MASK_NODES
+from mockserver.packs.invokeai.image_nodes_models import MODEL_NODES
+from mockserver.packs.invokeai.image_nodes_tiles import TILE_NODES
 
 if t.TYPE_CHECKING:
     from mockserver.packs.invokeai.nodes import RunContext
@@ -273,4 +275,4 @@ BASIC_NODES: dict[str, Runner] = {
     "img_channel_multiply": _channel_op(scale=True),
 }
 
-IMAGE_NODES: dict[str, Runner] = {**BASIC_NODES, **MASK_NODES, **FILTER_NODES}
+IMAGE_NODES: dict[str, Runner] = {**BASIC_NODES, **MASK_NODES, **FILTER_NODES, **MODEL_NODES, **TILE_NODES}

@@ -5,7 +5,6 @@ and colour correction — computed as the 6.8.1 nodes compute them.
 
 from __future__ import annotations
 
-import math
 import typing as t
 
 import numpy as np
@@ -41,7 +40,8 @@ def _mask_edge(ctx: RunContext, node: dict) -> dict:
     edge size, box-blurred, inverted."""
     values = np.asarray(load(ctx, node, "image", "L"), dtype=np.uint8)
     gradient = np.uint8(255 * (1.0 - np.floor(np.abs(0.5 - values.astype(np.float32) / 255.0) * 2.0)))
-    edges = image_ops.canny(values, float(number(node, "low_threshold", 100)), float(number(node, "high_threshold", 200)))
+    edges = image_ops.canny(values, float(number(node, "low_threshold", 100)),
+                            float(number(node, "high_threshold", 200)))
     band = (gradient.astype(np.uint16) + edges).astype(np.uint8)  # uint8 wrap-around, as numpy does there
     for _ in range(int(int(number(node, "edge_size", 0)) / 2)):
         band = image_ops.morph(band, image_ops.rect_offsets(3, 3), dilate=True)
@@ -318,7 +318,8 @@ def _color_correct_mean_std(ctx: RunContext, node: dict) -> dict:
     keep = mask
     if radius > 0:
         grow = int(round(radius) + 20)
-        shrunk = 255 - image_ops.morph(255 - np.asarray(mask), image_ops.ellipse_offsets(grow // 2, grow // 2), dilate=True)
+        disc = image_ops.ellipse_offsets(grow // 2, grow // 2)
+        shrunk = 255 - image_ops.morph(255 - np.asarray(mask), disc, dilate=True)
         shrunk = image_ops.erode_square(shrunk, 3, iterations=int(radius / 2)) if radius >= 2 else shrunk
         keep = Image.fromarray(shrunk, "L").filter(ImageFilter.BoxBlur(radius))
     matched.paste(reference.convert("RGB"), (0, 0), mask=ImageChops.multiply(keep, result.getchannel("A")))

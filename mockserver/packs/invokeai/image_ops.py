@@ -105,8 +105,11 @@ def chamfer_distance(inside: np.ndarray, limit: int) -> np.ndarray:
 
 def sobel(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     padded = np.pad(gray.astype(np.float32), 1, mode="reflect")
-    gx = (padded[:-2, 2:] + 2 * padded[1:-1, 2:] + padded[2:, 2:]) - (padded[:-2, :-2] + 2 * padded[1:-1, :-2] + padded[2:, :-2])
-    gy = (padded[2:, :-2] + 2 * padded[2:, 1:-1] + padded[2:, 2:]) - (padded[:-2, :-2] + 2 * padded[:-2, 1:-1] + padded[:-2, 2:])
+    right = padded[:-2, 2:] + 2 * padded[1:-1, 2:] + padded[2:, 2:]
+    left = padded[:-2, :-2] + 2 * padded[1:-1, :-2] + padded[2:, :-2]
+    below = padded[2:, :-2] + 2 * padded[2:, 1:-1] + padded[2:, 2:]
+    above = padded[:-2, :-2] + 2 * padded[:-2, 1:-1] + padded[:-2, 2:]
+    gx, gy = right - left, below - above
     return gx, gy
 
 
@@ -205,7 +208,8 @@ def infill_tiles(image: Image.Image, tile_size: int, seed: int) -> Image.Image:
             for x in range(0, cols - tile_size + 1, tile_size)
             if np.all(array[y:y + tile_size, x:x + tile_size, 3] == 255)]
     if not pool:
-        raise ValueError("Not enough opaque pixels to generate any tiles. Use a smaller tile size or a different image.")
+        raise ValueError("Not enough opaque pixels to generate any tiles. "
+                         "Use a smaller tile size or a different image.")
     rng = np.random.default_rng(seed)
     filled = np.zeros((rows, cols, 3), dtype=np.uint8)
     for y in range(0, rows, tile_size):
