@@ -4,7 +4,6 @@ computed with Pillow and numpy.
 
 from __future__ import annotations
 
-import colorsys
 import typing as t
 
 import numpy as np
@@ -70,11 +69,12 @@ def _with_lightness(picture: Image.Image, change: t.Callable[[Image.Image], Imag
 
 def _dilate_erode(ctx: RunContext, node: dict) -> dict:
     picture = load(ctx, node)
-    offsets = image_ops.ellipse_offsets(int(number(node, "radius_w", 4)), int(number(node, "radius_h", 4)))
+    radius_w, radius_h = int(number(node, "radius_w", 4)), int(number(node, "radius_h", 4))
     dilate = (node.get("mode") or "Dilate") == "Dilate"
 
     def change(channel_image: Image.Image) -> Image.Image:
-        return Image.fromarray(image_ops.morph(np.asarray(channel_image), offsets, dilate), channel_image.mode)
+        values = image_ops.morph_ellipse(np.asarray(channel_image), radius_w, radius_h, dilate)
+        return Image.fromarray(values, channel_image.mode)
 
     if node.get("lightness_only"):
         return image_output(ctx, node, _with_lightness(picture, change))
@@ -152,14 +152,12 @@ def _blend_rgb(mode: str, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
 
 def _blend_hsl(mode: str, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """Hue / Saturation / Color / Luminosity: the named HLS components from the upper layer."""
-    to_hls = np.vectorize(colorsys.rgb_to_hls)
-    to_rgb = np.vectorize(colorsys.hls_to_rgb)
-    uh, ul, us = to_hls(upper[..., 0], upper[..., 1], upper[..., 2])
-    lh, ll, ls = to_hls(lower[..., 0], lower[..., 1], lower[..., 2])
+    uh, ul, us = image_ops.rgb_to_hls(upper)
+    lh, ll, ls = image_ops.rgb_to_hls(lower)
     picks = {"Hue": (uh, ll, ls), "Saturation": (lh, ll, us), "Color": (uh, ll, us), "Luminosity": (lh, ul, ls)}
     if mode not in picks:
         fail("ValueError", f"Unknown blend mode {mode!r}", "invocations/composition-nodes.py")
-    return np.clip(np.dstack(to_rgb(*picks[mode])), 0, 1)
+    return np.clip(image_ops.hls_to_rgb(*picks[mode]), 0, 1)
 
 
 def _blend(ctx: RunContext, node: dict) -> dict:

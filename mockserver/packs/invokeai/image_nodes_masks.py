@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
     from mockserver.packs.invokeai.nodes import RunContext
 
 LATENT_SCALE_FACTOR = 8
+MAX_GRADIENT_RADIUS = 64
 
 
 # ------------------------------------------------------------------------------ image masks
@@ -43,8 +44,8 @@ def _mask_edge(ctx: RunContext, node: dict) -> dict:
     edges = image_ops.canny(values, float(number(node, "low_threshold", 100)),
                             float(number(node, "high_threshold", 200)))
     band = (gradient.astype(np.uint16) + edges).astype(np.uint8)  # uint8 wrap-around, as numpy does there
-    for _ in range(int(int(number(node, "edge_size", 0)) / 2)):
-        band = image_ops.morph(band, image_ops.rect_offsets(3, 3), dilate=True)
+    reach = max(0, int(int(number(node, "edge_size", 0)) / 2))  # that many passes of a 3×3 dilation
+    band = image_ops.morph_rect(band, (reach, reach), (reach, reach), dilate=True)
     mask = Image.fromarray(band)
     blur = int(number(node, "edge_blur", 0))
     if blur > 0:
@@ -238,7 +239,8 @@ def _create_gradient_mask(ctx: RunContext, node: dict) -> dict:
     small = mask.resize((max(1, mask.width // LATENT_SCALE_FACTOR), max(1, mask.height // LATENT_SCALE_FACTOR)),
                         Image.Resampling.BILINEAR)
     original = np.asarray(small, dtype=np.float32)
-    radius = int(number(node, "edge_radius", 16)) // LATENT_SCALE_FACTOR
+    # at latent scale; capped where the kernel would outgrow any canvas the UI offers
+    radius = min(int(number(node, "edge_radius", 16)) // LATENT_SCALE_FACTOR, MAX_GRADIENT_RADIUS)
     mode = node.get("coherence_mode") or "Gaussian Blur"
     if radius > 0:
         dilated = 255 - _weighted_max(255 - original, _gradient_kernel(radius, mode))
@@ -318,8 +320,7 @@ def _color_correct_mean_std(ctx: RunContext, node: dict) -> dict:
     keep = mask
     if radius > 0:
         grow = int(round(radius) + 20)
-        disc = image_ops.ellipse_offsets(grow // 2, grow // 2)
-        shrunk = 255 - image_ops.morph(255 - np.asarray(mask), disc, dilate=True)
+        shrunk = 255 - image_ops.morph_ellipse(255 - np.asarray(mask), grow // 2, grow // 2, dilate=True)
         shrunk = image_ops.erode_square(shrunk, 3, iterations=int(radius / 2)) if radius >= 2 else shrunk
         keep = Image.fromarray(shrunk, "L").filter(ImageFilter.BoxBlur(radius))
     matched.paste(reference.convert("RGB"), (0, 0), mask=ImageChops.multiply(keep, result.getchannel("A")))

@@ -331,6 +331,29 @@ def test_dilate_grows_and_erode_shrinks_a_white_square(gallery: Gallery) -> None
     assert shrunk < white < grown
 
 
+def test_dilate_uses_opencvs_ellipse(gallery: Gallery) -> None:
+    dot = np.zeros((9, 9), dtype=np.uint8)
+    dot[4, 4] = 255
+    grown = gallery.pixels(gallery.run("invokeai_img_dilate_erode", image=gallery.put(Image.fromarray(dot, "L")),
+                                       radius_w=2, radius_h=2)) > 0
+    assert grown[2:7, 2:7].astype(int).tolist() == [[0, 0, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1],
+                                                    [1, 1, 1, 1, 1], [0, 0, 1, 0, 0]]
+    assert grown.sum() == 17
+
+
+def test_huge_radii_and_edge_sizes_finish(gallery: Gallery) -> None:
+    """Radii far past the image act as the whole image instead of stalling the server."""
+    mask = gallery.put(square_mask())
+    everything = gallery.pixels(gallery.run("invokeai_img_dilate_erode", image=mask, radius_w=10**6, radius_h=10**6))
+    assert (everything == 255).all()
+    edge = gallery.pixels(gallery.run("mask_edge", image=mask, edge_size=10**7, edge_blur=0,
+                                      low_threshold=100, high_threshold=200))
+    assert (edge == 0).all()
+    failure = gallery.fail("calculate_image_tiles", image_width=10**6, image_height=10**6, tile_width=8,
+                           tile_height=8, overlap=0)
+    assert failure.error_type == "ValueError" and "tiles" in failure.message
+
+
 def test_blend_multiply_and_mask(gallery: Gallery) -> None:
     base, upper = gallery.put(solid((200, 100, 50))), gallery.put(solid((128, 255, 0)))
     values = gallery.pixels(gallery.run("invokeai_img_blend", layer_base=base, layer_upper=upper,

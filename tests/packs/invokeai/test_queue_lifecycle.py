@@ -548,10 +548,10 @@ def test_a_failing_node_stops_the_session_after_the_nodes_before_it(client: t.An
 
 def test_a_known_node_the_mock_cannot_run_fails_with_not_implemented(client: t.Any) -> None:
     set_speed(client, "instant")
-    enqueue(client, graph(node("blur", "img_blur")))
+    enqueue(client, graph(node("blend", "lblend")))  # image nodes run now; latents blending not yet
     item = queue_item(client, 1)
     assert item["status"] == "failed" and item["error_type"] == "NotImplementedError"
-    assert "img_blur" in item["error_message"]
+    assert "lblend" in item["error_message"]
 
 
 def test_retry_makes_new_items_from_failed_and_canceled_ones(client: t.Any) -> None:
