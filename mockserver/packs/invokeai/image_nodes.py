@@ -230,7 +230,7 @@ def _watermark(ctx: RunContext, node: dict) -> dict:
     blue = values[..., 2].reshape(-1)
     pattern = np.resize(bits, blue.shape)
     values[..., 2] = ((blue & 0xFE) | pattern).reshape(values.shape[:2])
-    return image_output(ctx, node, Image.fromarray(values, "RGB"))
+    return image_output(ctx, node, Image.fromarray(values, "RGB").convert("RGBA"))
 
 
 def _hue(ctx: RunContext, node: dict) -> dict:
