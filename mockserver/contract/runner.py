@@ -268,12 +268,9 @@ def invokeai_as_tested(spec: dict) -> dict:
 
 
 def _invocation_types() -> list[str]:
-    import yaml
+    from mockserver.packs.invokeai.catalogue import load_catalogue
 
-    from mockserver.engine.resources import fixtures_dir
-
-    with open(fixtures_dir() / "invokeai" / "invocations.yaml", encoding="utf-8") as handle:
-        return yaml.safe_load(handle)["order"]
+    return list(load_catalogue().order)
 
 
 def _content_type(response: Response) -> str:

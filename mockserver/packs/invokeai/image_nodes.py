@@ -21,7 +21,7 @@ from mockserver.packs.invokeai.image_nodes_models import MODEL_NODES
 from mockserver.packs.invokeai.image_nodes_tiles import TILE_NODES
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 def _resample(node: dict) -> Image.Resampling:
     return image_ops.RESAMPLING.get(node.get("resample_mode") or "bicubic", Image.Resampling.BICUBIC)

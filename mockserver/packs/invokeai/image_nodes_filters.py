@@ -14,7 +14,7 @@ from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_outpu
                                                 passthrough)
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 
 # ------------------------------------------------------------------------------ adjustments

@@ -12,10 +12,11 @@ from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from mockserver.packs.invokeai import image_ops
 from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_output, load, load_mask, load_optional,
-                                                number, save_mask, size, tensors)
+                                                number, save_mask, size, tensor_name)
+from mockserver.packs.invokeai.runners.context import save_denoise_mask, save_latents
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 LATENT_SCALE_FACTOR = 8
 MAX_GRADIENT_RADIUS = 64
@@ -254,25 +255,23 @@ def _create_gradient_mask(ctx: RunContext, node: dict) -> dict:
     full = (small.width * LATENT_SCALE_FACTOR, small.height * LATENT_SCALE_FACTOR)
     area = Image.fromarray(np.where(dilated < 255, 0, 255).astype(np.uint8), "L").resize(full, Image.Resampling.NEAREST)
     saved = image_output(ctx, node, area)
-    gradient = np.asarray(Image.fromarray(dilated).resize(full, Image.Resampling.NEAREST), dtype=np.float32) / 255.0
-    name = f"{node['id']}_denoise_mask_{ctx.rng.getrandbits(32):08x}"
-    tensors(ctx)[name] = {"mask": gradient, "width": full[0], "height": full[1], "gradient": True}
-    return {"denoise_mask": {"mask_name": name, "masked_latents_name": _masked_latents(ctx, node, full),
-                             "gradient": True},
-            "expanded_mask_area": saved["image"], "type": "gradient_mask_output"}
+    gradient = Image.fromarray(dilated, "L").resize(full, Image.Resampling.NEAREST)
+    denoise = save_denoise_mask(ctx, gradient, tensor_name("denoise_mask", node), gradient=True,
+                                masked_latents_name=_masked_latents(ctx, node, full))
+    return {"denoise_mask": denoise, "expanded_mask_area": saved["image"], "type": "gradient_mask_output"}
 
 
 def _masked_latents(ctx: RunContext, node: dict, full: tuple[int, int]) -> str | None:
     """Only an inpainting main model gets masked latents, as on the real server."""
-    unet = ((node.get("unet") or {}).get("unet") or {}) if isinstance(node.get("unet"), dict) else {}
-    if not (unet and node.get("vae") and node.get("image")):
+    unet = (node.get("unet") or {}).get("unet") if isinstance(node.get("unet"), dict) else None
+    if not (isinstance(unet, dict) and node.get("vae") and isinstance(node.get("image"), dict)):
         return None
     record = ctx.model(unet.get("key")) if unet.get("key") else None
     if not record or record.get("variant") != "inpaint":
         return None
-    name = f"{node['id']}_masked_latents_{ctx.rng.getrandbits(32):08x}"
-    ctx.latents[name] = {"width": full[0], "height": full[1], "seed": 0, "prompt": ""}
-    return name
+    ctx.progress("Running VAE encoder")
+    latents = save_latents(ctx, full[0], full[1], {"op": "image", "image": node["image"]["image_name"]})
+    return latents["latents"]["latents_name"]
 
 
 # ------------------------------------------------------------------------------ colour correction

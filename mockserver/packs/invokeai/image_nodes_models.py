@@ -17,7 +17,7 @@ from mockserver.packs.invokeai import image_ops
 from mockserver.packs.invokeai.image_io import Runner, fail, image_output, load, number, save_mask, size
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 
 # ------------------------------------------------------------------------------ processors

@@ -9,7 +9,7 @@ from mockserver.packs.invokeai import tile_ops
 from mockserver.packs.invokeai.image_io import Runner, fail, image_output, load, number, size
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 
 def _tiles_output(tiles: list[dict]) -> dict:

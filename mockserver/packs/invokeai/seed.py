@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import posixpath
 import typing as t
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import yaml
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.model_manager import ModelManager
-from mockserver.packs.invokeai.nodes import Catalogue
+from mockserver.packs.invokeai.catalogue import load_catalogue
 from mockserver.packs.invokeai.session_queue import SessionQueue
 from mockserver.packs.invokeai.store import InvokeStore
 from mockserver.packs.invokeai.workflows import new_record
@@ -25,8 +26,9 @@ PRESET_PREVIEW_SIZE = 256
 def new_state(context: PackContext) -> InvokeStore:
     app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
     store = InvokeStore(context.random("ids"), context.random("prompts"), context.clock, app)
-    store.queue = SessionQueue(store, catalogue(context.fixtures / "invocations.yaml"))
+    store.queue = SessionQueue(store, load_catalogue(context.fixtures / "catalogue"))
     store.queue.speed = app.get("queue_speed", "realtime")
+    store.queue.read_prompt_file = prompt_files(context.fixtures / "prompts")
     store.models = ModelManager(context.fixtures, context.random("models"), context.clock, store.emit)
     store.models.speed = app.get("model_speed", "realtime")
     now = context.clock.now()
@@ -65,7 +67,16 @@ def preset_preview(color: str) -> bytes:
     return imaging.webp_thumbnail(imaging.solid_png(PRESET_PREVIEW_SIZE, PRESET_PREVIEW_SIZE, color))
 
 
-@functools.lru_cache(maxsize=4)
-def catalogue(path: Path) -> Catalogue:
-    """The invocation types (read once: the file is large)."""
-    return Catalogue(read_yaml(path))
+PROMPTS_ROOT = "/invokeai/prompts"  # where a graph's `prompt_from_file` finds the prompt files
+
+
+def prompt_files(folder: Path) -> t.Callable[[str], str | None]:
+    """A reader for the prompt files the pack ships: `/invokeai/prompts/<name>` is
+    `fixtures/invokeai/prompts/<name>`. Nothing else on the host is ever read for a graph."""
+    files = {f"{PROMPTS_ROOT}/{path.name}": path for path in sorted(folder.glob("*.txt"))} if folder.is_dir() else {}
+
+    def read(path: str) -> str | None:
+        found = files.get(posixpath.normpath(path)) if path.startswith("/") else None
+        return found.read_text(encoding="utf-8") if found is not None else None
+    return read
+

@@ -23,6 +23,11 @@ from PIL import Image
 
 from mockserver.engine.issues import Issue, RequestInvalid
 from mockserver.packs.invokeai import imaging, nodes
+from mockserver.packs.invokeai.catalogue import Catalogue
+from mockserver.packs.invokeai.graph_validation import GraphChecker
+from mockserver.packs.invokeai.runners.context import TensorStore, data_url
+from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
+from mockserver.packs.invokeai.runners.registry import run_node
 from mockserver.packs.invokeai.store import timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
 
@@ -36,9 +41,10 @@ CACHE_SKIP = {"rand_int", "rand_float", "random_range"}  # random nodes are neve
 
 
 class SessionQueue:
-    def __init__(self, store: t.Any, catalogue: nodes.Catalogue) -> None:
+    def __init__(self, store: t.Any, catalogue: Catalogue) -> None:
         self.store = store
         self.catalogue = catalogue
+        self.checker = GraphChecker(catalogue)
         self.items: dict[int, dict] = {}
         self.next_item_id = 1
         self.started = True
@@ -52,6 +58,9 @@ class SessionQueue:
         self._queue_counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         self._batch_counts: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
         self._now = 0.0
+        # Latents, masks and conditioning by name, for every session (a cached output may name one)
+        self.tensors = TensorStore()
+        self.read_prompt_file: t.Callable[[str], str | None] = lambda path: None  # seed.py sets the folder
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -115,8 +124,8 @@ class SessionQueue:
     def enqueue(self, queue_id: str, batch: dict, prepend: bool) -> dict:
         if isinstance(batch.get("workflow"), dict):
             check_meta_version(batch["workflow"], ("body", "batch", "workflow"))
-        graph = self.catalogue.check_graph(batch["graph"], ("body", "batch", "graph"))
-        combinations = expand(batch.get("data"), graph, self.catalogue)
+        graph = self.checker.check_graph(batch["graph"], ("body", "batch", "graph"))
+        combinations = expand(batch.get("data"), graph, self.checker)
         runs = batch.get("runs", 1)
         requested = runs * len(combinations)
         room = MAX_QUEUE_SIZE - sum(counts["pending"] for counts in self._queue_counts.values())
@@ -279,81 +288,25 @@ class SessionQueue:
         self.store.changed()
 
     def _run(self, item: dict) -> tuple[dict, str, nodes.NodeFailed] | None:
-        """Execute the session's graph; None when every node ran, else the failing node.
-
-        Each source node becomes one or more prepared nodes, as on the real server: an `iterate`
-        node runs once per item of its collection, and so does everything downstream of it up to
-        a `collect`, which gathers the items back into one list."""
+        """Execute the session's graph as the real server does (`runners/graph_execution.py`: iterate
+        expands what it feeds, collect gathers it back); None when it ran out of nodes, else the
+        failing node."""
         session = item["session"]
-        graph = session["graph"]
-        execution = session["execution_graph"]
+        execution = GraphExecution(session, self.store.new_id)
         context = self._context(item)
-        instances: dict[str, list[str]] = {}  # source node -> its prepared node ids, in order
-        for key in execution_order(graph):
-            incoming = [e for e in graph["edges"] if e["destination"]["node_id"] == key]
-            for inputs in self._fan_out(graph["nodes"][key], incoming, instances, session):
-                prepared_id = self.store.new_id()
-                node = {**copy.deepcopy(graph["nodes"][key]), **inputs, "id": prepared_id}
-                self._prepare(session, execution, key, node, incoming, instances)
-                self._event(item, "invocation_started", node)
-                self._running = node
-                try:
-                    outputs = self._outputs(context, node)
-                except nodes.NodeFailed as error:
-                    session["errors"][prepared_id] = f"{error.error_type}: {error.message}"
-                    return node, prepared_id, error
-                for index, output in enumerate(outputs):
-                    if index:  # an iterate node's further items are prepared nodes of their own
-                        prepared_id = self.store.new_id()
-                        node = {**node, "id": prepared_id, "index": index}
-                        self._prepare(session, execution, key, node, incoming, instances)
-                    session["results"][prepared_id] = output
-                    session["executed"].append(prepared_id)
-                    self._event(item, "invocation_complete", node, {"result": output})
-            session["executed"].append(key)
-            session["executed_history"].append(key)
+        while (node := execution.next()) is not None:
+            self._event(item, "invocation_started", node)
+            self._running = node
+            try:
+                output = self._output(context, node)
+            except nodes.NodeFailed as error:
+                session["errors"][node["id"]] = f"{error.error_type}: {error.message}"
+                return node, node["id"], error
+            finally:
+                self._running = None
+            execution.complete(node["id"], output)
+            self._event(item, "invocation_complete", node, {"result": output})
         return None
-
-    def _fan_out(self, node: dict, incoming: list[dict], instances: dict[str, list[str]],
-                 session: dict) -> list[dict]:
-        """The inputs of each prepared copy of a node: one copy per item when a source it reads
-        was iterated (a collect gathers every item into one copy instead)."""
-        def value(prepared_id: str, field: str) -> t.Any:
-            return copy.deepcopy(session["results"].get(prepared_id, {}).get(field))
-
-        widths = {len(instances[e["source"]["node_id"]]) for e in incoming}
-        copies = 1 if node["type"] == "collect" else max(widths, default=1)
-        rows = []
-        for index in range(copies):
-            inputs: dict = {}
-            for edge in incoming:
-                sources = instances[edge["source"]["node_id"]]
-                field = edge["destination"]["field"]
-                if node["type"] == "collect" and field == "item":
-                    inputs.setdefault("item", []).extend(value(pid, edge["source"]["field"]) for pid in sources)
-                else:
-                    inputs[field] = value(sources[min(index, len(sources) - 1)], edge["source"]["field"])
-            rows.append(inputs)
-        return rows
-
-    @staticmethod
-    def _prepare(session: dict, execution: dict, key: str, node: dict, incoming: list[dict],
-                 instances: dict[str, list[str]]) -> None:
-        prepared_id = node["id"]
-        execution["nodes"][prepared_id] = node
-        execution["edges"] += [{"source": {**e["source"], "node_id": instances[e["source"]["node_id"]][-1]},
-                                "destination": {**e["destination"], "node_id": prepared_id}} for e in incoming]
-        session["prepared_source_mapping"][prepared_id] = key
-        session["source_prepared_mapping"].setdefault(key, []).append(prepared_id)
-        instances.setdefault(key, []).append(prepared_id)
-
-    def _outputs(self, context: nodes.RunContext, node: dict) -> list[dict]:
-        """A node's outputs: one, or for an `iterate` node one per item of its collection."""
-        if node["type"] != "iterate":
-            return [self._output(context, node)]
-        collection = node.get("collection") or []
-        return [{"output_meta": None, "item": copy.deepcopy(entry), "index": index, "total": len(collection),
-                 "type": "iterate_output"} for index, entry in enumerate(collection)]
 
     def _output(self, context: nodes.RunContext, node: dict) -> dict:
         """A node's output, from the invocation cache when it is on and has seen these inputs."""
@@ -367,7 +320,7 @@ class SessionQueue:
                 cache["hits"] += 1
                 return copy.deepcopy(cache["entries"][key])
             cache["misses"] += 1
-        output = {"output_meta": None, **nodes.run_node(context, node)}
+        output = {"output_meta": None, **run_node(context, node)}
         if key is not None:
             cache["entries"][key] = copy.deepcopy(output)
             while len(cache["entries"]) > cache["max_size"]:
@@ -392,16 +345,32 @@ class SessionQueue:
                                    workflow=workflow_text, graph=graph_text, when=self._now)
 
         def load_image(name: str) -> Image.Image:
-            return Image.open(io.BytesIO(store.image_bytes[name]))
+            picture = Image.open(io.BytesIO(store.image_bytes[name]))
+            picture.load()
+            return picture
 
-        def progress(message: str) -> None:
+        def progress(message: str, percentage: float | None = None, image: Image.Image | None = None,
+                     size: tuple[int, int] | None = None) -> None:
             if self._running is not None:
+                preview = None
+                if image is not None:
+                    width, height = size or image.size
+                    preview = {"width": width, "height": height, "dataURL": data_url(image)}
                 self._event(item, "invocation_progress", self._running,
-                            {"message": message, "percentage": None, "image": None})
+                            {"message": message, "percentage": percentage, "image": preview})
+
+        def image_metadata(name: str) -> dict | None:
+            text = (store.images.get(name) or {}).get("metadata")
+            return json.loads(text) if text else None
+
+        def search_models(name: str, model_type: str) -> list[dict]:
+            return store.models.list_records(model_type=model_type, model_name=name)
 
         return nodes.RunContext(save_image=save_image, load_image=load_image,
                                 model=store.models.get_record,
-                                rng=store.prompt_rng, progress=progress)
+                                rng=store.prompt_rng, progress=progress, tensors=self.tensors,
+                                image_metadata=image_metadata, read_prompt_file=self.read_prompt_file,
+                                search_models=search_models, node_spec=self.catalogue.node)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -459,24 +428,7 @@ def new_session(session_id: str, graph: dict, execution_id: str) -> dict:
             "prepared_source_mapping": {}, "source_prepared_mapping": {}}
 
 
-def execution_order(graph: dict) -> list[str]:
-    """Nodes in the order the real processor ran them: repeatedly the first node, in the graph's
-    own order, whose inputs have all run."""
-    done: list[str] = []
-    remaining = list(graph["nodes"])
-    while remaining:
-        for key in remaining:
-            sources = {e["source"]["node_id"] for e in graph["edges"] if e["destination"]["node_id"] == key}
-            if sources <= set(done):
-                done.append(key)
-                remaining.remove(key)
-                break
-        else:  # a cycle: the graph check refuses these at enqueue
-            break
-    return done
-
-
-def expand(data: list | None, graph: dict, catalogue: nodes.Catalogue) -> list[tuple[list[dict], dict]]:
+def expand(data: list | None, graph: dict, checker: GraphChecker) -> list[tuple[list[dict], dict]]:
     """Every (field values, graph) combination of a batch's data, in the real server's order: the
     outer list is a product of groups, each group zips its items."""
     if not data:
@@ -491,7 +443,7 @@ def expand(data: list | None, graph: dict, catalogue: nodes.Catalogue) -> list[t
             raise RequestInvalid([Issue("value_error", ("body", "batch", "data"), data,
                                         {"error": "Zipped batch items must all have the same length"})])
         for datum in group:
-            problem = _datum_problem(datum, graph, catalogue)
+            problem = _datum_problem(datum, graph, checker)
             if problem:
                 raise RequestInvalid([Issue("value_error", ("body", "batch"), None, {"error": problem})])
         groups.append([[{"node_path": d["node_path"], "field_name": d["field_name"], "value": d["items"][i]}
@@ -521,11 +473,11 @@ def _data_problem(data: list) -> str | None:
     return None
 
 
-def _datum_problem(datum: dict, graph: dict, catalogue: nodes.Catalogue) -> str | None:
+def _datum_problem(datum: dict, graph: dict, checker: GraphChecker) -> str | None:
     node = graph["nodes"].get(datum["node_path"])
     if node is None:
         return f"Node {datum['node_path']} not found in graph"
-    if datum["field_name"] not in catalogue.types[node["type"]]["fields"]:
+    if not checker.has_input(node["type"], datum["field_name"]):
         return f"Field {datum['field_name']} not found in node {datum['node_path']}"
     return None
 

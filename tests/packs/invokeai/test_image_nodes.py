@@ -13,19 +13,16 @@ import functools
 import io
 import random
 import typing as t
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from invokeai_support import QUEUE, edge, enqueue, graph, node, ok, queue_item, set_speed, uploaded
 from PIL import Image
 
+from mockserver.packs.invokeai.catalogue import load_catalogue
 from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
-from mockserver.packs.invokeai.nodes import RUNNERS, NodeFailed, RunContext, run_node
-
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "invokeai"
-
+from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext
+from mockserver.packs.invokeai.runners.registry import run_node, runners
 
 class Gallery:
     """A RunContext over an in-memory gallery, with helpers to put and read images."""
@@ -34,7 +31,7 @@ class Gallery:
         self.images: dict[str, bytes] = {}
         self.intermediate: dict[str, bool] = {}
         self.ctx = RunContext(save_image=self._save, load_image=self._load, model=(models or {}).get,
-                              rng=random.Random(7), progress=lambda message: None)
+                              rng=random.Random(7))
 
     def _save(self, picture: Image.Image, node_: dict | None, node_id: str | None) -> dict:
         name = f"image-{len(self.images)}.png"
@@ -100,11 +97,6 @@ def square_mask(width: int = 64, height: int = 48, box: tuple[int, int, int, int
 @functools.cache
 def declared_outputs() -> dict[str, tuple[str, set[str]]]:
     """Each node type's output type and fields, from the catalogue."""
-    try:
-        from mockserver.packs.invokeai.catalogue import load_catalogue  # the catalogue as data, once merged
-    except ImportError:
-        types = yaml.safe_load((FIXTURES / "invocations.yaml").read_text())["types"]
-        return {name: (spec["output"], set(spec["output_fields"])) for name, spec in types.items()}
     catalogue = load_catalogue()
     return {name: (catalogue.output_for(name).type, set(catalogue.output_for(name).fields) - {"output_meta"})
             for name in catalogue.node_types()}
@@ -173,7 +165,7 @@ def test_every_image_node_answers_its_declared_output(gallery: Gallery, node_typ
 
 
 def test_every_image_node_is_in_the_registry() -> None:
-    assert set(IMAGE_NODES) <= set(RUNNERS)
+    assert all(runners()[name] is runner for name, runner in IMAGE_NODES.items())
     assert set(IMAGE_NODES) <= set(declared_outputs())
 
 
@@ -511,7 +503,7 @@ def test_gradient_mask_saves_the_expanded_area_and_a_denoise_tensor(gallery: Gal
     output = gallery.run("create_gradient_mask", mask=mask, edge_radius=16, is_intermediate=True)
     denoise = output["denoise_mask"]
     assert denoise["gradient"] is True and denoise["masked_latents_name"] is None
-    tensor = gallery.ctx.latents[denoise["mask_name"]]
+    tensor = gallery.ctx.tensors[denoise["mask_name"]]
     assert (tensor["width"], tensor["height"]) == (256, 128)
     area = gallery.get(output["expanded_mask_area"])
     assert area.size == (256, 128) and gallery.intermediate[output["expanded_mask_area"]["image_name"]]

@@ -546,12 +546,13 @@ def test_a_failing_node_stops_the_session_after_the_nodes_before_it(client: t.An
     assert "after" not in item["session"]["executed_history"]
 
 
-def test_a_known_node_the_mock_cannot_run_fails_with_not_implemented(client: t.Any) -> None:
+def test_a_node_missing_a_needed_input_fails_as_the_real_server_does(client: t.Any) -> None:
+    """The schema shows `image` optional (so enqueue takes it); running the node finds it missing."""
     set_speed(client, "instant")
-    enqueue(client, graph(node("blend", "lblend")))  # image nodes run now; latents blending not yet
+    enqueue(client, graph(node("blur", "img_blur")))
     item = queue_item(client, 1)
-    assert item["status"] == "failed" and item["error_type"] == "NotImplementedError"
-    assert "lblend" in item["error_message"]
+    assert item["status"] == "failed" and item["error_type"] == "MissingInputException"
+    assert item["error_message"] == "Node img_blur missing value or connection for field image"
 
 
 def test_retry_makes_new_items_from_failed_and_canceled_ones(client: t.Any) -> None:

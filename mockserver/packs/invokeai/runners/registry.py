@@ -1,0 +1,56 @@
+"""Every runner by node type, and running one node."""
+
+from __future__ import annotations
+
+import functools
+import typing as t
+
+from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
+from mockserver.packs.invokeai.runners import (
+    conditioning, controls, images, latents, metadata, models, primitives, prompts, vision,
+)
+from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner
+
+WHERE = "invocations/baseinvocation.py"
+MODULES = (primitives, prompts, metadata, models, conditioning, controls, latents, vision, images)
+
+
+@functools.cache
+def runners() -> dict[str, Runner]:
+    table: dict[str, Runner] = {}
+    for module in MODULES:
+        table.update(module.RUNNERS)
+    table.update(IMAGE_NODES)  # the image and mask nodes' own module wins over the fallbacks here
+    return table
+
+
+def run_node(ctx: RunContext, node: dict) -> dict:
+    """One node's output (its inputs already filled from the edges), or NodeFailed."""
+    runner = runners().get(node["type"])
+    missing = missing_input(ctx.node_spec(node["type"]), node)
+    if missing is not None:
+        raise missing
+    if runner is None:
+        raise NodeFailed("NotImplementedError", f"mockserver does not run '{node['type']}' nodes",
+                         "services/session_processor")
+    try:
+        return runner(ctx, node)
+    except NodeFailed:
+        raise
+    except Exception as error:  # the real processor turns whatever a node raises into a failed item
+        raise NodeFailed(type(error).__name__, str(error), "invocations/baseinvocation.py") from None
+
+
+def missing_input(spec: t.Any, node: dict) -> NodeFailed | None:
+    """The real `invoke_internal` check: a field the node needs (required, no default) that got no
+    value. The schema shows such fields optional, so only running the node finds them."""
+    for name, field in (spec.inputs.items() if spec is not None else ()):
+        if not field.orig_required or "orig_default" in field.schema or node.get(name) is not None:
+            continue
+        if field.input == "connection":
+            return NodeFailed("RequiredConnectionException",
+                              f"Node {node['type']} missing connections for field {name}", WHERE)
+        if field.input == "any":
+            return NodeFailed("MissingInputException",
+                              f"Node {node['type']} missing value or connection for field {name}", WHERE)
+    return None
