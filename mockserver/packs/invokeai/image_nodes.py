@@ -17,9 +17,11 @@ from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_outpu
                                                 passthrough, size)
 from mockserver.packs.invokeai.image_nodes_filters import FILTER_NODES
 from mockserver.packs.invokeai.image_nodes_masks import MASK_NODES
+from mockserver.packs.invokeai.image_nodes_models import MODEL_NODES
+from mockserver.packs.invokeai.image_nodes_tiles import TILE_NODES
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 def _resample(node: dict) -> Image.Resampling:
     return image_ops.RESAMPLING.get(node.get("resample_mode") or "bicubic", Image.Resampling.BICUBIC)
@@ -228,7 +230,7 @@ def _watermark(ctx: RunContext, node: dict) -> dict:
     blue = values[..., 2].reshape(-1)
     pattern = np.resize(bits, blue.shape)
     values[..., 2] = ((blue & 0xFE) | pattern).reshape(values.shape[:2])
-    return image_output(ctx, node, Image.fromarray(values, "RGB"))
+    return image_output(ctx, node, Image.fromarray(values, "RGB").convert("RGBA"))
 
 
 def _hue(ctx: RunContext, node: dict) -> dict:
@@ -273,4 +275,4 @@ BASIC_NODES: dict[str, Runner] = {
     "img_channel_multiply": _channel_op(scale=True),
 }
 
-IMAGE_NODES: dict[str, Runner] = {**BASIC_NODES, **MASK_NODES, **FILTER_NODES}
+IMAGE_NODES: dict[str, Runner] = {**BASIC_NODES, **MASK_NODES, **FILTER_NODES, **MODEL_NODES, **TILE_NODES}

@@ -17,7 +17,7 @@ from mockserver.packs.invokeai import image_ops
 from mockserver.packs.invokeai.image_io import Runner, fail, image_output, load, number, save_mask, size
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 
 # ------------------------------------------------------------------------------ processors
@@ -139,7 +139,8 @@ def _face_mask(ctx: RunContext, node: dict) -> dict:
     """With no face detected the real node answers the image and a white mask (black if inverted)."""
     face_ids = str(node.get("face_ids") or "")
     if not re.fullmatch(r"\d*(,\d+)*", face_ids):
-        fail("ValueError", 'Face IDs must be a comma-separated list of integers (e.g. "1,2,3")', "invocations/facetools.py")
+        fail("ValueError", 'Face IDs must be a comma-separated list of integers (e.g. "1,2,3")',
+             "invocations/facetools.py")
     picture = load(ctx, node)
     mask = Image.new("L", picture.size, 0 if node.get("invert_mask") else 255)
     saved = image_output(ctx, node, picture.convert("RGBA"))
