@@ -229,4 +229,4 @@ def get_workflow_thumbnail(request: Request) -> Response:
     if data is None:
         # The real server fails with a 500 here; a missing thumbnail is a 404.
         raise ApiError(404, "Workflow thumbnail not found")
-    return imaging.webp_response(data)
+    return imaging.preview_response(data, record["workflow_id"])
