@@ -133,11 +133,24 @@ class FastAPIDialect(Dialect):
 
 
 class FastAPIStaticMountDialect(FastAPIDialect):
-    """A FastAPI app with a catch-all `StaticFiles` mount at `/` (InvokeAI serves its web UI so):
-    a request no route takes in full falls through to the mount, whose 405 has no `Allow`."""
+    """A FastAPI app with a catch-all `StaticFiles` mount at `/` (InvokeAI serves its web UI so).
+    Starlette hands a request no route takes in full (unknown path, or known path and another
+    method) to the mount: it refuses any method but GET/HEAD with a 405 naming no methods, and
+    answers a GET/HEAD of a file it does not have with a 404."""
 
     name = "fastapi+static"
     allow_header_on_405 = False
+    _STATIC_METHODS = frozenset({"GET", "HEAD"})
+
+    def not_found(self, method: str, path: str) -> Response:
+        if method.upper() in self._STATIC_METHODS:
+            return super().not_found(method, path)
+        return self.error(ApiError(405, "Method Not Allowed"))
+
+    def method_not_allowed(self, method: str, path: str, allowed: t.Iterable[str]) -> Response:
+        if method.upper() in self._STATIC_METHODS:
+            return self.not_found(method, path)
+        return self.error(ApiError(405, "Method Not Allowed"))
 
 
 class OpenAIDialect(Dialect):

@@ -336,6 +336,9 @@ CONFIG_DATA: dict[str, t.Any] = {
         # The built-in check would count every such 4xx as a failure (or, with them listed, let
         # any of them pass anywhere); `documented_refusals_only` below replaces it.
         "positive_data_acceptance": {"enabled": False},
+        # A method a path does not list falls through to the web UI's StaticFiles mount, as on
+        # the real server: 405 without `Allow`, or 404 for GET/HEAD (the runner's profile says so).
+        **PROFILE.checks,
     },
     "operations": [
         # The runner's per-operation check settings, each with its reason in PROFILES["invokeai"]:

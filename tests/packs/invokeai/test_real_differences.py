@@ -103,3 +103,18 @@ def test_scanning_a_missing_folder_is_still_a_400(client: t.Any) -> None:
     response = client.get("/api/v2/models/scan_folder", params={"scan_path": "/tmp/no-such-folder"})
     assert response.status_code == 400
     assert response.json() == {"detail": "The search path '/tmp/no-such-folder' does not exist or is not directory"}
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_another_method_on_an_unknown_path_is_a_405(client: t.Any, method: str) -> None:
+    """No route takes it, so the StaticFiles mount at `/` does, and refuses the method."""
+    response = client.request(method, "/api/v1/does-not-exist")
+    assert response.status_code == 405 and response.json() == {"detail": "Method Not Allowed"}
+    assert "allow" not in response.headers
+
+
+def test_a_get_of_a_path_with_only_other_methods_is_a_404(client: t.Any) -> None:
+    response = client.get("/api/v1/images/upload")
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+    assert client.head("/api/v1/images/upload").status_code == 404
+    assert client.get("/api/v1/does-not-exist").json() == {"detail": "Not Found"}  # seq 154
