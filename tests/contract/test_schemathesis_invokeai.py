@@ -75,7 +75,7 @@ PRESET = {"name": "Moody portrait", "positive_prompt": "{prompt}, moody light", 
 METADATA = {"positive_prompt": "a red fox in the snow", "seed": 1234, "model": "sd-1.5"}
 EMBEDDED_WORKFLOW = json.dumps({**WORKFLOW, "id": "embedded"})
 EMBEDDED_GRAPH = json.dumps({"id": "graph", "nodes": {}, "edges": []})
-DEFAULT_WORKFLOW = "default_e43383ab-63bf-46dd-a62d-51399685ba34"  # read-only: update/delete are 400s
+DEFAULT_WORKFLOW = "default_444fe292-896b-44fd-bfc6-c0b5d220fffc"  # read-only: update/delete are 400s
 
 # Graphs the queue runs: one that completes, one whose node fails (ZeroDivisionError).
 GRAPH = {"id": "g", "nodes": {"n": {"id": "n", "type": "integer", "value": 1}}, "edges": []}
@@ -336,6 +336,9 @@ CONFIG_DATA: dict[str, t.Any] = {
         # The built-in check would count every such 4xx as a failure (or, with them listed, let
         # any of them pass anywhere); `documented_refusals_only` below replaces it.
         "positive_data_acceptance": {"enabled": False},
+        # A method a path does not list falls through to the web UI's StaticFiles mount, as on
+        # the real server: 405 without `Allow`, or 404 for GET/HEAD (the runner's profile says so).
+        **PROFILE.checks,
     },
     "operations": [
         # The runner's per-operation check settings, each with its reason in PROFILES["invokeai"]:
