@@ -1,0 +1,107 @@
+"""InvokeAI's own web UI (the 6.8.1 frontend from the `invokeai` wheel, unchanged) in headless
+Chromium against a live `mockserver serve --api invokeai --invokeai-ui DIR`.
+
+The page stays open for the whole module, as a user's would: the tests run in order and each builds
+on what the previous one left (models installed, images generated, boards made). For the whole
+session every console error, uncaught exception, failed request and 4xx/5xx answer is recorded, and
+after each test there must be none (`PageProblems`; its allow-list is empty: the real server fails
+none of the requests the UI makes here).
+
+Waits are Playwright's auto-waiting with generous timeouts, never sleeps: the machine may be slow.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import httpx
+import pytest
+
+pytest.importorskip("playwright", reason="the browser test needs the `playwright` package (pip install '.[test]')")
+
+from invokeai_ui_support import PageProblems, launch_chromium, ui_bundle  # noqa: E402
+from live import serve  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.live
+
+TIMEOUT_MS = 60_000  # any one wait in the page; generous, since CI machines can be slow
+MODELS = "/api/v2/models"
+SD15 = ("Lykon/dreamshaper-8", "dreamshaper-8")  # starter source, installed name
+SDXL = ("Lykon/dreamshaper-xl-v2-turbo", "dreamshaper-xl-v2-turbo")
+THUMBNAILS = "img[src$='/thumbnail']"  # gallery thumbnails: `api/v1/images/i/<name>/thumbnail`
+
+
+@pytest.fixture(scope="module")
+def base() -> t.Iterator[str]:
+    with serve("--api", "invokeai", "--seed", "7", "--invokeai-ui", str(ui_bundle())) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(base: str) -> t.Iterator[httpx.Client]:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def problems(base: str) -> PageProblems:
+    return PageProblems(base=base)
+
+
+@pytest.fixture(scope="module")
+def page(base: str, problems: PageProblems) -> t.Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.new_page()
+            problems.watch(page)
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture(autouse=True)
+def no_problems(problems: PageProblems) -> t.Iterator[None]:
+    """Whatever a test does, the page must not have seen an error by its end."""
+    yield
+    assert problems.seen == [], "\n".join(problems.seen)
+
+
+def install(api: httpx.Client, source: str) -> dict:
+    job = api.post(f"{MODELS}/install", params={"source": source}, json={})
+    assert job.status_code == 201, job.text
+    return job.json()
+
+
+def test_the_ui_loads_with_every_node_template(page: Page, base: str) -> None:
+    page.goto(base + "/")
+    expect(page.get_by_role("button", name="Invoke", exact=True)).to_be_visible()
+    expect(page.get_by_text("Generate images from text prompts.")).to_be_visible()  # the launchpad
+    expect(page.get_by_text("Problem retrieving OpenAPI Schema")).to_have_count(0)
+    expect(page.get_by_test_id("add-board-button")).to_be_visible()
+
+
+def test_generate_with_sdxl_then_sd15_puts_images_in_the_gallery(page: Page, api: httpx.Client) -> None:
+    api.put("/__mock__/packs/invokeai/settings", json={"model_speed": "instant"}).raise_for_status()
+    for source, _ in (SDXL, SD15):
+        install(api, source)
+    page.reload()
+    thumbnails = page.locator(THUMBNAILS)
+    expect(page.get_by_role("button", name="Invoke", exact=True)).to_be_visible()
+    before = thumbnails.count()
+    for number, (_, name) in enumerate((SDXL, SD15), start=1):
+        choose_main_model(page, name)
+        page.get_by_placeholder("Prompt").or_(page.locator("textarea").first).first.fill(f"a red fox, take {number}")
+        page.get_by_role("button", name="Invoke", exact=True).click()
+        expect(thumbnails).to_have_count(before + number)
+
+
+def choose_main_model(page: Page, name: str) -> None:
+    page.get_by_role("button", name="Generation").click() if not page.get_by_text("Model", exact=True).count() else None
+    picker = page.get_by_text("Model", exact=True).locator("xpath=..").get_by_role("button").first
+    picker.click()
+    page.get_by_role("option").filter(has_text=name).or_(page.get_by_text(name, exact=True).last).first.click()
+    expect(picker).to_contain_text(name)
