@@ -78,11 +78,18 @@ class PageProblems:
         page.on("response", self._response)
 
     def _console(self, message: t.Any) -> None:
-        if message.type == "error":
-            self.seen.append(f"console error: {message.text}")
+        if message.type != "error":
+            return
+        # The browser logs every 4xx/5xx as "Failed to load resource"; allowed requests are allowed there too.
+        url = (message.location or {}).get("url", "")
+        if message.text.startswith("Failed to load resource") and self._allowed("GET", url):
+            return
+        self.seen.append(f"console error: {message.text} ({url})")
 
     def _request_failed(self, request: t.Any) -> None:
-        if not self._allowed(request.method, request.url):
+        # ERR_ABORTED is the page cancelling its own request (a reload, a query superseded by a newer
+        # one), not the server failing it.
+        if request.failure != "net::ERR_ABORTED" and not self._allowed(request.method, request.url):
             self.seen.append(f"request failed: {request.method} {request.url}: {request.failure}")
 
     def _response(self, response: t.Any) -> None:
