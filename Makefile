@@ -10,7 +10,7 @@ PORT   ?= 8000
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: serve test bench venv clean
+.PHONY: serve test bench venv clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ serve: $(STAMP)
 	$(BIN)/mockserver serve --host $(HOST) --port $(PORT) $(ARGS)
 
 ## The whole test suite (engine, packs, clients against a live server, schemathesis contracts).
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## The InvokeAI web UI browser test drives Debian's Chromium (playwright's own download is not used):
+## installed here when missing, as root.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
+		{ echo "chromium is missing: install Debian's chromium package (as root: apt-get install chromium)"; exit 1; }
 
 ## The mock and Stoplight Prism side by side under the same wrk load.
 bench: $(STAMP)

@@ -22,7 +22,7 @@ INVOKEAI_VERSION = "6.8.1"
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "invokeai-ui" / INVOKEAI_VERSION
 BUNDLE_PREFIX = "invokeai/frontend/web/dist/"
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 # No sandbox (CI runs as root), and nothing that would reach out to Google's services.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]

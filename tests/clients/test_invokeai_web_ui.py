@@ -18,11 +18,9 @@ import typing as t
 import httpx
 import pytest
 
-pytest.importorskip("playwright", reason="the browser test needs the `playwright` package (pip install '.[test]')")
-
-from invokeai_ui_support import PageProblems, launch_chromium, ui_bundle  # noqa: E402
-from live import serve  # noqa: E402
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from invokeai_ui_support import PageProblems, launch_chromium, ui_bundle
+from live import serve
+from playwright.sync_api import Page, expect, sync_playwright
 
 pytestmark = pytest.mark.live
 
