@@ -154,3 +154,28 @@ def test_boards_create_select_star_move_delete(page: Page, api: httpx.Client) ->
     expect(page.get_by_text("My Board", exact=True)).to_have_count(0)
     eventually(lambda: "My Board" not in boards(api), "My Board deleted")
     assert api.get("/api/v1/images/", params={"limit": 10}).json()["total"] == 1  # its image went with it
+
+
+DEFAULT_WORKFLOWS = ("Face Detailer - SD1.5", "Image to Image - FLUX", "Text to Image -  SD1.5, Control",
+                     "Text to Image - CogView4", "Text to Image - FLUX", "Text to Image - SD1.5",
+                     "Text to Image - SD1.5, LoRA", "Text to Image - SD1.5, Prompt from File", "Text to Image - SD3.5",
+                     "Text to Image - SDXL", "Upscaler - SD1.5, ESRGAN", "Upscaler - SD1.5, MultiDiffusion",
+                     "Upscaler - SD1.5, Tiled", "Upscaler - SDXL, MultiDiffusion")  # the 14 of 6.8.1
+
+
+@pytest.mark.parametrize("name", DEFAULT_WORKFLOWS)
+def test_a_default_workflow_opens_in_the_editor_with_every_edge(page: Page, api: httpx.Client, name: str) -> None:
+    listed = api.get("/api/v1/workflows/", params={"categories": "default", "per_page": 50}).json()["items"]
+    (record,) = [item for item in listed if item["name"] == name]
+    workflow = api.get(f"/api/v1/workflows/i/{record['workflow_id']}").json()["workflow"]
+    page.get_by_label("Workflows", exact=True).first.click()
+    page.get_by_text("Launchpad", exact=True).click()
+    page.get_by_text("Browse Workflow Templates").click()
+    page.get_by_text(name, exact=True).click()
+    confirm = page.get_by_role("alertdialog").get_by_role("button", name="Load", exact=True)
+    if confirm.is_visible():  # the editor held the previous workflow, edited by loading
+        confirm.click()
+    page.get_by_text("Workflow Editor", exact=True).click()
+    expect(page.locator("[data-testid^='rf__node-']")).to_have_count(len(workflow["nodes"]))
+    expect(page.locator("[data-testid^='rf__edge-']")).to_have_count(len(workflow["edges"]))
+    expect(page.get_by_text("Missing field")).to_have_count(0)
