@@ -84,6 +84,10 @@ def test_the_ui_loads_with_every_node_template(page: Page, base: str) -> None:
     expect(page.get_by_text("Generate images from text prompts.")).to_be_visible()  # the launchpad
     expect(page.get_by_text("Problem retrieving OpenAPI Schema")).to_have_count(0)
     expect(page.get_by_test_id("add-board-button")).to_be_visible()
+    # The "What's New" popover opens over the lower tab buttons until it is closed, as for a new user.
+    whats_new = page.get_by_role("dialog", name="What's New in Invoke v6.8.1")
+    whats_new.get_by_label("Close").click()
+    expect(whats_new).to_be_hidden()
 
 
 def test_generate_with_sdxl_then_sd15_puts_images_in_the_gallery(page: Page, api: httpx.Client) -> None:
@@ -168,7 +172,7 @@ def test_a_default_workflow_opens_in_the_editor_with_every_edge(page: Page, api:
     listed = api.get("/api/v1/workflows/", params={"categories": "default", "per_page": 50}).json()["items"]
     (record,) = [item for item in listed if item["name"] == name]
     workflow = api.get(f"/api/v1/workflows/i/{record['workflow_id']}").json()["workflow"]
-    page.get_by_label("Workflows", exact=True).first.click()
+    page.get_by_test_id("Workflows").click()
     page.get_by_text("Launchpad", exact=True).click()
     page.get_by_text("Browse Workflow Templates").click()
     page.get_by_text(name, exact=True).click()
@@ -179,3 +183,18 @@ def test_a_default_workflow_opens_in_the_editor_with_every_edge(page: Page, api:
     expect(page.locator("[data-testid^='rf__node-']")).to_have_count(len(workflow["nodes"]))
     expect(page.locator("[data-testid^='rf__edge-']")).to_have_count(len(workflow["edges"]))
     expect(page.get_by_text("Missing field")).to_have_count(0)
+
+
+def test_a_starter_model_installs_from_the_models_tab(page: Page, api: httpx.Client) -> None:
+    name = "FLUX.1 schnell (quantized)"  # a main model with three dependencies (T5, CLIP, VAE)
+    page.get_by_test_id("Models").click()
+    page.get_by_role("tab", name="Starter Models").click()
+    page.get_by_role("tabpanel").get_by_placeholder("Search").fill("schnell (quantized)")
+    row = page.get_by_text(name, exact=True).locator("xpath=ancestor::*[.//button][1]")
+    row.get_by_role("button", name="Install").click()
+    eventually(lambda: name in {model["name"] for model in api.get(f"{MODELS}/").json()["models"]},
+               f"{name} installed")
+    # the Model Manager's list shows it beside the starter row, with its dependencies
+    expect(page.get_by_text(name, exact=True)).to_have_count(2)
+    expect(page.get_by_text("clip-vit-large-patch14", exact=True)).to_be_visible()
+    expect(page.get_by_text("t5_bnb_int8_quantized_encoder", exact=True)).to_be_visible()
