@@ -198,3 +198,26 @@ def test_a_starter_model_installs_from_the_models_tab(page: Page, api: httpx.Cli
     expect(page.get_by_text(name, exact=True)).to_have_count(2)
     expect(page.get_by_text("clip-vit-large-patch14", exact=True)).to_be_visible()
     expect(page.get_by_text("t5_bnb_int8_quantized_encoder", exact=True)).to_be_visible()
+
+
+UPSCALE_MODELS = ("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/RealESRGAN_x2plus.pth",
+                  "lllyasviel/control_v11f1e_sd15_tile", "xinsir/controlnet-tile-sdxl-1.0")  # upscaler, tile ControlNets
+
+
+def test_upscale_a_gallery_image_from_the_upscaling_tab(page: Page, api: httpx.Client) -> None:
+    for source in UPSCALE_MODELS:
+        install(api, source)
+    page.get_by_test_id("Generate").click()
+    page.get_by_text("Uncategorized", exact=True).first.click()
+    thumbnails = page.locator(THUMBNAILS)
+    expect(thumbnails).to_have_count(1)
+    source_image = api.get("/api/v1/images/", params={"limit": 1}).json()["items"][0]
+    thumbnails.first.click(button="right")
+    page.get_by_role("menuitem", name="Send To Upscale").click()
+    expect(page.get_by_text("Ready to upscale!")).to_be_visible()
+    expect(page.get_by_text("RealESRGAN_x2plus").first).to_be_visible()
+    page.get_by_role("button", name="Invoke", exact=True).click()
+    expect(thumbnails).to_have_count(2)
+    newest = api.get("/api/v1/images/", params={"limit": 1}).json()["items"][0]
+    assert newest["image_name"] != source_image["image_name"]
+    assert newest["width"] == 4 * source_image["width"]  # the panel's default scale, 4x
