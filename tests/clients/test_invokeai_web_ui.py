@@ -221,3 +221,40 @@ def test_upscale_a_gallery_image_from_the_upscaling_tab(page: Page, api: httpx.C
     newest = api.get("/api/v1/images/", params={"limit": 1}).json()["items"][0]
     assert newest["image_name"] != source_image["image_name"]
     assert newest["width"] == 4 * source_image["width"]  # the panel's default scale, 4x
+
+
+def test_canvas_inpaint_of_a_gallery_image_completes(page: Page, api: httpx.Client) -> None:
+    page.get_by_test_id("Generate").click()
+    page.locator(THUMBNAILS).first.click(button="right")
+    page.get_by_role("menuitem", name="New Canvas from Image").hover()
+    page.get_by_role("menuitem", name="As Raster Layer (Resize)", exact=True).click()  # the image fills the bbox
+    page.get_by_test_id("control-layers-add-layer-menu-button").click()
+    page.get_by_role("menuitem", name="Inpaint Mask").click()
+    paint_a_stroke(page)
+    before = {item["item_id"] for item in queue_items(api)}
+    page.get_by_role("button", name="Invoke", exact=True).click()
+    eventually(lambda: [item["status"] for item in queue_items(api) if item["item_id"] not in before] == ["completed"],
+               "the canvas item completed")
+    (item,) = [item for item in queue_items(api) if item["item_id"] not in before]
+    assert item["origin"] == "canvas" and item["destination"].startswith("canvas:"), item
+    expect(page.get_by_text("1 of 1")).to_be_visible()  # the staging area holds the result
+    session = api.get(f"/api/v1/queue/default/i/{item['item_id']}").json()["session"]
+    node_types = {node["type"] for node in session["graph"]["nodes"].values()}
+    assert {"create_gradient_mask", "apply_mask_to_image"} <= node_types, sorted(node_types)  # the inpaint graph
+
+
+def paint_a_stroke(page: Page) -> None:
+    """The brush (`b`) dragged across the middle of the canvas, on the selected inpaint mask."""
+    box = page.get_by_test_id("control-layers-canvas").bounding_box()
+    assert box is not None
+    page.get_by_label("Brush (B)").or_(page.get_by_label("Brush")).first.click()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 80, y, steps=4)
+    page.mouse.down()
+    page.mouse.move(x + 80, y + 20, steps=20)
+    page.mouse.up()
+
+
+
+def queue_items(api: httpx.Client) -> list[dict]:
+    return api.get("/api/v1/queue/default/list_all").json()
