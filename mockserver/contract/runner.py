@@ -255,7 +255,8 @@ def invokeai_as_tested(spec: dict) -> dict:
       open `InvocationNode` schema in our spec, which leaves `nodes`, `id` and `type` to the
       mock's own checks so their refusals have pydantic's shapes): here nodes are objects with an
       `id` and a `type`; the fields of each type are not stated, so a refusal inside a node is a
-      validator refusal (see `_validator_refusal`);
+      validator refusal (see `_validator_refusal`); batch data items, which the mock also checks
+      itself, are strings, numbers or image fields;
     Edges must join existing nodes' fields and batch data must name existing nodes, which no
     schema can say either; those refusals are accepted as validator refusals (the profile's
     `validator_refusals`), since narrowing the schema would also narrow what the answers echo.
@@ -275,6 +276,9 @@ def invokeai_as_tested(spec: dict) -> dict:
     nodes = schemas.get("Graph", {}).get("properties", {}).get("nodes")
     if isinstance(nodes, dict):
         nodes["type"] = "object"
+    items = schemas.get("BatchDatum", {}).get("properties", {}).get("items")
+    if isinstance(items, dict):
+        items["items"] = {"anyOf": [{"type": "string"}, {"type": "number"}, {"$ref": "#/components/schemas/ImageField"}]}
     return spec
 
 

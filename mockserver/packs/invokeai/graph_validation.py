@@ -36,7 +36,7 @@ class GraphChecker:
     def check_batch(self, batch: dict) -> dict:
         """The batch's graph as the real server keeps it, or its 422: data and graph errors
         together (fields in the model's order), then the data's nodes and fields."""
-        issues = self.data_issues(batch.get("data"))
+        issues = self.item_issues(batch.get("data")) or self.data_issues(batch.get("data"))
         graph: dict | None = None
         try:
             graph = self.check_graph(batch["graph"], ("body", "batch", "graph"))
@@ -49,6 +49,38 @@ class GraphChecker:
             # A model validator of the whole batch: pydantic shows the batch as given.
             raise RequestInvalid([Issue("value_error", ("body", "batch"), batch, {"error": problem})])
         return graph
+
+    def item_issues(self, data: t.Any) -> list[Issue]:
+        """Each data item is a `Union[StrictStr, float, int, ImageField]`: a refused item gets
+        every member's error. Accepted items are kept as pydantic keeps them (True is 1.0)."""
+        issues: list[Issue] = []
+        for i, group in enumerate(data or []):
+            for j, datum in enumerate(group):
+                items = datum.get("items")
+                if not isinstance(items, list):
+                    if "items" in datum:
+                        issues.append(Issue("list_type", DATA_LOC + (i, j, "items"), items))
+                    continue
+                for k, item in enumerate(items):
+                    try:
+                        items[k] = self._batch_item(item, DATA_LOC + (i, j, "items", k))
+                    except Invalid as failure:
+                        issues.extend(failure.issues)
+        return issues
+
+    def _batch_item(self, item: t.Any, loc: Loc) -> t.Any:
+        if isinstance(item, str) or (isinstance(item, (int, float)) and not isinstance(item, bool)):
+            return item
+        if isinstance(item, bool):
+            return float(item)  # float is the first member that takes it
+        issues = [Issue("string_type", loc + ("str",), item), Issue("float_type", loc + ("float",), item),
+                  Issue("int_type", loc + ("int",), item)]
+        if not isinstance(item, dict):
+            raise Invalid([*issues, Issue("model_attributes_type", loc + ("ImageField",), item)])
+        try:
+            return self.fields.validate(item, {"$ref": "#/components/schemas/ImageField"}, loc + ("ImageField",))
+        except Invalid as failure:
+            raise Invalid(issues + failure.issues) from None
 
     @staticmethod
     def data_issues(data: t.Any) -> list[Issue]:

@@ -323,3 +323,20 @@ def test_core_metadata_keeps_keys_it_does_not_declare(client: t.Any) -> None:
     assert nodes["m"]["app_version"] == "6.8.1" and nodes["m"]["seed"] == 5
     assert list(nodes["m"])[-1] == "app_version"
     assert "app_version" not in nodes["n"]
+
+
+def test_a_batch_item_of_no_allowed_type(client: t.Any) -> None:
+    """Items are `Union[StrictStr, float, int, ImageField]`: every member's error, by name."""
+    data = [[{"node_path": "n", "field_name": "value", "items": [1, None]}]]
+    loc = ["body", "batch", "data", 0, 0, "items", 1]
+    assert refused(client, graph(node("n", "integer", value=1)), data=data) == [
+        {"type": "string_type", "loc": [*loc, "str"], "msg": "Input should be a valid string", "input": None},
+        {"type": "float_type", "loc": [*loc, "float"], "msg": "Input should be a valid number", "input": None},
+        {"type": "int_type", "loc": [*loc, "int"], "msg": "Input should be a valid integer", "input": None},
+        {"type": "model_attributes_type", "loc": [*loc, "ImageField"],
+         "msg": "Input should be a valid dictionary or object to extract fields from", "input": None}]
+    data = [[{"node_path": "i", "field_name": "image", "items": [{"name": "x.png"}]}]]
+    detail = refused(client, graph(node("i", "image")), data=data)
+    assert [(issue["type"], issue["loc"][7:]) for issue in detail] == [
+        ("string_type", ["str"]), ("float_type", ["float"]), ("int_type", ["int"]),
+        ("missing", ["ImageField", "image_name"])]
