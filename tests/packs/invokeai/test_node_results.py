@@ -221,3 +221,16 @@ def test_ideal_size_for_an_sd1_model(world: t.Any) -> None:
          "edges": [edge("l", "unet", "i", "unet")]}
     sized = result_of(run_graph(client, g), "i")
     assert (sized["width"], sized["height"]) == (680, 384)
+
+
+def test_the_sd3_loader_checks_nothing_and_the_encoder_fails_on_a_missing_model(world: t.Any) -> None:
+    client, models = world
+    missing = {**models["sd3"], "key": "gone"}
+    g = {"id": "g", "nodes": {"l": node("l", "sd3_model_loader", model=missing),
+                              "e": node("e", "sd3_text_encoder", prompt="a fox")},
+         "edges": [edge("l", "clip_l", "e", "clip_l"), edge("l", "clip_g", "e", "clip_g"),
+                   edge("l", "t5_encoder", "e", "t5_encoder")]}
+    item = run_graph(client, g)
+    assert result_of(item, "l")["t5_encoder"]["text_encoder"]["submodel_type"] == "text_encoder_3"
+    assert (item["status"], item["error_type"], item["error_message"]) == \
+        ("failed", "UnknownModelException", "model not found")

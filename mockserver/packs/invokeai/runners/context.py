@@ -160,6 +160,13 @@ def require_model(ctx: RunContext, ref: t.Any, message: str, error_type: str = "
     return ref
 
 
+def load_model(ctx: RunContext, ref: t.Any) -> None:
+    """What `context.models.load` does first: find the model's record, or fail as the record store does."""
+    key = ref.get("key") if isinstance(ref, dict) else None
+    if key is None or ctx.model(key) is None:
+        raise NodeFailed("UnknownModelException", "model not found", "services/model_records/model_records_sql.py")
+
+
 def traceback_for(failure: NodeFailed) -> str:
     """A traceback shaped like the real server's, ending in the module that raised."""
     root = "/opt/invokeai/lib/python3.11/site-packages/invokeai/app"

@@ -109,7 +109,7 @@ def _flux_controlnet(ctx: RunContext, node: dict) -> dict:
 
 
 def _flux_redux(ctx: RunContext, node: dict) -> dict:
-    require_model(ctx, node.get("redux_model"), "Unknown model: {key}", "UnknownModelException",
+    require_model(ctx, node.get("redux_model"), "model not found", "UnknownModelException",
                   "services/model_records/model_records_sql.py")
     picture = load(ctx, node)
     name = stable_name("Tensor", "redux", node["image"]["image_name"], node.get("downsampling_factor"),

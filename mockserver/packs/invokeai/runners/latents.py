@@ -14,7 +14,8 @@ from PIL import Image
 from mockserver.packs.invokeai.runners import render
 from mockserver.packs.invokeai.runners.conditioning import prompt_of
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, image_output, latents_info, load, save_denoise_mask, save_latents, size,
+    NodeFailed, RunContext, Runner, image_output, latents_info, load, load_model, save_denoise_mask, save_latents,
+    size,
 )
 
 LATENT_SCALE = 8
@@ -79,6 +80,7 @@ def _cfg_check(node: dict) -> None:
 
 def _sd_denoise(ctx: RunContext, node: dict) -> dict:
     _required(node, "positive_conditioning", "negative_conditioning", "unet")
+    load_model(ctx, node["unet"]["unet"])
     _cfg_check(node)
     noise, latents = node.get("noise"), node.get("latents")
     if noise is None and latents is None:
@@ -108,6 +110,7 @@ def _transformer_denoise(positive: str, steps_field: str, grid: int, round_up: b
     """FLUX, SD3 and CogView4: sizes and seed are the node's own fields; latents make it image-to-image."""
     def run(ctx: RunContext, node: dict) -> dict:
         _required(node, *required)
+        load_model(ctx, node["transformer"]["transformer"])
         latents = node.get("latents")
         if latents is None and float(node.get("denoising_start", 0)) > 0:
             raise NodeFailed("ValueError", "denoising_start should be 0 when initial latents are not provided.", where)
@@ -190,6 +193,7 @@ def _encode(where: str, grid: int = 8, message: str = "Running VAE encoder") -> 
     def run(ctx: RunContext, node: dict) -> dict:
         _required(node, "vae")
         picture = load(ctx, node)
+        load_model(ctx, node["vae"]["vae"])
         ctx.progress(message)
         width, height = size(_grid(picture.width, grid), _grid(picture.height, grid))
         return save_latents(ctx, width, height, {"op": "image", "image": node["image"]["image_name"]})
@@ -200,6 +204,7 @@ def _decode(where: str, message: str = "Running VAE decoder") -> Runner:
     def run(ctx: RunContext, node: dict) -> dict:
         _required(node, "latents", "vae")
         info = latents_info(ctx, node["latents"], where)
+        load_model(ctx, node["vae"]["vae"])
         ctx.progress(message)
         return image_output(ctx, node, render.render(ctx, info))
     return run

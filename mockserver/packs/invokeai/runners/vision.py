@@ -56,7 +56,7 @@ def _segment_anything(ctx: RunContext, node: dict) -> dict:
 
 
 def _llava(ctx: RunContext, node: dict) -> dict:
-    require_model(ctx, node.get("vllm_model"), "Unknown model: {key}", "UnknownModelException",
+    require_model(ctx, node.get("vllm_model"), "model not found", "UnknownModelException",
                   "services/model_records/model_records_sql.py")
     images = node.get("images")
     images = images if isinstance(images, list) else [images] if images else []
