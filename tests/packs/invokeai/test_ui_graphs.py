@@ -167,3 +167,33 @@ def test_upscale_tab_graph_makes_the_image_larger_by_its_scale(ui: t.Any) -> Non
     assert in_gallery(client, dto["image_name"])
     metadata = ok(client.get(f"/api/v1/images/i/{dto['image_name']}/metadata"))
     assert (metadata["width"], metadata["height"], metadata["seed"]) == (192, 128, 9)
+
+
+def test_canvas_with_a_lora_a_control_layer_a_reference_and_a_region_completes(ui: t.Any) -> None:
+    client, models = ui
+    control = upload_image(client, 512, 384)
+    reference = upload_image(client, 224, 224)
+    region = Image.new("RGBA", (512, 384), (0, 0, 0, 0))
+    ImageDraw.Draw(region).rectangle([0, 0, 255, 383], fill=(255, 255, 255, 255))
+    out = io.BytesIO()
+    region.save(out, format="PNG")
+    region_name = ok(client.post("/api/v1/images/upload", params={"image_category": "mask", "is_intermediate": "true"},
+                                 files={"file": ("region.png", out.getvalue(), "image/png")}), 201)["image_name"]
+    g = ui_graphs.with_canvas_layers(ui_graphs.sdxl(models["sdxl"], width=512, height=384), models, control,
+                                     reference, region_name, "a field of sunflowers")
+    graph = g.output(g.nodes["l2i:i"])
+    item = enqueue_and_run(client, ui_graphs.linear_batch(graph, "a farmhouse", seeds=[21], origin="canvas",
+                                                          destination="canvas"))[0]
+    dto, picture = output_image(client, item, "l2i:i")
+    assert picture.size == (512, 384) and in_gallery(client, dto["image_name"])
+    session = item["session"]
+
+    def result(source: str) -> dict:
+        return session["results"][session["source_prepared_mapping"][source][0]]
+
+    assert [lora["weight"] for lora in result("sdxl_lora_collection_loader:lcl")["unet"]["loras"]] == [0.75]
+    assert len(result("ip_adapter_collector:cip")["collection"]) == 2
+    assert result("ip_adapter:rip")["ip_adapter"]["mask"] == result("prompt_region_mask_to_tensor:rm")["mask"]
+    assert result("ip_adapter:rip")["ip_adapter"]["target_blocks"] == ["up_blocks.0.attentions.1"]
+    assert result("prompt_region_positive_cond:rp")["conditioning"]["mask"] is not None
+    assert len(result("pos_cond_collect:pcc")["collection"]) == 2

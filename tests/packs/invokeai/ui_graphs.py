@@ -290,3 +290,56 @@ def sd1_upscale(model: dict, upscaler: dict, tile_controlnet: dict, image: dict,
     g.link(second, "control", collector, "item")
     g.link(collector, "collection", tiled, "control")
     return g
+
+
+def with_canvas_layers(g: UIGraph, models: dict[str, dict], control_image: str, reference_image: str,
+                       region_mask: str, region_prompt: str) -> UIGraph:
+    """An SDXL graph with what the canvas adds (`addSDXLLoRAs`, `addControlNets`, `addIPAdapters`,
+    `addRegions`): a LoRA through a collection loader, a ControlNet control layer, a global IP-Adapter
+    reference, and a regional guidance layer (its own prompt inside its mask, the prompt's inverse
+    as negative outside it, and a regional IP-Adapter)."""
+    nodes = g.nodes
+    loader, denoise = nodes["sdxl_model_loader:l"], nodes["denoise_latents:d"]
+    pos_cond, neg_cond = nodes["pos_cond:pc"], nodes["neg_cond:nc"]
+    pos_collect, neg_collect = nodes["pos_cond_collect:pcc"], nodes["neg_cond_collect:ncc"]
+    g.edges = [e for e in g.edges if not (e["source"]["node_id"] == loader["id"]
+                                         and e["source"]["field"] in ("unet", "clip", "clip2"))]
+    selector = g.add("lora_selector:ls", "lora_selector", lora=models["lora"], weight=0.75)
+    lora_collect = g.add("lora_collector:lc", "collect")
+    loras = g.add("sdxl_lora_collection_loader:lcl", "sdxl_lora_collection_loader")
+    g.link(selector, "lora", lora_collect, "item")
+    g.link(lora_collect, "collection", loras, "loras")
+    for part in ("unet", "clip", "clip2"):
+        g.link(loader, part, loras, part)
+    g.link(loras, "unet", denoise, "unet")
+    control = g.add("control_net:cn", "controlnet", image={"image_name": control_image},
+                    control_model=models["sdxl_controlnet"], control_weight=0.75, begin_step_percent=0,
+                    end_step_percent=0.75, control_mode="balanced", resize_mode="just_resize")
+    control_collect = g.add("control_net_collector:ccn", "collect")
+    g.link(control, "control", control_collect, "item")
+    g.link(control_collect, "collection", denoise, "control")
+    ip_collect = g.add("ip_adapter_collector:cip", "collect")
+    reference = g.add("ip_adapter:ip", "ip_adapter", image={"image_name": reference_image},
+                      ip_adapter_model=models["sdxl_ip_adapter"], clip_vision_model="ViT-H", method="full", weight=1,
+                      begin_step_percent=0, end_step_percent=1)
+    g.link(reference, "ip_adapter", ip_collect, "item")
+    mask = g.add("prompt_region_mask_to_tensor:rm", "alpha_mask_to_tensor", image={"image_name": region_mask})
+    regional = g.add("prompt_region_positive_cond:rp", "sdxl_compel_prompt", prompt=region_prompt, style=region_prompt)
+    inverted_mask = g.add("invert_tensor_mask:im", "invert_tensor_mask")
+    inverted = g.add("prompt_region_positive_cond_inverted:ri", "sdxl_compel_prompt", prompt=region_prompt,
+                     style=region_prompt)
+    regional_ip = g.add("ip_adapter:rip", "ip_adapter", image={"image_name": reference_image},
+                        ip_adapter_model=models["sdxl_ip_adapter"], clip_vision_model="ViT-H", method="style",
+                        weight=0.5, begin_step_percent=0, end_step_percent=1)
+    g.link(mask, "mask", regional, "mask")
+    g.link(mask, "mask", inverted_mask, "mask")
+    g.link(inverted_mask, "mask", inverted, "mask")
+    g.link(mask, "mask", regional_ip, "mask")
+    g.link(regional, "conditioning", pos_collect, "item")
+    g.link(inverted, "conditioning", neg_collect, "item")
+    g.link(regional_ip, "ip_adapter", ip_collect, "item")
+    g.link(ip_collect, "collection", denoise, "ip_adapter")
+    for cond in (pos_cond, neg_cond, regional, inverted):
+        g.link(loras, "clip", cond, "clip")
+        g.link(loras, "clip2", cond, "clip2")
+    return g
