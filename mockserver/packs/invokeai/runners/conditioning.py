@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typing as t
 
-from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner, load_model, stable_name
+from mockserver.packs.invokeai.runners.context import RunContext, Runner, load_model, required, stable_name
 
 PREFIX = "ConditioningFieldData"  # the real conditioning store names objects by their class
 
@@ -29,14 +29,6 @@ def prompt_of(ctx: RunContext, conditioning: t.Any) -> str:
     return ", ".join(prompts)
 
 
-def _require(node: dict, *fields: str) -> None:
-    for field in fields:
-        if node.get(field) is None:
-            raise NodeFailed("RequiredConnectionException",
-                             f"Node {node['type']} missing connections for field {field}",
-                             "invocations/baseinvocation.py")
-
-
 def _encoders(ctx: RunContext, *fields: t.Any) -> None:
     for field in fields:
         if isinstance(field, dict) and "text_encoder" in field:
@@ -44,7 +36,7 @@ def _encoders(ctx: RunContext, *fields: t.Any) -> None:
 
 
 def _compel(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip")
+    required(node, "clip")
     _encoders(ctx, node["clip"])
     ctx.progress("Building conditioning")
     name = save_conditioning(ctx, node, str(node.get("prompt") or ""), node["clip"])
@@ -52,7 +44,7 @@ def _compel(ctx: RunContext, node: dict) -> dict:
 
 
 def _sdxl_compel(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip", "clip2")
+    required(node, "clip", "clip2")
     _encoders(ctx, node["clip"], node["clip2"])
     ctx.progress("Building conditioning")
     size = [node.get(k) for k in ("original_width", "original_height", "crop_top", "crop_left",
@@ -62,7 +54,7 @@ def _sdxl_compel(ctx: RunContext, node: dict) -> dict:
 
 
 def _sdxl_refiner_compel(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip2")
+    required(node, "clip2")
     _encoders(ctx, node["clip2"])
     ctx.progress("Building conditioning")
     size = [node.get(k) for k in ("original_width", "original_height", "crop_top", "crop_left", "aesthetic_score")]
@@ -71,7 +63,7 @@ def _sdxl_refiner_compel(ctx: RunContext, node: dict) -> dict:
 
 
 def _flux(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip", "t5_encoder")
+    required(node, "clip", "t5_encoder")
     _encoders(ctx, node["t5_encoder"], node["clip"])
     ctx.progress("Running T5 encoder")
     ctx.progress("Running CLIP encoder")
@@ -82,7 +74,7 @@ def _flux(ctx: RunContext, node: dict) -> dict:
 
 
 def _sd3(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip_l", "clip_g")
+    required(node, "clip_l", "clip_g")
     _encoders(ctx, node.get("t5_encoder"), node["clip_l"], node["clip_g"])
     if node.get("t5_encoder") is not None:
         ctx.progress("Running T5 encoder")
@@ -93,7 +85,7 @@ def _sd3(ctx: RunContext, node: dict) -> dict:
 
 
 def _cogview4(ctx: RunContext, node: dict) -> dict:
-    _require(node, "glm_encoder")
+    required(node, "glm_encoder")
     _encoders(ctx, node["glm_encoder"])
     ctx.progress("Running GLM text encoder")
     name = save_conditioning(ctx, node, str(node.get("prompt") or ""), node["glm_encoder"])

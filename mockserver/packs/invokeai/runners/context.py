@@ -217,7 +217,15 @@ def repaint_map(ctx: RunContext, name: str | None) -> Image.Image | None:
     return Image.fromarray(((1.0 - keep) * 255).astype(np.uint8), "L")
 
 
-def latents_info(ctx: RunContext, field: t.Any, where: str) -> dict:
+def required(node: dict, *fields: str) -> None:
+    """Inputs a node cannot run without (the registry checks the catalogue's; runners check theirs too)."""
+    for name in fields:
+        if node.get(name) is None:
+            raise NodeFailed("RequiredConnectionException", f"Node {node['type']} missing connections for field {name}",
+                             "invocations/baseinvocation.py")
+
+
+def latents_info(ctx: RunContext, field: t.Any) -> dict:
     """The stand-in a LatentsField names, or the real server's failure to load it."""
     name = field.get("latents_name") if isinstance(field, dict) else None
     found = ctx.tensors.get(name)

@@ -5,8 +5,6 @@ the denoiser; the IP-Adapter also names its CLIP Vision image encoder, and Redux
 
 from __future__ import annotations
 
-import typing as t
-
 from mockserver.packs.invokeai.runners.context import (
     NodeFailed, RunContext, Runner, identifier, load, require_model, stable_name,
 )
@@ -138,5 +136,3 @@ RUNNERS: dict[str, Runner] = {
     "flux_fill": _flux_fill,
     "flux_kontext": _flux_kontext,
 }
-
-__all__: t.Sequence[str] = ["RUNNERS", "controlnet", "t2i_adapter", "ip_adapter", "defaults"]

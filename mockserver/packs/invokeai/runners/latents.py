@@ -14,19 +14,12 @@ from PIL import Image
 from mockserver.packs.invokeai.runners import render
 from mockserver.packs.invokeai.runners.conditioning import prompt_of
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, image_output, latents_info, load, load_model, save_denoise_mask, save_latents,
-    size,
+    NodeFailed, RunContext, Runner, image_output, latents_info, load, load_model, required, save_denoise_mask,
+    save_latents, size,
 )
 
 LATENT_SCALE = 8
 MAX_PREVIEWS = 100  # progress events per denoise; beyond this many steps, every n-th step reports
-
-
-def _required(node: dict, *fields: str) -> None:
-    for field in fields:
-        if node.get(field) is None:
-            raise NodeFailed("RequiredConnectionException", f"Node {node['type']} missing connections for field {field}",
-                             "invocations/baseinvocation.py")
 
 
 def _shape(width: int, height: int, channels: int = 4) -> str:
@@ -79,14 +72,14 @@ def _cfg_check(node: dict) -> None:
 
 
 def _sd_denoise(ctx: RunContext, node: dict) -> dict:
-    _required(node, "positive_conditioning", "negative_conditioning", "unet")
+    required(node, "positive_conditioning", "negative_conditioning", "unet")
     load_model(ctx, node["unet"]["unet"])
     _cfg_check(node)
     noise, latents = node.get("noise"), node.get("latents")
     if noise is None and latents is None:
         raise NodeFailed("ValueError", "'latents' or 'noise' must be provided!", "invocations/denoise_latents.py")
-    noise_info = latents_info(ctx, noise, "invocations/denoise_latents.py") if noise is not None else None
-    base_info = latents_info(ctx, latents, "invocations/denoise_latents.py") if latents is not None else None
+    noise_info = latents_info(ctx, noise) if noise is not None else None
+    base_info = latents_info(ctx, latents) if latents is not None else None
     if noise_info and base_info and (noise_info["width"], noise_info["height"]) != (base_info["width"],
                                                                                    base_info["height"]):
         raise NodeFailed("ValueError", "Incompatible 'noise' and 'latents' shapes: "
@@ -106,16 +99,16 @@ def _grid(value: int, multiple: int, up: bool = False) -> int:
 
 
 def _transformer_denoise(positive: str, steps_field: str, grid: int, round_up: bool, where: str,
-                         required: tuple[str, ...]) -> Runner:
+                         needs: tuple[str, ...]) -> Runner:
     """FLUX, SD3 and CogView4: sizes and seed are the node's own fields; latents make it image-to-image."""
     def run(ctx: RunContext, node: dict) -> dict:
-        _required(node, *required)
+        required(node, *needs)
         load_model(ctx, node["transformer"]["transformer"])
         latents = node.get("latents")
         if latents is None and float(node.get("denoising_start", 0)) > 0:
             raise NodeFailed("ValueError", "denoising_start should be 0 when initial latents are not provided.", where)
         if latents is not None:
-            latents_info(ctx, latents, where)
+            latents_info(ctx, latents)
         width, height = size(_grid(int(node["width"]), grid, round_up), _grid(int(node["height"]), grid, round_up))
         base = latents["latents_name"] if latents else None
         strength = _strength(node, latents is not None)
@@ -142,7 +135,7 @@ _cogview4_denoise = _transformer_denoise("positive_conditioning", "steps", 8, Fa
 
 
 def _tiled_denoise(ctx: RunContext, node: dict) -> dict:
-    _required(node, "positive_conditioning", "negative_conditioning", "unet")
+    required(node, "positive_conditioning", "negative_conditioning", "unet")
     return _sd_denoise(ctx, node)
 
 
@@ -188,10 +181,10 @@ def _flux_settings(node: dict, output: dict) -> dict:
 
 # -- VAE -----------------------------------------------------------------------------------------
 
-def _encode(where: str, grid: int = 8, message: str = "Running VAE encoder") -> Runner:
+def _encode(grid: int = 8, message: str = "Running VAE encoder") -> Runner:
     """Image to latents: the picture, kept at the model's latent grid (1/8 of its size, rounded down)."""
     def run(ctx: RunContext, node: dict) -> dict:
-        _required(node, "vae")
+        required(node, "vae")
         picture = load(ctx, node)
         load_model(ctx, node["vae"]["vae"])
         ctx.progress(message)
@@ -200,10 +193,10 @@ def _encode(where: str, grid: int = 8, message: str = "Running VAE encoder") -> 
     return run
 
 
-def _decode(where: str, message: str = "Running VAE decoder") -> Runner:
+def _decode(message: str = "Running VAE decoder") -> Runner:
     def run(ctx: RunContext, node: dict) -> dict:
-        _required(node, "latents", "vae")
-        info = latents_info(ctx, node["latents"], where)
+        required(node, "latents", "vae")
+        info = latents_info(ctx, node["latents"])
         load_model(ctx, node["vae"]["vae"])
         ctx.progress(message)
         return image_output(ctx, node, render.render(ctx, info))
@@ -213,8 +206,8 @@ def _decode(where: str, message: str = "Running VAE decoder") -> Runner:
 # -- latent operations ---------------------------------------------------------------------------
 
 def _resize(ctx: RunContext, node: dict) -> dict:
-    _required(node, "latents")
-    latents_info(ctx, node["latents"], "invocations/resize_latents.py")
+    required(node, "latents")
+    latents_info(ctx, node["latents"])
     width, height = size(int(node["width"]) // 8 * 8, int(node["height"]) // 8 * 8)
     output = save_latents(ctx, width, height, {"op": "resize", "base": node["latents"]["latents_name"]},
                           seed=node["latents"].get("seed"))
@@ -222,8 +215,8 @@ def _resize(ctx: RunContext, node: dict) -> dict:
 
 
 def _scale(ctx: RunContext, node: dict) -> dict:
-    _required(node, "latents")
-    info = latents_info(ctx, node["latents"], "invocations/resize_latents.py")
+    required(node, "latents")
+    info = latents_info(ctx, node["latents"])
     factor = float(node["scale_factor"])
     width = math.floor(info["width"] // 8 * factor) * 8
     height = math.floor(info["height"] // 8 * factor) * 8
@@ -233,9 +226,9 @@ def _scale(ctx: RunContext, node: dict) -> dict:
 
 
 def _blend(ctx: RunContext, node: dict) -> dict:
-    _required(node, "latents_a", "latents_b")
-    first = latents_info(ctx, node["latents_a"], "invocations/blend_latents.py")
-    second = latents_info(ctx, node["latents_b"], "invocations/blend_latents.py")
+    required(node, "latents_a", "latents_b")
+    first = latents_info(ctx, node["latents_a"])
+    second = latents_info(ctx, node["latents_b"])
     if (first["width"], first["height"]) != (second["width"], second["height"]):
         raise NodeFailed("ValueError", "Latents to blend must be the same size.", "invocations/blend_latents.py")
     return save_latents(ctx, first["width"], first["height"],
@@ -244,8 +237,8 @@ def _blend(ctx: RunContext, node: dict) -> dict:
 
 
 def _crop(ctx: RunContext, node: dict) -> dict:
-    _required(node, "latents", "x", "y", "width", "height")
-    info = latents_info(ctx, node["latents"], "invocations/crop_latents.py")
+    required(node, "latents", "x", "y", "width", "height")
+    info = latents_info(ctx, node["latents"])
     x, y = int(node["x"]) // 8 * 8, int(node["y"]) // 8 * 8
     right = min(x + int(node["width"]) // 8 * 8, info["width"])
     bottom = min(y + int(node["height"]) // 8 * 8, info["height"])
@@ -260,7 +253,7 @@ def _denoise_mask(ctx: RunContext, node: dict) -> dict:
     mask = load(ctx, node, "mask").convert("L")
     masked_latents = None
     if node.get("image") is not None:
-        _required(node, "vae")
+        required(node, "vae")
         picture = load(ctx, node)
         ctx.progress("Running VAE encoder")
         masked_latents = save_latents(ctx, _grid(picture.width, 8), _grid(picture.height, 8),
@@ -275,11 +268,9 @@ IDEAL_DIMENSION = {"sd-1": 512, "sd-2": 768, "sdxl": 1024, "flux": 1024, "sd-3":
 
 
 def _ideal_size(ctx: RunContext, node: dict) -> dict:
-    _required(node, "unet")
-    record = ctx.model(node["unet"]["unet"]["key"])
-    if record is None:
-        raise NodeFailed("UnknownModelException", f"unknown model '{node['unet']['unet']['key']}'",
-                         "services/model_records/model_records_sql.py")
+    required(node, "unet")
+    load_model(ctx, node["unet"]["unet"])  # the real node reads the model's config first
+    record = ctx.model(node["unet"]["unet"]["key"]) or {}
     if record.get("base") not in IDEAL_DIMENSION:
         raise NodeFailed("ValueError", f"Unsupported model type: {record.get('base')}", "invocations/ideal_size.py")
     dimension = IDEAL_DIMENSION[record["base"]] * float(node["multiplier"])
@@ -305,14 +296,14 @@ RUNNERS: dict[str, Runner] = {
     "flux_denoise_meta": _with_metadata(_flux_denoise, _flux_settings),
     "sd3_denoise": _sd3_denoise,
     "cogview4_denoise": _cogview4_denoise,
-    "i2l": _encode("invocations/image_to_latents.py"),
-    "l2i": _decode("invocations/latents_to_image.py"),
-    "flux_vae_encode": _encode("invocations/flux_vae_encode.py", 8, "Running VAE"),
-    "flux_vae_decode": _decode("invocations/flux_vae_decode.py", "Running VAE"),
-    "sd3_i2l": _encode("invocations/sd3_image_to_latents.py", 8, "Running VAE"),
-    "sd3_l2i": _decode("invocations/sd3_latents_to_image.py", "Running VAE"),
-    "cogview4_i2l": _encode("invocations/cogview4_image_to_latents.py", 8, "Running VAE"),
-    "cogview4_l2i": _decode("invocations/cogview4_latents_to_image.py", "Running VAE"),
+    "i2l": _encode(),
+    "l2i": _decode(),
+    "flux_vae_encode": _encode(8, "Running VAE"),
+    "flux_vae_decode": _decode("Running VAE"),
+    "sd3_i2l": _encode(8, "Running VAE"),
+    "sd3_l2i": _decode("Running VAE"),
+    "cogview4_i2l": _encode(8, "Running VAE"),
+    "cogview4_l2i": _decode("Running VAE"),
     "lresize": _resize,
     "lscale": _scale,
     "lblend": _blend,

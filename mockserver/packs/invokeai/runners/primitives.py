@@ -10,10 +10,9 @@ import typing as t
 import numpy as np
 
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, latents_info, load, load_named,
+    NodeFailed, RunContext, Runner, latents_info, load,
 )
 
-INT32_MAX = 2**31 - 1
 NOT_EXECUTABLE = "This class should never be executed or instantiated directly."
 
 
@@ -39,8 +38,9 @@ def _image(ctx: RunContext, node: dict) -> dict:
 
 def _latents(ctx: RunContext, node: dict) -> dict:
     latents = node.get("latents") or {}
-    found = latents_info(ctx, latents, "invocations/primitives.py")
-    return {"latents": {"latents_name": latents["latents_name"], "seed": None}, "width": found["width"], "height": found["height"], "type": "latents_output"}
+    found = latents_info(ctx, latents)
+    return {"latents": {"latents_name": latents["latents_name"], "seed": None}, "width": found["width"],
+            "height": found["height"], "type": "latents_output"}
 
 
 def _bounding_box(ctx: RunContext, node: dict) -> dict:
@@ -258,5 +258,3 @@ RUNNERS: dict[str, Runner] = {
     "string_replace": _string_replace,
     "show_image": lambda ctx, node: _image(ctx, node),
 }
-
-__all__ = ["RUNNERS", "load_named"]
