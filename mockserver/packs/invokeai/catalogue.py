@@ -63,6 +63,7 @@ class NodeSpec:
     description: str = ""
     node_pack: str = "invokeai"
     field_order: tuple[str, ...] = ()  # every property in the document's order, node attributes included
+    extra_allowed: bool = False  # keeps keys it does not declare (pydantic's extra="allow": core_metadata)
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def _node_spec(key: str, entry: dict, output_type: str) -> NodeSpec:
                     version=entry.get("version", ""), classification=entry.get("classification", "stable"),
                     output_type=output_type, inputs=inputs, use_cache=entry["use_cache"],
                     description=entry.get("description", ""), node_pack=entry.get("node_pack", "invokeai"),
-                    field_order=tuple(entry["fields"]))
+                    field_order=tuple(entry["fields"]), extra_allowed=entry.get("additionalProperties") is True)
 
 
 def _output_spec(key: str, entry: dict) -> OutputSpec:

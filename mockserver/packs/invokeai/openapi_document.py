@@ -54,8 +54,9 @@ def build_document(catalogue: Catalogue, spec: dict) -> dict:
     for name, schema in catalogue.extras.items():
         schemas[name] = _with_markers(schema, {"@invocations": unions[NODE_STAND_IN]["oneOf"],
                                                "@outputs": unions[OUTPUT_STAND_IN]["oneOf"]})
+    paths = _inlined(_operations_only(spec.get("paths", {})), spec.get("components", {}))
     document = {"openapi": "3.1.0", "info": dict(INFO),
-                "paths": _with_unions(to_openapi_31(_operations_only(spec.get("paths", {}))), unions),
+                "paths": _with_unions(to_openapi_31(paths), unions),
                 "components": {"schemas": {name: _with_unions(schemas[name], unions) for name in sorted(schemas)}}}
     return document
 
@@ -75,6 +76,20 @@ def _operations_only(paths: dict) -> dict:
                                           for code, answer in operation["responses"].items()}
             cleaned[path][method] = operation
     return cleaned
+
+
+def _inlined(value: t.Any, components: dict) -> t.Any:
+    """Shared parameters, responses and bodies written out where they are used: FastAPI's
+    documents have only `components.schemas`."""
+    if isinstance(value, list):
+        return [_inlined(item, components) for item in value]
+    if not isinstance(value, dict):
+        return value
+    ref = value.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/") and not ref.startswith(SCHEMA_REF):
+        _, _, section, name = ref.split("/", 3)
+        return _inlined(components.get(section, {}).get(name, {}), components)
+    return {key: _inlined(item, components) for key, item in value.items()}
 
 
 def _union(names: t.Iterable[str]) -> dict:
