@@ -306,15 +306,22 @@ def _color_correct_histogram(ctx: RunContext, node: dict) -> dict:
 
 
 def _color_correct_mean_std(ctx: RunContext, node: dict) -> dict:
+    """The generated image's colours shifted to the reference's mean and spread over the pixels
+    the mask and the reference's alpha both keep; then the reference pasted back through the
+    (shrunk, blurred) mask. The 1.2.x code fails without a mask (numpy.asarray(None)); 6.8.1's own
+    node takes none as "the whole image", and so does the mock (nothing is pasted back then)."""
     reference = load(ctx, node, "reference")
     result = load(ctx, node, "image", "RGBA")
-    mask = load_optional(ctx, node, "mask", "L") or Image.new("L", reference.size, 255)
+    given = load_optional(ctx, node, "mask", "L")
+    mask = given if given is not None else Image.new("L", result.size, 255)
     if reference.size != result.size or mask.size != result.size:
         fail("ValueError", "images do not match")
-    reference_alpha = np.asarray(reference.convert("RGBA").getchannel("A"))
-    where = (reference_alpha > 0) & (np.asarray(mask) > 0)
+    reference_alpha = np.asarray(reference.convert("RGBA").getchannel("A"), dtype=np.uint8)
+    where = np.multiply(reference_alpha, np.asarray(mask, dtype=np.uint8), dtype=np.uint8) > 0  # uint8, as there
     matched = Image.fromarray(image_ops.match_mean_std(np.asarray(result.convert("RGB")),
                                                        np.asarray(reference.convert("RGB")), where), "RGB")
+    if given is None:
+        return image_output(ctx, node, matched)
     radius = float(number(node, "mask_blur_radius", 8))
     keep = mask
     if radius > 0:
@@ -322,7 +329,7 @@ def _color_correct_mean_std(ctx: RunContext, node: dict) -> dict:
         shrunk = 255 - image_ops.morph_ellipse(255 - np.asarray(mask), grow // 2, grow // 2, dilate=True)
         shrunk = image_ops.erode_square(shrunk, 3, iterations=int(radius / 2)) if radius >= 2 else shrunk
         keep = Image.fromarray(shrunk, "L").filter(ImageFilter.BoxBlur(radius))
-    matched.paste(reference.convert("RGB"), (0, 0), mask=ImageChops.multiply(keep, result.getchannel("A")))
+    matched.paste(reference, (0, 0), mask=ImageChops.multiply(keep, result.getchannel("A")))
     return image_output(ctx, node, matched)
 
 

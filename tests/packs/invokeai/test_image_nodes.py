@@ -577,6 +577,10 @@ def test_color_correct_of_the_older_schema_matches_mean_and_spread(gallery: Gall
                          mask=gallery.put(solid(255, mode="L")))
     values = gallery.pixels(output, "RGB").astype(float)
     assert values.mean() < np.asarray(gallery.get(generated)).mean()
+    assert abs(values.std() - np.asarray(gallery.get(reference)).std()) < 5
+
+    whole = gallery.pixels(gallery.run("color_correct", image=generated, reference=reference), "RGB").astype(float)
+    assert abs(whole.mean() - np.asarray(gallery.get(reference)).mean()) < 3
 
 
 # ================================================================ processors and model stand-ins
