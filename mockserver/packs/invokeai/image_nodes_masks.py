@@ -62,7 +62,7 @@ def _expand_mask_with_fade(ctx: RunContext, node: dict) -> dict:
     if fade == 0:
         return image_output(ctx, node, mask)
     white = np.asarray(mask) > int(number(node, "threshold", 0))
-    distance = image_ops.chamfer_distance(white, fade)
+    distance = image_ops.distance_to_outside(white, fade)
     share = np.clip(distance / fade, 0, 1)
     curve = np.poly1d(np.polyfit([0.0, 1.0 / fade, 0.2, 0.8, 1.0], [0.0, 0.0, 0.2, 0.9, 1.0], 3))
     feather = np.clip(np.where(share >= 1.0, 1.0, curve(share)), 0, 1)
