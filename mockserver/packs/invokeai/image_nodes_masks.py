@@ -162,7 +162,7 @@ def _mask_bounding_box(ctx: RunContext, node: dict) -> dict:
 def _crop_to_bounding_box(ctx: RunContext, node: dict) -> dict:
     picture = load(ctx, node)
     box = _box_tuple(node["bounding_box"]) if node.get("bounding_box") else picture.getbbox()
-    return image_output(ctx, node, picture.crop(box) if box else picture.crop((0, 0, 0, 0)))
+    return image_output(ctx, node, picture.crop(box))  # no box (nothing visible): Pillow copies it all
 
 
 def _paste_into_bounding_box(ctx: RunContext, node: dict) -> dict:
@@ -190,9 +190,7 @@ def _canvas_mask(node: dict, mask: Image.Image) -> Image.Image:
 def _canvas_paste_back(ctx: RunContext, node: dict) -> dict:
     source, target = load(ctx, node, "source_image"), load(ctx, node, "target_image")
     mask = _canvas_mask(node, load(ctx, node, "mask"))
-    if target.size != source.size or mask.size != source.size:
-        fail("ValueError", "images do not match")
-    source.paste(target, (0, 0), mask)
+    source.paste(target, (0, 0), mask)  # Pillow refuses a mask of another size than the target
     return image_output(ctx, node, source)
 
 
@@ -200,8 +198,6 @@ def _canvas_v2_mask_and_crop(ctx: RunContext, node: dict) -> dict:
     generated = load(ctx, node, "generated_image")
     mask = _canvas_mask(node, load(ctx, node, "mask"))
     source = load_optional(ctx, node, "source_image")
-    if mask.size != generated.size:
-        fail("ValueError", "images do not match")
     if source is not None:
         source.paste(generated, (0, 0), mask)
         return image_output(ctx, node, source)

@@ -263,7 +263,10 @@ def test_unsharp_mask_raises_local_contrast(gallery: Gallery) -> None:
 def test_channel_extract_convert_and_multiply(gallery: Gallery) -> None:
     picture = gallery.put(solid((10, 20, 30)))
     assert (gallery.pixels(gallery.run("img_chan", image=picture, channel="G")) == 20).all()
+    assert gallery.fail("img_chan", image=picture, channel="A").message == 'The image has no channel "A"'
     assert gallery.get(gallery.run("img_conv", image=picture, mode="L")["image"]).mode == "L"
+    unsaved = gallery.fail("img_conv", image=picture, mode="CMYK")  # PNG cannot hold CMYK
+    assert (unsaved.error_type, unsaved.message) == ("ImageFileSaveException", "Image file not saved")
     half_red = gallery.pixels(gallery.run("img_channel_multiply", image=picture, channel="Red (RGBA)", scale=0.5))
     assert (half_red[..., 0] == 5).all() and (half_red[..., 1] == 20).all()
     inverted = gallery.pixels(gallery.run("img_channel_multiply", image=picture, channel="Blue (RGBA)",
@@ -308,10 +311,24 @@ def test_enhance_and_thresholds(gallery: Gallery) -> None:
     assert brighter[0, 0, 0] == 200
     inverted = gallery.pixels(gallery.run("invokeai_img_enhance", image=grey, invert=True))
     assert inverted[0, 0, 0] == 155
-    ramp = gallery.put(Image.fromarray(np.array([[10, 100, 140, 250]], dtype=np.uint8), "L"))
+    ramp = gallery.put(Image.fromarray(np.tile(np.array([10, 100, 140, 250], dtype=np.uint8), (8, 2)), "L"))
     cut = gallery.pixels(gallery.run("invokeai_img_val_thresholds", image=ramp,
                                      threshold_upper=0.5, threshold_lower=0.5))
-    assert cut.tolist() == [[0, 0, 255, 255]]
+    assert cut[0].tolist() == [0, 0, 255, 255] * 2
+    banded = gallery.pixels(gallery.run("invokeai_img_val_thresholds", image=ramp, threshold_upper=0.8,
+                                        threshold_lower=0.2, renormalize_values=True))
+    assert banded[0, :4].tolist() == [0, 81, 148, 255]  # (v - 0.2) / 0.6 in the band, truncated
+    trimmed = gallery.run("invokeai_img_val_thresholds", image=gallery.put(noisy(30, 21)))
+    assert (trimmed["width"], trimmed["height"]) == (24, 16)  # InvokeAI's tensor grid: multiples of 8
+    assert gallery.fail("invokeai_img_val_thresholds", image=gallery.put(noisy(30, 21)),
+                        lightness_only=True).message == "images do not match"
+
+
+def test_achromatic_lightness_is_the_lab_lightness(gallery: Gallery) -> None:
+    picture = noisy()
+    values = gallery.pixels(gallery.run("invokeai_ealightness", image=gallery.put(picture))).astype(int)
+    lightness = np.asarray(picture.convert("LAB").getchannel("L"), dtype=int)
+    assert values.shape == lightness.shape and np.abs(values - lightness).max() <= 1
 
 
 def test_dilate_grows_and_erode_shrinks_a_white_square(gallery: Gallery) -> None:
