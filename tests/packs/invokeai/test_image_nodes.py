@@ -641,6 +641,10 @@ def test_face_and_detection_stand_ins_find_nothing(gallery: Gallery) -> None:
     assert pose.shape == (48, 64, 3) and not pose.any()
     with pytest.raises(NodeFailed, match="comma-separated"):
         gallery.run("face_mask_detection", image=picture, face_ids="a,b")
+    masked = gallery.run("face_mask_detection", image=picture, invert_mask=True)
+    assert gallery.get(masked["image"]).mode == "RGBA" and not gallery.pixels({"image": masked["mask"]}).any()
+    by_id = gallery.run("face_mask_detection", image=picture, face_ids="1,2", invert_mask=True)
+    assert gallery.get(by_id["image"]).mode == "RGB" and (gallery.pixels({"image": by_id["mask"]}) == 255).all()
 
 
 def test_segment_anything_stand_in_masks_the_prompted_box(gallery: Gallery) -> None:
