@@ -17,9 +17,11 @@ from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_outpu
                                                 passthrough, size)
 from mockserver.packs.invokeai.image_nodes_filters import FILTER_NODES
 from mockserver.packs.invokeai.image_nodes_masks import MASK_NODES
+from mockserver.packs.invokeai.image_nodes_models import MODEL_NODES
+from mockserver.packs.invokeai.image_nodes_tiles import TILE_NODES
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 def _resample(node: dict) -> Image.Resampling:
     return image_ops.RESAMPLING.get(node.get("resample_mode") or "bicubic", Image.Resampling.BICUBIC)
@@ -121,15 +123,24 @@ def _heuristic_resize(ctx: RunContext, node: dict) -> dict:
 
 # ------------------------------------------------------------------------------ pixels
 
+PNG_UNWRITABLE = {"CMYK", "YCbCr", "LAB", "HSV", "F"}  # modes Pillow cannot write as PNG
+
+
 def _convert(ctx: RunContext, node: dict) -> dict:
-    return image_output(ctx, node, load(ctx, node).convert(node.get("mode") or "L"))
+    """The image in another mode. InvokeAI stores PNGs, so modes PNG cannot hold fail when the
+    image is saved, as they do on the real server."""
+    mode = node.get("mode") or "L"
+    converted = load(ctx, node).convert(mode)
+    if mode in PNG_UNWRITABLE:
+        fail("ImageFileSaveException", "Image file not saved", "services/image_files/image_files_disk.py")
+    return image_output(ctx, node, converted)
 
 
 def _channel(ctx: RunContext, node: dict) -> dict:
     picture = load(ctx, node)
     name = node.get("channel") or "A"
     if name not in picture.getbands():
-        picture = picture.convert("RGBA")
+        fail("ValueError", f'The image has no channel "{name}"')
     return image_output(ctx, node, picture.getchannel(name))
 
 
@@ -228,7 +239,7 @@ def _watermark(ctx: RunContext, node: dict) -> dict:
     blue = values[..., 2].reshape(-1)
     pattern = np.resize(bits, blue.shape)
     values[..., 2] = ((blue & 0xFE) | pattern).reshape(values.shape[:2])
-    return image_output(ctx, node, Image.fromarray(values, "RGB"))
+    return image_output(ctx, node, Image.fromarray(values, "RGB").convert("RGBA"))
 
 
 def _hue(ctx: RunContext, node: dict) -> dict:
@@ -273,4 +284,4 @@ BASIC_NODES: dict[str, Runner] = {
     "img_channel_multiply": _channel_op(scale=True),
 }
 
-IMAGE_NODES: dict[str, Runner] = {**BASIC_NODES, **MASK_NODES, **FILTER_NODES}
+IMAGE_NODES: dict[str, Runner] = {**BASIC_NODES, **MASK_NODES, **FILTER_NODES, **MODEL_NODES, **TILE_NODES}

@@ -4,19 +4,17 @@ computed with Pillow and numpy.
 
 from __future__ import annotations
 
-import colorsys
 import typing as t
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw, ImageChops, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageChops, ImageColor, ImageDraw, ImageEnhance, ImageOps
 
 from mockserver.packs.invokeai import image_ops
-from mockserver.packs.invokeai.image_io import Runner, color, fail, image_output, load, load_optional, number, passthrough
-from mockserver.packs.invokeai.image_nodes_models import MODEL_NODES
-from mockserver.packs.invokeai.image_nodes_tiles import TILE_NODES
+from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_output, load, load_optional, number,
+                                                passthrough)
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 
 # ------------------------------------------------------------------------------ adjustments
@@ -34,20 +32,20 @@ def _enhance(ctx: RunContext, node: dict) -> dict:
 
 
 def _achromatic_lightness(ctx: RunContext, node: dict) -> dict:
-    """CIELAB lightness raised by the chroma's apparent brightness (the Helmholtz–Kohlrausch
-    correction with InvokeAI's constants), rescaled to 0..255, as a greyscale image."""
-    lab = np.asarray(load(ctx, node).convert("RGB").convert("LAB"), dtype=np.float64)
-    lightness = lab[..., 0] / 255.0
-    a, b = (lab[..., 1] / 255.0) * 2 - 1, (lab[..., 2] / 255.0) * 2 - 1
-    chroma, hue = np.hypot(a, b), np.arctan2(b, a)
+    """CIELAB lightness. InvokeAI's node adds a chroma term, but sums it over the whole image
+    (a tensordot over both axes) and normalises it away again, so what comes out is L itself; this
+    follows its float32 arithmetic (values truncated to bytes as torchvision does)."""
+    lab = np.asarray(load(ctx, node).convert("RGB").convert("LAB"), dtype=np.float32) / np.float32(255)
+    lightness = lab[..., 0]
+    a, b = lab[..., 1] * 2 - 1, lab[..., 2] * 2 - 1
+    chroma, hue = np.sqrt(a ** 2 + b ** 2), np.arctan2(b, a)
     k = (0.1644, 0.0603, 0.1307, 0.0060)
     shifted = np.remainder(hue - np.pi / 2 + 3 * np.pi, 2 * np.pi) - np.pi
     f_by = k[0] * np.abs(np.sin(shifted / 2.0)) + k[1]
     f_r = np.where(np.abs(hue) <= np.pi / 2, k[2] * np.abs(np.cos(hue)) + k[3], 0.0)
-    adjusted = lightness + (f_by + f_r) * chroma
-    low, high = min(adjusted.min(), 0.0), max(adjusted.max(), 1.0)
-    out = (adjusted - low) / max(high - low, 1e-9)
-    return image_output(ctx, node, Image.fromarray(np.clip(out * 255, 0, 255).astype(np.uint8), "L"))
+    adjustment = np.float32(((f_by + f_r) * chroma).sum(dtype=np.float32))
+    values = ((lightness + adjustment) - adjustment) / ((1 + adjustment) - adjustment)
+    return image_output(ctx, node, Image.fromarray((np.clip(values, 0, 1) * 255).astype(np.uint8), "L"))
 
 
 def _split_alpha(picture: Image.Image) -> tuple[Image.Image, Image.Image | None]:
@@ -71,11 +69,12 @@ def _with_lightness(picture: Image.Image, change: t.Callable[[Image.Image], Imag
 
 def _dilate_erode(ctx: RunContext, node: dict) -> dict:
     picture = load(ctx, node)
-    offsets = image_ops.ellipse_offsets(int(number(node, "radius_w", 4)), int(number(node, "radius_h", 4)))
+    radius_w, radius_h = int(number(node, "radius_w", 4)), int(number(node, "radius_h", 4))
     dilate = (node.get("mode") or "Dilate") == "Dilate"
 
     def change(channel_image: Image.Image) -> Image.Image:
-        return Image.fromarray(image_ops.morph(np.asarray(channel_image), offsets, dilate), channel_image.mode)
+        values = image_ops.morph_ellipse(np.asarray(channel_image), radius_w, radius_h, dilate)
+        return Image.fromarray(values, channel_image.mode)
 
     if node.get("lightness_only"):
         return image_output(ctx, node, _with_lightness(picture, change))
@@ -83,17 +82,28 @@ def _dilate_erode(ctx: RunContext, node: dict) -> dict:
     return image_output(ctx, node, Image.merge(picture.mode, bands) if len(bands) > 1 else bands[0])
 
 
+def _to_grid(picture: Image.Image) -> Image.Image:
+    """InvokeAI's `image_resized_to_grid_as_tensor`: trimmed to multiples of 8 (Lanczos)."""
+    size = (picture.width - picture.width % 8, picture.height - picture.height % 8)
+    return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS)
+
+
 def _value_thresholds(ctx: RunContext, node: dict) -> dict:
+    """Values past the thresholds pushed to black/white (all channels, or the CIELAB lightness
+    only). As in InvokeAI, the image goes through its tensor grid, so sizes are trimmed to
+    multiples of 8, and the lightness-only path fails for other sizes (its channels then differ)."""
     picture = load(ctx, node)
     upper, lower = float(number(node, "threshold_upper", 0.5)), float(number(node, "threshold_lower", 0.5))
     invert, renormalize = bool(node.get("invert_output")), bool(node.get("renormalize_values"))
 
     def change(channel_image: Image.Image) -> Image.Image:
-        values = np.asarray(channel_image, dtype=np.float64) / 255.0
+        values = np.asarray(_to_grid(channel_image), dtype=np.float32) / 255.0
         out = image_ops.thresholds(values, upper, lower, invert, renormalize)
-        return Image.fromarray((out * 255).round().astype(np.uint8), channel_image.mode)
+        return Image.fromarray((out * 255).astype(np.uint8), "L")
 
     if node.get("lightness_only"):
+        if picture.width % 8 or picture.height % 8:
+            fail("ValueError", "images do not match", "invocations/composition-nodes.py")
         return image_output(ctx, node, _with_lightness(picture, change))
     if picture.mode not in ("L", "RGB", "RGBA"):
         picture = picture.convert("RGBA")
@@ -153,14 +163,12 @@ def _blend_rgb(mode: str, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
 
 def _blend_hsl(mode: str, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """Hue / Saturation / Color / Luminosity: the named HLS components from the upper layer."""
-    to_hls = np.vectorize(colorsys.rgb_to_hls)
-    to_rgb = np.vectorize(colorsys.hls_to_rgb)
-    uh, ul, us = to_hls(upper[..., 0], upper[..., 1], upper[..., 2])
-    lh, ll, ls = to_hls(lower[..., 0], lower[..., 1], lower[..., 2])
+    uh, ul, us = image_ops.rgb_to_hls(upper)
+    lh, ll, ls = image_ops.rgb_to_hls(lower)
     picks = {"Hue": (uh, ll, ls), "Saturation": (lh, ll, us), "Color": (uh, ll, us), "Luminosity": (lh, ul, ls)}
     if mode not in picks:
         fail("ValueError", f"Unknown blend mode {mode!r}", "invocations/composition-nodes.py")
-    return np.clip(np.dstack(to_rgb(*picks[mode])), 0, 1)
+    return np.clip(image_ops.hls_to_rgb(*picks[mode]), 0, 1)
 
 
 def _blend(ctx: RunContext, node: dict) -> dict:
@@ -177,7 +185,8 @@ def _blend(ctx: RunContext, node: dict) -> dict:
     blended = _blend_rgb(node.get("blend_mode") or "Normal", upper_rgba[..., :3], lower_rgba[..., :3])
     alpha_upper = upper_rgba[..., 3] * float(number(node, "opacity", 1.0))
     if mask is not None:
-        fitted = image_ops.fit_to(mask, base, bool(node.get("fit_to_width")), node.get("fit_to_height", True) is not False)
+        fitted = image_ops.fit_to(mask, base, bool(node.get("fit_to_width")),
+                                  node.get("fit_to_height", True) is not False)
         alpha_upper = alpha_upper * (1 - np.asarray(fitted.convert("L").crop((0, 0, base.width, base.height)),
                                                     dtype=np.float64) / 255.0)
     alpha_lower = lower_rgba[..., 3]
@@ -208,7 +217,8 @@ def _composite(ctx: RunContext, node: dict) -> dict:
         values[close] = 0
         subject = Image.fromarray(values.astype(np.uint8), "RGBA")
     else:
-        for corner in ((0, 0), (0, subject.height - 1), (subject.width - 1, 0), (subject.width - 1, subject.height - 1)):
+        right, bottom = subject.width - 1, subject.height - 1
+        for corner in ((0, 0), (0, bottom), (right, 0), (right, bottom)):
             ImageDraw.floodfill(subject, corner, (0, 0, 0, 0), thresh=threshold)
     subject = image_ops.fit_to(subject, background, bool(node.get("fill_x")), node.get("fill_y", True) is not False)
     x_offset, y_offset = int(number(node, "x_offset", 0)), int(number(node, "y_offset", 0))
@@ -273,5 +283,4 @@ FILTER_NODES: dict[str, Runner] = {
     "invokeai_img_hue_adjust_plus": _hue_plus, "invokeai_img_blend": _blend, "invokeai_img_composite": _composite,
     "infill_rgba": _infill(_fill_color), "infill_tile": _infill(_fill_tile), "infill_cv2": _infill(_fill_smooth),
     "infill_lama": _infill(_fill_smooth), "infill_patchmatch": _infill(_fill_patchmatch), "cv_inpaint": _cv_inpaint,
-    **MODEL_NODES, **TILE_NODES,
 }

@@ -5,7 +5,6 @@ and colour correction — computed as the 6.8.1 nodes compute them.
 
 from __future__ import annotations
 
-import math
 import typing as t
 
 import numpy as np
@@ -13,12 +12,14 @@ from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from mockserver.packs.invokeai import image_ops
 from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_output, load, load_mask, load_optional,
-                                                number, save_mask, size, tensors)
+                                                number, save_mask, size, tensor_name)
+from mockserver.packs.invokeai.runners.context import save_denoise_mask, save_latents
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 LATENT_SCALE_FACTOR = 8
+MAX_GRADIENT_RADIUS = 64
 
 
 # ------------------------------------------------------------------------------ image masks
@@ -41,10 +42,11 @@ def _mask_edge(ctx: RunContext, node: dict) -> dict:
     edge size, box-blurred, inverted."""
     values = np.asarray(load(ctx, node, "image", "L"), dtype=np.uint8)
     gradient = np.uint8(255 * (1.0 - np.floor(np.abs(0.5 - values.astype(np.float32) / 255.0) * 2.0)))
-    edges = image_ops.canny(values, float(number(node, "low_threshold", 100)), float(number(node, "high_threshold", 200)))
+    edges = image_ops.canny(values, float(number(node, "low_threshold", 100)),
+                            float(number(node, "high_threshold", 200)))
     band = (gradient.astype(np.uint16) + edges).astype(np.uint8)  # uint8 wrap-around, as numpy does there
-    for _ in range(int(int(number(node, "edge_size", 0)) / 2)):
-        band = image_ops.morph(band, image_ops.rect_offsets(3, 3), dilate=True)
+    reach = max(0, int(int(number(node, "edge_size", 0)) / 2))  # that many passes of a 3×3 dilation
+    band = image_ops.morph_rect(band, (reach, reach), (reach, reach), dilate=True)
     mask = Image.fromarray(band)
     blur = int(number(node, "edge_blur", 0))
     if blur > 0:
@@ -60,7 +62,7 @@ def _expand_mask_with_fade(ctx: RunContext, node: dict) -> dict:
     if fade == 0:
         return image_output(ctx, node, mask)
     white = np.asarray(mask) > int(number(node, "threshold", 0))
-    distance = image_ops.chamfer_distance(white, fade)
+    distance = image_ops.distance_to_outside(white, fade)
     share = np.clip(distance / fade, 0, 1)
     curve = np.poly1d(np.polyfit([0.0, 1.0 / fade, 0.2, 0.8, 1.0], [0.0, 0.0, 0.2, 0.9, 1.0], 3))
     feather = np.clip(np.where(share >= 1.0, 1.0, curve(share)), 0, 1)
@@ -160,7 +162,7 @@ def _mask_bounding_box(ctx: RunContext, node: dict) -> dict:
 def _crop_to_bounding_box(ctx: RunContext, node: dict) -> dict:
     picture = load(ctx, node)
     box = _box_tuple(node["bounding_box"]) if node.get("bounding_box") else picture.getbbox()
-    return image_output(ctx, node, picture.crop(box) if box else picture.crop((0, 0, 0, 0)))
+    return image_output(ctx, node, picture.crop(box))  # no box (nothing visible): Pillow copies it all
 
 
 def _paste_into_bounding_box(ctx: RunContext, node: dict) -> dict:
@@ -188,9 +190,7 @@ def _canvas_mask(node: dict, mask: Image.Image) -> Image.Image:
 def _canvas_paste_back(ctx: RunContext, node: dict) -> dict:
     source, target = load(ctx, node, "source_image"), load(ctx, node, "target_image")
     mask = _canvas_mask(node, load(ctx, node, "mask"))
-    if target.size != source.size or mask.size != source.size:
-        fail("ValueError", "images do not match")
-    source.paste(target, (0, 0), mask)
+    source.paste(target, (0, 0), mask)  # Pillow refuses a mask of another size than the target
     return image_output(ctx, node, source)
 
 
@@ -198,8 +198,6 @@ def _canvas_v2_mask_and_crop(ctx: RunContext, node: dict) -> dict:
     generated = load(ctx, node, "generated_image")
     mask = _canvas_mask(node, load(ctx, node, "mask"))
     source = load_optional(ctx, node, "source_image")
-    if mask.size != generated.size:
-        fail("ValueError", "images do not match")
     if source is not None:
         source.paste(generated, (0, 0), mask)
         return image_output(ctx, node, source)
@@ -238,7 +236,8 @@ def _create_gradient_mask(ctx: RunContext, node: dict) -> dict:
     small = mask.resize((max(1, mask.width // LATENT_SCALE_FACTOR), max(1, mask.height // LATENT_SCALE_FACTOR)),
                         Image.Resampling.BILINEAR)
     original = np.asarray(small, dtype=np.float32)
-    radius = int(number(node, "edge_radius", 16)) // LATENT_SCALE_FACTOR
+    # at latent scale; capped where the kernel would outgrow any canvas the UI offers
+    radius = min(int(number(node, "edge_radius", 16)) // LATENT_SCALE_FACTOR, MAX_GRADIENT_RADIUS)
     mode = node.get("coherence_mode") or "Gaussian Blur"
     if radius > 0:
         dilated = 255 - _weighted_max(255 - original, _gradient_kernel(radius, mode))
@@ -252,25 +251,23 @@ def _create_gradient_mask(ctx: RunContext, node: dict) -> dict:
     full = (small.width * LATENT_SCALE_FACTOR, small.height * LATENT_SCALE_FACTOR)
     area = Image.fromarray(np.where(dilated < 255, 0, 255).astype(np.uint8), "L").resize(full, Image.Resampling.NEAREST)
     saved = image_output(ctx, node, area)
-    gradient = np.asarray(Image.fromarray(dilated).resize(full, Image.Resampling.NEAREST), dtype=np.float32) / 255.0
-    name = f"{node['id']}_denoise_mask_{ctx.rng.getrandbits(32):08x}"
-    tensors(ctx)[name] = {"mask": gradient, "width": full[0], "height": full[1], "gradient": True}
-    return {"denoise_mask": {"mask_name": name, "masked_latents_name": _masked_latents(ctx, node, full),
-                             "gradient": True},
-            "expanded_mask_area": saved["image"], "type": "gradient_mask_output"}
+    gradient = Image.fromarray(dilated, "L").resize(full, Image.Resampling.NEAREST)
+    denoise = save_denoise_mask(ctx, gradient, tensor_name("denoise_mask", node), gradient=True,
+                                masked_latents_name=_masked_latents(ctx, node, full))
+    return {"denoise_mask": denoise, "expanded_mask_area": saved["image"], "type": "gradient_mask_output"}
 
 
 def _masked_latents(ctx: RunContext, node: dict, full: tuple[int, int]) -> str | None:
     """Only an inpainting main model gets masked latents, as on the real server."""
-    unet = ((node.get("unet") or {}).get("unet") or {}) if isinstance(node.get("unet"), dict) else {}
-    if not (unet and node.get("vae") and node.get("image")):
+    unet = (node.get("unet") or {}).get("unet") if isinstance(node.get("unet"), dict) else None
+    if not (isinstance(unet, dict) and node.get("vae") and isinstance(node.get("image"), dict)):
         return None
     record = ctx.model(unet.get("key")) if unet.get("key") else None
     if not record or record.get("variant") != "inpaint":
         return None
-    name = f"{node['id']}_masked_latents_{ctx.rng.getrandbits(32):08x}"
-    ctx.latents[name] = {"width": full[0], "height": full[1], "seed": 0, "prompt": ""}
-    return name
+    ctx.progress("Running VAE encoder")
+    latents = save_latents(ctx, full[0], full[1], {"op": "image", "image": node["image"]["image_name"]})
+    return latents["latents"]["latents_name"]
 
 
 # ------------------------------------------------------------------------------ colour correction
@@ -305,23 +302,30 @@ def _color_correct_histogram(ctx: RunContext, node: dict) -> dict:
 
 
 def _color_correct_mean_std(ctx: RunContext, node: dict) -> dict:
+    """The generated image's colours shifted to the reference's mean and spread over the pixels
+    the mask and the reference's alpha both keep; then the reference pasted back through the
+    (shrunk, blurred) mask. The 1.2.x code fails without a mask (numpy.asarray(None)); 6.8.1's own
+    node takes none as "the whole image", and so does the mock (nothing is pasted back then)."""
     reference = load(ctx, node, "reference")
     result = load(ctx, node, "image", "RGBA")
-    mask = load_optional(ctx, node, "mask", "L") or Image.new("L", reference.size, 255)
+    given = load_optional(ctx, node, "mask", "L")
+    mask = given if given is not None else Image.new("L", result.size, 255)
     if reference.size != result.size or mask.size != result.size:
         fail("ValueError", "images do not match")
-    reference_alpha = np.asarray(reference.convert("RGBA").getchannel("A"))
-    where = (reference_alpha > 0) & (np.asarray(mask) > 0)
+    reference_alpha = np.asarray(reference.convert("RGBA").getchannel("A"), dtype=np.uint8)
+    where = np.multiply(reference_alpha, np.asarray(mask, dtype=np.uint8), dtype=np.uint8) > 0  # uint8, as there
     matched = Image.fromarray(image_ops.match_mean_std(np.asarray(result.convert("RGB")),
                                                        np.asarray(reference.convert("RGB")), where), "RGB")
+    if given is None:
+        return image_output(ctx, node, matched)
     radius = float(number(node, "mask_blur_radius", 8))
     keep = mask
     if radius > 0:
         grow = int(round(radius) + 20)
-        shrunk = 255 - image_ops.morph(255 - np.asarray(mask), image_ops.ellipse_offsets(grow // 2, grow // 2), dilate=True)
+        shrunk = 255 - image_ops.morph_ellipse(255 - np.asarray(mask), grow // 2, grow // 2, dilate=True)
         shrunk = image_ops.erode_square(shrunk, 3, iterations=int(radius / 2)) if radius >= 2 else shrunk
         keep = Image.fromarray(shrunk, "L").filter(ImageFilter.BoxBlur(radius))
-    matched.paste(reference.convert("RGB"), (0, 0), mask=ImageChops.multiply(keep, result.getchannel("A")))
+    matched.paste(reference, (0, 0), mask=ImageChops.multiply(keep, result.getchannel("A")))
     return image_output(ctx, node, matched)
 
 

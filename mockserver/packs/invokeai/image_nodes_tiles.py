@@ -6,10 +6,10 @@ from __future__ import annotations
 import typing as t
 
 from mockserver.packs.invokeai import tile_ops
-from mockserver.packs.invokeai.image_io import Runner, fail, image_output, load, number
+from mockserver.packs.invokeai.image_io import Runner, fail, image_output, load, number, size
 
 if t.TYPE_CHECKING:
-    from mockserver.packs.invokeai.nodes import RunContext
+    from mockserver.packs.invokeai.runners.context import RunContext
 
 
 def _tiles_output(tiles: list[dict]) -> dict:
@@ -69,6 +69,8 @@ def _merge_tiles(ctx: RunContext, node: dict) -> dict:
     mode = node.get("blend_mode") or "Seam"
     if mode not in ("Linear", "Seam"):
         fail("ValueError", f"Unsupported blend mode: '{mode}'.", "invocations/tiles.py")
+    corners = [pair["tile"]["coords"] for pair in pairs]
+    size(max(c["right"] for c in corners), max(c["bottom"] for c in corners))  # the canvas must fit in memory
     images = [load(ctx, pair, "image") for pair in pairs]
     for pair, image in zip(pairs, images):
         coords = pair["tile"]["coords"]

@@ -8,6 +8,7 @@ compute. Nothing here touches the gallery: functions take and return images or a
 from __future__ import annotations
 
 import math
+import typing as t
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -46,67 +47,105 @@ def _shifted(array: np.ndarray, dy: int, dx: int, fill: float) -> np.ndarray:
     return out
 
 
-def morph(array: np.ndarray, offsets: list[tuple[int, int]], dilate: bool) -> np.ndarray:
-    """Dilation (max) or erosion (min) over a structuring element given as offsets; the image
-    border never wins, as with OpenCV's default border for these operations."""
-    fill = np.iinfo(array.dtype).min if dilate and array.dtype.kind in "ui" else (
-        np.iinfo(array.dtype).max if array.dtype.kind in "ui" else (-np.inf if dilate else np.inf))
+def ellipse_rows(radius_w: int, radius_h: int) -> list[tuple[int, int]]:
+    """cv2.MORPH_ELLIPSE for a (2w+1)×(2h+1) box, as (dy, half-width) rows: each row reaches
+    round(w·sqrt(1 - (dy/h)²)) to each side (so 3×3 is a cross, as in OpenCV)."""
+    if radius_h == 0:
+        return [(0, radius_w)]
+    return [(dy, int(np.rint(radius_w * math.sqrt(max(0.0, 1.0 - (dy / radius_h) ** 2)))))
+            for dy in range(-radius_h, radius_h + 1)]
+
+
+def morph_ellipse(array: np.ndarray, radius_w: int, radius_h: int, dilate: bool) -> np.ndarray:
+    """Dilation or erosion by an ellipse, row by row: each row of the ellipse is a horizontal
+    window, taken with doubling steps, so large radii stay cheap. Radii past the image's size
+    act as the image's size."""
+    radius_w, radius_h = min(radius_w, array.shape[1]), min(radius_h, array.shape[0])
     pick = np.maximum if dilate else np.minimum
-    out = array.copy()
-    for dy, dx in offsets:
-        out = pick(out, _shifted(array, dy, dx, fill))
-    return out
+    fill = _border_fill(array, dilate)
+    windows: dict[int, np.ndarray] = {}
+    out = None
+    for dy, half in ellipse_rows(radius_w, radius_h):
+        if half not in windows:
+            windows[half] = _window(array, half, pick, fill)
+        moved = _shifted(windows[half], dy, 0, fill)
+        out = moved if out is None else pick(out, moved)
+    return out if out is not None else array.copy()
 
 
-def rect_offsets(width: int, height: int) -> list[tuple[int, int]]:
-    """A width×height rectangle anchored at its centre, as OpenCV anchors kernels."""
-    return [(y - height // 2, x - width // 2) for y in range(height) for x in range(width)]
+def _window(array: np.ndarray, left: int, pick: t.Any, fill: float, right: int | None = None) -> np.ndarray:
+    """max/min over the horizontal window [x - left, x + right] (right = left unless given),
+    by doubling the span."""
+    right = left if right is None else right
+    width = array.shape[1]
+    padded = np.full((array.shape[0], width + left + right) + array.shape[2:], fill, dtype=array.dtype)
+    padded[:, left:left + width] = array
+    span, out, window = 1, padded, left + right + 1
+    while span * 2 <= window:
+        out = pick(out, _shifted(out, 0, -span, fill))
+        span *= 2
+    if span < window:
+        out = pick(out, _shifted(out, 0, -(window - span), fill))
+    return out[:, :width]
 
 
-def ellipse_offsets(radius_w: int, radius_h: int) -> list[tuple[int, int]]:
-    """The ellipse inscribed in a (2w+1)×(2h+1) box, like cv2.MORPH_ELLIPSE."""
-    points = []
-    for dy in range(-radius_h, radius_h + 1):
-        for dx in range(-radius_w, radius_w + 1):
-            ry, rx = max(radius_h, 0.5), max(radius_w, 0.5)
-            if (dx / (rx + 0.5)) ** 2 + (dy / (ry + 0.5)) ** 2 <= 1.0:
-                points.append((dy, dx))
-    return points
+def morph_rect(array: np.ndarray, reach_x: tuple[int, int], reach_y: tuple[int, int], dilate: bool) -> np.ndarray:
+    """Dilation or erosion by a rectangle reaching (left, right) and (up, down) from each pixel."""
+    pick = np.maximum if dilate else np.minimum
+    fill = _border_fill(array, dilate)
+    limit_x, limit_y = array.shape[1], array.shape[0]
+    rows = _window(array, min(reach_x[0], limit_x), pick, fill, min(reach_x[1], limit_x))
+    flipped = np.swapaxes(rows, 0, 1)
+    return np.swapaxes(_window(flipped, min(reach_y[0], limit_y), pick, fill, min(reach_y[1], limit_y)), 0, 1)
+
+
+def _border_fill(array: np.ndarray, dilate: bool) -> float:
+    if array.dtype.kind in "ui":
+        info = np.iinfo(array.dtype)
+        return info.min if dilate else info.max
+    return -np.inf if dilate else np.inf
 
 
 def erode_square(mask: np.ndarray, size: int, iterations: int) -> np.ndarray:
-    """cv2.erode(mask, ones((size, size)), iterations): separable, so rows then columns."""
-    if size <= 0:
-        size = 3  # OpenCV uses a 3×3 element when given an empty kernel
-    out = mask
-    for _ in range(iterations):
-        out = morph(out, [(0, x - size // 2) for x in range(size)], dilate=False)
-        out = morph(out, [(y - size // 2, 0) for y in range(size)], dilate=False)
-    return out
+    """cv2.erode(mask, ones((size, size)), iterations): each pass reaches size//2 back and the
+    rest forward (OpenCV's anchor for even sizes); an empty kernel is OpenCV's 3×3."""
+    size = size if size > 0 else 3
+    back, forward = size // 2 * iterations, (size - 1 - size // 2) * iterations
+    return morph_rect(mask, (back, forward), (back, forward), dilate=False)
 
 
-def chamfer_distance(inside: np.ndarray, limit: int) -> np.ndarray:
-    """Distance from each `inside` pixel to the nearest outside pixel (8-neighbour chamfer, close to
-    cv2.distanceTransform's L2), computed up to `limit`; farther pixels read as limit + 1."""
+def distance_to_outside(inside: np.ndarray, limit: int) -> np.ndarray:
+    """Euclidean distance from each `inside` pixel to the nearest outside pixel (what
+    cv2.distanceTransform approximates), exact up to `limit`; farther pixels read as limit + 1.
+    Two passes: the distance along each column, then the best column within `limit` on each row."""
+    height, width = inside.shape
     far = float(limit + 1)
-    dist = np.where(inside, far, 0.0)
-    steps = [(dy, dx, math.hypot(dy, dx)) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
-    for _ in range(limit + 1):
-        before = dist
-        for dy, dx, cost in steps:
-            dist = np.minimum(dist, _shifted(before, dy, dx, far) + cost)
-        dist = np.where(inside, np.minimum(dist, far), 0.0)
-        if np.array_equal(dist, before):
-            break
-    return dist
+    column = np.zeros(inside.shape, dtype=np.float32)
+    run = np.full(width, far, dtype=np.float32)
+    for y in range(height):  # down the columns, then back up
+        run = np.where(inside[y], np.minimum(run + 1, far), 0)
+        column[y] = run
+    run = np.full(width, far, dtype=np.float32)
+    for y in range(height - 1, -1, -1):
+        run = np.where(inside[y], np.minimum(np.minimum(run + 1, far), column[y]), 0)
+        column[y] = run
+    squared = column ** 2
+    best = squared.copy()
+    for dx in range(1, min(limit, width) + 1):
+        for shift in (dx, -dx):
+            best = np.minimum(best, _shifted(squared, 0, shift, far * far) + dx * dx)
+    return np.minimum(np.sqrt(best), far)
 
 
 # ------------------------------------------------------------------------------ edges
 
 def sobel(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     padded = np.pad(gray.astype(np.float32), 1, mode="reflect")
-    gx = (padded[:-2, 2:] + 2 * padded[1:-1, 2:] + padded[2:, 2:]) - (padded[:-2, :-2] + 2 * padded[1:-1, :-2] + padded[2:, :-2])
-    gy = (padded[2:, :-2] + 2 * padded[2:, 1:-1] + padded[2:, 2:]) - (padded[:-2, :-2] + 2 * padded[:-2, 1:-1] + padded[:-2, 2:])
+    right = padded[:-2, 2:] + 2 * padded[1:-1, 2:] + padded[2:, 2:]
+    left = padded[:-2, :-2] + 2 * padded[1:-1, :-2] + padded[2:, :-2]
+    below = padded[2:, :-2] + 2 * padded[2:, 1:-1] + padded[2:, 2:]
+    above = padded[:-2, :-2] + 2 * padded[:-2, 1:-1] + padded[:-2, 2:]
+    gx, gy = right - left, below - above
     return gx, gy
 
 
@@ -127,7 +166,7 @@ def canny(gray: np.ndarray, low: float, high: float) -> np.ndarray:
     weak = keep & (magnitude > low)
     edges = strong
     while True:
-        grown = morph(edges.astype(np.uint8), rect_offsets(3, 3), dilate=True).astype(bool) & weak
+        grown = morph_rect(edges.astype(np.uint8), (1, 1), (1, 1), dilate=True).astype(bool) & weak
         if np.array_equal(grown, edges):
             return edges.astype(np.uint8) * 255
         edges = grown
@@ -197,22 +236,22 @@ def _pull_push(rgb: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 def infill_tiles(image: Image.Image, tile_size: int, seed: int) -> Image.Image:
     """InvokeAI's tile infill: the transparent parts are filled with random fully opaque tiles
-    taken from the image itself, on a grid, chosen with numpy's generator for the seed."""
+    taken from the image itself, on a grid, chosen with numpy's generator for the seed (one draw
+    per grid cell, row by row, as InvokeAI draws them)."""
     array = np.asarray(image, dtype=np.uint8)
     rows, cols = array.shape[:2]
-    pool = [array[y:y + tile_size, x:x + tile_size]
-            for y in range(0, rows - tile_size + 1, tile_size)
-            for x in range(0, cols - tile_size + 1, tile_size)
-            if np.all(array[y:y + tile_size, x:x + tile_size, 3] == 255)]
-    if not pool:
-        raise ValueError("Not enough opaque pixels to generate any tiles. Use a smaller tile size or a different image.")
-    rng = np.random.default_rng(seed)
-    filled = np.zeros((rows, cols, 3), dtype=np.uint8)
-    for y in range(0, rows, tile_size):
-        for x in range(0, cols, tile_size):
-            tile = pool[rng.integers(len(pool))]
-            filled[y:y + tile_size, x:x + tile_size] = tile[:min(tile_size, rows - y), :min(tile_size, cols - x), :3]
-    result = Image.fromarray(filled, "RGB")
+    grid_rows, grid_cols = rows // tile_size, cols // tile_size
+    blocks = array[:grid_rows * tile_size, :grid_cols * tile_size].reshape(
+        grid_rows, tile_size, grid_cols, tile_size, 4).transpose(0, 2, 1, 3, 4).reshape(-1, tile_size, tile_size, 4)
+    pool = blocks[(blocks[..., 3] == 255).all(axis=(1, 2))]
+    if len(pool) == 0:
+        raise ValueError("Not enough opaque pixels to generate any tiles. "
+                         "Use a smaller tile size or a different image.")
+    cells_y, cells_x = -(-rows // tile_size), -(-cols // tile_size)
+    picks = np.random.default_rng(seed).integers(len(pool), size=cells_y * cells_x)
+    mosaic = pool[picks, :, :, :3].reshape(cells_y, cells_x, tile_size, tile_size, 3)
+    filled = mosaic.transpose(0, 2, 1, 3, 4).reshape(cells_y * tile_size, cells_x * tile_size, 3)[:rows, :cols]
+    result = Image.fromarray(np.ascontiguousarray(filled), "RGB")
     result.paste(image, (0, 0), image.getchannel("A"))
     return result
 
@@ -256,6 +295,35 @@ def thresholds(values: np.ndarray, upper: float, lower: float, invert: bool, ren
         out = np.where(band, 1.0 - stretched if invert else stretched, out)
     out = np.where(ones, 1.0, out)
     return np.where(zeros, 0.0, out)
+
+
+def rgb_to_hls(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """colorsys.rgb_to_hls over arrays of 0..1 RGB."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    high, low = rgb.max(axis=-1), rgb.min(axis=-1)
+    lightness = (high + low) / 2.0
+    chroma = high - low
+    grey = chroma == 0
+    safe = np.where(grey, 1.0, chroma)
+    saturation = np.where(grey, 0.0, np.where(lightness <= 0.5, chroma / np.where(grey, 1.0, high + low),
+                                                  chroma / np.where(grey, 1.0, 2.0 - high - low)))
+    rc, gc, bc = (high - r) / safe, (high - g) / safe, (high - b) / safe
+    hue = np.where(r == high, bc - gc, np.where(g == high, 2.0 + rc - bc, 4.0 + gc - rc))
+    return np.where(grey, 0.0, (hue / 6.0) % 1.0), lightness, saturation
+
+
+def hls_to_rgb(hue: np.ndarray, lightness: np.ndarray, saturation: np.ndarray) -> np.ndarray:
+    """colorsys.hls_to_rgb over arrays."""
+    m2 = np.where(lightness <= 0.5, lightness * (1.0 + saturation), lightness + saturation - lightness * saturation)
+    m1 = 2.0 * lightness - m2
+
+    def channel(h: np.ndarray) -> np.ndarray:
+        h = h % 1.0
+        return np.select([h < 1 / 6, h < 0.5, h < 2 / 3], [m1 + (m2 - m1) * h * 6.0, m2,
+                                                          m1 + (m2 - m1) * (2 / 3 - h) * 6.0], m1)
+
+    rgb = np.dstack([channel(hue + 1 / 3), channel(hue), channel(hue - 1 / 3)])
+    return np.where((saturation == 0)[..., None], lightness[..., None], rgb)
 
 
 def fit_to(layer: Image.Image, base: Image.Image, fit_width: bool, fit_height: bool) -> Image.Image:

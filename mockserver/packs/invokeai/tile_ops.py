@@ -13,6 +13,12 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 LATENT_SCALE_FACTOR = 8
+MAX_TILES = 65_536  # the mock lays out no more (a 16k image in 64 px tiles); more would stall the server
+
+
+def _count(num_x: int, num_y: int) -> None:
+    if num_x * num_y > MAX_TILES:
+        raise ValueError(f"{num_x * num_y} tiles are more than the mock lays out ({MAX_TILES})")
 
 
 def _tile(top: int, bottom: int, left: int, right: int) -> dict:
@@ -45,6 +51,7 @@ def tiles_with_overlap(image_height: int, image_width: int, tile_height: int, ti
     step_y, step_x = tile_height - overlap, tile_width - overlap
     num_y = math.ceil((image_height - overlap) / step_y)
     num_x = math.ceil((image_width - overlap) / step_x)
+    _count(num_x, num_y)
     tiles = []
     for y in range(num_y):
         for x in range(num_x):
@@ -62,6 +69,7 @@ def tiles_even_split(image_height: int, image_width: int, num_tiles_x: int, num_
                      overlap: int) -> list[dict]:
     if image_width % LATENT_SCALE_FACTOR != 0 or image_height % LATENT_SCALE_FACTOR != 0:
         raise ValueError(f"image size (({image_width}, {image_height})) must be divisible by {LATENT_SCALE_FACTOR}")
+    _count(num_tiles_x, num_tiles_y)
     size_x = _even_size(image_width, num_tiles_x, overlap)
     size_y = _even_size(image_height, num_tiles_y, overlap)
     tiles = []
@@ -91,6 +99,7 @@ def tiles_min_overlap(image_height: int, image_width: int, tile_height: int, til
     tile_width, tile_height = min(tile_width, image_width), min(tile_height, image_height)
     num_x = math.ceil((image_width - min_overlap) / (tile_width - min_overlap))
     num_y = math.ceil((image_height - min_overlap) / (tile_height - min_overlap))
+    _count(num_x, num_y)
     tiles = []
     for y in range(num_y):
         top = (y * (image_height - tile_height)) // (num_y - 1) if num_y > 1 else 0

@@ -155,6 +155,7 @@ def overrides(image: str) -> dict[str, dict]:
         "rectangle_mask": {"width": 64, "height": 64, "x_left": 8, "y_top": 8, "rectangle_width": 32,
                            "rectangle_height": 32},
         "image_panel_layout": {"width": 64, "height": 64},
+        "img_chan": {"channel": "R"},  # the uploaded image is RGB: "A" (the default) fails there, as for real
         "mask_edge": {"edge_size": 4, "edge_blur": 2, "low_threshold": 50, "high_threshold": 150},
         "flux_denoise": {"width": 64, "height": 64, "num_steps": 2},
         "flux_denoise_meta": {"width": 64, "height": 64, "num_steps": 2},

@@ -187,14 +187,6 @@ def traceback_for(failure: NodeFailed) -> str:
 #   a LatentsField's latents_name:   {"kind": "latents", "width", "height" (pixels), "op", ...}
 #     (`render.py` turns one into a picture)
 
-def save_mask_tensor(ctx: RunContext, mask: Image.Image, *key: t.Any) -> dict:
-    """A bool mask tensor (white = inside) under a stable name; returns the TensorField."""
-    values = np.asarray(mask.convert("L")) > 127
-    name = ctx.tensors.put(stable_name("Tensor", "mask", *key),
-                           {"mask": values, "width": mask.width, "height": mask.height})
-    return {"tensor_name": name}
-
-
 def save_denoise_mask(ctx: RunContext, mask_image: Image.Image, *key: t.Any, gradient: bool = False,
                       masked_latents_name: str | None = None) -> dict:
     """A denoise mask from its mask image (black = the area the denoiser repaints); returns the

@@ -10,7 +10,7 @@ import typing as t
 import numpy as np
 
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, latents_info, load,
+    NodeFailed, RunContext, Runner, latents_info,
 )
 
 NOT_EXECUTABLE = "This class should never be executed or instantiated directly."
@@ -28,12 +28,6 @@ def _not_executable(ctx: RunContext, node: dict) -> dict:
     """Batch and generator nodes: the UI turns them into batch data before it enqueues; run
     anyway, the real node refuses."""
     raise NodeFailed("NotExecutableNodeError", NOT_EXECUTABLE, "invocations/batch.py")
-
-
-def _image(ctx: RunContext, node: dict) -> dict:
-    picture = load(ctx, node)
-    return {"image": {"image_name": node["image"]["image_name"]}, "width": picture.width,
-            "height": picture.height, "type": "image_output"}
 
 
 def _latents(ctx: RunContext, node: dict) -> dict:
@@ -221,7 +215,6 @@ RUNNERS: dict[str, Runner] = {
     "string": _value("string_output", str),
     "boolean": _value("boolean_output", bool),
     "color": lambda ctx, node: {"color": dict(node["color"]), "type": "color_output"},
-    "image": _image,
     "latents": _latents,
     "conditioning": lambda ctx, node: {"conditioning": node["conditioning"], "type": "conditioning_output"},
     "bounding_box": _bounding_box,
@@ -256,5 +249,4 @@ RUNNERS: dict[str, Runner] = {
     "string_split": _string_split,
     "string_split_neg": _string_split_neg,
     "string_replace": _string_replace,
-    "show_image": lambda ctx, node: _image(ctx, node),
 }

@@ -7,12 +7,12 @@ import typing as t
 
 from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
 from mockserver.packs.invokeai.runners import (
-    conditioning, controls, images, latents, metadata, models, primitives, prompts, vision,
+    conditioning, controls, latents, metadata, models, primitives, prompts, vision,
 )
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner
 
 WHERE = "invocations/baseinvocation.py"
-MODULES = (primitives, prompts, metadata, models, conditioning, controls, latents, vision, images)
+MODULES = (primitives, prompts, metadata, models, conditioning, controls, latents, vision)
 
 
 @functools.cache
@@ -20,7 +20,9 @@ def runners() -> dict[str, Runner]:
     table: dict[str, Runner] = {}
     for module in MODULES:
         table.update(module.RUNNERS)
-    table.update(IMAGE_NODES)  # the image and mask nodes' own module wins over the fallbacks here
+    overlap = set(table) & set(IMAGE_NODES)
+    # One runner per type; Grounding DINO's boxes are the vision stand-in's (`vision.py`).
+    table.update({name: runner for name, runner in IMAGE_NODES.items() if name not in overlap})
     return table
 
 
