@@ -138,7 +138,7 @@ def overrides(image: str) -> dict[str, dict]:
     picture = {"image_name": image}
     return {
         "crop_latents": {"x": 0, "y": 0, "width": 32, "height": 32},
-        "lresize": {"width": 32, "height": 32},
+        "lresize": {"width": 64, "height": 64},
         "lscale": {"scale_factor": 2.0},
         "prompt_from_file": {"file_path": PROMPT_FILE},
         "metadata_field_extractor": {"key": "positive_prompt"},

@@ -166,7 +166,7 @@ def test_a_lora_applies_once(world: t.Any) -> None:
                               "b": node("b", "lora_loader", lora=models["lora"], weight=0.5)},
          "edges": [edge("l", "unet", "a", "unet"), edge("l", "clip", "a", "clip"), edge("a", "unet", "b", "unet")]}
     item = run_graph(client, g)
-    assert result_of(item, "a")["unet"]["loras"] == [{"lora": models["lora"], "weight": 0.5}]
+    assert result_of(item, "a")["unet"]["loras"] == [{"lora": {**models["lora"], "submodel_type": None}, "weight": 0.5}]
     assert item["status"] == "failed" and item["error_message"] == f'LoRA "{models["lora"]["key"]}" already applied to unet'
 
 
@@ -203,8 +203,8 @@ def test_image_to_latents_and_back_gives_the_image_at_the_latent_grid(world: t.A
 
 def test_latent_sizes_follow_the_real_rounding(world: t.Any) -> None:
     client, models = world
-    g = {"id": "g", "nodes": {"n": node("n", "noise", width=300, height=203, seed=1),
-                              "s": node("s", "lscale", scale_factor=1.5), "r": node("r", "lresize", width=100, height=90),
+    g = {"id": "g", "nodes": {"n": node("n", "noise", width=296, height=200, seed=1),
+                              "s": node("s", "lscale", scale_factor=1.5), "r": node("r", "lresize", width=96, height=88),
                               "c": node("c", "crop_latents", x=8, y=8, width=64, height=40)},
          "edges": [edge("n", "noise", "s", "latents"), edge("n", "noise", "r", "latents"),
                    edge("n", "noise", "c", "latents")]}

@@ -20,9 +20,7 @@ def runners() -> dict[str, Runner]:
     table: dict[str, Runner] = {}
     for module in MODULES:
         table.update(module.RUNNERS)
-    overlap = set(table) & set(IMAGE_NODES)
-    # One runner per type; Grounding DINO's boxes are the vision stand-in's (`vision.py`).
-    table.update({name: runner for name, runner in IMAGE_NODES.items() if name not in overlap})
+    table.update(IMAGE_NODES)  # no type is in both: one runner per type
     return table
 
 
