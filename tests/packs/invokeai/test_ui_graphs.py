@@ -197,3 +197,55 @@ def test_canvas_with_a_lora_a_control_layer_a_reference_and_a_region_completes(u
     assert result("ip_adapter:rip")["ip_adapter"]["target_blocks"] == ["up_blocks.0.attentions.1"]
     assert result("prompt_region_positive_cond:rp")["conditioning"]["mask"] is not None
     assert len(result("pos_cond_collect:pcc")["collection"]) == 2
+
+
+def upload_png(client: TestClient, picture: Image.Image, category: str = "general") -> str:
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    files = {"file": ("canvas.png", out.getvalue(), "image/png")}
+    response = client.post("/api/v1/images/upload", params={"image_category": category, "is_intermediate": "true"},
+                           files=files)
+    return ok(response, 201)["image_name"]
+
+
+def mean_difference(a: Image.Image, b: Image.Image) -> float:
+    values = list(ImageChops.difference(a.convert("RGB"), b.convert("RGB")).convert("L").getdata())
+    return sum(values) / len(values)
+
+
+def test_canvas_image_to_image_keeps_the_look_of_the_initial_image(ui: t.Any) -> None:
+    client, models = ui
+    width, height = 256, 192
+    initial_name, _, initial, _ = canvas_images(client, width, height)
+
+    def generate(strength: float) -> Image.Image:
+        g = ui_graphs.sd1_image_to_image(models["sd1"], initial_name, width=width, height=height, strength=strength)
+        graph = g.output(g.nodes["l2i:i"])
+        item = enqueue_and_run(client, ui_graphs.linear_batch(graph, "a stone wall", seeds=[8], origin="canvas",
+                                                              destination="canvas"))[0]
+        return output_image(client, item, "l2i:i")[1]
+
+    light, strong = generate(0.3), generate(0.9)
+    assert light.size == (width, height)
+    # the lower the strength, the closer to the initial image; neither is the image itself
+    assert 1 < mean_difference(light, initial) < mean_difference(strong, initial)
+
+
+def test_canvas_outpaint_fills_the_transparent_part_and_keeps_the_rest(ui: t.Any) -> None:
+    client, models = ui
+    width, height = 256, 192
+    initial = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    ImageDraw.Draw(initial).rectangle([0, 0, width // 2 - 1, height - 1], fill=(30, 90, 160, 255))
+    initial_name = upload_png(client, initial)
+    mask_name = upload_png(client, Image.new("RGBA", (width, height), (255, 255, 255, 255)), "mask")
+    g, blend = ui_graphs.sd1_outpaint(models["sd1"], initial_name, mask_name, width=width, height=height)
+    item = enqueue_and_run(client, ui_graphs.linear_batch(g.output(blend), "a seaside cliff", seeds=[4],
+                                                          origin="canvas", destination="canvas"))[0]
+    dto, picture = output_image(client, item, blend["id"])
+    picture = picture.convert("RGBA")
+    assert picture.size == (width, height) and dto["is_intermediate"] is False
+    kept = picture.crop((0, 0, width // 4, height))
+    assert set(kept.getdata()) == {(30, 90, 160, 255)}  # far from the new part, the initial pixels stay
+    filled = picture.crop((width * 3 // 4, 0, width, height))
+    assert min(alpha for *_, alpha in filled.getdata()) == 255  # nothing left transparent
+    assert len(set(filled.getdata())) > 20  # a picture, not a flat fill

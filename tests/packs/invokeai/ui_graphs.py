@@ -343,3 +343,47 @@ def with_canvas_layers(g: UIGraph, models: dict[str, dict], control_image: str, 
         g.link(loras, "clip", cond, "clip")
         g.link(loras, "clip2", cond, "clip2")
     return g
+
+
+def sd1_image_to_image(model: dict, initial_image: str, *, width: int, height: int, strength: float = 0.7,
+                       steps: int = 4) -> UIGraph:
+    """SD1.5 on the canvas in `img2img` mode, sizes unscaled (`addImageToImage`)."""
+    g = sd1(model, width=width, height=height, steps=steps)
+    g.metadata["generation_mode"] = "img2img"
+    denoise, loader = g.nodes["denoise_latents:d"], g.nodes["sd1_model_loader:l"]
+    denoise.update(denoising_start=round(1 - strength, 4), denoising_end=1)
+    i2l = g.add("i2l:e", "i2l", fp32=False, image={"image_name": initial_image})
+    g.link(loader, "vae", i2l, "vae")
+    g.link(i2l, "latents", denoise, "latents")
+    return g
+
+
+def sd1_outpaint(model: dict, initial_image: str, mask_image: str, *, width: int, height: int,
+                 strength: float = 0.7, steps: int = 4) -> tuple[UIGraph, Node]:
+    """SD1.5 on the canvas in `outpaint` mode, sizes unscaled (`addOutpaint`'s second branch): the
+    transparent part of the initial image joins the inpaint mask, is infilled, then repainted."""
+    g = sd1(model, width=width, height=height, steps=steps)
+    g.metadata["generation_mode"] = "outpaint"
+    denoise, l2i, loader = g.nodes["denoise_latents:d"], g.nodes["l2i:i"], g.nodes["sd1_model_loader:l"]
+    denoise.update(denoising_start=round(1 - strength, 4), denoising_end=1)
+    initial = {"image_name": initial_image}
+    infill = g.add("infill:f", "infill_tile", tile_size=32, seed=0, image=initial)
+    alpha_mask = g.add("image_alpha_to_mask:a", "tomask", image=initial)
+    combine = g.add("mask_combine:c", "mask_combine", mask1={"image_name": mask_image})
+    gradient = g.add("create_gradient_mask:m", "create_gradient_mask", coherence_mode="Gaussian Blur",
+                     minimum_denoise=0, edge_radius=16, fp32=False, image=initial)
+    g.link(alpha_mask, "image", combine, "mask2")
+    g.link(combine, "image", gradient, "mask")
+    i2l = g.add("i2l:e", "i2l", fp32=False)
+    g.link(infill, "image", i2l, "image")
+    g.link(i2l, "latents", denoise, "latents")
+    g.link(loader, "vae", i2l, "vae")
+    g.link(loader, "vae", gradient, "vae")
+    g.link(loader, "unet", gradient, "unet")
+    g.link(gradient, "denoise_mask", denoise, "denoise_mask")
+    expand = g.add("expand_mask_with_fade:x", "expand_mask_with_fade", fade_size_px=16)
+    g.link(gradient, "expanded_mask_area", expand, "mask")
+    blend = g.add("image_layer_blend:b", "invokeai_img_blend", layer_base=initial)
+    g.link(l2i, "image", blend, "layer_upper")
+    g.link(expand, "image", blend, "mask")
+    return g, blend
