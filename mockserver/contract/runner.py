@@ -178,8 +178,43 @@ def _chutes_credentials() -> dict:
     return {"APIKeyHeader": {"api_key": key}}
 
 
+UNREADABLE_BODY_DETAIL = "There was an error parsing the body"
+
+
+def document_unreadable_json_bodies(spec: dict) -> dict:
+    """FastAPI answers a JSON body that is not UTF-8 (-16, -32) text with a 400 `There was an error
+    parsing the body` before anything else; upstream documents never say so. Schemathesis sends
+    such bodies ("random bytes"), so each operation taking JSON gets that 400 documented."""
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in METHODS or not isinstance(operation, dict):
+                continue
+            content = (operation.get("requestBody") or {}).get("content") or {}
+            if not any("json" in media for media in content):
+                continue
+            operation.setdefault("responses", {}).setdefault("400", {
+                "description": f"The body is not text: `{{\"detail\": \"{UNREADABLE_BODY_DETAIL}\"}}`.",
+                "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}}}})
+    return spec
+
+
+def unreadable_json_body(case: Case) -> bool:
+    """A case whose JSON body is bytes that are not text in any encoding JSON allows."""
+    if "json" not in (case.media_type or "") or not isinstance(case.body, (bytes, bytearray)):
+        return False
+    try:
+        json.loads(bytes(case.body))
+    except UnicodeDecodeError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
 def chutes_as_tested(spec: dict) -> dict:
-    """Two changes, neither to what the API promises (tests/contract/test_schemathesis_chutes.py uses it too):
+    """Two changes, neither to what the API promises (tests/contract/test_schemathesis_chutes.py uses it too),
+    and the 400 for unreadable JSON bodies documented (`document_unreadable_json_bodies`):
 
     - The four auth headers every authenticated operation declares as parameters (X-Chutes-Hotkey,
       X-Chutes-Signature, X-Chutes-Nonce, Authorization) are dropped. Declared parameters are always
@@ -201,7 +236,7 @@ def chutes_as_tested(spec: dict) -> dict:
         content = warmup["responses"]["200"]["content"]
         if content.get("text/event-stream", {}).get("schema") == {"type": "string"}:
             content["text/event-stream"]["schema"] = CHUTES_WARMUP_EVENT
-    return spec
+    return document_unreadable_json_bodies(spec)
 
 
 def _chutes_refusal(case: Case, response: Response) -> str | None:
@@ -256,6 +291,7 @@ def invokeai_as_tested(spec: dict) -> dict:
     Edges must join existing nodes' fields and batch data must name existing nodes, which no
     schema can say either; those refusals are accepted as validator refusals (the profile's
     `validator_refusals`), since narrowing the schema would also narrow what the answers echo.
+    The 400 for unreadable JSON bodies is documented (`document_unreadable_json_bodies`).
     """
     schemas = spec.get("components", {}).get("schemas", {})
     version = schemas.get("WorkflowMeta", {}).get("properties", {}).get("version")
@@ -264,7 +300,7 @@ def invokeai_as_tested(spec: dict) -> dict:
     node_type = schemas.get("InvocationNode", {}).get("properties", {}).get("type")
     if isinstance(node_type, dict):
         node_type["enum"] = list(_invocation_types())
-    return spec
+    return document_unreadable_json_bodies(spec)
 
 
 def _invocation_types() -> list[str]:
@@ -442,6 +478,30 @@ def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Ca
         if problem is not None:
             raise AssertionError(problem)
     return None
+
+
+def lax_valid_body(case: Case) -> bool:
+    """A "negative" case whose only violation is a JSON body that pydantic v2's lax mode turns into
+    a valid one (`0` for a boolean, `"30"` for an integer): a FastAPI server accepts it, rightly."""
+    from mockserver.engine.lax import lax_value
+    from mockserver.engine.schema import SchemaValidator
+
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative or "json" not in (case.media_type or ""):
+        return False
+    if {str(getattr(location, "value", location)) for location, info in meta.components.items()
+            if info.mode.is_negative} != {"body"}:
+        return False
+    spec = case.operation.schema.raw_schema
+    components = spec.get("components", {}).get("schemas", {})
+    request_body = case.operation.definition.raw.get("requestBody", {})
+    if "$ref" in request_body:
+        request_body = spec["components"]["requestBodies"][request_body["$ref"].rsplit("/", 1)[-1]]
+    schema = request_body.get("content", {}).get(case.media_type, {}).get("schema")
+    if schema is None:
+        return False
+    converted = lax_value(case.body, schema, components)
+    return converted is not case.body and SchemaValidator(schema, components).is_valid(converted)
 
 
 def _validator_refusal(profile: Profile, case: Case, response: Response) -> bool:
@@ -805,7 +865,9 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
         "checks": {
             # Invalid input must get the dialect's validation status (400 OpenAI, 422 FastAPI) and
             # nothing else: neither another 4xx nor a 5xx (which the default list allows).
-            "negative_data_rejection": {"expected-statuses": [str(profile.validation_status)]},
+            # FastAPI refuses a JSON body that is not text with a 400 before validating anything.
+            "negative_data_rejection": {"expected-statuses": [str(profile.validation_status)] + (
+                ["400"] if profile.dialect == "fastapi" else [])},
             # The built-in check counts every 4xx for schema-valid input as a failure unless listed,
             # and listing them lets them pass anywhere; `positive_data_acceptance_documented` above
             # replaces it (documented refusals only, judged by the profile).
