@@ -287,7 +287,10 @@ def invokeai_as_tested(spec: dict) -> dict:
     upstream schemas, so each refusal keeps its real 422 shape (`value_error`, `union_tag_invalid`):
     - a workflow's `meta.version` is a semantic version;
     - a graph node's `type` is one of the invocation types (a discriminated union upstream, one
-      open `InvocationNode` schema in our spec);
+      open `InvocationNode` schema in our spec, which leaves `nodes`, `id` and `type` to the
+      mock's own checks so their refusals have pydantic's shapes): here nodes are objects with an
+      `id` and a `type`; the fields of each type are not stated, so a refusal inside a node is a
+      validator refusal (see `_validator_refusal`);
     Edges must join existing nodes' fields and batch data must name existing nodes, which no
     schema can say either; those refusals are accepted as validator refusals (the profile's
     `validator_refusals`), since narrowing the schema would also narrow what the answers echo.
@@ -297,19 +300,24 @@ def invokeai_as_tested(spec: dict) -> dict:
     version = schemas.get("WorkflowMeta", {}).get("properties", {}).get("version")
     if isinstance(version, dict):
         version["pattern"] = SEMVER_PATTERN
-    node_type = schemas.get("InvocationNode", {}).get("properties", {}).get("type")
-    if isinstance(node_type, dict):
-        node_type["enum"] = list(_invocation_types())
+    node = schemas.get("InvocationNode", {})
+    properties = node.get("properties", {})
+    if isinstance(properties.get("type"), dict):
+        properties["type"].update(type="string", enum=list(_invocation_types()))
+        node["required"] = ["id", "type"]
+        for name, kind in (("id", "string"), ("is_intermediate", "boolean"), ("use_cache", "boolean")):
+            if isinstance(properties.get(name), dict):
+                properties[name]["type"] = kind
+    nodes = schemas.get("Graph", {}).get("properties", {}).get("nodes")
+    if isinstance(nodes, dict):
+        nodes["type"] = "object"
     return document_unreadable_json_bodies(spec)
 
 
 def _invocation_types() -> list[str]:
-    import yaml
+    from mockserver.packs.invokeai.catalogue import load_catalogue
 
-    from mockserver.engine.resources import fixtures_dir
-
-    with open(fixtures_dir() / "invokeai" / "invocations.yaml", encoding="utf-8") as handle:
-        return yaml.safe_load(handle)["order"]
+    return list(load_catalogue().order)
 
 
 def _content_type(response: Response) -> str:
@@ -504,6 +512,9 @@ def lax_valid_body(case: Case) -> bool:
     return converted is not case.body and SchemaValidator(schema, components).is_valid(converted)
 
 
+NODE_LOC = ["body", "batch", "graph", "nodes"]
+
+
 def _validator_refusal(profile: Profile, case: Case, response: Response) -> bool:
     if case.operation.definition.raw.get("operationId") not in profile.validator_refusals:
         return False
@@ -512,7 +523,15 @@ def _validator_refusal(profile: Profile, case: Case, response: Response) -> bool
     except (ValueError, AttributeError):
         return False
     return bool(detail) and isinstance(detail, list) and all(
-        isinstance(issue, dict) and issue.get("type") in ("value_error", "union_tag_invalid") for issue in detail)
+        isinstance(issue, dict) and (issue.get("type") in ("value_error", "union_tag_invalid") or in_node(issue))
+        for issue in detail)
+
+
+def in_node(issue: dict) -> bool:
+    """An error about a field of a graph node (`body, batch, graph, nodes, <id>, <type>, <field>`):
+    the node's type schema says what its fields take, which the spec's open node cannot."""
+    loc = issue.get("loc")
+    return isinstance(loc, list) and len(loc) >= 7 and loc[:4] == NODE_LOC
 
 
 _ACTIVE_PROFILES: dict[str, Profile] = {}

@@ -32,12 +32,17 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "multiple_of": "Input should be a multiple of {multiple_of}",
     "string_pattern_mismatch": "String should match pattern '{pattern}'",
     "enum": "Input should be {expected}",
+    "literal_error": "Input should be {expected}",
+    "model_type": "Input should be a valid dictionary or instance of {class_name}",
+    "finite_number": "Input should be a finite number",
+    "none_required": "Input should be None",
     "json_invalid": "JSON decode error",
     "extra_forbidden": "Extra inputs are not permitted",
     "value_error": "Value error, {error}",
     "uuid_parsing": "Input should be a valid UUID, {error}",
     "union_tag_invalid": "Input tag '{tag}' found using {discriminator} does not match any of the expected tags: "
                          "{expected_tags}",
+    "union_tag_not_found": "Unable to extract tag using discriminator {discriminator}",
 }
 
 

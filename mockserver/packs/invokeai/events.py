@@ -14,6 +14,7 @@ import typing as t
 
 import socketio
 
+from mockserver.packs.invokeai import openapi_document
 from mockserver.packs.invokeai.store import InvokeStore
 
 log = logging.getLogger("mockserver.invokeai")
@@ -31,7 +32,8 @@ class InvokeCompanion:
                                         logger=False, engineio_logger=False)
         for event, key in ROOM_KEYS.items():
             self.sio.on(event, self._room_handler(event.startswith("subscribe"), key))
-        self.mounts = {"/ws/socket.io": socketio.ASGIApp(self.sio, socketio_path="/ws/socket.io")}
+        self.mounts = {"/ws/socket.io": socketio.ASGIApp(self.sio, socketio_path="/ws/socket.io"),
+                       **openapi_document.mounts()}  # /openapi.json, /docs, /redoc
 
     def _room_handler(self, join: bool, key: str) -> t.Callable[[str, t.Any], t.Awaitable[None]]:
         async def handle(sid: str, data: t.Any) -> None:

@@ -3,6 +3,8 @@ handler first runs the processor forward to the engine clock's "now", so what it
 
 from __future__ import annotations
 
+import json
+
 from mockserver.engine.http import Request
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
@@ -34,9 +36,22 @@ def _settle(store: InvokeStore) -> None:
 def enqueue_batch(request: Request) -> dict:
     store, queue, queue_id = _queue(request)
     with store.lock:
-        result = queue.enqueue(queue_id, request.body["batch"], bool(request.body.get("prepend", False)))
+        result = queue.enqueue(queue_id, request.body["batch"], bool(request.body.get("prepend", False)),
+                               given=_batch_as_sent(request))
         _settle(store)
     return result
+
+
+def _batch_as_sent(request: Request) -> dict | None:
+    """The batch before the spec's defaults were filled in: what pydantic shows as a refused
+    batch's `input`, and what the node checks read (a node's defaults are its type's, not the
+    spec's generic node's)."""
+    try:
+        body = json.loads(request.raw_body)
+    except ValueError:
+        return None
+    batch = body.get("batch") if isinstance(body, dict) else None
+    return batch if isinstance(batch, dict) else None
 
 
 @handlers("list_all_queue_items")

@@ -14,7 +14,7 @@ import yaml
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.model_manager import ModelManager
-from mockserver.packs.invokeai.nodes import Catalogue
+from mockserver.packs.invokeai.catalogue import load_catalogue
 from mockserver.packs.invokeai.session_queue import SessionQueue
 from mockserver.packs.invokeai.store import InvokeStore
 from mockserver.packs.invokeai.workflows import new_record
@@ -25,7 +25,7 @@ PRESET_PREVIEW_SIZE = 256
 def new_state(context: PackContext) -> InvokeStore:
     app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
     store = InvokeStore(context.random("ids"), context.random("prompts"), context.clock, app)
-    store.queue = SessionQueue(store, catalogue(context.fixtures / "invocations.yaml"))
+    store.queue = SessionQueue(store, load_catalogue(context.fixtures / "catalogue"))
     store.queue.speed = app.get("queue_speed", "realtime")
     store.models = ModelManager(context.fixtures, context.random("models"), context.clock, store.emit)
     store.models.speed = app.get("model_speed", "realtime")
@@ -63,9 +63,3 @@ def default_workflows(folder: Path) -> tuple[dict, ...]:
 @functools.lru_cache(maxsize=64)
 def preset_preview(color: str) -> bytes:
     return imaging.webp_thumbnail(imaging.solid_png(PRESET_PREVIEW_SIZE, PRESET_PREVIEW_SIZE, color))
-
-
-@functools.lru_cache(maxsize=4)
-def catalogue(path: Path) -> Catalogue:
-    """The invocation types (read once: the file is large)."""
-    return Catalogue(read_yaml(path))

@@ -21,8 +21,9 @@ import typing as t
 
 from PIL import Image
 
-from mockserver.engine.issues import Issue, RequestInvalid
 from mockserver.packs.invokeai import imaging, nodes
+from mockserver.packs.invokeai.catalogue import Catalogue
+from mockserver.packs.invokeai.graph_validation import GraphChecker
 from mockserver.packs.invokeai.store import timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
 
@@ -36,9 +37,10 @@ CACHE_SKIP = {"rand_int", "rand_float", "random_range"}  # random nodes are neve
 
 
 class SessionQueue:
-    def __init__(self, store: t.Any, catalogue: nodes.Catalogue) -> None:
+    def __init__(self, store: t.Any, catalogue: Catalogue) -> None:
         self.store = store
         self.catalogue = catalogue
+        self.checker = GraphChecker(catalogue)
         self.items: dict[int, dict] = {}
         self.next_item_id = 1
         self.started = True
@@ -112,11 +114,12 @@ class SessionQueue:
 
     # -- enqueueing ---------------------------------------------------------------------------
 
-    def enqueue(self, queue_id: str, batch: dict, prepend: bool) -> dict:
+    def enqueue(self, queue_id: str, batch: dict, prepend: bool, given: dict | None = None) -> dict:
+        """`given`: the batch as sent, when it differs from `batch` (the spec's defaults filled in)."""
         if isinstance(batch.get("workflow"), dict):
             check_meta_version(batch["workflow"], ("body", "batch", "workflow"))
-        graph = self.catalogue.check_graph(batch["graph"], ("body", "batch", "graph"))
-        combinations = expand(batch.get("data"), graph, self.catalogue)
+        graph = self.checker.check_batch(given if given is not None else batch)
+        combinations = expand(batch.get("data"), graph, self.checker)
         runs = batch.get("runs", 1)
         requested = runs * len(combinations)
         room = MAX_QUEUE_SIZE - sum(counts["pending"] for counts in self._queue_counts.values())
@@ -476,58 +479,25 @@ def execution_order(graph: dict) -> list[str]:
     return done
 
 
-def expand(data: list | None, graph: dict, catalogue: nodes.Catalogue) -> list[tuple[list[dict], dict]]:
-    """Every (field values, graph) combination of a batch's data, in the real server's order: the
-    outer list is a product of groups, each group zips its items."""
+def expand(data: list | None, graph: dict, checker: GraphChecker) -> list[tuple[list[dict], dict]]:
+    """Every (field values, graph) combination of a batch's data (checked already), in the real
+    server's order: the outer list is a product of groups, each group zips its items."""
     if not data:
         return [([], copy.deepcopy(graph))]
-    problem = _data_problem(data)
-    if problem:
-        raise RequestInvalid([Issue("value_error", ("body", "batch", "data"), data, {"error": problem})])
     groups = []
     for group in data:
-        lengths = {len(datum.get("items") or []) for datum in group}
-        if len(lengths) > 1:
-            raise RequestInvalid([Issue("value_error", ("body", "batch", "data"), data,
-                                        {"error": "Zipped batch items must all have the same length"})])
-        for datum in group:
-            problem = _datum_problem(datum, graph, catalogue)
-            if problem:
-                raise RequestInvalid([Issue("value_error", ("body", "batch"), None, {"error": problem})])
+        length = len(group[0].get("items") or []) if group else 0
         groups.append([[{"node_path": d["node_path"], "field_name": d["field_name"], "value": d["items"][i]}
-                        for d in group] for i in range(lengths.pop() if lengths else 0)])
+                        for d in group] for i in range(length)])
     combinations = []
     for choice in itertools.product(*groups):
         field_values = [value for group in choice for value in group]
         session_graph = copy.deepcopy(graph)
         for value in field_values:
-            session_graph["nodes"][value["node_path"]][value["field_name"]] = copy.deepcopy(value["value"])
+            node = session_graph["nodes"][value["node_path"]]
+            node[value["field_name"]] = checker.coerce(node["type"], value["field_name"], copy.deepcopy(value["value"]))
         combinations.append((field_values, session_graph))
     return combinations
-
-
-def _data_problem(data: list) -> str | None:
-    """The real Batch model's own checks: one item type per datum, each node field named once."""
-    seen: set[tuple[str, str]] = set()
-    for group in data:
-        for datum in group:
-            kinds = {type(value) for value in datum.get("items") or []}  # 1 and 1.0 differ, as in Python
-            if len(kinds) > 1:
-                return "All items in a batch must have the same type"
-            key = (datum["node_path"], datum["field_name"])
-            if key in seen:
-                return "Each batch data must have unique node_id and field_name"
-            seen.add(key)
-    return None
-
-
-def _datum_problem(datum: dict, graph: dict, catalogue: nodes.Catalogue) -> str | None:
-    node = graph["nodes"].get(datum["node_path"])
-    if node is None:
-        return f"Node {datum['node_path']} not found in graph"
-    if datum["field_name"] not in catalogue.types[node["type"]]["fields"]:
-        return f"Field {datum['field_name']} not found in node {datum['node_path']}"
-    return None
 
 
 def _without_none(value: t.Any) -> t.Any:

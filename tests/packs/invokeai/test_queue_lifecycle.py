@@ -26,6 +26,7 @@ from invokeai_support import (
     decoded,
     edge,
     enqueue,
+    enqueue_raw,
     graph,
     int_graph,
     new_board,
@@ -790,14 +791,15 @@ def test_generation_is_repeatable_by_seed_and_prompt(client: t.Any) -> None:
     assert generate("a blue whale", 1) != first
 
 
-def test_noise_sizes_round_down_to_multiples_of_eight(client: t.Any) -> None:
+def test_noise_sizes_must_be_multiples_of_eight(client: t.Any) -> None:
+    """The noise node's width and height are `multiple_of=8` fields: the real server refuses
+    other sizes at enqueue, field by field."""
     model = install_main_model(client)
-    set_speed(client, "instant")
-    item = queue_item(client, enqueue(client, text_to_image(model, prompt="x", seed=5, width=300, height=203))
-                      ["item_ids"][0])
-    assert item["status"] == "completed", item.get("error_message")
-    image = by_source(item["session"], "results")["decode"]
-    assert (image["width"], image["height"]) == (296, 200)
+    response = enqueue_raw(client, text_to_image(model, prompt="x", seed=5, width=300, height=203))
+    assert response.status_code == 422
+    assert [(issue["type"], issue["loc"][-3:], issue["ctx"]) for issue in response.json()["detail"]] == [
+        ("multiple_of", ["noise", "noise", "width"], {"multiple_of": 8}),
+        ("multiple_of", ["noise", "noise", "height"], {"multiple_of": 8})]
 
 
 def test_a_model_removed_after_enqueue_fails_the_item(client: t.Any) -> None:
