@@ -538,12 +538,31 @@ _ACTIVE_PROFILES: dict[str, Profile] = {}
 _REGISTERED = False
 
 
+def lax_dialect(profile: Profile) -> bool:
+    """The server validates bodies as pydantic v2 does (lax mode) and refuses unreadable ones with 400."""
+    from mockserver.engine.dialects import DIALECTS
+
+    dialect = DIALECTS.get(profile.dialect)
+    return dialect is not None and dialect.lax_json
+
+
+def _lax_cases_are_valid(ctx: t.Any, case: Case, **kwargs: t.Any) -> None:
+    """before_call: a "negative" case that pydantic's lax mode makes valid is a valid request to a
+    FastAPI server (it accepts `0` for a boolean), so it is judged as one."""
+    from schemathesis.generation import GenerationMode
+
+    profile = _ACTIVE_PROFILES.get(case.operation.schema.raw_schema.get(MARKER))
+    if profile is not None and lax_dialect(profile) and lax_valid_body(case):
+        case.meta.generation.mode = GenerationMode.POSITIVE
+
+
 def _register_check() -> None:
     global _REGISTERED
     if not _REGISTERED:
         import schemathesis
 
         schemathesis.check(positive_data_acceptance_documented)
+        schemathesis.hook("before_call")(_lax_cases_are_valid)
         _REGISTERED = True
 
 
@@ -612,6 +631,8 @@ def load_spec(options: Options, profile: Profile) -> tuple[dict, Path]:
     spec = copy.deepcopy(spec)
     if profile.transform is not None:
         spec = profile.transform(spec)
+    if lax_dialect(profile):
+        spec = document_unreadable_json_bodies(spec)
     spec[MARKER] = profile.name
     return spec, path
 
@@ -886,7 +907,7 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
             # nothing else: neither another 4xx nor a 5xx (which the default list allows).
             # FastAPI refuses a JSON body that is not text with a 400 before validating anything.
             "negative_data_rejection": {"expected-statuses": [str(profile.validation_status)] + (
-                ["400"] if profile.dialect == "fastapi" else [])},
+                ["400"] if lax_dialect(profile) else [])},
             # The built-in check counts every 4xx for schema-valid input as a failure unless listed,
             # and listing them lets them pass anywhere; `positive_data_acceptance_documented` above
             # replaces it (documented refusals only, judged by the profile).
