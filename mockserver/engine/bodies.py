@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mockserver.engine.defaults import fill_defaults
 from mockserver.engine.issues import Issue, RequestInvalid
+from mockserver.engine.lax import lax_value
 from mockserver.engine.params import CoercionError, coercer_for
 from mockserver.engine.schema import SchemaValidator
 
@@ -20,6 +21,15 @@ class UploadedFile:
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+class BodyUnreadable(Exception):
+    """A JSON body whose bytes are not text in any encoding JSON allows."""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.message = message
 
 
 class UnsupportedMediaType(Exception):
@@ -55,9 +65,10 @@ class BodyDecoder:
         self.default_type = next(iter(self.media), "application/json")
         self.field_wise = _is_field_wise(self.media.get(self.default_type, ("", {}, None))[:2])
 
-    def decode(self, raw: bytes, content_type: str) -> t.Any:
-        """The decoded body (None when absent and optional); raises RequestInvalid or
-        UnsupportedMediaType."""
+    def decode(self, raw: bytes, content_type: str, *, lax: bool = False) -> t.Any:
+        """The decoded body (None when absent and optional); raises RequestInvalid,
+        UnsupportedMediaType or BodyUnreadable. `lax`: convert JSON values the way pydantic's lax
+        mode does before refusing them."""
         if not raw:
             if self.required:
                 raise RequestInvalid(self._missing())
@@ -68,7 +79,10 @@ class BodyDecoder:
         if kind in _FORM_KINDS and actual in _FORM_KINDS:
             kind = actual  # a form is a form: FastAPI reads either encoding for form fields
         value = _DECODERS[kind](raw, content_type or declared, schema)
-        if validator is not None:
+        if validator is not None and not validator.is_valid(_for_validation(value)):
+            # Lax conversion leaves what it cannot convert as sent, so the issues of the converted
+            # body are pydantic's: only the values lax mode refuses, with the input as sent.
+            value = lax_value(value, schema, self.components) if lax and kind == "json" else value
             issues = validator.issues(_for_validation(value), ("body",))
             if issues:
                 raise RequestInvalid(issues)
@@ -123,7 +137,9 @@ def _decode_json(raw: bytes, content_type: str, schema: dict) -> t.Any:
     # those past 64 bits into floats), and the error texts are the ones FastAPI reports.
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise BodyUnreadable(error.start, str(error)) from None
+    except json.JSONDecodeError as error:
         position = getattr(error, "pos", getattr(error, "start", 0))
         message = getattr(error, "msg", None) or str(error)
         raise RequestInvalid([Issue("json_invalid", ("body", position), {}, {"error": message})]) from None

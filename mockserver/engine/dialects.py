@@ -69,6 +69,8 @@ class Dialect:
 
     name = "base"
     validation_status = 400
+    lax_json = False  # convert JSON body values as pydantic's lax mode does before refusing them
+    allow_header_on_405 = True
 
     def validation_error(self, issues: t.Sequence[Issue]) -> Response:
         raise NotImplementedError
@@ -81,8 +83,13 @@ class Dialect:
 
     def method_not_allowed(self, method: str, path: str, allowed: t.Iterable[str]) -> Response:
         response = self.error(ApiError(405, "Method Not Allowed"))
-        response.headers["allow"] = ", ".join(sorted(allowed))
+        if self.allow_header_on_405:
+            response.headers["allow"] = ", ".join(sorted(allowed))
         return response
+
+    def unreadable_body(self, position: int, message: str) -> Response:
+        """A JSON body that is not UTF-8 (or -16/-32) text."""
+        return self.validation_error([Issue("json_invalid", ("body", position), {}, {"error": message})])
 
     def payload_too_large(self, limit: int) -> Response:
         return self.error(ApiError(413, f"Request body exceeds the limit of {limit} bytes"))
@@ -99,6 +106,11 @@ class FastAPIDialect(Dialect):
 
     name = "fastapi"
     validation_status = 422
+    lax_json = True  # pydantic v2 validates request bodies in lax mode
+
+    def unreadable_body(self, position: int, message: str) -> Response:
+        # FastAPI turns any failure to read the body other than a JSONDecodeError into this 400.
+        return self.error(ApiError(400, "There was an error parsing the body"))
 
     def validation_error(self, issues: t.Sequence[Issue]) -> Response:
         return Response.json({"detail": [self.issue_body(issue) for issue in issues]}, 422)
@@ -123,6 +135,27 @@ class FastAPIDialect(Dialect):
         # FastAPI doesn't refuse a content type: it hands the raw text to the model, which fails.
         text = body.decode("utf-8", "replace")
         return self.validation_error([Issue("model_attributes_type", ("body",), text)])
+
+
+class FastAPIStaticMountDialect(FastAPIDialect):
+    """A FastAPI app with a catch-all `StaticFiles` mount at `/` (InvokeAI serves its web UI so).
+    Starlette hands a request no route takes in full (unknown path, or known path and another
+    method) to the mount: it refuses any method but GET/HEAD with a 405 naming no methods, and
+    answers a GET/HEAD of a file it does not have with a 404."""
+
+    name = "fastapi+static"
+    allow_header_on_405 = False
+    _STATIC_METHODS = frozenset({"GET", "HEAD"})
+
+    def not_found(self, method: str, path: str) -> Response:
+        if method.upper() in self._STATIC_METHODS:
+            return super().not_found(method, path)
+        return self.error(ApiError(405, "Method Not Allowed"))
+
+    def method_not_allowed(self, method: str, path: str, allowed: t.Iterable[str]) -> Response:
+        if method.upper() in self._STATIC_METHODS:
+            return self.not_found(method, path)
+        return self.error(ApiError(405, "Method Not Allowed"))
 
 
 class OpenAIDialect(Dialect):
@@ -222,4 +255,5 @@ class ControlDialect(Dialect):
                              error.status, dict(error.headers))
 
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (FastAPIDialect(), OpenAIDialect(), ControlDialect())}
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (FastAPIDialect(), FastAPIStaticMountDialect(), OpenAIDialect(),
+                                                    ControlDialect())}

@@ -54,6 +54,9 @@ _COERCERS: dict[str, t.Callable[[str], t.Any]] = {
 
 def coercer_for(schema: dict) -> t.Callable[[str], t.Any]:
     """String → value for a scalar schema (strings and unknown types are kept as text)."""
+    enum = schema.get("enum")
+    if "type" not in schema and enum and all(type(value) is int for value in enum):
+        return _to_int  # an enum of integers (an IntEnum in pydantic) takes integer text
     return _COERCERS.get(schema.get("type", "string"), str)
 
 

@@ -14,7 +14,7 @@ import json
 import typing as t
 from dataclasses import dataclass
 
-from mockserver.engine.bodies import UnsupportedMediaType
+from mockserver.engine.bodies import BodyUnreadable, UnsupportedMediaType
 from mockserver.engine.dialects import Dialect
 from mockserver.engine.faults import Fault, Faults
 from mockserver.engine.http import Receive, Request, Response, Send, header_dict, read_body
@@ -119,6 +119,8 @@ class ApiApp:
             return self.dialect.validation_error(invalid.issues), False
         except UnsupportedMediaType as error:
             return self.dialect.unsupported_media_type(error.content_type, error.allowed, request.raw_body), False
+        except BodyUnreadable as error:
+            return self.dialect.unreadable_body(error.position, error.message), False
         except Exception:
             log.exception("handler for %s failed", operation.operation_id)
             return self.dialect.internal_error(), False
@@ -168,7 +170,8 @@ class ApiApp:
                 params[decoder.name] = value
         if operation.body is not None:
             try:
-                request.body = operation.body.decode(request.raw_body, request.content_type)
+                request.body = operation.body.decode(request.raw_body, request.content_type,
+                                                     lax=self.dialect.lax_json)
             except RequestInvalid as invalid:
                 issues.extend(invalid.issues)
         if issues:

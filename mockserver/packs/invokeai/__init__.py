@@ -17,7 +17,7 @@ for module in (images, boards, videos, workflows, style_presets, app, client_sta
 
 PACK = Pack(
     name="invokeai",
-    dialect="fastapi",
+    dialect="fastapi+static",  # its web UI is a StaticFiles mount at `/`
     prefixes=("/api/v1", "/api/v2"),
     handlers=handlers,
     new_state=new_state,

@@ -42,7 +42,7 @@ def get_log_level(request: Request) -> int:
 def set_log_level(request: Request) -> int:
     store: InvokeStore = request.state
     with store.lock:
-        store.log_level = request.body
+        store.log_level = int(request.body)  # the IntEnum the real server parses `30.0` into
         store.changed()
     return store.log_level
 

@@ -26,7 +26,7 @@ def _unique(*values: str) -> list[str]:
 def create_board(request: Request) -> Response:
     store: InvokeStore = request.state
     # The community edition has no private boards: `is_private` is accepted and not kept (its
-    # lists show false for every board; single-board answers show null, a quirk not copied).
+    # lists show false for every board; single-board answers show null).
     board = store.add_board(request.params["board_name"], False)
     return Response.json(store.board_dto(board), 201)
 

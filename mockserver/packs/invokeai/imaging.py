@@ -100,9 +100,12 @@ def webp_thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
     return out.getvalue()
 
 
-def webp_response(data: bytes, headers: dict[str, str] | None = None) -> Response:
-    """A stored WebP (thumbnail or preview) as the real server serves its image files."""
-    return Response(200, data, "image/webp", {"cache-control": CACHE_FOREVER, **(headers or {})})
+def preview_response(data: bytes, name: str) -> Response:
+    """A stored preview (WebP: a workflow thumbnail, a style preset or model image) as the real
+    server's `FileResponse(media_type="image/png", filename=f"{id}.png")` sends it: labelled
+    `image/png` whatever the bytes are, inline, cached for a year."""
+    return Response(200, data, "image/png", {"cache-control": CACHE_FOREVER,
+                                             "content-disposition": f'inline; filename="{name}.png"'})
 
 
 def solid_png(width: int, height: int, color: str) -> bytes:

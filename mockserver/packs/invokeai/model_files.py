@@ -23,7 +23,8 @@ def file_tree(tree: dict) -> dict[str, dict]:
         for entry in folder.get("files") or []:
             files[posixpath.join(path, entry["path"])] = {"kind": "file", "size": int(entry["size"]),
                                                           "model": None}
-    files.setdefault(posixpath.normpath(tree["models_dir"]), {"kind": "dir", "size": 0, "model": None})
+    for path in [tree["models_dir"], *(tree.get("empty_folders") or [])]:
+        files.setdefault(posixpath.normpath(path), {"kind": "dir", "size": 0, "model": None})
     return files
 
 

@@ -8,8 +8,8 @@ an install from a repo id HuggingFace does not know is an install job in `error`
 relationship between unknown model keys is a 400 (real: 500, a foreign-key failure), deleting a
 model image that does not exist is a 404 (real: 500), and scanning without `scan_path` is the 400
 every other bad path gets (real: 500). Setting the image of an unknown model is a 404 too (the real
-server stores it under any key), and the image is served as the `image/webp` it is (the real
-server labels it `image/png`).
+server stores it under any key), and the image (WebP) is labelled `image/png`, as the real server
+labels it.
 """
 
 from __future__ import annotations
@@ -127,8 +127,7 @@ def get_model_image(request: Request) -> Response:
         data = models.image(key)
     if data is None:
         raise ApiError(404, "Not Found")
-    # InvokeAI keeps the image as WebP but labels it `image/png`; the mock labels what it stores.
-    return imaging.webp_response(data, {"content-disposition": f'inline; filename="{key}.png"'})
+    return imaging.preview_response(data, key)
 
 
 @handlers("update_model_image")

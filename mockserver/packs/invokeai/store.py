@@ -202,9 +202,10 @@ class InvokeStore(Store):
         rows = [image for image in self.images.values() if image["board_id"] == board_id]
         return sorted(rows, key=lambda image: image.get("board_added_at", image["created_at"]))
 
-    def board_dto(self, board: dict, images: list[dict] | None = None) -> dict:
+    def board_dto(self, board: dict, images: list[dict] | None = None, *, listed: bool = False) -> dict:
         """The board as the API shows it; `images` (its non-intermediate images) when the caller
-        has them already, as a listing does for every board in one pass."""
+        has them already, as a listing does for every board in one pass. `is_private` is false in
+        lists and null in a single-board answer (create, get, update), as the real server shows it."""
         if images is None:
             images = [image for image in self.board_images(board["board_id"]) if not image["is_intermediate"]]
         # The real server shows the board's most recent image (starred first, then newest) and
@@ -218,7 +219,7 @@ class InvokeStore(Store):
             "deleted_at": None,
             "cover_image_name": cover,
             "archived": board["archived"],
-            "is_private": board["is_private"],
+            "is_private": board["is_private"] if listed else None,
             "image_count": sum(image["image_category"] in IMAGE_CATEGORIES for image in images),
             "asset_count": sum(image["image_category"] in ASSET_CATEGORIES for image in images),
             "video_count": 0,
@@ -231,7 +232,7 @@ class InvokeStore(Store):
             group = by_board.get(image["board_id"])
             if group is not None and not image["is_intermediate"]:
                 group.append(image)
-        return [self.board_dto(board, by_board[board["board_id"]]) for board in boards]
+        return [self.board_dto(board, by_board[board["board_id"]], listed=True) for board in boards]
 
     def add_board(self, name: str, is_private: bool) -> dict:
         with self.lock:

@@ -138,7 +138,7 @@ def get_style_preset_image(request: Request) -> Response:
     if data is None:
         # The real server fails with a 500 for a preset without an image; this is a 404.
         raise ApiError(404, "Style preset image not found")
-    return imaging.webp_response(data)
+    return imaging.preview_response(data, preset["id"])
 
 
 @handlers("export_style_presets")

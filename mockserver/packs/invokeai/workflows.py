@@ -101,14 +101,17 @@ def update_workflow(request: Request) -> dict:
     store: InvokeStore = request.state
     workflow = request.body["workflow"]
     check_meta_version(workflow)
+    if workflow.get("meta", {}).get("category") == "default":
+        raise ApiError(400, "Default workflows cannot be updated")
     with store.lock:
-        record = _workflow(store, request.params["workflow_id"])
-        if _category(record) == "default":
-            raise ApiError(400, "Default workflows cannot be updated")
-        record["workflow"] = {**copy.deepcopy(workflow), "id": record["workflow_id"]}
-        record["workflow"].setdefault("is_published", None)
-        record["updated_at"] = store.now()
-        store.changed()
+        # The real server ignores the path: it updates the workflow the body's `id` names, and only
+        # a `user` one (its UPDATE has `AND category = 'user'`), then answers that workflow as stored.
+        record = _workflow(store, workflow["id"])
+        if _category(record) != "default":
+            record["workflow"] = copy.deepcopy(workflow)
+            record["workflow"].setdefault("is_published", None)
+            record["updated_at"] = store.now()
+            store.changed()
     return record_dto(store, record)
 
 
@@ -226,4 +229,4 @@ def get_workflow_thumbnail(request: Request) -> Response:
     if data is None:
         # The real server fails with a 500 here; a missing thumbnail is a 404.
         raise ApiError(404, "Workflow thumbnail not found")
-    return imaging.webp_response(data)
+    return imaging.preview_response(data, record["workflow_id"])

@@ -160,8 +160,15 @@ def test_reset_turns_the_cache_back_on(client: t.Any) -> None:
     assert status(client)["enabled"] is True
 
 
-@pytest.mark.parametrize(("method", "path"), [("get", f"{CACHE}/enable"), ("post", f"{CACHE}/status"),
-                                              ("get", f"{CACHE}/disable")])
+@pytest.mark.parametrize(("method", "path"), [("post", f"{CACHE}/enable"), ("post", f"{CACHE}/status"),
+                                              ("delete", f"{CACHE}/disable")])
 def test_wrong_method_is_405(client: t.Any, method: str, path: str) -> None:
     response = client.request(method.upper(), path)
     assert response.status_code == 405 and response.json() == {"detail": "Method Not Allowed"}
+
+
+@pytest.mark.parametrize("path", [f"{CACHE}/enable", f"{CACHE}/disable"])
+def test_a_get_of_a_put_only_route_is_404(client: t.Any, path: str) -> None:
+    """The GET falls through to the web UI's StaticFiles mount, which has no such file."""
+    response = client.get(path)
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}

@@ -128,6 +128,9 @@ def test_a_json_value_that_is_not_a_string_is_422(client: t.Any) -> None:
     assert get(client, "k") is None
 
 
-def test_wrong_method_is_405(client: t.Any) -> None:
-    response = client.get(f"{CS}/default/delete")
+def test_wrong_method_is_405_and_a_get_of_a_post_route_404(client: t.Any) -> None:
+    """Both fall through to the web UI's StaticFiles mount: 405 for other methods, 404 for a GET."""
+    response = client.put(f"{CS}/default/delete")
     assert response.status_code == 405 and response.json() == {"detail": "Method Not Allowed"}
+    response = client.get(f"{CS}/default/delete")
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}

@@ -487,6 +487,7 @@ def test_model_image(client: t.Any) -> None:
     image = client.get(f"{MODELS}/i/{key}/image")
     assert image.status_code == 200
     assert image.headers["cache-control"] == "max-age=31536000"
+    assert image.headers["content-type"] == "image/png"  # the real router's label, whatever is stored
     assert image.headers["content-disposition"] == f'inline; filename="{key}.png"'
     picture = decoded(image.content)
     assert picture.format == "WEBP" and picture.size == (256, 128)

@@ -144,14 +144,6 @@ DELIBERATE: dict[int, Deliberate] = {
                     detail("Board not found")),
 }
 
-# `is_private`: the real server answers null from board create / get / update (a quirk) and false in
-# lists; the community edition keeps no private flag. The mock answers false everywhere.
-_IS_PRIVATE = ("`is_private`: real server null on a single-board answer (a quirk), false in lists; the mock "
-               "answers false everywhere, same shape otherwise")
-for _seq in (15, 16, 17, 22, 23, 43):
-    DELIBERATE[_seq] = Deliberate(_IS_PRIVATE, BY_SEQ[_seq]["response"]["status"],
-                                  recorded_shape(Allowances(null_ok={"$.is_private"}), is_private=False))
-
 # Relaxations of the shape rules, per call and path pattern, each with its reason.
 ALLOW: dict[int, tuple[Allowances, str]] = {}
 

@@ -93,7 +93,10 @@ def test_default_presets_have_real_images(client: t.Any) -> None:
     for preset in presets(client):
         response = client.get(f"{SP}i/{preset['id']}/image")
         assert response.status_code == 200, preset["name"]
-        assert response.headers["content-type"].startswith("image/")
+        # The real router: FileResponse(media_type="image/png", filename=f"{id}.png", inline).
+        assert response.headers["content-type"] == "image/png"
+        assert response.headers["content-disposition"] == f'inline; filename="{preset["id"]}.png"'
+        assert response.headers["cache-control"] == "max-age=31536000"
         image = decoded(response.content)
         assert image.width > 0 and image.height > 0
     first = presets(client)[0]

@@ -293,6 +293,38 @@ def test_a_default_workflow_is_not_changed_by_an_update(client: t.Any) -> None:
     assert "Hijacked" not in names(client)
 
 
+def test_update_changes_the_workflow_the_body_names_not_the_path(client: t.Any) -> None:
+    """The real router has no path parameter: `service.update(workflow)` writes `WHERE workflow_id =
+    workflow.id`, so a body naming another workflow updates that one and answers it."""
+    first, second = create(client, "First"), create(client, "Second")
+    changed = {**second["workflow"], "name": "Second, renamed"}
+    response = client.patch(f"{WF}i/{first['workflow_id']}", json={"workflow": changed})
+    assert response.status_code == 200, response.text
+    assert response.json()["workflow_id"] == second["workflow_id"]
+    assert response.json()["name"] == "Second, renamed"
+    assert get(client, second["workflow_id"])["workflow"]["name"] == "Second, renamed"
+    assert get(client, first["workflow_id"])["name"] == "First"
+
+
+def test_update_whose_body_names_a_default_answers_the_default_unchanged(client: t.Any) -> None:
+    """`AND category = 'user'` keeps the default as shipped; the real server then answers `get(id)`."""
+    mine = create(client, "Mine")
+    default = get(client, "default_7dde3e36-d78f-4152-9eea-00ef9c8124ed")
+    body = {**default["workflow"], "name": "Hijacked", "meta": {"version": "3.0.0", "category": "user"}}
+    response = client.patch(f"{WF}i/{mine['workflow_id']}", json={"workflow": body})
+    assert response.status_code == 200, response.text
+    assert response.json()["workflow_id"] == default["workflow_id"]
+    assert response.json()["workflow"] == default["workflow"]
+    assert get(client, mine["workflow_id"])["name"] == "Mine"
+
+
+def test_update_whose_body_names_an_unknown_workflow_is_404(client: t.Any) -> None:
+    mine = create(client, "Mine")
+    body = {**mine["workflow"], "id": "no-such-workflow"}
+    response = client.patch(f"{WF}i/{mine['workflow_id']}", json={"workflow": body})
+    assert response.status_code == 404 and response.json() == {"detail": "Workflow not found"}
+
+
 def test_unknown_workflow_is_404(client: t.Any) -> None:
     response = client.get(f"{WF}i/no-such-workflow")
     assert response.status_code == 404
@@ -544,7 +576,9 @@ def test_set_thumbnail_stores_a_webp_thumbnail(client: t.Any) -> None:
     assert response.json()["workflow_id"] == workflow_id and response.json()["name"] == "Test Workflow"
     image = client.get(f"{WF}i/{workflow_id}/thumbnail")
     assert image.status_code == 200
-    assert image.headers["content-type"].startswith("image/")
+    # Stored as WebP, labelled as the real router's FileResponse(media_type="image/png") labels it.
+    assert image.headers["content-type"] == "image/png"
+    assert image.headers["content-disposition"] == f'inline; filename="{workflow_id}.png"'
     thumbnail = decoded(image.content)
     assert thumbnail.format == "WEBP"
     assert thumbnail.size == (256, 128)  # fitted into 256 x 256, aspect kept
