@@ -104,8 +104,9 @@ def test_the_sd1_graph_reports_each_denoising_step_with_a_preview(ui: t.Any, emi
     assert item["status"] == "completed"
     progress = [data for name, data in emitted if name == "invocation_progress"]
     denoising = [data for data in progress if data["invocation_source_id"] == "denoise_latents:d"]
-    assert [data["message"] for data in denoising] == ["Denoising"] * 5
-    assert [data["percentage"] for data in denoising] == [0.2, 0.4, 0.6, 0.8, 1.0]
+    # the starting latents, then each of the 5 steps
+    assert [data["message"] for data in denoising] == ["Denoising"] * 6
+    assert [data["percentage"] for data in denoising] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     preview = denoising[-1]["image"]
     assert (preview["width"], preview["height"]) == (256, 192)  # shown at the picture's size
     assert preview["dataURL"].startswith("data:image/jpeg;base64,")

@@ -19,7 +19,7 @@ from mockserver.packs.invokeai.runners.context import (
 )
 
 LATENT_SCALE = 8
-MAX_PREVIEWS = 100  # progress events per denoise; beyond this many steps, every n-th step reports
+MAX_PREVIEWS = 100  # progress events per denoise at most (the real one sends one per step)
 
 
 def _shape(width: int, height: int, channels: int = 4) -> str:
@@ -45,16 +45,15 @@ def _denoise(ctx: RunContext, node: dict, *, width: int, height: int, seed: int,
     recipe = {"op": "denoise", "seed": seed, "prompt": prompt, "base": base, "strength": round(strength, 6),
               "mask": mask}
     output = save_latents(ctx, width, height, recipe)
-    _report_steps(ctx, render.render(ctx, ctx.tensors[output["latents"]["latents_name"]]), seed, steps)
+    # the steps that run: over starting latents, only the share the strength leaves
+    run_steps = max(1, round(steps * strength)) if base is not None else steps
+    _report_steps(ctx, render.render(ctx, ctx.tensors[output["latents"]["latents_name"]]), seed, run_steps)
     return output
 
 
 def _report_steps(ctx: RunContext, final: Image.Image, seed: int, steps: int) -> None:
-    frames = render.progress_frames(final, seed, max(steps, 1))
-    every = max(1, math.ceil(len(frames) / MAX_PREVIEWS))
-    for index, (share, preview) in enumerate(frames):
-        if (index + 1) % every == 0 or index == len(frames) - 1:
-            ctx.progress("Denoising", share, preview, (final.width, final.height))
+    for share, preview in render.progress_frames(final, seed, max(steps, 1), MAX_PREVIEWS):
+        ctx.progress("Denoising", share, preview, (final.width, final.height))
 
 
 def _strength(node: dict, has_base: bool) -> float:
