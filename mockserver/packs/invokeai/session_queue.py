@@ -23,10 +23,11 @@ from PIL import Image
 
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.catalogue import Catalogue
+from mockserver.packs.invokeai.field_validation import Invalid
 from mockserver.packs.invokeai.graph_validation import GraphChecker
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, TensorStore, data_url, traceback_for
 from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
-from mockserver.packs.invokeai.runners.registry import run_node
+from mockserver.packs.invokeai.runners.registry import input_error, run_node, validator_problem
 from mockserver.packs.invokeai.store import timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
 
@@ -295,6 +296,10 @@ class SessionQueue:
         execution = GraphExecution(session, self.store.new_id)
         context = self._context(item)
         while (node := execution.next()) is not None:
+            refused = self._incoming_problem(context, node, execution.fed_fields(node["id"]))
+            if refused is not None:  # as `next()` fails on the real server: before the node starts
+                session["errors"][node["id"]] = f"{refused.error_type}: {refused.message}"
+                return node, node["id"], refused
             self._event(item, "invocation_started", node)
             self._running = node
             try:
@@ -307,6 +312,21 @@ class SessionQueue:
             execution.complete(node["id"], output)
             self._event(item, "invocation_complete", node, {"result": output})
         return None
+
+    def _incoming_problem(self, context: RunContext, node: dict, fed: list[str]) -> NodeFailed | None:
+        """Values from edges are assigned with pydantic's checks on the real server: each is
+        validated (and coerced, 1 → 1.0 for a float) against its field, then the node's own
+        validators judge them."""
+        spec = self.catalogue.node(node["type"])
+        for name in fed:
+            field = spec.inputs.get(name) if spec is not None else None
+            if field is None:
+                continue
+            try:
+                node[name] = self.checker.fields.validate(node[name], field.schema, ())
+            except Invalid:
+                return input_error(node, name)
+        return validator_problem(context, node, fed)
 
     def _output(self, context: RunContext, node: dict) -> dict:
         """A node's output, from the invocation cache when it is on and has seen these inputs."""
