@@ -33,13 +33,17 @@ class NodeFailed(Exception):
 
 class TensorStore(collections.OrderedDict):
     """Latents, masks and conditioning by name. The real server keeps them on disk across sessions
-    (a cached node's output may name one made by an earlier session), so this outlives a session."""
+    (a cached node's output may name one made by an earlier session), so this outlives a session;
+    the oldest go once there are more than MAX_TENSORS, however they were written."""
 
-    def put(self, name: str, value: t.Any) -> str:
-        self[name] = value
+    def __setitem__(self, name: str, value: t.Any) -> None:
+        super().__setitem__(name, value)
         self.move_to_end(name)
         while len(self) > MAX_TENSORS:
             self.popitem(last=False)
+
+    def put(self, name: str, value: t.Any) -> str:
+        self[name] = value
         return name
 
 
