@@ -250,3 +250,22 @@ def test_canvas_outpaint_fills_the_transparent_part_and_keeps_the_rest(ui: t.Any
     filled = picture.crop((width * 3 // 4, 0, width, height))
     assert min(alpha for *_, alpha in filled.getdata()) == 255  # nothing left transparent
     assert len(set(filled.getdata())) > 20  # a picture, not a flat fill
+
+
+def test_sdxl_with_the_refiner_refines_the_base_picture(ui: t.Any) -> None:
+    client, models = ui
+
+    def generate(refined: bool) -> tuple[dict, Image.Image]:
+        g = ui_graphs.sdxl(models["sdxl"], width=512, height=384)
+        if refined:
+            g = ui_graphs.with_refiner(g, models["refiner"], start=0.8)
+        item = enqueue_and_run(client, ui_graphs.linear_batch(g.output(g.nodes["l2i:i"]), "a harbour at dawn",
+                                                              seeds=[31]))[0]
+        return output_image(client, item, "l2i:i")
+
+    _, base = generate(False)
+    dto, refined = generate(True)
+    assert refined.size == (512, 384) and in_gallery(client, dto["image_name"])
+    assert ok(client.get(f"/api/v1/images/i/{dto['image_name']}/metadata"))["refiner_start"] == 0.8
+    # the refiner repaints the last 20 %: close to the base picture, not the same
+    assert 0 < mean_difference(refined, base) < 40

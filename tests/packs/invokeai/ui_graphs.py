@@ -387,3 +387,25 @@ def sd1_outpaint(model: dict, initial_image: str, mask_image: str, *, width: int
     g.link(l2i, "image", blend, "layer_upper")
     g.link(expand, "image", blend, "mask")
     return g, blend
+
+
+def with_refiner(g: UIGraph, refiner: dict, *, start: float = 0.8, steps: int = 4) -> UIGraph:
+    """`addSDXLRefiner`: the base denoise's latents go through the refiner before decoding."""
+    denoise, l2i = g.nodes["denoise_latents:d"], g.nodes["l2i:i"]
+    g.edges = [e for e in g.edges if not (e["source"]["node_id"] == denoise["id"] and e["source"]["field"] == "latents")
+               and not (e["destination"]["node_id"] == l2i["id"] and e["destination"]["field"] == "latents")]
+    loader = g.add("refiner_model_loader:rl", "sdxl_refiner_model_loader", model=refiner)
+    positive = g.add("refiner_pos_cond:rp", "sdxl_refiner_compel_prompt", style="", aesthetic_score=6)
+    negative = g.add("refiner_neg_cond:rn", "sdxl_refiner_compel_prompt", style="", aesthetic_score=2.5)
+    refine = g.add("refiner_denoise_latents:rd", "denoise_latents", cfg_scale=7.5, steps=steps, scheduler="euler",
+                   denoising_start=start, denoising_end=1)
+    g.link(loader, "unet", refine, "unet")
+    g.link(loader, "clip2", positive, "clip2")
+    g.link(loader, "clip2", negative, "clip2")
+    g.link(positive, "conditioning", refine, "positive_conditioning")
+    g.link(negative, "conditioning", refine, "negative_conditioning")
+    g.link(denoise, "latents", refine, "latents")
+    g.link(refine, "latents", l2i, "latents")
+    g.metadata.update(refiner_model=refiner, refiner_positive_aesthetic_score=6, refiner_negative_aesthetic_score=2.5,
+                      refiner_cfg_scale=7.5, refiner_scheduler="euler", refiner_start=start, refiner_steps=steps)
+    return g
