@@ -39,6 +39,7 @@ STARTERS = {
     "control_lora": "black-forest-labs/FLUX.1-Canny-dev-lora::flux1-canny-dev-lora.safetensors",
     "flux_controlnet": "InstantX/FLUX.1-dev-Controlnet-Union",
     "llava": "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+    "flux_fill": "black-forest-labs/FLUX.1-Fill-dev::flux1-fill-dev.safetensors",
     "sdxl_controlnet": "xinsir/controlNet-canny-sdxl-1.0",
     "sdxl_ip_adapter": "https://huggingface.co/InvokeAI/ip_adapter_sdxl_vit_h/resolve/main/ip-adapter_sdxl_vit-h.safetensors",
     "spandrel": "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/RealESRGAN_x2plus.pth",

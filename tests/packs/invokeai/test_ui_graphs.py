@@ -269,3 +269,23 @@ def test_sdxl_with_the_refiner_refines_the_base_picture(ui: t.Any) -> None:
     assert ok(client.get(f"/api/v1/images/i/{dto['image_name']}/metadata"))["refiner_start"] == 0.8
     # the refiner repaints the last 20 %: close to the base picture, not the same
     assert 0 < mean_difference(refined, base) < 40
+
+
+def test_canvas_flux_fill_repaints_the_painted_mask_and_keeps_the_rest(ui: t.Any) -> None:
+    client, models = ui
+    width, height = 256, 192
+    _, _, initial, _ = canvas_images(client, width, height)
+    initial_name = upload_png(client, initial.convert("RGBA"))  # the canvas composite is RGBA
+    painted = Image.new("RGBA", (width, height), (0, 0, 0, 0))  # the canvas inpaint mask: painted = opaque
+    ImageDraw.Draw(painted).rectangle([width // 4, height // 4, width * 3 // 4, height * 3 // 4],
+                                      fill=(255, 0, 0, 255))
+    mask_name = upload_png(client, painted, "mask")
+    g, blend = ui_graphs.flux_fill_inpaint(models, initial_name, mask_name, width=width, height=height)
+    item = enqueue_and_run(client, ui_graphs.linear_batch(g.output(blend), "a stone wall", seeds=[6],
+                                                          origin="canvas", destination="canvas"))[0]
+    for source in (blend["id"], "flux_vae_decode:i"):  # the Fill model itself keeps what is outside its mask
+        _, picture = output_image(client, item, source)
+        difference = ImageChops.difference(picture.convert("RGB"), initial).convert("L")
+        inside = difference.crop((width // 4 + 24, height // 4 + 24, width * 3 // 4 - 24, height * 3 // 4 - 24))
+        outside = difference.crop((0, 0, width, height // 8))
+        assert max(inside.getdata()) > 60 and max(outside.getdata()) <= 8, source

@@ -409,3 +409,29 @@ def with_refiner(g: UIGraph, refiner: dict, *, start: float = 0.8, steps: int = 
     g.metadata.update(refiner_model=refiner, refiner_positive_aesthetic_score=6, refiner_negative_aesthetic_score=2.5,
                       refiner_cfg_scale=7.5, refiner_scheduler="euler", refiner_start=start, refiner_steps=steps)
     return g
+
+
+def flux_fill_inpaint(models: dict[str, dict], initial_image: str, mask_image: str, *, width: int,
+                      height: int) -> tuple[UIGraph, Node]:
+    """FLUX Fill on the canvas in `inpaint` mode, sizes unscaled (`addFLUXFill`): the canvas mask
+    (painted = opaque) becomes a tensor for `flux_fill`, and the result is blended over the image."""
+    g = flux(models["flux_fill"], models["t5"], models["clip_embed"], models["flux_vae"], width=width, height=height)
+    g.metadata["generation_mode"] = "flux_inpaint"
+    denoise, l2i = g.nodes["flux_denoise:d"], g.nodes["flux_vae_decode:i"]
+    denoise.update(denoising_start=0, denoising_end=1, guidance=30)
+    fill = g.add("flux_fill:ff", "flux_fill", image={"image_name": initial_image})
+    mask_alpha = g.add("alpha_to_mask:ma", "tomask", image={"image_name": mask_image}, invert=True)
+    image_alpha = g.add("image_alpha_to_mask:ia", "tomask", image={"image_name": initial_image})
+    combine = g.add("mask_combine:mc", "mask_combine")
+    g.link(mask_alpha, "image", combine, "mask1")
+    g.link(image_alpha, "image", combine, "mask2")
+    to_tensor = g.add("image_mask_to_tensor:mt", "image_mask_to_tensor")
+    g.link(combine, "image", to_tensor, "image")
+    g.link(to_tensor, "mask", fill, "mask")
+    g.link(fill, "fill_cond", denoise, "fill_conditioning")
+    expand = g.add("expand_mask_with_fade:x", "expand_mask_with_fade", fade_size_px=16)
+    g.link(combine, "image", expand, "mask")
+    blend = g.add("image_layer_blend:b", "invokeai_img_blend", layer_base={"image_name": initial_image})
+    g.link(l2i, "image", blend, "layer_upper")
+    g.link(expand, "image", blend, "mask")
+    return g, blend

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import typing as t
 
+import numpy as np
 from PIL import Image
 
 from mockserver.packs.invokeai.runners import render
@@ -38,10 +39,10 @@ def _noise(ctx: RunContext, node: dict) -> dict:
 # -- denoising -----------------------------------------------------------------------------------
 
 def _denoise(ctx: RunContext, node: dict, *, width: int, height: int, seed: int, prompt: str,
-             base: str | None, strength: float, steps: int) -> dict:
+             base: str | None, strength: float, steps: int, mask: str | None = None) -> dict:
     """The latents of one denoise, and its progress: a plausible picture of the prompt and seed,
     over `base` (image-to-image) by `strength`, inside the denoise mask when there is one."""
-    mask = (node.get("denoise_mask") or {}).get("mask_name")
+    mask = mask or (node.get("denoise_mask") or {}).get("mask_name")
     recipe = {"op": "denoise", "seed": seed, "prompt": prompt, "base": base, "strength": round(strength, 6),
               "mask": mask}
     output = save_latents(ctx, width, height, recipe)
@@ -112,13 +113,18 @@ def _transformer_denoise(positive: str, steps_field: str, grid: int, round_up: b
         base = latents["latents_name"] if latents else None
         strength = _strength(node, latents is not None)
         kontext = node.get("kontext_conditioning")
-        if base is None and kontext:  # Kontext edits its reference image
+        fill_mask = _fill(ctx, node, where) if node["type"].startswith("flux_denoise") else None
+        if fill_mask is not None:  # FLUX Fill repaints inside its mask, over its image
+            image = node["fill_conditioning"]["image"]["image_name"]
+            base = save_latents(ctx, width, height, {"op": "image", "image": image})["latents"]["latents_name"]
+            strength = 1.0
+        elif base is None and kontext:  # Kontext edits its reference image
             reference = (kontext[0] if isinstance(kontext, list) else kontext)["image"]["image_name"]
             base = save_latents(ctx, width, height, {"op": "image", "image": reference})["latents"]["latents_name"]
             strength = 0.6
         output = _denoise(ctx, node, width=width, height=height, seed=int(node.get("seed", 0)),
                           prompt=prompt_of(ctx, node.get(positive)), base=base, strength=strength,
-                          steps=int(node.get(steps_field, 10)))
+                          steps=int(node.get(steps_field, 10)), mask=fill_mask)
         output["latents"]["seed"] = None
         return output
     return run
@@ -131,6 +137,29 @@ _sd3_denoise = _transformer_denoise("positive_conditioning", "steps", 8, False, 
 _cogview4_denoise = _transformer_denoise("positive_conditioning", "steps", 8, False,
                                          "invocations/cogview4_denoise.py",
                                          ("transformer", "positive_conditioning", "negative_conditioning"))
+
+
+def _fill(ctx: RunContext, node: dict, where: str) -> str | None:
+    """A FLUX Fill denoise's mask as a denoise mask (its tensor: True = repaint), or None without
+    fill conditioning. The real node takes Fill from the model's `inpaint` variant; the mock's
+    model records do not mark FLUX Fill so, so the conditioning decides, and only a Fill model
+    given none fails."""
+    fill = node.get("fill_conditioning")
+    record = ctx.model(node["transformer"]["transformer"]["key"]) or {}
+    if fill is None:
+        if record.get("variant") == "inpaint":
+            raise NodeFailed("ValueError", "A FLUX Fill model is being used without fill_conditioning.", where)
+        return None
+    if node.get("controlnet_vae") is None:
+        raise NodeFailed("ValueError", "A FLUX Fill model is being used without controlnet_vae.", where)
+    found = ctx.tensors.get((fill.get("mask") or {}).get("tensor_name"))
+    if not isinstance(found, dict) or "mask" not in found:
+        raise NodeFailed("ObjectNotFoundError", f"'Object with name {(fill.get('mask') or {}).get('tensor_name')} "
+                         "not found'", "services/object_serializer/object_serializer_disk.py")
+    inside = np.asarray(found["mask"]).astype(bool)
+    inside = inside.reshape(inside.shape[-2:])
+    keep = Image.fromarray(np.where(inside, 0, 255).astype(np.uint8), "L")
+    return save_denoise_mask(ctx, keep, fill["mask"]["tensor_name"])["mask_name"]
 
 
 def _tiled_denoise(ctx: RunContext, node: dict) -> dict:
