@@ -7,12 +7,12 @@ import typing as t
 
 from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
 from mockserver.packs.invokeai.runners import (
-    conditioning, controls, latents, metadata, models, primitives, prompts, vision,
+    conditioning, controls, latent_ops, latents, metadata, models, primitives, prompts, vision,
 )
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner
 
 WHERE = "invocations/baseinvocation.py"
-MODULES = (primitives, prompts, metadata, models, conditioning, controls, latents, vision)
+MODULES = (primitives, prompts, metadata, models, conditioning, controls, latents, latent_ops, vision)
 
 
 @functools.cache
