@@ -163,9 +163,9 @@ class GraphExecution:
 
     def fed_fields(self, node_id: NodeId) -> list[str]:
         """The inputs the node's edges set (a collector's items become its `collection`)."""
-        fields = [e["destination"]["field"] for e in self.incoming.get(node_id, [])]
-        return ["collection" if field == "item" and self.session["execution_graph"]["nodes"][node_id]["type"] == "collect"
-                else field for field in dict.fromkeys(fields)]
+        fields = dict.fromkeys(e["destination"]["field"] for e in self.incoming.get(node_id, []))
+        collector = self.session["execution_graph"]["nodes"][node_id]["type"] == "collect"
+        return ["collection" if collector and field == "item" else field for field in fields]
 
     def complete(self, node_id: NodeId, output: dict) -> None:
         """A prepared node's result; the source node counts as run once all its copies have."""

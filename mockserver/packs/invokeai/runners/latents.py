@@ -1,7 +1,8 @@
-"""Noise and denoising (SD1/2/XL, tiled multi-diffusion, FLUX, SD3, CogView4), as stand-ins: latents are descriptors of how their picture is made (`render.py`
-draws them), with the real outputs' sizes (latents are 1/8 of the picture, so sizes round to the
-model's grid), field names and errors. A denoise reports its steps as the real one does: one
-`invocation_progress` per step with a 1/8-size preview."""
+"""Noise and denoising (SD1/2/XL, tiled multi-diffusion, FLUX, SD3, CogView4), as stand-ins:
+latents are descriptors of how their picture is made (`render.py` draws them), with the real
+outputs' sizes (latents are 1/8 of the picture, so sizes round to the model's grid), field names
+and errors. A denoise reports its steps as the real one does: one `invocation_progress` per step
+with a 1/8-size preview."""
 
 from __future__ import annotations
 
