@@ -178,8 +178,43 @@ def _chutes_credentials() -> dict:
     return {"APIKeyHeader": {"api_key": key}}
 
 
+UNREADABLE_BODY_DETAIL = "There was an error parsing the body"
+
+
+def document_unreadable_json_bodies(spec: dict) -> dict:
+    """FastAPI answers a JSON body that is not UTF-8 (-16, -32) text with a 400 `There was an error
+    parsing the body` before anything else; upstream documents never say so. Schemathesis sends
+    such bodies ("random bytes"), so each operation taking JSON gets that 400 documented."""
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in METHODS or not isinstance(operation, dict):
+                continue
+            content = (operation.get("requestBody") or {}).get("content") or {}
+            if not any("json" in media for media in content):
+                continue
+            operation.setdefault("responses", {}).setdefault("400", {
+                "description": f"The body is not text: `{{\"detail\": \"{UNREADABLE_BODY_DETAIL}\"}}`.",
+                "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}}}})
+    return spec
+
+
+def unreadable_json_body(case: Case) -> bool:
+    """A case whose JSON body is bytes that are not text in any encoding JSON allows."""
+    if "json" not in (case.media_type or "") or not isinstance(case.body, (bytes, bytearray)):
+        return False
+    try:
+        json.loads(bytes(case.body))
+    except UnicodeDecodeError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
 def chutes_as_tested(spec: dict) -> dict:
-    """Two changes, neither to what the API promises (tests/contract/test_schemathesis_chutes.py uses it too):
+    """Two changes, neither to what the API promises (tests/contract/test_schemathesis_chutes.py uses it too),
+    and the 400 for unreadable JSON bodies documented (`document_unreadable_json_bodies`):
 
     - The four auth headers every authenticated operation declares as parameters (X-Chutes-Hotkey,
       X-Chutes-Signature, X-Chutes-Nonce, Authorization) are dropped. Declared parameters are always
@@ -201,7 +236,7 @@ def chutes_as_tested(spec: dict) -> dict:
         content = warmup["responses"]["200"]["content"]
         if content.get("text/event-stream", {}).get("schema") == {"type": "string"}:
             content["text/event-stream"]["schema"] = CHUTES_WARMUP_EVENT
-    return spec
+    return document_unreadable_json_bodies(spec)
 
 
 def _chutes_refusal(case: Case, response: Response) -> str | None:
@@ -260,6 +295,7 @@ def invokeai_as_tested(spec: dict) -> dict:
     Edges must join existing nodes' fields and batch data must name existing nodes, which no
     schema can say either; those refusals are accepted as validator refusals (the profile's
     `validator_refusals`), since narrowing the schema would also narrow what the answers echo.
+    The 400 for unreadable JSON bodies is documented (`document_unreadable_json_bodies`).
     """
     schemas = spec.get("components", {}).get("schemas", {})
     version = schemas.get("WorkflowMeta", {}).get("properties", {}).get("version")
@@ -279,7 +315,7 @@ def invokeai_as_tested(spec: dict) -> dict:
     items = schemas.get("BatchDatum", {}).get("properties", {}).get("items")
     if isinstance(items, dict):
         items["items"] = {"anyOf": [{"type": "string"}, {"type": "number"}, {"$ref": "#/components/schemas/ImageField"}]}
-    return spec
+    return document_unreadable_json_bodies(spec)
 
 
 def _invocation_types() -> list[str]:
@@ -456,6 +492,30 @@ def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Ca
     return None
 
 
+def lax_valid_body(case: Case) -> bool:
+    """A "negative" case whose only violation is a JSON body that pydantic v2's lax mode turns into
+    a valid one (`0` for a boolean, `"30"` for an integer): a FastAPI server accepts it, rightly."""
+    from mockserver.engine.lax import lax_value
+    from mockserver.engine.schema import SchemaValidator
+
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative or "json" not in (case.media_type or ""):
+        return False
+    if {str(getattr(location, "value", location)) for location, info in meta.components.items()
+            if info.mode.is_negative} != {"body"}:
+        return False
+    spec = case.operation.schema.raw_schema
+    components = spec.get("components", {}).get("schemas", {})
+    request_body = case.operation.definition.raw.get("requestBody", {})
+    if "$ref" in request_body:
+        request_body = spec["components"]["requestBodies"][request_body["$ref"].rsplit("/", 1)[-1]]
+    schema = request_body.get("content", {}).get(case.media_type, {}).get("schema")
+    if schema is None:
+        return False
+    converted = lax_value(case.body, schema, components)
+    return converted is not case.body and SchemaValidator(schema, components).is_valid(converted)
+
+
 NODE_LOC = ["body", "batch", "graph", "nodes"]
 
 
@@ -482,12 +542,31 @@ _ACTIVE_PROFILES: dict[str, Profile] = {}
 _REGISTERED = False
 
 
+def lax_dialect(profile: Profile) -> bool:
+    """The server validates bodies as pydantic v2 does (lax mode) and refuses unreadable ones with 400."""
+    from mockserver.engine.dialects import DIALECTS
+
+    dialect = DIALECTS.get(profile.dialect)
+    return dialect is not None and dialect.lax_json
+
+
+def _lax_cases_are_valid(ctx: t.Any, case: Case, **kwargs: t.Any) -> None:
+    """before_call: a "negative" case that pydantic's lax mode makes valid is a valid request to a
+    FastAPI server (it accepts `0` for a boolean), so it is judged as one."""
+    from schemathesis.generation import GenerationMode
+
+    profile = _ACTIVE_PROFILES.get(case.operation.schema.raw_schema.get(MARKER))
+    if profile is not None and lax_dialect(profile) and lax_valid_body(case):
+        case.meta.generation.mode = GenerationMode.POSITIVE
+
+
 def _register_check() -> None:
     global _REGISTERED
     if not _REGISTERED:
         import schemathesis
 
         schemathesis.check(positive_data_acceptance_documented)
+        schemathesis.hook("before_call")(_lax_cases_are_valid)
         _REGISTERED = True
 
 
@@ -556,6 +635,8 @@ def load_spec(options: Options, profile: Profile) -> tuple[dict, Path]:
     spec = copy.deepcopy(spec)
     if profile.transform is not None:
         spec = profile.transform(spec)
+    if lax_dialect(profile):
+        spec = document_unreadable_json_bodies(spec)
     spec[MARKER] = profile.name
     return spec, path
 
@@ -828,7 +909,9 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
         "checks": {
             # Invalid input must get the dialect's validation status (400 OpenAI, 422 FastAPI) and
             # nothing else: neither another 4xx nor a 5xx (which the default list allows).
-            "negative_data_rejection": {"expected-statuses": [str(profile.validation_status)]},
+            # FastAPI refuses a JSON body that is not text with a 400 before validating anything.
+            "negative_data_rejection": {"expected-statuses": [str(profile.validation_status)] + (
+                ["400"] if lax_dialect(profile) else [])},
             # The built-in check counts every 4xx for schema-valid input as a failure unless listed,
             # and listing them lets them pass anywhere; `positive_data_acceptance_documented` above
             # replaces it (documented refusals only, judged by the profile).

@@ -80,10 +80,12 @@ class BodyDecoder:
             kind = actual  # a form is a form: FastAPI reads either encoding for form fields
         value = _DECODERS[kind](raw, content_type or declared, schema)
         if validator is not None and not validator.is_valid(_for_validation(value)):
-            converted = lax_value(value, schema, self.components) if lax and kind == "json" else value
-            if converted is value or not validator.is_valid(converted):
-                raise RequestInvalid(validator.issues(_for_validation(value), ("body",)))
-            value = converted
+            # Lax conversion leaves what it cannot convert as sent, so the issues of the converted
+            # body are pydantic's: only the values lax mode refuses, with the input as sent.
+            value = lax_value(value, schema, self.components) if lax and kind == "json" else value
+            issues = validator.issues(_for_validation(value), ("body",))
+            if issues:
+                raise RequestInvalid(issues)
         if kind == "json" and schema:
             value = fill_defaults(value, schema, self.components)
         return value

@@ -123,15 +123,24 @@ def _heuristic_resize(ctx: RunContext, node: dict) -> dict:
 
 # ------------------------------------------------------------------------------ pixels
 
+PNG_UNWRITABLE = {"CMYK", "YCbCr", "LAB", "HSV", "F"}  # modes Pillow cannot write as PNG
+
+
 def _convert(ctx: RunContext, node: dict) -> dict:
-    return image_output(ctx, node, load(ctx, node).convert(node.get("mode") or "L"))
+    """The image in another mode. InvokeAI stores PNGs, so modes PNG cannot hold fail when the
+    image is saved, as they do on the real server."""
+    mode = node.get("mode") or "L"
+    converted = load(ctx, node).convert(mode)
+    if mode in PNG_UNWRITABLE:
+        fail("ImageFileSaveException", "Image file not saved", "services/image_files/image_files_disk.py")
+    return image_output(ctx, node, converted)
 
 
 def _channel(ctx: RunContext, node: dict) -> dict:
     picture = load(ctx, node)
     name = node.get("channel") or "A"
     if name not in picture.getbands():
-        picture = picture.convert("RGBA")
+        fail("ValueError", f'The image has no channel "{name}"')
     return image_output(ctx, node, picture.getchannel(name))
 
 

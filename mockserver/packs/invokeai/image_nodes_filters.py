@@ -32,20 +32,20 @@ def _enhance(ctx: RunContext, node: dict) -> dict:
 
 
 def _achromatic_lightness(ctx: RunContext, node: dict) -> dict:
-    """CIELAB lightness raised by the chroma's apparent brightness (the Helmholtz–Kohlrausch
-    correction with InvokeAI's constants), rescaled to 0..255, as a greyscale image."""
-    lab = np.asarray(load(ctx, node).convert("RGB").convert("LAB"), dtype=np.float64)
-    lightness = lab[..., 0] / 255.0
-    a, b = (lab[..., 1] / 255.0) * 2 - 1, (lab[..., 2] / 255.0) * 2 - 1
-    chroma, hue = np.hypot(a, b), np.arctan2(b, a)
+    """CIELAB lightness. InvokeAI's node adds a chroma term, but sums it over the whole image
+    (a tensordot over both axes) and normalises it away again, so what comes out is L itself; this
+    follows its float32 arithmetic (values truncated to bytes as torchvision does)."""
+    lab = np.asarray(load(ctx, node).convert("RGB").convert("LAB"), dtype=np.float32) / np.float32(255)
+    lightness = lab[..., 0]
+    a, b = lab[..., 1] * 2 - 1, lab[..., 2] * 2 - 1
+    chroma, hue = np.sqrt(a ** 2 + b ** 2), np.arctan2(b, a)
     k = (0.1644, 0.0603, 0.1307, 0.0060)
     shifted = np.remainder(hue - np.pi / 2 + 3 * np.pi, 2 * np.pi) - np.pi
     f_by = k[0] * np.abs(np.sin(shifted / 2.0)) + k[1]
     f_r = np.where(np.abs(hue) <= np.pi / 2, k[2] * np.abs(np.cos(hue)) + k[3], 0.0)
-    adjusted = lightness + (f_by + f_r) * chroma
-    low, high = min(adjusted.min(), 0.0), max(adjusted.max(), 1.0)
-    out = (adjusted - low) / max(high - low, 1e-9)
-    return image_output(ctx, node, Image.fromarray(np.clip(out * 255, 0, 255).astype(np.uint8), "L"))
+    adjustment = np.float32(((f_by + f_r) * chroma).sum(dtype=np.float32))
+    values = ((lightness + adjustment) - adjustment) / ((1 + adjustment) - adjustment)
+    return image_output(ctx, node, Image.fromarray((np.clip(values, 0, 1) * 255).astype(np.uint8), "L"))
 
 
 def _split_alpha(picture: Image.Image) -> tuple[Image.Image, Image.Image | None]:
@@ -82,17 +82,28 @@ def _dilate_erode(ctx: RunContext, node: dict) -> dict:
     return image_output(ctx, node, Image.merge(picture.mode, bands) if len(bands) > 1 else bands[0])
 
 
+def _to_grid(picture: Image.Image) -> Image.Image:
+    """InvokeAI's `image_resized_to_grid_as_tensor`: trimmed to multiples of 8 (Lanczos)."""
+    size = (picture.width - picture.width % 8, picture.height - picture.height % 8)
+    return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS)
+
+
 def _value_thresholds(ctx: RunContext, node: dict) -> dict:
+    """Values past the thresholds pushed to black/white (all channels, or the CIELAB lightness
+    only). As in InvokeAI, the image goes through its tensor grid, so sizes are trimmed to
+    multiples of 8, and the lightness-only path fails for other sizes (its channels then differ)."""
     picture = load(ctx, node)
     upper, lower = float(number(node, "threshold_upper", 0.5)), float(number(node, "threshold_lower", 0.5))
     invert, renormalize = bool(node.get("invert_output")), bool(node.get("renormalize_values"))
 
     def change(channel_image: Image.Image) -> Image.Image:
-        values = np.asarray(channel_image, dtype=np.float64) / 255.0
+        values = np.asarray(_to_grid(channel_image), dtype=np.float32) / 255.0
         out = image_ops.thresholds(values, upper, lower, invert, renormalize)
-        return Image.fromarray((out * 255).round().astype(np.uint8), channel_image.mode)
+        return Image.fromarray((out * 255).astype(np.uint8), "L")
 
     if node.get("lightness_only"):
+        if picture.width % 8 or picture.height % 8:
+            fail("ValueError", "images do not match", "invocations/composition-nodes.py")
         return image_output(ctx, node, _with_lightness(picture, change))
     if picture.mode not in ("L", "RGB", "RGBA"):
         picture = picture.convert("RGBA")

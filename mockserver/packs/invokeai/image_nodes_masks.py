@@ -62,7 +62,7 @@ def _expand_mask_with_fade(ctx: RunContext, node: dict) -> dict:
     if fade == 0:
         return image_output(ctx, node, mask)
     white = np.asarray(mask) > int(number(node, "threshold", 0))
-    distance = image_ops.chamfer_distance(white, fade)
+    distance = image_ops.distance_to_outside(white, fade)
     share = np.clip(distance / fade, 0, 1)
     curve = np.poly1d(np.polyfit([0.0, 1.0 / fade, 0.2, 0.8, 1.0], [0.0, 0.0, 0.2, 0.9, 1.0], 3))
     feather = np.clip(np.where(share >= 1.0, 1.0, curve(share)), 0, 1)
@@ -162,7 +162,7 @@ def _mask_bounding_box(ctx: RunContext, node: dict) -> dict:
 def _crop_to_bounding_box(ctx: RunContext, node: dict) -> dict:
     picture = load(ctx, node)
     box = _box_tuple(node["bounding_box"]) if node.get("bounding_box") else picture.getbbox()
-    return image_output(ctx, node, picture.crop(box) if box else picture.crop((0, 0, 0, 0)))
+    return image_output(ctx, node, picture.crop(box))  # no box (nothing visible): Pillow copies it all
 
 
 def _paste_into_bounding_box(ctx: RunContext, node: dict) -> dict:
@@ -190,9 +190,7 @@ def _canvas_mask(node: dict, mask: Image.Image) -> Image.Image:
 def _canvas_paste_back(ctx: RunContext, node: dict) -> dict:
     source, target = load(ctx, node, "source_image"), load(ctx, node, "target_image")
     mask = _canvas_mask(node, load(ctx, node, "mask"))
-    if target.size != source.size or mask.size != source.size:
-        fail("ValueError", "images do not match")
-    source.paste(target, (0, 0), mask)
+    source.paste(target, (0, 0), mask)  # Pillow refuses a mask of another size than the target
     return image_output(ctx, node, source)
 
 
@@ -200,8 +198,6 @@ def _canvas_v2_mask_and_crop(ctx: RunContext, node: dict) -> dict:
     generated = load(ctx, node, "generated_image")
     mask = _canvas_mask(node, load(ctx, node, "mask"))
     source = load_optional(ctx, node, "source_image")
-    if mask.size != generated.size:
-        fail("ValueError", "images do not match")
     if source is not None:
         source.paste(generated, (0, 0), mask)
         return image_output(ctx, node, source)
@@ -306,15 +302,22 @@ def _color_correct_histogram(ctx: RunContext, node: dict) -> dict:
 
 
 def _color_correct_mean_std(ctx: RunContext, node: dict) -> dict:
+    """The generated image's colours shifted to the reference's mean and spread over the pixels
+    the mask and the reference's alpha both keep; then the reference pasted back through the
+    (shrunk, blurred) mask. The 1.2.x code fails without a mask (numpy.asarray(None)); 6.8.1's own
+    node takes none as "the whole image", and so does the mock (nothing is pasted back then)."""
     reference = load(ctx, node, "reference")
     result = load(ctx, node, "image", "RGBA")
-    mask = load_optional(ctx, node, "mask", "L") or Image.new("L", reference.size, 255)
+    given = load_optional(ctx, node, "mask", "L")
+    mask = given if given is not None else Image.new("L", result.size, 255)
     if reference.size != result.size or mask.size != result.size:
         fail("ValueError", "images do not match")
-    reference_alpha = np.asarray(reference.convert("RGBA").getchannel("A"))
-    where = (reference_alpha > 0) & (np.asarray(mask) > 0)
+    reference_alpha = np.asarray(reference.convert("RGBA").getchannel("A"), dtype=np.uint8)
+    where = np.multiply(reference_alpha, np.asarray(mask, dtype=np.uint8), dtype=np.uint8) > 0  # uint8, as there
     matched = Image.fromarray(image_ops.match_mean_std(np.asarray(result.convert("RGB")),
                                                        np.asarray(reference.convert("RGB")), where), "RGB")
+    if given is None:
+        return image_output(ctx, node, matched)
     radius = float(number(node, "mask_blur_radius", 8))
     keep = mask
     if radius > 0:
@@ -322,7 +325,7 @@ def _color_correct_mean_std(ctx: RunContext, node: dict) -> dict:
         shrunk = 255 - image_ops.morph_ellipse(255 - np.asarray(mask), grow // 2, grow // 2, dilate=True)
         shrunk = image_ops.erode_square(shrunk, 3, iterations=int(radius / 2)) if radius >= 2 else shrunk
         keep = Image.fromarray(shrunk, "L").filter(ImageFilter.BoxBlur(radius))
-    matched.paste(reference.convert("RGB"), (0, 0), mask=ImageChops.multiply(keep, result.getchannel("A")))
+    matched.paste(reference, (0, 0), mask=ImageChops.multiply(keep, result.getchannel("A")))
     return image_output(ctx, node, matched)
 
 

@@ -136,14 +136,19 @@ def _face_identifier(ctx: RunContext, node: dict) -> dict:
 
 
 def _face_mask(ctx: RunContext, node: dict) -> dict:
-    """With no face detected the real node answers the image and a white mask (black if inverted)."""
+    """With no face detected the real node answers the image as RGBA and a white mask (black if
+    inverted); when asked for face IDs, none of them is found, so the image as it is and a white mask."""
     face_ids = str(node.get("face_ids") or "")
     if not re.fullmatch(r"\d*(,\d+)*", face_ids):
         fail("ValueError", 'Face IDs must be a comma-separated list of integers (e.g. "1,2,3")',
              "invocations/facetools.py")
     picture = load(ctx, node)
-    mask = Image.new("L", picture.size, 0 if node.get("invert_mask") else 255)
-    saved = image_output(ctx, node, picture.convert("RGBA"))
+    if face_ids:
+        mask = Image.new("L", picture.size, 255)
+    else:
+        mask = Image.new("L", picture.size, 0 if node.get("invert_mask") else 255)
+        picture = picture.convert("RGBA")
+    saved = image_output(ctx, node, picture)
     return {**saved, "mask": image_output(ctx, node, mask)["image"], "type": "face_mask_output"}
 
 

@@ -114,20 +114,27 @@ def erode_square(mask: np.ndarray, size: int, iterations: int) -> np.ndarray:
     return morph_rect(mask, (back, forward), (back, forward), dilate=False)
 
 
-def chamfer_distance(inside: np.ndarray, limit: int) -> np.ndarray:
-    """Distance from each `inside` pixel to the nearest outside pixel (8-neighbour chamfer, close to
-    cv2.distanceTransform's L2), computed up to `limit`; farther pixels read as limit + 1."""
+def distance_to_outside(inside: np.ndarray, limit: int) -> np.ndarray:
+    """Euclidean distance from each `inside` pixel to the nearest outside pixel (what
+    cv2.distanceTransform approximates), exact up to `limit`; farther pixels read as limit + 1.
+    Two passes: the distance along each column, then the best column within `limit` on each row."""
+    height, width = inside.shape
     far = float(limit + 1)
-    dist = np.where(inside, far, 0.0)
-    steps = [(dy, dx, math.hypot(dy, dx)) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
-    for _ in range(limit + 1):
-        before = dist
-        for dy, dx, cost in steps:
-            dist = np.minimum(dist, _shifted(before, dy, dx, far) + cost)
-        dist = np.where(inside, np.minimum(dist, far), 0.0)
-        if np.array_equal(dist, before):
-            break
-    return dist
+    column = np.zeros(inside.shape, dtype=np.float32)
+    run = np.full(width, far, dtype=np.float32)
+    for y in range(height):  # down the columns, then back up
+        run = np.where(inside[y], np.minimum(run + 1, far), 0)
+        column[y] = run
+    run = np.full(width, far, dtype=np.float32)
+    for y in range(height - 1, -1, -1):
+        run = np.where(inside[y], np.minimum(np.minimum(run + 1, far), column[y]), 0)
+        column[y] = run
+    squared = column ** 2
+    best = squared.copy()
+    for dx in range(1, min(limit, width) + 1):
+        for shift in (dx, -dx):
+            best = np.minimum(best, _shifted(squared, 0, shift, far * far) + dx * dx)
+    return np.minimum(np.sqrt(best), far)
 
 
 # ------------------------------------------------------------------------------ edges

@@ -21,12 +21,13 @@ import typing as t
 
 from PIL import Image
 
-from mockserver.packs.invokeai import imaging, nodes
+from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.catalogue import Catalogue
+from mockserver.packs.invokeai.field_validation import Invalid
 from mockserver.packs.invokeai.graph_validation import GraphChecker
-from mockserver.packs.invokeai.runners.context import TensorStore, data_url
+from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, TensorStore, data_url, traceback_for
 from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
-from mockserver.packs.invokeai.runners.registry import run_node
+from mockserver.packs.invokeai.runners.registry import input_error, run_node, validator_problem
 from mockserver.packs.invokeai.store import timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
 
@@ -270,7 +271,7 @@ class SessionQueue:
             failure = self._run(item)
         except Exception as error:  # never leave an item running: it would wedge the queue
             failure = ({"id": item["session_id"], "type": "session"}, item["session_id"],
-                       nodes.NodeFailed(type(error).__name__, str(error), "services/session_processor"))
+                       NodeFailed(type(error).__name__, str(error), "services/session_processor"))
         self.current = None
         self.idle_since = when
         if failure is None:
@@ -279,7 +280,7 @@ class SessionQueue:
         else:
             node, prepared_id, error = failure
             self._set_status(item, "failed", updated_at=when, completed_at=when, error_type=error.error_type,
-                             error_message=error.message, error_traceback=nodes.traceback_for(error))
+                             error_message=error.message, error_traceback=traceback_for(error))
             # The real server reports the item's failure first, then the node's error.
             self._status_event(item)
             self._event(item, "invocation_error", node, {"error_type": error.error_type, "error_message": error.message,
@@ -287,7 +288,7 @@ class SessionQueue:
                                                         "user_id": None, "project_id": None})
         self.store.changed()
 
-    def _run(self, item: dict) -> tuple[dict, str, nodes.NodeFailed] | None:
+    def _run(self, item: dict) -> tuple[dict, str, NodeFailed] | None:
         """Execute the session's graph as the real server does (`runners/graph_execution.py`: iterate
         expands what it feeds, collect gathers it back); None when it ran out of nodes, else the
         failing node."""
@@ -295,11 +296,15 @@ class SessionQueue:
         execution = GraphExecution(session, self.store.new_id)
         context = self._context(item)
         while (node := execution.next()) is not None:
+            refused = self._incoming_problem(context, node, execution.fed_fields(node["id"]))
+            if refused is not None:  # as `next()` fails on the real server: before the node starts
+                session["errors"][node["id"]] = f"{refused.error_type}: {refused.message}"
+                return node, node["id"], refused
             self._event(item, "invocation_started", node)
             self._running = node
             try:
                 output = self._output(context, node)
-            except nodes.NodeFailed as error:
+            except NodeFailed as error:
                 session["errors"][node["id"]] = f"{error.error_type}: {error.message}"
                 return node, node["id"], error
             finally:
@@ -308,7 +313,22 @@ class SessionQueue:
             self._event(item, "invocation_complete", node, {"result": output})
         return None
 
-    def _output(self, context: nodes.RunContext, node: dict) -> dict:
+    def _incoming_problem(self, context: RunContext, node: dict, fed: list[str]) -> NodeFailed | None:
+        """Values from edges are assigned with pydantic's checks on the real server: each is
+        validated (and coerced, 1 → 1.0 for a float) against its field, then the node's own
+        validators judge them."""
+        spec = self.catalogue.node(node["type"])
+        for name in fed:
+            field = spec.inputs.get(name) if spec is not None else None
+            if field is None:
+                continue
+            try:
+                node[name] = self.checker.fields.validate(node[name], field.schema, ())
+            except Invalid:
+                return input_error(node, name)
+        return validator_problem(context, node, fed)
+
+    def _output(self, context: RunContext, node: dict) -> dict:
         """A node's output, from the invocation cache when it is on and has seen these inputs."""
         cache = self.store.cache
         cacheable = cache["enabled"] and node.get("use_cache", True) and node["type"] not in CACHE_SKIP
@@ -327,7 +347,7 @@ class SessionQueue:
                 cache["entries"].pop(next(iter(cache["entries"])))
         return output
 
-    def _context(self, item: dict) -> nodes.RunContext:
+    def _context(self, item: dict) -> RunContext:
         store = self.store
 
         def save_image(picture: Image.Image, node: dict, node_id: str) -> dict:
@@ -366,7 +386,7 @@ class SessionQueue:
         def search_models(name: str, model_type: str) -> list[dict]:
             return store.models.list_records(model_type=model_type, model_name=name)
 
-        return nodes.RunContext(save_image=save_image, load_image=load_image,
+        return RunContext(save_image=save_image, load_image=load_image,
                                 model=store.models.get_record,
                                 rng=store.prompt_rng, progress=progress, tensors=self.tensors,
                                 image_metadata=image_metadata, read_prompt_file=self.read_prompt_file,

@@ -39,6 +39,9 @@ STARTERS = {
     "control_lora": "black-forest-labs/FLUX.1-Canny-dev-lora::flux1-canny-dev-lora.safetensors",
     "flux_controlnet": "InstantX/FLUX.1-dev-Controlnet-Union",
     "llava": "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+    "flux_fill": "black-forest-labs/FLUX.1-Fill-dev::flux1-fill-dev.safetensors",
+    "sdxl_controlnet": "xinsir/controlNet-canny-sdxl-1.0",
+    "sdxl_ip_adapter": "https://huggingface.co/InvokeAI/ip_adapter_sdxl_vit_h/resolve/main/ip-adapter_sdxl_vit-h.safetensors",
     "spandrel": "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/RealESRGAN_x2plus.pth",
 }
 # (ui_model_type, first ui_model_base) -> role
@@ -136,7 +139,7 @@ def overrides(image: str) -> dict[str, dict]:
     picture = {"image_name": image}
     return {
         "crop_latents": {"x": 0, "y": 0, "width": 32, "height": 32},
-        "lresize": {"width": 32, "height": 32},
+        "lresize": {"width": 64, "height": 64},
         "lscale": {"scale_factor": 2.0},
         "prompt_from_file": {"file_path": PROMPT_FILE},
         "metadata_field_extractor": {"key": "positive_prompt"},
@@ -153,6 +156,7 @@ def overrides(image: str) -> dict[str, dict]:
         "rectangle_mask": {"width": 64, "height": 64, "x_left": 8, "y_top": 8, "rectangle_width": 32,
                            "rectangle_height": 32},
         "image_panel_layout": {"width": 64, "height": 64},
+        "img_chan": {"channel": "R"},  # the uploaded image is RGB: "A" (the default) fails there, as for real
         "mask_edge": {"edge_size": 4, "edge_blur": 2, "low_threshold": 50, "high_threshold": 150},
         "flux_denoise": {"width": 64, "height": 64, "num_steps": 2},
         "flux_denoise_meta": {"width": 64, "height": 64, "num_steps": 2},

@@ -7,7 +7,8 @@ output and lands on an input both the template and the node have (no deleted edg
 drawn), and `exposedFields` and the builder form name existing inputs in a valid form tree.
 
 Facts: the ids are the real server's (its `default_workflows/*.json`, 6.8.1 wheel); the templates
-come from `tests/drift/data/invokeai.upstream.json`, the real 6.8.1 `/openapi.json`.
+come from `tests/drift/data/invokeai.upstream.json`, the real 6.8.1 `/openapi.json`, and from the
+mock's own `/openapi.json`, which the UI reads.
 """
 
 from __future__ import annotations
@@ -52,6 +53,17 @@ def templates() -> dict[str, NodeTemplate]:
     return node_templates(json.loads(UPSTREAM.read_text(encoding="utf-8")))
 
 
+@pytest.fixture(scope="module", params=["upstream", "served"])
+def source_templates(request: pytest.FixtureRequest, module_client: t.Any) -> dict[str, NodeTemplate]:
+    """The templates from the upstream document, and from the mock's own `/openapi.json`, which is
+    what the web UI reads."""
+    if request.param == "upstream":
+        return templates()
+    response = module_client.get("/openapi.json")
+    assert response.status_code == 200
+    return node_templates(response.json())
+
+
 @pytest.fixture(scope="module")
 def served(module_client: t.Any) -> dict[str, dict]:
     """Every default workflow document, fetched the way the UI opens one."""
@@ -94,10 +106,10 @@ def _shape_issues(workflow: dict) -> list[str]:
     return issues
 
 
-def _node_issues(node: dict) -> list[str]:
+def _node_issues(node: dict, known: dict[str, NodeTemplate]) -> list[str]:
     """validateWorkflow's node checks plus what the node renders: template, version, every field."""
     data = node["data"]
-    template = templates().get(data["type"])
+    template = known.get(data["type"])
     if template is None:
         return [f"{node['id']}: no template for {data['type']}"]
     issues = []
@@ -119,7 +131,7 @@ def _node_issues(node: dict) -> list[str]:
     return issues
 
 
-def _edge_issues(workflow: dict) -> list[str]:
+def _edge_issues(workflow: dict, known: dict[str, NodeTemplate]) -> list[str]:
     """validateWorkflow's edge checks (an edge failing one is deleted), and that the input is there to wire."""
     nodes = {node["id"]: node["data"] for node in workflow["nodes"]}
     issues = []
@@ -128,7 +140,7 @@ def _edge_issues(workflow: dict) -> list[str]:
         if source is None or target is None:
             issues.append(f"edge {edge['id']}: a node is missing")
             continue
-        source_template, target_template = templates().get(source["type"]), templates().get(target["type"])
+        source_template, target_template = known.get(source["type"]), known.get(target["type"])
         if source_template is None or edge["sourceHandle"] not in source_template.outputs:
             issues.append(f"edge {edge['id']}: {source['type']} has no output {edge['sourceHandle']}")
         if target_template is None or edge["targetHandle"] not in target_template.inputs:
@@ -177,11 +189,12 @@ def _form_issues(workflow: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(REAL_IDS))
-def test_the_editor_loads_the_default_workflow_cleanly(served: dict[str, dict], name: str) -> None:
+def test_the_editor_loads_the_default_workflow_cleanly(served: dict[str, dict], name: str,
+                                                      source_templates: dict[str, NodeTemplate]) -> None:
     workflow = served[name]
-    issues = _shape_issues(workflow) + _edge_issues(workflow) + _form_issues(workflow)
+    issues = _shape_issues(workflow) + _edge_issues(workflow, source_templates) + _form_issues(workflow)
     for node in workflow["nodes"]:
-        issues += _node_issues(node)
+        issues += _node_issues(node, source_templates)
     assert issues == []
     assert workflow["nodes"] and workflow["edges"]
 

@@ -134,3 +134,36 @@ def test_events_name_each_prepared_node_and_its_source(client: t.Any, server: t.
         set(prepared(session, "plus"))
     completed = [data for name, data in seen if name == "invocation_complete"]
     assert len(completed) == len(started) == 8
+
+
+def test_a_value_an_edge_brings_is_checked_against_the_field_before_the_node_starts(client: t.Any,
+                                                                                     server: t.Any) -> None:
+    store = server.runtimes["invokeai"].state
+    seen: list[str] = []
+    original = store.emit
+    store.emit = lambda name, data, room=None: (seen.append((name, data.get("invocation_source_id"))),
+                                                original(name, data, room))[1]
+    try:
+        item = run(client, graph(node("size", "integer", value=300), node("n", "noise"),
+                                 edges=[edge("size", "value", "n", "width")]))
+    finally:
+        store.emit = original
+    assert item["status"] == "failed" and item["error_type"] == "NodeInputError"
+    noise_id = prepared(item["session"], "n")[0]
+    assert item["error_message"] == f"Node {noise_id} has invalid incoming input for width"  # not a multiple of 8
+    assert ("invocation_started", "n") not in seen and ("invocation_error", "n") in seen
+
+
+def test_a_value_an_edge_brings_is_coerced_as_pydantic_assigns_it(client: t.Any) -> None:
+    item = run(client, graph(node("three", "integer", value=3), node("half", "float_math", operation="DIV", b=2),
+                             edges=[edge("three", "value", "half", "a")]))
+    session = item["session"]
+    assert session["execution_graph"]["nodes"][prepared(session, "half")[0]]["a"] == 3.0
+    assert outputs(session, "half", "value") == [1.5]
+
+
+def test_a_node_validator_refuses_what_an_edge_brings(client: t.Any) -> None:
+    item = run(client, graph(node("zero", "integer", value=0), node("m", "integer_math", operation="MOD", a=5),
+                             edges=[edge("zero", "value", "m", "b")]))
+    assert item["status"] == "failed" and item["error_type"] == "NodeInputError"
+    assert item["error_message"].endswith("has invalid incoming input for b")

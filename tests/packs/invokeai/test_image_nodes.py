@@ -263,7 +263,10 @@ def test_unsharp_mask_raises_local_contrast(gallery: Gallery) -> None:
 def test_channel_extract_convert_and_multiply(gallery: Gallery) -> None:
     picture = gallery.put(solid((10, 20, 30)))
     assert (gallery.pixels(gallery.run("img_chan", image=picture, channel="G")) == 20).all()
+    assert gallery.fail("img_chan", image=picture, channel="A").message == 'The image has no channel "A"'
     assert gallery.get(gallery.run("img_conv", image=picture, mode="L")["image"]).mode == "L"
+    unsaved = gallery.fail("img_conv", image=picture, mode="CMYK")  # PNG cannot hold CMYK
+    assert (unsaved.error_type, unsaved.message) == ("ImageFileSaveException", "Image file not saved")
     half_red = gallery.pixels(gallery.run("img_channel_multiply", image=picture, channel="Red (RGBA)", scale=0.5))
     assert (half_red[..., 0] == 5).all() and (half_red[..., 1] == 20).all()
     inverted = gallery.pixels(gallery.run("img_channel_multiply", image=picture, channel="Blue (RGBA)",
@@ -308,10 +311,24 @@ def test_enhance_and_thresholds(gallery: Gallery) -> None:
     assert brighter[0, 0, 0] == 200
     inverted = gallery.pixels(gallery.run("invokeai_img_enhance", image=grey, invert=True))
     assert inverted[0, 0, 0] == 155
-    ramp = gallery.put(Image.fromarray(np.array([[10, 100, 140, 250]], dtype=np.uint8), "L"))
+    ramp = gallery.put(Image.fromarray(np.tile(np.array([10, 100, 140, 250], dtype=np.uint8), (8, 2)), "L"))
     cut = gallery.pixels(gallery.run("invokeai_img_val_thresholds", image=ramp,
                                      threshold_upper=0.5, threshold_lower=0.5))
-    assert cut.tolist() == [[0, 0, 255, 255]]
+    assert cut[0].tolist() == [0, 0, 255, 255] * 2
+    banded = gallery.pixels(gallery.run("invokeai_img_val_thresholds", image=ramp, threshold_upper=0.8,
+                                        threshold_lower=0.2, renormalize_values=True))
+    assert banded[0, :4].tolist() == [0, 81, 148, 255]  # (v - 0.2) / 0.6 in the band, truncated
+    trimmed = gallery.run("invokeai_img_val_thresholds", image=gallery.put(noisy(30, 21)))
+    assert (trimmed["width"], trimmed["height"]) == (24, 16)  # InvokeAI's tensor grid: multiples of 8
+    assert gallery.fail("invokeai_img_val_thresholds", image=gallery.put(noisy(30, 21)),
+                        lightness_only=True).message == "images do not match"
+
+
+def test_achromatic_lightness_is_the_lab_lightness(gallery: Gallery) -> None:
+    picture = noisy()
+    values = gallery.pixels(gallery.run("invokeai_ealightness", image=gallery.put(picture))).astype(int)
+    lightness = np.asarray(picture.convert("LAB").getchannel("L"), dtype=int)
+    assert values.shape == lightness.shape and np.abs(values - lightness).max() <= 1
 
 
 def test_dilate_grows_and_erode_shrinks_a_white_square(gallery: Gallery) -> None:
@@ -577,6 +594,10 @@ def test_color_correct_of_the_older_schema_matches_mean_and_spread(gallery: Gall
                          mask=gallery.put(solid(255, mode="L")))
     values = gallery.pixels(output, "RGB").astype(float)
     assert values.mean() < np.asarray(gallery.get(generated)).mean()
+    assert abs(values.std() - np.asarray(gallery.get(reference)).std()) < 5
+
+    whole = gallery.pixels(gallery.run("color_correct", image=generated, reference=reference), "RGB").astype(float)
+    assert abs(whole.mean() - np.asarray(gallery.get(reference)).mean()) < 3
 
 
 # ================================================================ processors and model stand-ins
@@ -620,6 +641,10 @@ def test_face_and_detection_stand_ins_find_nothing(gallery: Gallery) -> None:
     assert pose.shape == (48, 64, 3) and not pose.any()
     with pytest.raises(NodeFailed, match="comma-separated"):
         gallery.run("face_mask_detection", image=picture, face_ids="a,b")
+    masked = gallery.run("face_mask_detection", image=picture, invert_mask=True)
+    assert gallery.get(masked["image"]).mode == "RGBA" and not gallery.pixels({"image": masked["mask"]}).any()
+    by_id = gallery.run("face_mask_detection", image=picture, face_ids="1,2", invert_mask=True)
+    assert gallery.get(by_id["image"]).mode == "RGB" and (gallery.pixels({"image": by_id["mask"]}) == 255).all()
 
 
 def test_segment_anything_stand_in_masks_the_prompted_box(gallery: Gallery) -> None:

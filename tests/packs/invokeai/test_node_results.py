@@ -166,7 +166,7 @@ def test_a_lora_applies_once(world: t.Any) -> None:
                               "b": node("b", "lora_loader", lora=models["lora"], weight=0.5)},
          "edges": [edge("l", "unet", "a", "unet"), edge("l", "clip", "a", "clip"), edge("a", "unet", "b", "unet")]}
     item = run_graph(client, g)
-    assert result_of(item, "a")["unet"]["loras"] == [{"lora": models["lora"], "weight": 0.5}]
+    assert result_of(item, "a")["unet"]["loras"] == [{"lora": {**models["lora"], "submodel_type": None}, "weight": 0.5}]
     assert item["status"] == "failed" and item["error_message"] == f'LoRA "{models["lora"]["key"]}" already applied to unet'
 
 
@@ -203,8 +203,8 @@ def test_image_to_latents_and_back_gives_the_image_at_the_latent_grid(world: t.A
 
 def test_latent_sizes_follow_the_real_rounding(world: t.Any) -> None:
     client, models = world
-    g = {"id": "g", "nodes": {"n": node("n", "noise", width=300, height=203, seed=1),
-                              "s": node("s", "lscale", scale_factor=1.5), "r": node("r", "lresize", width=100, height=90),
+    g = {"id": "g", "nodes": {"n": node("n", "noise", width=296, height=200, seed=1),
+                              "s": node("s", "lscale", scale_factor=1.5), "r": node("r", "lresize", width=96, height=88),
                               "c": node("c", "crop_latents", x=8, y=8, width=64, height=40)},
          "edges": [edge("n", "noise", "s", "latents"), edge("n", "noise", "r", "latents"),
                    edge("n", "noise", "c", "latents")]}
@@ -221,3 +221,16 @@ def test_ideal_size_for_an_sd1_model(world: t.Any) -> None:
          "edges": [edge("l", "unet", "i", "unet")]}
     sized = result_of(run_graph(client, g), "i")
     assert (sized["width"], sized["height"]) == (680, 384)
+
+
+def test_the_sd3_loader_checks_nothing_and_the_encoder_fails_on_a_missing_model(world: t.Any) -> None:
+    client, models = world
+    missing = {**models["sd3"], "key": "gone"}
+    g = {"id": "g", "nodes": {"l": node("l", "sd3_model_loader", model=missing),
+                              "e": node("e", "sd3_text_encoder", prompt="a fox")},
+         "edges": [edge("l", "clip_l", "e", "clip_l"), edge("l", "clip_g", "e", "clip_g"),
+                   edge("l", "t5_encoder", "e", "t5_encoder")]}
+    item = run_graph(client, g)
+    assert result_of(item, "l")["t5_encoder"]["text_encoder"]["submodel_type"] == "text_encoder_3"
+    assert (item["status"], item["error_type"], item["error_message"]) == \
+        ("failed", "UnknownModelException", "model not found")

@@ -290,3 +290,148 @@ def sd1_upscale(model: dict, upscaler: dict, tile_controlnet: dict, image: dict,
     g.link(second, "control", collector, "item")
     g.link(collector, "collection", tiled, "control")
     return g
+
+
+def with_canvas_layers(g: UIGraph, models: dict[str, dict], control_image: str, reference_image: str,
+                       region_mask: str, region_prompt: str) -> UIGraph:
+    """An SDXL graph with what the canvas adds (`addSDXLLoRAs`, `addControlNets`, `addIPAdapters`,
+    `addRegions`): a LoRA through a collection loader, a ControlNet control layer, a global IP-Adapter
+    reference, and a regional guidance layer (its own prompt inside its mask, the prompt's inverse
+    as negative outside it, and a regional IP-Adapter)."""
+    nodes = g.nodes
+    loader, denoise = nodes["sdxl_model_loader:l"], nodes["denoise_latents:d"]
+    pos_cond, neg_cond = nodes["pos_cond:pc"], nodes["neg_cond:nc"]
+    pos_collect, neg_collect = nodes["pos_cond_collect:pcc"], nodes["neg_cond_collect:ncc"]
+    g.edges = [e for e in g.edges if not (e["source"]["node_id"] == loader["id"]
+                                         and e["source"]["field"] in ("unet", "clip", "clip2"))]
+    selector = g.add("lora_selector:ls", "lora_selector", lora=models["lora"], weight=0.75)
+    lora_collect = g.add("lora_collector:lc", "collect")
+    loras = g.add("sdxl_lora_collection_loader:lcl", "sdxl_lora_collection_loader")
+    g.link(selector, "lora", lora_collect, "item")
+    g.link(lora_collect, "collection", loras, "loras")
+    for part in ("unet", "clip", "clip2"):
+        g.link(loader, part, loras, part)
+    g.link(loras, "unet", denoise, "unet")
+    control = g.add("control_net:cn", "controlnet", image={"image_name": control_image},
+                    control_model=models["sdxl_controlnet"], control_weight=0.75, begin_step_percent=0,
+                    end_step_percent=0.75, control_mode="balanced", resize_mode="just_resize")
+    control_collect = g.add("control_net_collector:ccn", "collect")
+    g.link(control, "control", control_collect, "item")
+    g.link(control_collect, "collection", denoise, "control")
+    ip_collect = g.add("ip_adapter_collector:cip", "collect")
+    reference = g.add("ip_adapter:ip", "ip_adapter", image={"image_name": reference_image},
+                      ip_adapter_model=models["sdxl_ip_adapter"], clip_vision_model="ViT-H", method="full", weight=1,
+                      begin_step_percent=0, end_step_percent=1)
+    g.link(reference, "ip_adapter", ip_collect, "item")
+    mask = g.add("prompt_region_mask_to_tensor:rm", "alpha_mask_to_tensor", image={"image_name": region_mask})
+    regional = g.add("prompt_region_positive_cond:rp", "sdxl_compel_prompt", prompt=region_prompt, style=region_prompt)
+    inverted_mask = g.add("invert_tensor_mask:im", "invert_tensor_mask")
+    inverted = g.add("prompt_region_positive_cond_inverted:ri", "sdxl_compel_prompt", prompt=region_prompt,
+                     style=region_prompt)
+    regional_ip = g.add("ip_adapter:rip", "ip_adapter", image={"image_name": reference_image},
+                        ip_adapter_model=models["sdxl_ip_adapter"], clip_vision_model="ViT-H", method="style",
+                        weight=0.5, begin_step_percent=0, end_step_percent=1)
+    g.link(mask, "mask", regional, "mask")
+    g.link(mask, "mask", inverted_mask, "mask")
+    g.link(inverted_mask, "mask", inverted, "mask")
+    g.link(mask, "mask", regional_ip, "mask")
+    g.link(regional, "conditioning", pos_collect, "item")
+    g.link(inverted, "conditioning", neg_collect, "item")
+    g.link(regional_ip, "ip_adapter", ip_collect, "item")
+    g.link(ip_collect, "collection", denoise, "ip_adapter")
+    for cond in (pos_cond, neg_cond, regional, inverted):
+        g.link(loras, "clip", cond, "clip")
+        g.link(loras, "clip2", cond, "clip2")
+    return g
+
+
+def sd1_image_to_image(model: dict, initial_image: str, *, width: int, height: int, strength: float = 0.7,
+                       steps: int = 4) -> UIGraph:
+    """SD1.5 on the canvas in `img2img` mode, sizes unscaled (`addImageToImage`)."""
+    g = sd1(model, width=width, height=height, steps=steps)
+    g.metadata["generation_mode"] = "img2img"
+    denoise, loader = g.nodes["denoise_latents:d"], g.nodes["sd1_model_loader:l"]
+    denoise.update(denoising_start=round(1 - strength, 4), denoising_end=1)
+    i2l = g.add("i2l:e", "i2l", fp32=False, image={"image_name": initial_image})
+    g.link(loader, "vae", i2l, "vae")
+    g.link(i2l, "latents", denoise, "latents")
+    return g
+
+
+def sd1_outpaint(model: dict, initial_image: str, mask_image: str, *, width: int, height: int,
+                 strength: float = 0.7, steps: int = 4) -> tuple[UIGraph, Node]:
+    """SD1.5 on the canvas in `outpaint` mode, sizes unscaled (`addOutpaint`'s second branch): the
+    transparent part of the initial image joins the inpaint mask, is infilled, then repainted."""
+    g = sd1(model, width=width, height=height, steps=steps)
+    g.metadata["generation_mode"] = "outpaint"
+    denoise, l2i, loader = g.nodes["denoise_latents:d"], g.nodes["l2i:i"], g.nodes["sd1_model_loader:l"]
+    denoise.update(denoising_start=round(1 - strength, 4), denoising_end=1)
+    initial = {"image_name": initial_image}
+    infill = g.add("infill:f", "infill_tile", tile_size=32, seed=0, image=initial)
+    alpha_mask = g.add("image_alpha_to_mask:a", "tomask", image=initial)
+    combine = g.add("mask_combine:c", "mask_combine", mask1={"image_name": mask_image})
+    gradient = g.add("create_gradient_mask:m", "create_gradient_mask", coherence_mode="Gaussian Blur",
+                     minimum_denoise=0, edge_radius=16, fp32=False, image=initial)
+    g.link(alpha_mask, "image", combine, "mask2")
+    g.link(combine, "image", gradient, "mask")
+    i2l = g.add("i2l:e", "i2l", fp32=False)
+    g.link(infill, "image", i2l, "image")
+    g.link(i2l, "latents", denoise, "latents")
+    g.link(loader, "vae", i2l, "vae")
+    g.link(loader, "vae", gradient, "vae")
+    g.link(loader, "unet", gradient, "unet")
+    g.link(gradient, "denoise_mask", denoise, "denoise_mask")
+    expand = g.add("expand_mask_with_fade:x", "expand_mask_with_fade", fade_size_px=16)
+    g.link(gradient, "expanded_mask_area", expand, "mask")
+    blend = g.add("image_layer_blend:b", "invokeai_img_blend", layer_base=initial)
+    g.link(l2i, "image", blend, "layer_upper")
+    g.link(expand, "image", blend, "mask")
+    return g, blend
+
+
+def with_refiner(g: UIGraph, refiner: dict, *, start: float = 0.8, steps: int = 4) -> UIGraph:
+    """`addSDXLRefiner`: the base denoise's latents go through the refiner before decoding."""
+    denoise, l2i = g.nodes["denoise_latents:d"], g.nodes["l2i:i"]
+    g.edges = [e for e in g.edges if not (e["source"]["node_id"] == denoise["id"] and e["source"]["field"] == "latents")
+               and not (e["destination"]["node_id"] == l2i["id"] and e["destination"]["field"] == "latents")]
+    loader = g.add("refiner_model_loader:rl", "sdxl_refiner_model_loader", model=refiner)
+    positive = g.add("refiner_pos_cond:rp", "sdxl_refiner_compel_prompt", style="", aesthetic_score=6)
+    negative = g.add("refiner_neg_cond:rn", "sdxl_refiner_compel_prompt", style="", aesthetic_score=2.5)
+    refine = g.add("refiner_denoise_latents:rd", "denoise_latents", cfg_scale=7.5, steps=steps, scheduler="euler",
+                   denoising_start=start, denoising_end=1)
+    g.link(loader, "unet", refine, "unet")
+    g.link(loader, "clip2", positive, "clip2")
+    g.link(loader, "clip2", negative, "clip2")
+    g.link(positive, "conditioning", refine, "positive_conditioning")
+    g.link(negative, "conditioning", refine, "negative_conditioning")
+    g.link(denoise, "latents", refine, "latents")
+    g.link(refine, "latents", l2i, "latents")
+    g.metadata.update(refiner_model=refiner, refiner_positive_aesthetic_score=6, refiner_negative_aesthetic_score=2.5,
+                      refiner_cfg_scale=7.5, refiner_scheduler="euler", refiner_start=start, refiner_steps=steps)
+    return g
+
+
+def flux_fill_inpaint(models: dict[str, dict], initial_image: str, mask_image: str, *, width: int,
+                      height: int) -> tuple[UIGraph, Node]:
+    """FLUX Fill on the canvas in `inpaint` mode, sizes unscaled (`addFLUXFill`): the canvas mask
+    (painted = opaque) becomes a tensor for `flux_fill`, and the result is blended over the image."""
+    g = flux(models["flux_fill"], models["t5"], models["clip_embed"], models["flux_vae"], width=width, height=height)
+    g.metadata["generation_mode"] = "flux_inpaint"
+    denoise, l2i = g.nodes["flux_denoise:d"], g.nodes["flux_vae_decode:i"]
+    denoise.update(denoising_start=0, denoising_end=1, guidance=30)
+    fill = g.add("flux_fill:ff", "flux_fill", image={"image_name": initial_image})
+    mask_alpha = g.add("alpha_to_mask:ma", "tomask", image={"image_name": mask_image}, invert=True)
+    image_alpha = g.add("image_alpha_to_mask:ia", "tomask", image={"image_name": initial_image})
+    combine = g.add("mask_combine:mc", "mask_combine")
+    g.link(mask_alpha, "image", combine, "mask1")
+    g.link(image_alpha, "image", combine, "mask2")
+    to_tensor = g.add("image_mask_to_tensor:mt", "image_mask_to_tensor")
+    g.link(combine, "image", to_tensor, "image")
+    g.link(to_tensor, "mask", fill, "mask")
+    g.link(fill, "fill_cond", denoise, "fill_conditioning")
+    expand = g.add("expand_mask_with_fade:x", "expand_mask_with_fade", fade_size_px=16)
+    g.link(combine, "image", expand, "mask")
+    blend = g.add("image_layer_blend:b", "invokeai_img_blend", layer_base={"image_name": initial_image})
+    g.link(l2i, "image", blend, "layer_upper")
+    g.link(expand, "image", blend, "mask")
+    return g, blend

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typing as t
 
-from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner, stable_name
+from mockserver.packs.invokeai.runners.context import RunContext, Runner, load_model, required, stable_name
 
 PREFIX = "ConditioningFieldData"  # the real conditioning store names objects by their class
 
@@ -29,23 +29,23 @@ def prompt_of(ctx: RunContext, conditioning: t.Any) -> str:
     return ", ".join(prompts)
 
 
-def _require(node: dict, *fields: str) -> None:
+def _encoders(ctx: RunContext, *fields: t.Any) -> None:
     for field in fields:
-        if node.get(field) is None:
-            raise NodeFailed("RequiredConnectionException",
-                             f"Node {node['type']} missing connections for field {field}",
-                             "invocations/baseinvocation.py")
+        if isinstance(field, dict) and "text_encoder" in field:
+            load_model(ctx, field["text_encoder"])
 
 
 def _compel(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip")
+    required(node, "clip")
+    _encoders(ctx, node["clip"])
     ctx.progress("Building conditioning")
     name = save_conditioning(ctx, node, str(node.get("prompt") or ""), node["clip"])
     return {"conditioning": {"conditioning_name": name, "mask": node.get("mask")}, "type": "conditioning_output"}
 
 
 def _sdxl_compel(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip", "clip2")
+    required(node, "clip", "clip2")
+    _encoders(ctx, node["clip"], node["clip2"])
     ctx.progress("Building conditioning")
     size = [node.get(k) for k in ("original_width", "original_height", "crop_top", "crop_left",
                                   "target_width", "target_height")]
@@ -54,7 +54,8 @@ def _sdxl_compel(ctx: RunContext, node: dict) -> dict:
 
 
 def _sdxl_refiner_compel(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip2")
+    required(node, "clip2")
+    _encoders(ctx, node["clip2"])
     ctx.progress("Building conditioning")
     size = [node.get(k) for k in ("original_width", "original_height", "crop_top", "crop_left", "aesthetic_score")]
     name = save_conditioning(ctx, node, str(node.get("style") or ""), node["clip2"], size)
@@ -62,7 +63,8 @@ def _sdxl_refiner_compel(ctx: RunContext, node: dict) -> dict:
 
 
 def _flux(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip", "t5_encoder")
+    required(node, "clip", "t5_encoder")
+    _encoders(ctx, node["t5_encoder"], node["clip"])
     ctx.progress("Running T5 encoder")
     ctx.progress("Running CLIP encoder")
     name = save_conditioning(ctx, node, str(node.get("prompt") or ""), node["clip"], node["t5_encoder"],
@@ -72,7 +74,8 @@ def _flux(ctx: RunContext, node: dict) -> dict:
 
 
 def _sd3(ctx: RunContext, node: dict) -> dict:
-    _require(node, "clip_l", "clip_g")
+    required(node, "clip_l", "clip_g")
+    _encoders(ctx, node.get("t5_encoder"), node["clip_l"], node["clip_g"])
     if node.get("t5_encoder") is not None:
         ctx.progress("Running T5 encoder")
     ctx.progress("Running CLIP encoder")
@@ -82,7 +85,8 @@ def _sd3(ctx: RunContext, node: dict) -> dict:
 
 
 def _cogview4(ctx: RunContext, node: dict) -> dict:
-    _require(node, "glm_encoder")
+    required(node, "glm_encoder")
+    _encoders(ctx, node["glm_encoder"])
     ctx.progress("Running GLM text encoder")
     name = save_conditioning(ctx, node, str(node.get("prompt") or ""), node["glm_encoder"])
     return {"conditioning": {"conditioning_name": name}, "type": "cogview4_conditioning_output"}

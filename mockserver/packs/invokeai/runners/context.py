@@ -33,13 +33,17 @@ class NodeFailed(Exception):
 
 class TensorStore(collections.OrderedDict):
     """Latents, masks and conditioning by name. The real server keeps them on disk across sessions
-    (a cached node's output may name one made by an earlier session), so this outlives a session."""
+    (a cached node's output may name one made by an earlier session), so this outlives a session;
+    the oldest go once there are more than MAX_TENSORS, however they were written."""
 
-    def put(self, name: str, value: t.Any) -> str:
-        self[name] = value
+    def __setitem__(self, name: str, value: t.Any) -> None:
+        super().__setitem__(name, value)
         self.move_to_end(name)
         while len(self) > MAX_TENSORS:
             self.popitem(last=False)
+
+    def put(self, name: str, value: t.Any) -> str:
+        self[name] = value
         return name
 
 
@@ -160,6 +164,13 @@ def require_model(ctx: RunContext, ref: t.Any, message: str, error_type: str = "
     return ref
 
 
+def load_model(ctx: RunContext, ref: t.Any) -> None:
+    """What `context.models.load` does first: find the model's record, or fail as the record store does."""
+    key = ref.get("key") if isinstance(ref, dict) else None
+    if key is None or ctx.model(key) is None:
+        raise NodeFailed("UnknownModelException", "model not found", "services/model_records/model_records_sql.py")
+
+
 def traceback_for(failure: NodeFailed) -> str:
     """A traceback shaped like the real server's, ending in the module that raised."""
     root = "/opt/invokeai/lib/python3.11/site-packages/invokeai/app"
@@ -179,14 +190,6 @@ def traceback_for(failure: NodeFailed) -> str:
 #                                    0 = repaint>, "width", "height", "gradient"}
 #   a LatentsField's latents_name:   {"kind": "latents", "width", "height" (pixels), "op", ...}
 #     (`render.py` turns one into a picture)
-
-def save_mask_tensor(ctx: RunContext, mask: Image.Image, *key: t.Any) -> dict:
-    """A bool mask tensor (white = inside) under a stable name; returns the TensorField."""
-    values = np.asarray(mask.convert("L")) > 127
-    name = ctx.tensors.put(stable_name("Tensor", "mask", *key),
-                           {"mask": values, "width": mask.width, "height": mask.height})
-    return {"tensor_name": name}
-
 
 def save_denoise_mask(ctx: RunContext, mask_image: Image.Image, *key: t.Any, gradient: bool = False,
                       masked_latents_name: str | None = None) -> dict:
@@ -210,7 +213,15 @@ def repaint_map(ctx: RunContext, name: str | None) -> Image.Image | None:
     return Image.fromarray(((1.0 - keep) * 255).astype(np.uint8), "L")
 
 
-def latents_info(ctx: RunContext, field: t.Any, where: str) -> dict:
+def required(node: dict, *fields: str) -> None:
+    """Inputs a node cannot run without (the registry checks the catalogue's; runners check theirs too)."""
+    for name in fields:
+        if node.get(name) is None:
+            raise NodeFailed("RequiredConnectionException", f"Node {node['type']} missing connections for field {name}",
+                             "invocations/baseinvocation.py")
+
+
+def latents_info(ctx: RunContext, field: t.Any) -> dict:
     """The stand-in a LatentsField names, or the real server's failure to load it."""
     name = field.get("latents_name") if isinstance(field, dict) else None
     found = ctx.tensors.get(name)

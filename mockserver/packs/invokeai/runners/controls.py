@@ -5,8 +5,6 @@ the denoiser; the IP-Adapter also names its CLIP Vision image encoder, and Redux
 
 from __future__ import annotations
 
-import typing as t
-
 from mockserver.packs.invokeai.runners.context import (
     NodeFailed, RunContext, Runner, identifier, load, require_model, stable_name,
 )
@@ -109,7 +107,7 @@ def _flux_controlnet(ctx: RunContext, node: dict) -> dict:
 
 
 def _flux_redux(ctx: RunContext, node: dict) -> dict:
-    require_model(ctx, node.get("redux_model"), "Unknown model: {key}", "UnknownModelException",
+    require_model(ctx, node.get("redux_model"), "model not found", "UnknownModelException",
                   "services/model_records/model_records_sql.py")
     picture = load(ctx, node)
     name = stable_name("Tensor", "redux", node["image"]["image_name"], node.get("downsampling_factor"),
@@ -138,5 +136,3 @@ RUNNERS: dict[str, Runner] = {
     "flux_fill": _flux_fill,
     "flux_kontext": _flux_kontext,
 }
-
-__all__: t.Sequence[str] = ["RUNNERS", "controlnet", "t2i_adapter", "ip_adapter", "defaults"]

@@ -94,7 +94,11 @@ class DiGraph:
 
 
 class GraphExecution:
-    """Runs over a mock session dict (graph, execution_graph, results, the two mappings...)."""
+    """Runs over a mock session dict (graph, execution_graph, results, the two mappings...).
+
+    The execution graph is kept incrementally beside the session: which prepared nodes are ready,
+    the prepared iterators each node descends from, each node's incoming edges. With those the
+    real pick costs little even when an iterator has hundreds of items."""
 
     def __init__(self, session: dict, new_id: t.Callable[[], str]) -> None:
         self.session = session
@@ -103,7 +107,15 @@ class GraphExecution:
         self.edges: list[dict] = self.graph["edges"]
         self.new_id = new_id
         self.executed: set[NodeId] = set(session["executed"])
-        self.execution_edges: list[tuple[NodeId, NodeId]] = []
+        self.execution = DiGraph()
+        self.incoming: dict[NodeId, list[dict]] = {}
+        self.iterators_above: dict[NodeId, frozenset[NodeId]] = {}  # prepared iterators with a path to the node
+        self.iterator_rank: dict[NodeId, tuple[int, int]] = {}  # (index, order made): the real pick's order
+        self.ready: set[NodeId] = set()
+        self.remaining: dict[NodeId, int] = {}  # source -> prepared copies not yet run
+        for node_id in session["execution_graph"]["nodes"]:
+            self._track(node_id, [e for e in session["execution_graph"]["edges"]
+                                  if e["destination"]["node_id"] == node_id])
 
     # -- the source graph ---------------------------------------------------------------------
 
@@ -132,15 +144,6 @@ class GraphExecution:
         return [e for e in self.edges if e["destination"]["node_id"] == node_id
                 and (field is None or e["destination"]["field"] == field)]
 
-    # -- the execution graph ------------------------------------------------------------------
-
-    def _execution_graph(self) -> DiGraph:
-        execution = self.session["execution_graph"]
-        g = DiGraph(execution["nodes"])
-        for edge in execution["edges"]:
-            g.add_edge(edge["source"]["node_id"], edge["destination"]["node_id"])
-        return g
-
     def _prepared(self, source: NodeId) -> list[NodeId]:
         return self.session["source_prepared_mapping"].get(source, [])
 
@@ -158,22 +161,55 @@ class GraphExecution:
         self._fill_inputs(node)
         return node
 
+    def fed_fields(self, node_id: NodeId) -> list[str]:
+        """The inputs the node's edges set (a collector's items become its `collection`)."""
+        fields = dict.fromkeys(e["destination"]["field"] for e in self.incoming.get(node_id, []))
+        collector = self.session["execution_graph"]["nodes"][node_id]["type"] == "collect"
+        return ["collection" if collector and field == "item" else field for field in fields]
+
     def complete(self, node_id: NodeId, output: dict) -> None:
         """A prepared node's result; the source node counts as run once all its copies have."""
         session = self.session
         session["results"][node_id] = output
         self._mark(node_id)
+        self.ready.discard(node_id)
+        for child in self.execution.succ.get(node_id, []):
+            self._check_ready(child)
         source = session["prepared_source_mapping"][node_id]
-        if all(p in self.executed for p in self._prepared(source)) and source not in self.executed:
+        self.remaining[source] -= 1
+        if self.remaining[source] == 0 and source not in self.executed:
             self._mark(source)
             session["executed_history"].append(source)
-
-    def source_of(self, node_id: NodeId) -> NodeId:
-        return self.session["prepared_source_mapping"][node_id]
 
     def _mark(self, node_id: NodeId) -> None:
         self.executed.add(node_id)
         self.session["executed"].append(node_id)
+
+    # -- the execution graph, kept as nodes are prepared --------------------------------------
+
+    def _track(self, node_id: NodeId, incoming: list[dict]) -> None:
+        session = self.session
+        node = session["execution_graph"]["nodes"][node_id]
+        self.execution.add_node(node_id)
+        self.incoming[node_id] = incoming
+        above: set[NodeId] = set()
+        for edge in incoming:
+            parent = edge["source"]["node_id"]
+            self.execution.add_edge(parent, node_id)
+            above |= self.iterators_above.get(parent, frozenset())
+            if parent in self.iterator_rank:
+                above.add(parent)
+        self.iterators_above[node_id] = frozenset(above)
+        if node["type"] == "iterate":
+            self.iterator_rank[node_id] = (node.get("index", 0), len(self.iterator_rank))
+        source = session["prepared_source_mapping"][node_id]
+        if node_id not in self.executed:
+            self.remaining[source] = self.remaining.get(source, 0) + 1
+        self._check_ready(node_id)
+
+    def _check_ready(self, node_id: NodeId) -> None:
+        if node_id not in self.executed and all(p in self.executed for p in self.execution.pred[node_id]):
+            self.ready.add(node_id)
 
     # -- preparing ----------------------------------------------------------------------------
 
@@ -195,15 +231,12 @@ class GraphExecution:
         else:
             iterators = [n for n in self._iterator_graph().ancestors(candidate) if self._is(n, "iterate")]
             iterators.sort(key=list(self.nodes).index)
-            execution = self._execution_graph()
             for combination in itertools.product(*(self._prepared(i) for i in iterators)):
-                mappings = [(parent, self._iteration_node(parent, g, execution, list(combination)))
-                            for parent in parents]
+                mappings = [(parent, self._iteration_node(parent, g, list(combination))) for parent in parents]
                 created += self._create(candidate, mappings)
         return created[0] if created else None
 
-    def _iteration_node(self, source: NodeId, g: DiGraph, execution: DiGraph,
-                        iteration: list[NodeId]) -> NodeId | None:
+    def _iteration_node(self, source: NodeId, g: DiGraph, iteration: list[NodeId]) -> NodeId | None:
         """Which prepared copy of a parent feeds this iteration."""
         prepared = self._prepared(source)
         if len(prepared) == 1:
@@ -213,7 +246,7 @@ class GraphExecution:
             return own
         mapping = self.session["prepared_source_mapping"]
         parent_iterators = [p for p in iteration if g.has_path(mapping[p], source)]
-        return next((p for p in prepared if all(execution.has_path(it, p) for it in parent_iterators)), None)
+        return next((p for p in prepared if all(it in self.iterators_above[p] for it in parent_iterators)), None)
 
     def _create(self, node_id: NodeId, mappings: list[tuple[NodeId, NodeId | None]]) -> list[NodeId]:
         """The prepared copies of a node (one per item for an iterator), wired to the given parents."""
@@ -237,37 +270,43 @@ class GraphExecution:
             session["execution_graph"]["nodes"][copy_node["id"]] = copy_node
             session["prepared_source_mapping"][copy_node["id"]] = node_id
             session["source_prepared_mapping"].setdefault(node_id, []).append(copy_node["id"])
-            for prepared, edge in new_edges:
-                session["execution_graph"]["edges"].append(
-                    {"source": {"node_id": prepared, "field": edge["source"]["field"]},
-                     "destination": {"node_id": copy_node["id"], "field": edge["destination"]["field"]}})
+            incoming = [{"source": {"node_id": prepared, "field": edge["source"]["field"]},
+                         "destination": {"node_id": copy_node["id"], "field": edge["destination"]["field"]}}
+                        for prepared, edge in new_edges]
+            session["execution_graph"]["edges"] += incoming
+            self._track(copy_node["id"], incoming)
             created.append(copy_node["id"])
         return created
 
     # -- picking the next node ----------------------------------------------------------------
 
     def _next_ready(self) -> NodeId | None:
-        g = self._execution_graph()
-        nodes = self.session["execution_graph"]["nodes"]
-
-        def ready(node_id: NodeId) -> bool:
-            return node_id not in self.executed and all(p in self.executed for p in g.pred[node_id])
-
-        order = g.dfs_postorder()
-        iterators = sorted((n for n in order if nodes[n]["type"] == "iterate"), key=lambda n: nodes[n].get("index", 0))
-        for iterator in iterators:
-            if ready(iterator):
-                return iterator
-            found = next((child for child in g.dfs_postorder(iterator) if ready(child)), None)
+        """The real pick: iterator copies in index order, each one first if ready, else the first
+        ready node depth-first (post-order) under it; failing those, the first ready node of the
+        whole graph in depth-first post-order."""
+        if not self.ready:
+            return None
+        first: NodeId | None = None
+        for node_id in self.ready:
+            candidates = set(self.iterators_above[node_id])
+            if node_id in self.iterator_rank:
+                candidates.add(node_id)
+            for iterator in candidates:
+                if first is None or self.iterator_rank[iterator] < self.iterator_rank[first]:
+                    first = iterator
+        if first is not None:
+            if first in self.ready:
+                return first
+            found = next((n for n in self.execution.dfs_postorder(first) if n in self.ready), None)
             if found is not None:
                 return found
-        return next((n for n in order if ready(n)), None)
+        return next((n for n in self.execution.dfs_postorder() if n in self.ready), None)
 
     def _fill_inputs(self, node: dict) -> None:
         """Inputs from the results of the nodes feeding it (deep copies: a node may change them);
         a collector's items become its `collection`."""
-        incoming = [e for e in self.session["execution_graph"]["edges"] if e["destination"]["node_id"] == node["id"]]
         results = self.session["results"]
+        incoming = self.incoming[node["id"]]
         if node["type"] == "collect":
             node["collection"] = [copy.deepcopy(results[e["source"]["node_id"]].get(e["source"]["field"]))
                                   for e in incoming if e["destination"]["field"] == "item"]

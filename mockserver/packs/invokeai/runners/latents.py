@@ -1,31 +1,26 @@
-"""Noise, denoising (SD1/2/XL, tiled multi-diffusion, FLUX, SD3, CogView4), VAE encode/decode and
-latent operations, as stand-ins: latents are descriptors of how their picture is made (`render.py`
-draws them), with the real outputs' sizes (latents are 1/8 of the picture, so sizes round to the
-model's grid), field names and errors. A denoise reports its steps as the real one does: one
-`invocation_progress` per step with a 1/8-size preview."""
+"""Noise and denoising (SD1/2/XL, tiled multi-diffusion, FLUX, SD3, CogView4), as stand-ins:
+latents are descriptors of how their picture is made (`render.py` draws them), with the real
+outputs' sizes (latents are 1/8 of the picture, so sizes round to the model's grid), field names
+and errors. A denoise reports its steps as the real one does: one `invocation_progress` per step
+with a 1/8-size preview."""
 
 from __future__ import annotations
 
 import math
 import typing as t
 
+import numpy as np
 from PIL import Image
 
 from mockserver.packs.invokeai.runners import render
 from mockserver.packs.invokeai.runners.conditioning import prompt_of
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, image_output, latents_info, load, save_denoise_mask, save_latents, size,
+    NodeFailed, RunContext, Runner, latents_info, load_model, required, save_denoise_mask, save_latents,
+    size,
 )
 
 LATENT_SCALE = 8
-MAX_PREVIEWS = 100  # progress events per denoise; beyond this many steps, every n-th step reports
-
-
-def _required(node: dict, *fields: str) -> None:
-    for field in fields:
-        if node.get(field) is None:
-            raise NodeFailed("RequiredConnectionException", f"Node {node['type']} missing connections for field {field}",
-                             "invocations/baseinvocation.py")
+MAX_PREVIEWS = 100  # progress events per denoise at most (the real one sends one per step)
 
 
 def _shape(width: int, height: int, channels: int = 4) -> str:
@@ -44,23 +39,22 @@ def _noise(ctx: RunContext, node: dict) -> dict:
 # -- denoising -----------------------------------------------------------------------------------
 
 def _denoise(ctx: RunContext, node: dict, *, width: int, height: int, seed: int, prompt: str,
-             base: str | None, strength: float, steps: int) -> dict:
+             base: str | None, strength: float, steps: int, mask: str | None = None) -> dict:
     """The latents of one denoise, and its progress: a plausible picture of the prompt and seed,
     over `base` (image-to-image) by `strength`, inside the denoise mask when there is one."""
-    mask = (node.get("denoise_mask") or {}).get("mask_name")
+    mask = mask or (node.get("denoise_mask") or {}).get("mask_name")
     recipe = {"op": "denoise", "seed": seed, "prompt": prompt, "base": base, "strength": round(strength, 6),
               "mask": mask}
     output = save_latents(ctx, width, height, recipe)
-    _report_steps(ctx, render.render(ctx, ctx.tensors[output["latents"]["latents_name"]]), seed, steps)
+    # the steps that run: over starting latents, only the share the strength leaves
+    run_steps = max(1, round(steps * strength)) if base is not None else steps
+    _report_steps(ctx, render.render(ctx, ctx.tensors[output["latents"]["latents_name"]]), seed, run_steps)
     return output
 
 
 def _report_steps(ctx: RunContext, final: Image.Image, seed: int, steps: int) -> None:
-    frames = render.progress_frames(final, seed, max(steps, 1))
-    every = max(1, math.ceil(len(frames) / MAX_PREVIEWS))
-    for index, (share, preview) in enumerate(frames):
-        if (index + 1) % every == 0 or index == len(frames) - 1:
-            ctx.progress("Denoising", share, preview, (final.width, final.height))
+    for share, preview in render.progress_frames(final, seed, max(steps, 1), MAX_PREVIEWS):
+        ctx.progress("Denoising", share, preview, (final.width, final.height))
 
 
 def _strength(node: dict, has_base: bool) -> float:
@@ -78,13 +72,14 @@ def _cfg_check(node: dict) -> None:
 
 
 def _sd_denoise(ctx: RunContext, node: dict) -> dict:
-    _required(node, "positive_conditioning", "negative_conditioning", "unet")
+    required(node, "positive_conditioning", "negative_conditioning", "unet")
+    load_model(ctx, node["unet"]["unet"])
     _cfg_check(node)
     noise, latents = node.get("noise"), node.get("latents")
     if noise is None and latents is None:
         raise NodeFailed("ValueError", "'latents' or 'noise' must be provided!", "invocations/denoise_latents.py")
-    noise_info = latents_info(ctx, noise, "invocations/denoise_latents.py") if noise is not None else None
-    base_info = latents_info(ctx, latents, "invocations/denoise_latents.py") if latents is not None else None
+    noise_info = latents_info(ctx, noise) if noise is not None else None
+    base_info = latents_info(ctx, latents) if latents is not None else None
     if noise_info and base_info and (noise_info["width"], noise_info["height"]) != (base_info["width"],
                                                                                    base_info["height"]):
         raise NodeFailed("ValueError", "Incompatible 'noise' and 'latents' shapes: "
@@ -99,31 +94,38 @@ def _sd_denoise(ctx: RunContext, node: dict) -> dict:
                     strength=_strength(node, latents is not None), steps=int(node.get("steps", 10)))
 
 
-def _grid(value: int, multiple: int, up: bool = False) -> int:
+def grid(value: int, multiple: int, up: bool = False) -> int:
     return max(multiple, (math.ceil(value / multiple) if up else value // multiple) * multiple)
 
 
-def _transformer_denoise(positive: str, steps_field: str, grid: int, round_up: bool, where: str,
-                         required: tuple[str, ...]) -> Runner:
+def _transformer_denoise(positive: str, steps_field: str, multiple: int, round_up: bool, where: str,
+                         needs: tuple[str, ...]) -> Runner:
     """FLUX, SD3 and CogView4: sizes and seed are the node's own fields; latents make it image-to-image."""
     def run(ctx: RunContext, node: dict) -> dict:
-        _required(node, *required)
+        required(node, *needs)
+        load_model(ctx, node["transformer"]["transformer"])
         latents = node.get("latents")
         if latents is None and float(node.get("denoising_start", 0)) > 0:
             raise NodeFailed("ValueError", "denoising_start should be 0 when initial latents are not provided.", where)
         if latents is not None:
-            latents_info(ctx, latents, where)
-        width, height = size(_grid(int(node["width"]), grid, round_up), _grid(int(node["height"]), grid, round_up))
+            latents_info(ctx, latents)
+        width, height = size(grid(int(node["width"]), multiple, round_up),
+                             grid(int(node["height"]), multiple, round_up))
         base = latents["latents_name"] if latents else None
         strength = _strength(node, latents is not None)
         kontext = node.get("kontext_conditioning")
-        if base is None and kontext:  # Kontext edits its reference image
+        fill_mask = _fill(ctx, node, where) if node["type"].startswith("flux_denoise") else None
+        if fill_mask is not None:  # FLUX Fill repaints inside its mask, over its image
+            image = node["fill_conditioning"]["image"]["image_name"]
+            base = save_latents(ctx, width, height, {"op": "image", "image": image})["latents"]["latents_name"]
+            strength = 1.0
+        elif base is None and kontext:  # Kontext edits its reference image
             reference = (kontext[0] if isinstance(kontext, list) else kontext)["image"]["image_name"]
             base = save_latents(ctx, width, height, {"op": "image", "image": reference})["latents"]["latents_name"]
             strength = 0.6
         output = _denoise(ctx, node, width=width, height=height, seed=int(node.get("seed", 0)),
                           prompt=prompt_of(ctx, node.get(positive)), base=base, strength=strength,
-                          steps=int(node.get(steps_field, 10)))
+                          steps=int(node.get(steps_field, 10)), mask=fill_mask)
         output["latents"]["seed"] = None
         return output
     return run
@@ -138,8 +140,31 @@ _cogview4_denoise = _transformer_denoise("positive_conditioning", "steps", 8, Fa
                                          ("transformer", "positive_conditioning", "negative_conditioning"))
 
 
+def _fill(ctx: RunContext, node: dict, where: str) -> str | None:
+    """A FLUX Fill denoise's mask as a denoise mask (its tensor: True = repaint), or None without
+    fill conditioning. The real node takes Fill from the model's `inpaint` variant; the mock's
+    model records do not mark FLUX Fill so, so the conditioning decides, and only a Fill model
+    given none fails."""
+    fill = node.get("fill_conditioning")
+    record = ctx.model(node["transformer"]["transformer"]["key"]) or {}
+    if fill is None:
+        if record.get("variant") == "inpaint":
+            raise NodeFailed("ValueError", "A FLUX Fill model is being used without fill_conditioning.", where)
+        return None
+    if node.get("controlnet_vae") is None:
+        raise NodeFailed("ValueError", "A FLUX Fill model is being used without controlnet_vae.", where)
+    found = ctx.tensors.get((fill.get("mask") or {}).get("tensor_name"))
+    if not isinstance(found, dict) or "mask" not in found:
+        raise NodeFailed("ObjectNotFoundError", f"'Object with name {(fill.get('mask') or {}).get('tensor_name')} "
+                         "not found'", "services/object_serializer/object_serializer_disk.py")
+    inside = np.asarray(found["mask"]).astype(bool)
+    inside = inside.reshape(inside.shape[-2:])
+    keep = Image.fromarray(np.where(inside, 0, 255).astype(np.uint8), "L")
+    return save_denoise_mask(ctx, keep, fill["mask"]["tensor_name"])["mask_name"]
+
+
 def _tiled_denoise(ctx: RunContext, node: dict) -> dict:
-    _required(node, "positive_conditioning", "negative_conditioning", "unet")
+    required(node, "positive_conditioning", "negative_conditioning", "unet")
     return _sd_denoise(ctx, node)
 
 
@@ -183,114 +208,6 @@ def _flux_settings(node: dict, output: dict) -> dict:
     return settings
 
 
-# -- VAE -----------------------------------------------------------------------------------------
-
-def _encode(where: str, grid: int = 8, message: str = "Running VAE encoder") -> Runner:
-    """Image to latents: the picture, kept at the model's latent grid (1/8 of its size, rounded down)."""
-    def run(ctx: RunContext, node: dict) -> dict:
-        _required(node, "vae")
-        picture = load(ctx, node)
-        ctx.progress(message)
-        width, height = size(_grid(picture.width, grid), _grid(picture.height, grid))
-        return save_latents(ctx, width, height, {"op": "image", "image": node["image"]["image_name"]})
-    return run
-
-
-def _decode(where: str, message: str = "Running VAE decoder") -> Runner:
-    def run(ctx: RunContext, node: dict) -> dict:
-        _required(node, "latents", "vae")
-        info = latents_info(ctx, node["latents"], where)
-        ctx.progress(message)
-        return image_output(ctx, node, render.render(ctx, info))
-    return run
-
-
-# -- latent operations ---------------------------------------------------------------------------
-
-def _resize(ctx: RunContext, node: dict) -> dict:
-    _required(node, "latents")
-    latents_info(ctx, node["latents"], "invocations/resize_latents.py")
-    width, height = size(int(node["width"]) // 8 * 8, int(node["height"]) // 8 * 8)
-    output = save_latents(ctx, width, height, {"op": "resize", "base": node["latents"]["latents_name"]},
-                          seed=node["latents"].get("seed"))
-    return output
-
-
-def _scale(ctx: RunContext, node: dict) -> dict:
-    _required(node, "latents")
-    info = latents_info(ctx, node["latents"], "invocations/resize_latents.py")
-    factor = float(node["scale_factor"])
-    width = math.floor(info["width"] // 8 * factor) * 8
-    height = math.floor(info["height"] // 8 * factor) * 8
-    width, height = size(width, height)
-    return save_latents(ctx, width, height, {"op": "resize", "base": node["latents"]["latents_name"]},
-                        seed=node["latents"].get("seed"))
-
-
-def _blend(ctx: RunContext, node: dict) -> dict:
-    _required(node, "latents_a", "latents_b")
-    first = latents_info(ctx, node["latents_a"], "invocations/blend_latents.py")
-    second = latents_info(ctx, node["latents_b"], "invocations/blend_latents.py")
-    if (first["width"], first["height"]) != (second["width"], second["height"]):
-        raise NodeFailed("ValueError", "Latents to blend must be the same size.", "invocations/blend_latents.py")
-    return save_latents(ctx, first["width"], first["height"],
-                        {"op": "blend", "base": node["latents_a"]["latents_name"],
-                         "other": node["latents_b"]["latents_name"], "alpha": float(node["alpha"])})
-
-
-def _crop(ctx: RunContext, node: dict) -> dict:
-    _required(node, "latents", "x", "y", "width", "height")
-    info = latents_info(ctx, node["latents"], "invocations/crop_latents.py")
-    x, y = int(node["x"]) // 8 * 8, int(node["y"]) // 8 * 8
-    right = min(x + int(node["width"]) // 8 * 8, info["width"])
-    bottom = min(y + int(node["height"]) // 8 * 8, info["height"])
-    width, height = max(right - x, 0), max(bottom - y, 0)
-    if width == 0 or height == 0:
-        raise NodeFailed("RuntimeError", "cannot crop latents to an empty area", "invocations/crop_latents.py")
-    return save_latents(ctx, width, height, {"op": "crop", "base": node["latents"]["latents_name"], "x": x, "y": y})
-
-
-def _denoise_mask(ctx: RunContext, node: dict) -> dict:
-    """The mask image's black area is repainted (as canvas paste-back later uses it)."""
-    mask = load(ctx, node, "mask").convert("L")
-    masked_latents = None
-    if node.get("image") is not None:
-        _required(node, "vae")
-        picture = load(ctx, node)
-        ctx.progress("Running VAE encoder")
-        masked_latents = save_latents(ctx, _grid(picture.width, 8), _grid(picture.height, 8),
-                                      {"op": "image", "image": node["image"]["image_name"]})["latents"]["latents_name"]
-    field = save_denoise_mask(ctx, mask, node["mask"]["image_name"], masked_latents_name=masked_latents)
-    return {"denoise_mask": field, "type": "denoise_mask_output"}
-
-
-# -- sizes and schedulers ------------------------------------------------------------------------
-
-IDEAL_DIMENSION = {"sd-1": 512, "sd-2": 768, "sdxl": 1024, "flux": 1024, "sd-3": 1024}
-
-
-def _ideal_size(ctx: RunContext, node: dict) -> dict:
-    _required(node, "unet")
-    record = ctx.model(node["unet"]["unet"]["key"])
-    if record is None:
-        raise NodeFailed("UnknownModelException", f"unknown model '{node['unet']['unet']['key']}'",
-                         "services/model_records/model_records_sql.py")
-    if record.get("base") not in IDEAL_DIMENSION:
-        raise NodeFailed("ValueError", f"Unsupported model type: {record.get('base')}", "invocations/ideal_size.py")
-    dimension = IDEAL_DIMENSION[record["base"]] * float(node["multiplier"])
-    aspect = int(node["width"]) / int(node["height"])
-    smallest = math.floor(dimension * 0.5)
-    area = dimension * dimension
-    if aspect > 1.0:
-        height = max(smallest, math.sqrt(area / aspect))
-        width = height * aspect
-    else:
-        width = max(smallest, math.sqrt(area * aspect))
-        height = width / aspect
-    width, height = math.floor(width), math.floor(height)
-    return {"width": width - width % 8, "height": height - height % 8, "type": "ideal_size_output"}
-
-
 RUNNERS: dict[str, Runner] = {
     "noise": _noise,
     "denoise_latents": _sd_denoise,
@@ -300,19 +217,4 @@ RUNNERS: dict[str, Runner] = {
     "flux_denoise_meta": _with_metadata(_flux_denoise, _flux_settings),
     "sd3_denoise": _sd3_denoise,
     "cogview4_denoise": _cogview4_denoise,
-    "i2l": _encode("invocations/image_to_latents.py"),
-    "l2i": _decode("invocations/latents_to_image.py"),
-    "flux_vae_encode": _encode("invocations/flux_vae_encode.py", 8, "Running VAE"),
-    "flux_vae_decode": _decode("invocations/flux_vae_decode.py", "Running VAE"),
-    "sd3_i2l": _encode("invocations/sd3_image_to_latents.py", 8, "Running VAE"),
-    "sd3_l2i": _decode("invocations/sd3_latents_to_image.py", "Running VAE"),
-    "cogview4_i2l": _encode("invocations/cogview4_image_to_latents.py", 8, "Running VAE"),
-    "cogview4_l2i": _decode("invocations/cogview4_latents_to_image.py", "Running VAE"),
-    "lresize": _resize,
-    "lscale": _scale,
-    "lblend": _blend,
-    "crop_latents": _crop,
-    "create_denoise_mask": _denoise_mask,
-    "ideal_size": _ideal_size,
-    "scheduler": lambda ctx, node: {"scheduler": node["scheduler"], "type": "scheduler_output"},
 }

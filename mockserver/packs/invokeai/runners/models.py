@@ -78,7 +78,8 @@ def _flux(ctx: RunContext, node: dict) -> dict:
 
 
 def _sd3(ctx: RunContext, node: dict) -> dict:
-    model = require_model(ctx, node.get("model"), "Unknown model: {key}", where="invocations/sd3_model_loader.py")
+    """The real SD3 and CogView4 loaders check nothing: a missing model fails where it is loaded."""
+    model = node["model"]
     vae, clip_l, clip_g = (node.get(key) or model for key in ("vae_model", "clip_l_model", "clip_g_model"))
     return {"transformer": {"transformer": identifier(model, "transformer"), "loras": []},
             "clip_l": clip_field(identifier(model, "tokenizer"), identifier(clip_l, "text_encoder")),
@@ -88,8 +89,7 @@ def _sd3(ctx: RunContext, node: dict) -> dict:
 
 
 def _cogview4(ctx: RunContext, node: dict) -> dict:
-    model = require_model(ctx, node.get("model"), "Unknown model: {key}",
-                          where="invocations/cogview4_model_loader.py")
+    model = node["model"]
     return {"transformer": {"transformer": identifier(model, "transformer"), "loras": []},
             "glm_encoder": {"tokenizer": identifier(model, "tokenizer"),
                             "text_encoder": identifier(model, "text_encoder")},
@@ -130,8 +130,10 @@ def _lora_loader(output_type: str, parts: tuple[str, ...], where: str = "invocat
     return run
 
 
-def _lora_collection_loader(output_type: str, parts: tuple[str, ...], where: str = "invocations/model.py") -> Runner:
-    """Every LoRA of the collection (once each) onto each given model field."""
+def _lora_collection_loader(output_type: str, parts: tuple[str, ...], bases: tuple[str, ...],
+                            where: str = "invocations/model.py") -> Runner:
+    """Every LoRA of the collection (once each) onto each given model field; the real loader
+    asserts each is of the pipeline's base."""
     def run(ctx: RunContext, node: dict) -> dict:
         loras = node.get("loras")
         loras = loras if isinstance(loras, list) else [loras]
@@ -141,6 +143,8 @@ def _lora_collection_loader(output_type: str, parts: tuple[str, ...], where: str
             if lora is None or lora["lora"]["key"] in added:
                 continue
             require_model(ctx, lora["lora"], "Unknown lora: {key}!", where=where)
+            if lora["lora"].get("base") not in bases:
+                raise NodeFailed("AssertionError", "", where)
             added.append(lora["lora"]["key"])
             for part in parts:
                 if output[part] is not None:
@@ -199,10 +203,11 @@ RUNNERS: dict[str, Runner] = {
     "sdxl_lora_loader": _lora_loader("sdxl_lora_loader_output", ("unet", "clip", "clip2")),
     "flux_lora_loader": _lora_loader("flux_lora_loader_output", ("transformer", "clip", "t5_encoder"),
                                      "invocations/flux_lora_loader.py", "ValueError", FLUX_LORA_PARTS),
-    "lora_collection_loader": _lora_collection_loader("lora_loader_output", ("unet", "clip")),
-    "sdxl_lora_collection_loader": _lora_collection_loader("sdxl_lora_loader_output", ("unet", "clip", "clip2")),
+    "lora_collection_loader": _lora_collection_loader("lora_loader_output", ("unet", "clip"), ("sd-1", "sd-2")),
+    "sdxl_lora_collection_loader": _lora_collection_loader("sdxl_lora_loader_output", ("unet", "clip", "clip2"),
+                                                           ("sdxl",)),
     "flux_lora_collection_loader": _lora_collection_loader(
-        "flux_lora_loader_output", ("transformer", "clip", "t5_encoder"), "invocations/flux_lora_loader.py"),
+        "flux_lora_loader_output", ("transformer", "clip", "t5_encoder"), ("flux",), "invocations/flux_lora_loader.py"),
     "lora_selector": _lora_selector,
     "flux_control_lora_loader": _flux_control_lora,
     "clip_skip": _clip_skip,

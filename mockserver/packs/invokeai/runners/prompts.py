@@ -28,9 +28,9 @@ def _dynamic_prompt(ctx: RunContext, node: dict) -> dict:
 
 def _prompt_from_file(ctx: RunContext, node: dict) -> dict:
     text = ctx.read_prompt_file(str(node.get("file_path") or ""))
-    if text is None:  # the real node's field validator: `ValueError(FileNotFoundError)`
-        raise NodeFailed("NodeInputError", f"Node {node['id']} has invalid incoming input for file_path",
-                         "services/shared/graph.py")
+    if text is None:  # the registry's validator check refuses this before the node runs
+        raise NodeFailed("FileNotFoundError", f"No such file or directory: '{node.get('file_path')}'",
+                         "invocations/prompt.py")
     start = int(node["start_line"]) - 1
     count = int(node["max_prompts"])
     end = start + count if count > 0 else INT32_MAX

@@ -7,12 +7,12 @@ import typing as t
 
 from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
 from mockserver.packs.invokeai.runners import (
-    conditioning, controls, images, latents, metadata, models, primitives, prompts, vision,
+    conditioning, controls, latent_ops, latents, metadata, models, primitives, prompts, vision,
 )
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner
 
 WHERE = "invocations/baseinvocation.py"
-MODULES = (primitives, prompts, metadata, models, conditioning, controls, latents, vision, images)
+MODULES = (primitives, prompts, metadata, models, conditioning, controls, latents, latent_ops, vision)
 
 
 @functools.cache
@@ -20,7 +20,7 @@ def runners() -> dict[str, Runner]:
     table: dict[str, Runner] = {}
     for module in MODULES:
         table.update(module.RUNNERS)
-    table.update(IMAGE_NODES)  # the image and mask nodes' own module wins over the fallbacks here
+    table.update(IMAGE_NODES)  # no type is in both: one runner per type
     return table
 
 
@@ -53,4 +53,26 @@ def missing_input(spec: t.Any, node: dict) -> NodeFailed | None:
         if field.input == "any":
             return NodeFailed("MissingInputException",
                               f"Node {node['type']} missing value or connection for field {name}", WHERE)
+    return None
+
+
+def input_error(node: dict, field: str) -> NodeFailed:
+    """What `GraphExecutionState.next` raises when a value an edge brings fails the field."""
+    return NodeFailed("NodeInputError", f"Node {node['id']} has invalid incoming input for {field}",
+                      "services/shared/graph.py")
+
+
+def validator_problem(ctx: RunContext, node: dict, fed: t.Collection[str]) -> NodeFailed | None:
+    """The nodes' own field validators (beyond the schema), as they judge a value on assignment."""
+    kind = node["type"]
+    if kind in ("integer_math", "float_math") and "b" in fed:  # the validator is on `b`
+        op, a, b = node.get("operation"), node.get("a"), node.get("b")
+        if op == "DIV" and b == 0 or kind == "integer_math" and (op == "MOD" and b == 0 or op == "EXP" and b < 0):
+            return input_error(node, "b")
+        if kind == "float_math" and op == "EXP" and (a == 0 and b < 0 or isinstance(float(a) ** b, complex)):
+            return input_error(node, "b")
+    if kind == "prompt_from_file" and ctx.read_prompt_file(str(node.get("file_path") or "")) is None:
+        # its validator (the file must exist) runs on any value; a direct one the enqueue check would
+        # refuse on the real server, so a graph can only get here with it from an edge or by the mock's leave
+        return input_error(node, "file_path")
     return None

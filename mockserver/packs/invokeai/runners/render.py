@@ -68,12 +68,11 @@ def noise_picture(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray(small, "RGB").resize((width, height), Image.Resampling.NEAREST)
 
 
-def progress_frames(final: Image.Image, seed: int, steps: int) -> list[tuple[float, Image.Image]]:
-    """Previews at 1/8 size (as the real step callback sends), from noise towards the result."""
+def progress_frames(final: Image.Image, seed: int, steps: int, limit: int) -> list[tuple[float, Image.Image]]:
+    """Previews at 1/8 size (as the real step callback sends), from noise towards the result: the
+    starting latents (step 0), then one per step; past `limit` previews, every n-th step and the last."""
     small = final.resize((max(final.width // 8, 1), max(final.height // 8, 1)), Image.Resampling.BILINEAR)
     start = noise_picture(small.width * 8, small.height * 8, seed).resize(small.size)
-    frames = []
-    for step in range(1, steps + 1):
-        share = step / steps
-        frames.append((share, Image.blend(start, small, share)))
-    return frames
+    every = max(1, -(-(steps + 1) // limit))
+    shown = [step for step in range(steps + 1) if (step + 1) % every == 0 or step == steps]
+    return [(step / steps, Image.blend(start, small, step / steps)) for step in shown]
