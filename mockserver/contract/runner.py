@@ -442,9 +442,11 @@ PROFILES: dict[str, Profile] = {
             # create as "the created resource is gone". These read a part the new resource may not
             # have yet, and answer the documented 404 when it is missing: a preset created without
             # an image (`Style preset image not found`), a workflow before a thumbnail is set
-            # (`Workflow thumbnail not found`).
+            # (`Workflow thumbnail not found`). A workflow update ignores the path and updates the
+            # workflow its body's `id` names, as the real server does: a generated body names none
+            # (404 `Workflow not found`; real: 500).
             **{operation_id: {"ensure_resource_availability": {"enabled": False}}
-               for operation_id in ("get_style_preset_image", "get_workflow_thumbnail")},
+               for operation_id in ("get_style_preset_image", "get_workflow_thumbnail", "update_workflow")},
         },
     ),
 }
