@@ -103,6 +103,9 @@ def test_generate_with_sdxl_then_sd15_puts_images_in_the_gallery(page: Page, api
         page.get_by_placeholder("Prompt").or_(page.locator("textarea").first).first.fill(f"a red fox, take {number}")
         page.get_by_role("button", name="Invoke", exact=True).click()
         expect(thumbnails).to_have_count(before + number)
+    newest = api.get("/api/v1/images/", params={"limit": 2}).json()["items"]
+    made_with = [api.get(f"/api/v1/images/i/{image['image_name']}/metadata").json()["model"]["name"] for image in newest]
+    assert made_with == [SD15[1], SDXL[1]]  # newest first: each picture from the model picked for it
 
 
 def choose_main_model(page: Page, name: str) -> None:
