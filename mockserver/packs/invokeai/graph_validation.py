@@ -16,7 +16,7 @@ import typing as t
 
 from mockserver.engine.issues import Issue, RequestInvalid
 from mockserver.packs.invokeai.catalogue import MISSING, Catalogue, NodeSpec
-from mockserver.packs.invokeai.field_validation import FieldValidator, Invalid
+from mockserver.packs.invokeai.field_validation import FieldValidator, Invalid, copy_json
 
 Loc = tuple[t.Any, ...]
 ATTRIBUTE_SCHEMAS: dict[str, dict] = {"id": {"type": "string"}, "is_intermediate": {"type": "boolean"},
@@ -151,7 +151,7 @@ class GraphChecker:
             elif name == "is_intermediate":
                 kept[name] = False
             elif field is not None and field.default is not MISSING:
-                kept[name] = _copy(field.default)
+                kept[name] = copy_json(field.default)
         if issues:
             raise Invalid(issues)
         if spec.extra_allowed:  # kept after the declared fields, as pydantic dumps extras
@@ -272,10 +272,3 @@ def _has_cycle(nodes: dict, edges: list) -> bool:
             return len(done) < len(nodes)
         done.update(ready)
 
-
-def _copy(value: t.Any) -> t.Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value

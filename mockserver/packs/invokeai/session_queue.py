@@ -27,6 +27,7 @@ from mockserver.packs.invokeai.field_validation import Invalid
 from mockserver.packs.invokeai.graph_validation import GraphChecker
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, TensorStore, data_url, traceback_for
 from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
+from mockserver.packs.invokeai.runners.metadata import without_none
 from mockserver.packs.invokeai.runners.registry import input_error, run_node, validator_problem
 from mockserver.packs.invokeai.store import timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
@@ -422,7 +423,7 @@ class SessionQueue:
         for key in ("created_at", "updated_at", "started_at", "completed_at"):
             rendered[key] = item[key] and timestamp(item[key])
         rendered = copy.deepcopy(rendered)
-        return _without_none(rendered) if exclude_none else rendered
+        return without_none(rendered) if exclude_none else rendered
 
     # -- state file ---------------------------------------------------------------------------
 
@@ -468,10 +469,3 @@ def expand(data: list | None, graph: dict, checker: GraphChecker) -> list[tuple[
         combinations.append((field_values, session_graph))
     return combinations
 
-
-def _without_none(value: t.Any) -> t.Any:
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value

@@ -17,12 +17,12 @@ NODE_ATTRIBUTES = ("id", "type", "is_intermediate", "use_cache")
 WHERE = "invocations/metadata_linked.py"
 
 
-def _without_none(value: t.Any) -> t.Any:
+def without_none(value: t.Any) -> t.Any:
     """pydantic's `model_dump(exclude_none=True)`: None dropped at every depth."""
     if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
+        return {k: without_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_none(v) for v in value]
+        return [without_none(v) for v in value]
     return value
 
 
@@ -33,7 +33,7 @@ def _metadata(data: dict) -> dict:
 def _core_metadata(ctx: RunContext, node: dict) -> dict:
     """Every field given (extra fields too: the real node allows them), and the app's version."""
     fields = {k: v for k, v in node.items() if k not in NODE_ATTRIBUTES}
-    return _metadata({**_without_none(fields), "app_version": APP_VERSION})
+    return _metadata({**without_none(fields), "app_version": APP_VERSION})
 
 
 def _metadata_node(ctx: RunContext, node: dict) -> dict:
