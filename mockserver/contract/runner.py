@@ -165,6 +165,7 @@ CHUTES_WARMUP_EVENT = {
             "properties": {"status": {"type": "string", "enum": ["cold", "hot"]}, "log": {"type": "string"}}}},
     },
 }
+CHUTES_FORM_CHECKS = {"negative_data_rejection": {"enabled": False}}
 CHUTES_CORD = {"method": "POST", "path": "/echo", "function": "echo", "stream": False}
 CHUTES_DEPLOY = {"image": "chutes/sglang:0.4.9", "public": False, "code": "chute = 1\n", "filename": "my_chute.py",
                  "ref_str": "my_chute:chute", "standard_template": None,
@@ -331,10 +332,14 @@ PROFILES: dict[str, Profile] = {
         # is taken for a lost chute. Share also answers 404 for a target *user* that does not
         # exist (`Could not find target user to share with`), the generated one in particular.
         operation_checks={
-            operation_id: {"ensure_resource_availability": {"enabled": False}}
-            for operation_id in ("get_chute_code_chutes_code__chute_id__get",
-                                 "warm_up_chute_chutes_warmup__chute_id_or_name__get",
-                                 "share_chute_chutes_share_post")
+            **{operation_id: {"ensure_resource_availability": {"enabled": False}}
+               for operation_id in ("get_chute_code_chutes_code__chute_id__get",
+                                    "warm_up_chute_chutes_warmup__chute_id_or_name__get",
+                                    "share_chute_chutes_share_post")},
+            # Every multipart field is text on the wire, and FastAPI reads a boolean form field as
+            # pydantic does: a "type-violating" `public` generated as 0 arrives as "0", a valid
+            # false, and the build goes on to its business rules (or succeeds).
+            "create_image_images__post": CHUTES_FORM_CHECKS,
         },
         # Generated names, images and code are almost never ones a deploy accepts; these are.
         dictionaries={
