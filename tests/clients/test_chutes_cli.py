@@ -11,7 +11,7 @@ The steps are functions taking a `Lifecycle`; `test_lifecycle` runs them in orde
 need a deployed chute (warming it up, invoking it) go between `deploy_changed_code` and
 `share_and_unshare`.
 
-Builds run on real time here: one second queued, twelve building. `chutes build --wait` asks for
+Builds run on real time here: one second queued, fifteen building. `chutes build --wait` asks for
 the log five seconds after uploading, so it reads the log while the image builds, as an event
 stream, until `DONE`.
 """
@@ -38,7 +38,7 @@ SERVE_ARGS = ("--api", "chutes", "--seed", "11", "--validate-responses")
 CONTROL = "/__mock__/packs/chutes"
 USERS = {u["username"]: u for u in yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "fixtures" / "chutes" / "users.yaml").read_text())["users"]}
-BUILD = {"build_queue_seconds": 1, "build_seconds": 12}
+BUILD = {"build_queue_seconds": 1, "build_seconds": 15}
 FEE = 1.2  # 3 hours of the cheapest GPU with >= 24 GB (an a10 at $0.40/h)
 
 CHUTE_MODULE = '''\

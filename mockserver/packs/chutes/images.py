@@ -108,7 +108,9 @@ def create_image(request: Request) -> Response:
 
 
 def _check_rate(store: ChutesStore, caller: dict, now: float) -> None:
-    recent = sum(1 for h in store.image_history if h["user_id"] == caller["user_id"] and now - h["at"] < DAY)
+    # Only the last day counts, so only the last day is kept: the history stays bounded.
+    store.image_history = [h for h in store.image_history if now - h["at"] < DAY]
+    recent = sum(1 for h in store.image_history if h["user_id"] == caller["user_id"])
     if recent >= IMAGE_CHANGES_PER_DAY:
         raise ApiError(429, f"You many only update/create {IMAGE_CHANGES_PER_DAY} imagehistorys per 24 hours.")
 
