@@ -11,7 +11,7 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field
 
-from mockserver.engine.clock import iso
+from mockserver.engine.clock import iso, parse_instant
 from mockserver.engine.pack import Store
 
 DAY = 86400
@@ -204,7 +204,7 @@ class ChutesStore(Store):
         with self.lock:
             self.users = {u["user_id"]: u for u in data["users"]}
             self.api_keys = {k["value"]: ApiKey(**k) for k in data["api_keys"]}
-            self.images = {i["image_id"]: i for i in data["images"]}
+            self.images = {i["image_id"]: _as_built(i) for i in data["images"]}
             self.chutes = {c["chute_id"]: c for c in data["chutes"]}
             self.shares = {(s["chute_id"], s["shared_to"]): s["shared_by"] for s in data["shares"]}
             self.invocations = list(data["invocations"])
@@ -218,3 +218,14 @@ class ChutesStore(Store):
             self.build_queue_seconds = float(data.get("build_queue_seconds", self.build_queue_seconds))
             self.build_seconds = float(data.get("build_seconds", self.build_seconds))
             self.changed()
+
+
+def _as_built(image: dict) -> dict:
+    """An image from a state written before builds were planned on the clock (an ISO
+    `created_at`, no build times) was built when it was created."""
+    if isinstance(image.get("created_at"), str):
+        image["created_at"] = parse_instant(image["created_at"])
+    image.setdefault("build_started_at", image["created_at"])
+    image.setdefault("build_completed_at", image["created_at"])
+    image.setdefault("dockerfile", "FROM parachutes/python:3.12")
+    return image
