@@ -119,15 +119,20 @@ def add_invocation(request: Request) -> Response:
     return Response.json({"invocation_id": invocation_id}, 201)
 
 
+SETTINGS = ("warmup_seconds", "build_queue_seconds", "build_seconds")
+
+
 @handlers("getSettings")
 def get_settings(request: Request) -> dict:
-    return {"warmup_seconds": request.state.warmup_seconds}
+    return {name: getattr(request.state, name) for name in SETTINGS}
 
 
 @handlers("updateSettings")
 def update_settings(request: Request) -> dict:
     store: ChutesStore = request.state
     with store.lock:
-        store.warmup_seconds = float(request.body["warmup_seconds"])
+        for name in SETTINGS:
+            if name in request.body:
+                setattr(store, name, float(request.body[name]))
         store.changed()
-    return {"warmup_seconds": store.warmup_seconds}
+    return {name: getattr(store, name) for name in SETTINGS}

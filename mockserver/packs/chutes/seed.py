@@ -9,7 +9,7 @@ import uuid
 from mockserver.engine.clock import iso
 from mockserver.engine.pack import PackContext
 from mockserver.packs.chutes.render import compute_multiplier, hourly_usd, supported_gpus
-from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for
+from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for, image_id_for
 
 _CORDS = {
     "vllm": [{"method": "POST", "path": "/v1/chat/completions", "function": "chat", "stream": True,
@@ -48,9 +48,8 @@ def new_state(context: PackContext) -> ChutesStore:
             store.api_keys[key["value"]] = ApiKey(key["value"], user["user_id"], key.get("admin", True),
                                                   key.get("scopes", []))
     by_name = {u["username"]: u for u in store.users.values()}
-    for image in world["images"]:
-        store.images[image["image_id"]] = {**image, "user_id": by_name[image.pop("owner")]["user_id"],
-                                           "created_at": created, "readme": ""}
+    for spec in world["images"]:
+        _seed_image(store, spec, by_name[spec["owner"]], now - 120 * DAY)
     for index, spec in enumerate(world["chutes"]):
         _seed_chute(store, spec, by_name, now - (90 - index) * DAY)
     store.invocations = _history(store, context, now)
@@ -58,9 +57,29 @@ def new_state(context: PackContext) -> ChutesStore:
     return store
 
 
+def _seed_image(store: ChutesStore, spec: dict, owner: dict, created_at: float) -> None:
+    """A fixture image, built long ago (its build took the fixture's `build_minutes`)."""
+    fields = {k: v for k, v in spec.items() if k not in ("owner", "build_minutes", "dockerfile", "readme")}
+    image = new_image(owner, **fields, readme=spec.get("readme", ""), logo_id=None,
+                      dockerfile=spec["dockerfile"], created_at=created_at, queue_seconds=30,
+                      build_seconds=60 * spec.get("build_minutes", 10))
+    store.images[image["image_id"]] = image
+
+
+def new_image(owner: dict, *, name: str, tag: str, public: bool, readme: str, logo_id: str | None,
+              dockerfile: str, created_at: float, queue_seconds: float, build_seconds: float,
+              patch_version: str | None = None, chutes_version: str | None = None) -> dict:
+    """An image record: its build is planned on the clock at creation (queued, then built)."""
+    started = created_at + queue_seconds
+    return {"image_id": image_id_for(owner["username"], name, tag), "user_id": owner["user_id"], "name": name,
+            "tag": tag, "readme": readme, "public": public, "logo_id": logo_id, "patch_version": patch_version,
+            "chutes_version": chutes_version, "dockerfile": dockerfile, "created_at": created_at,
+            "build_started_at": started, "build_completed_at": started + build_seconds}
+
+
 def _seed_chute(store: ChutesStore, spec: dict, users: dict, created_at: float) -> None:
     owner = users[spec["owner"]]
-    image = next(i for i in store.images.values() if i["name"] == spec["image"])
+    image = next(i for i in store.images.values() if f"{i['name']}:{i['tag']}" == spec["image"])
     template = spec.get("template")
     code = f"# {spec['name']}\nfrom chutes.chute import Chute\nchute = Chute(username={owner['username']!r}, name={spec['name']!r})\n"
     node_selector = {"gpu_count": spec["gpu_count"], "min_vram_gb_per_gpu": 16, "include": [spec["gpu"]],

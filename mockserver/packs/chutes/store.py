@@ -6,20 +6,30 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import typing as t
 import uuid
 from dataclasses import dataclass, field
 
-from mockserver.engine.clock import iso
+from mockserver.engine.clock import iso, parse_instant
 from mockserver.engine.pack import Store
 
 DAY = 86400
 BOUNTY_TTL = 3600
 
 
+IMAGE_REF = re.compile(r"^(?:([a-z0-9][a-z0-9_.-]*)/)?([a-z0-9][a-z0-9_.-]*):([a-z0-9][a-z0-9_.-]*)$", re.I)
+
+
 def chute_id_for(username: str, name: str) -> str:
     """The real server derives a chute's id from its owner and name."""
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{username}::chute::{name}"))
+
+
+def image_id_for(username: str, name: str, tag: str) -> str:
+    """An image's id from owner, name and tag, lower-cased as a whole: what the CLI's `Image.uid`
+    computes, so `chutes build` and `chutes deploy` can ask for an image before it exists."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{username}/{name}:{tag}".lower()))
 
 
 @dataclass
@@ -44,9 +54,13 @@ class ChutesStore(Store):
         self.rng = rng
         self.clock = clock
         self.warmup_seconds: float = float(world.get("warmup_seconds", 3))
+        self.build_queue_seconds: float = float(world.get("build_queue_seconds", 1))
+        self.build_seconds: float = float(world.get("build_seconds", 8))
         self.users: dict[str, dict] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.images: dict[str, dict] = {}
+        self.image_history: list[dict] = []  # {user_id, image_id, action, at}: the rate limit counts these
+        self.logos: dict[str, dict] = {}
         self.chutes: dict[str, dict] = {}
         self.shares: dict[tuple[str, str], str] = {}  # (chute_id, shared_to) → shared_by
         self.invocations: list[dict] = []
@@ -93,12 +107,21 @@ class ChutesStore(Store):
         return user.get("payment_address") or self.world["payment_address"]
 
     def image_for(self, value: str, user: dict) -> dict | None:
-        """An image the caller may use, by id, `name:tag`, `owner/name:tag` or name."""
+        """An image the caller may use (public or their own), as the real server looks one up:
+        `[owner/]name:tag` (owner by default the caller; owner, name and tag compared exactly),
+        anything else is an image id."""
+        value = value.lstrip("/")
+        match = IMAGE_REF.match(value)
         for image in self.images.values():
-            owner = self.users[image["user_id"]]["username"]
-            names = {image["image_id"], f"{image['name']}:{image['tag']}",
-                     f"{owner}/{image['name']}:{image['tag']}", image["name"], f"{owner}/{image['name']}"}
-            if value in names and (image["public"] or image["user_id"] == user["user_id"]):
+            if not (image["public"] or image["user_id"] == user["user_id"]):
+                continue
+            if match is None:
+                if image["image_id"] == value:
+                    return image
+                continue
+            owner, name, tag = match.groups()
+            if (self.users[image["user_id"]]["username"] == (owner or user["username"])
+                    and image["name"] == name and image["tag"] == tag):
                 return image
         return None
 
@@ -142,7 +165,8 @@ class ChutesStore(Store):
         self.settle_instances(chute)
         if self._views_version != self.version:
             self._views, self._views_version = {}, self.version
-        moving = chute["chute_id"] in self.bounties or any(i.get("ready_at") for i in chute["instances"])
+        moving = (chute["chute_id"] in self.bounties or any(i.get("ready_at") for i in chute["instances"])
+                  or self.clock.now() < self.images[chute["image_id"]]["build_completed_at"])
         full_key = (*key, chute["chute_id"], self.clock.now() if moving else None)
         found = self._views.get(full_key)
         if found is None:
@@ -170,7 +194,9 @@ class ChutesStore(Store):
                 "invocations": self.invocations, "reports": list(self.reports.values()),
                 "bounties": [{"chute_id": c, **b} for c, b in self.bounties.items()],
                 "manual_boosts": self.manual_boosts, "rolling_updates": self.rolling_updates,
-                "warmup_seconds": self.warmup_seconds,
+                "warmup_seconds": self.warmup_seconds, "image_history": self.image_history,
+                "logos": list(self.logos.values()), "build_queue_seconds": self.build_queue_seconds,
+                "build_seconds": self.build_seconds,
             })
 
     def load(self, data: dict) -> None:
@@ -178,7 +204,7 @@ class ChutesStore(Store):
         with self.lock:
             self.users = {u["user_id"]: u for u in data["users"]}
             self.api_keys = {k["value"]: ApiKey(**k) for k in data["api_keys"]}
-            self.images = {i["image_id"]: i for i in data["images"]}
+            self.images = {i["image_id"]: _as_built(i) for i in data["images"]}
             self.chutes = {c["chute_id"]: c for c in data["chutes"]}
             self.shares = {(s["chute_id"], s["shared_to"]): s["shared_by"] for s in data["shares"]}
             self.invocations = list(data["invocations"])
@@ -187,4 +213,19 @@ class ChutesStore(Store):
             self.manual_boosts = dict(data["manual_boosts"])
             self.rolling_updates = list(data["rolling_updates"])
             self.warmup_seconds = float(data.get("warmup_seconds", self.warmup_seconds))
+            self.image_history = list(data.get("image_history", []))
+            self.logos = {logo["logo_id"]: logo for logo in data.get("logos", [])}
+            self.build_queue_seconds = float(data.get("build_queue_seconds", self.build_queue_seconds))
+            self.build_seconds = float(data.get("build_seconds", self.build_seconds))
             self.changed()
+
+
+def _as_built(image: dict) -> dict:
+    """An image from a state written before builds were planned on the clock (an ISO
+    `created_at`, no build times) was built when it was created."""
+    if isinstance(image.get("created_at"), str):
+        image["created_at"] = parse_instant(image["created_at"])
+    image.setdefault("build_started_at", image["created_at"])
+    image.setdefault("build_completed_at", image["created_at"])
+    image.setdefault("dockerfile", "FROM parachutes/python:3.12")
+    return image

@@ -83,7 +83,7 @@ def test_utilization_counts_recent_requests(api: t.Any) -> None:
 
 
 def test_a_rolling_update_is_in_progress_in_utilization(api: t.Any) -> None:
-    body = chute_args("alice-embeddings", image="custom-ml", code="print(2)\n")
+    body = chute_args("alice-embeddings", image="custom-ml:1.0", code="print(2)\n")
     ok(api.deploy(body, "alice"))
     by_id = {row["chute_id"]: row for row in ok(api.get("/chutes/utilization"))}
     assert by_id[IDS["alice-embeddings"]]["update_in_progress"] is True

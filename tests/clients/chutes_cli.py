@@ -1,0 +1,112 @@
+"""The real `chutes` CLI from PyPI, installed into its own virtualenv and run as a subprocess.
+
+The CLI cannot live in the project's environment (chutes 0.6.9 pins uvicorn<0.39, the mock runs a
+newer one), so it gets `.venv-clients/chutes/` in the repository (git-ignored), created with
+`python -m venv` and pip on first use and reused while its stamp names the same version. A failed
+install is an error, never a skip: these tests exist to run that client.
+
+`Cli` runs one command the way a person would: its own working directory (where the chute module
+is), a config file named by `CHUTES_CONFIG_PATH`, answers to the y/n prompts on stdin, and a
+timeout. The output has its ANSI colours removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+VERSION = "0.6.9"
+VENV = REPO / ".venv-clients" / "chutes"
+STAMP = VENV / f".installed-chutes-{VERSION}"
+INSTALL_TIMEOUT = 1800  # seconds; a cold pip cache downloads and builds a few dozen packages
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class CliInstallError(RuntimeError):
+    """pip could not install the CLI; the message carries pip's output."""
+
+
+def install() -> Path:
+    """The `chutes` executable of the client virtualenv, installing it if needed."""
+    executable = VENV / "bin" / "chutes"
+    VENV.parent.mkdir(exist_ok=True)
+    with _locked(VENV.parent / "chutes.lock"):  # several pytest workers may get here at once
+        if STAMP.exists() and executable.exists():
+            return executable
+        shutil.rmtree(VENV, ignore_errors=True)
+        _run_install([sys.executable, "-m", "venv", str(VENV)])
+        _run_install([str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                      f"chutes=={VERSION}"])
+        STAMP.touch()
+    return executable
+
+
+def _run_install(command: list[str]) -> None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise CliInstallError(f"{' '.join(command)} took longer than {INSTALL_TIMEOUT}s") from error
+    if done.returncode != 0:
+        raise CliInstallError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n"
+                              f"{done.stderr[-4000:]}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> t.Iterator[None]:
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class Account:
+    """Who the CLI acts as: the `[auth]` section of its config."""
+
+    username: str
+    user_id: str
+    seed_hex: str
+    hotkey: str
+    api_key: str  # not used by the CLI; the tests read the mock's state with it
+
+
+@dataclass
+class Result:
+    returncode: int
+    output: str  # stdout and stderr together, without colours
+
+
+class Cli:
+    """One account's CLI: a working directory with its config file and chute modules."""
+
+    def __init__(self, executable: Path, workdir: Path, base_url: str, account: Account) -> None:
+        self.executable, self.workdir, self.account = executable, workdir, account
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config = workdir / "config.ini"
+        self.config.write_text(
+            f"[api]\nbase_url = {base_url}\n\n[auth]\nuser_id = {account.user_id}\nusername = {account.username}\n"
+            f"hotkey_name = default\nhotkey_seed = {account.seed_hex}\nhotkey_ss58address = {account.hotkey}\n")
+
+    def write_module(self, name: str, text: str) -> None:
+        (self.workdir / f"{name}.py").write_text(text)
+
+    def run(self, *args: str, answers: str = "", timeout: float = 120) -> Result:
+        """`chutes *args` with `answers` on stdin (one line per prompt, e.g. "y\\n")."""
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("CHUTES_", "VIRTUAL_ENV", "PYTHON"))}
+        env.update(CHUTES_CONFIG_PATH=str(self.config), NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1")
+        done = subprocess.run([str(self.executable), *args], cwd=self.workdir, input=answers, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                              check=False)
+        return Result(done.returncode, _ANSI.sub("", done.stdout))
