@@ -1,6 +1,6 @@
 """Schemathesis over `specs/chutes.yaml`, against the app in-process (ASGI), responses validated.
 
-Each of the 27 operations is one pytest item. Schemathesis generates valid and invalid requests
+Each of the 28 operations is one pytest item. Schemathesis generates valid and invalid requests
 from the spec (examples, coverage and fuzzing phases), sends them with a valid API key, and checks
 every answer: no 5xx, a documented status, a documented content type, a body that fits the schema,
 invalid input rejected with 422 (FastAPI's status), and schema-valid input answered with a 2xx or a
