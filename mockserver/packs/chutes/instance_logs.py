@@ -124,18 +124,18 @@ async def log_events(store: ChutesStore, instance: Instance, backfill: int) -> t
     sent = log.count_until(store.clock.now())
     for index in range(max(0, sent - backfill), sent):
         yield _event({"log": log.line(index)})
-    while True:
+    while not store.retired:
         await asyncio.sleep(POLL_SECONDS)
         store.settle()
-        if store.retired or store.instances.get(instance.instance_id) is not instance:
-            return
-        written = log.count_until(store.clock.now())
-        if written <= sent:
-            yield b".\n\n"
-            continue
+        ended_at = instance.ended_at
+        written = log.count_until(store.clock.now() if ended_at is None else ended_at)
         for index in range(max(sent, written - LIVE_BURST), written):
             yield _event({"log": log.line(index)})
-        sent = written
+        if ended_at is not None:
+            return  # what it wrote until it went away, then the connection closes
+        if written <= sent:
+            yield b".\n\n"
+        sent = max(sent, written)
 
 
 @handlers("stream_logs_instances__instance_id__logs_get")

@@ -28,6 +28,7 @@ class Instance:
     verified: bool = False
     last_used_at: float | None = None  # the last invocation it served
     scales_down: bool = True  # False for the fixture world's running instances, kept busy by its traffic
+    ended_at: float | None = None  # set when it goes away, for whoever still holds it (a log stream)
 
     @property
     def hot(self) -> bool:
@@ -79,13 +80,16 @@ class Instances:
         self._by_id[instance.instance_id] = instance
         return instance
 
-    def remove(self, instance_id: str) -> Instance | None:
-        return self._by_id.pop(instance_id, None)
+    def remove(self, instance_id: str, when: float) -> Instance | None:
+        instance = self._by_id.pop(instance_id, None)
+        if instance is not None:
+            instance.ended_at = when
+        return instance
 
-    def remove_chute(self, chute_id: str) -> list[Instance]:
+    def remove_chute(self, chute_id: str, when: float) -> list[Instance]:
         gone = self.for_chute(chute_id)
         for instance in gone:
-            del self._by_id[instance.instance_id]
+            self.remove(instance.instance_id, when)
         return gone
 
     def touch(self, instance_id: str, now: float) -> None:

@@ -171,7 +171,7 @@ class ChutesStore(Store):
 
     def remove_instances(self, chute_id: str) -> None:
         with self.lock:
-            if self.instances.remove_chute(chute_id):
+            if self.instances.remove_chute(chute_id, self.clock.now()):
                 self.changed()
 
     def settle(self) -> None:
@@ -190,7 +190,7 @@ class ChutesStore(Store):
                     changed = True
                 ends = self._scale_down_at(instance)
                 if ends is not None and ends <= now:
-                    self.instances.remove(instance.instance_id)
+                    self.instances.remove(instance.instance_id, max(ends, instance.created_at))
                     changed = True
             if changed:
                 self.changed()
