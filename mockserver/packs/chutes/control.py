@@ -115,7 +115,7 @@ def add_invocation(request: Request) -> Response:
             "usd_amount": 0.0, "input_tokens": body.get("input_tokens", 0),
             "output_tokens": body.get("output_tokens", 0), "steps": 0})
         store.invocations.sort(key=lambda i: i["started_at"])
-        store.instances.touch(instance, started + body.get("duration", 1.5))  # it was busy: no scale-down yet
+        store.instance_used(instance, started + body.get("duration", 1.5))  # busy: no scale-down yet
         chute["invocation_count"] += 1
         store.changed()
     return Response.json({"invocation_id": invocation_id}, 201)

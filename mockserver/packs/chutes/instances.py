@@ -93,7 +93,8 @@ class Instances:
         return gone
 
     def touch(self, instance_id: str, now: float) -> None:
-        """An invocation was served: the instance is not idle (scale-down starts over)."""
+        """An invocation was served: the instance is not idle (scale-down starts over). Callers
+        hold the store's lock and call `changed()`; `ChutesStore.instance_used` does both."""
         instance = self._by_id.get(instance_id)
         if instance is not None:
             instance.last_used_at = now

@@ -169,6 +169,13 @@ class ChutesStore(Store):
             self.changed()
         return instance
 
+    def instance_used(self, instance_id: str, when: float | None = None) -> None:
+        """An invocation was served by this instance (at `when`, default now): its idle time, and
+        so its scale-down, starts over."""
+        with self.lock:
+            self.instances.touch(instance_id, self.clock.now() if when is None else when)
+            self.changed()
+
     def remove_instances(self, chute_id: str) -> None:
         with self.lock:
             if self.instances.remove_chute(chute_id, self.clock.now()):
