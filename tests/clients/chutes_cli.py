@@ -33,7 +33,7 @@ def chutes_executable(version: str = CHUTES_VERSION, venv: Path = VENV) -> Path:
     if marker.exists() and executable.exists():
         return executable
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(venv.parent / f".{venv.name}.lock"):
+    with _locked(venv.parent / f"{venv.name}.lock"):  # the lock the other CLI helpers take too
         if not (marker.exists() and executable.exists()):
             _install(venv, version)
             marker.touch()
