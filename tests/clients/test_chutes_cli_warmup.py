@@ -188,7 +188,7 @@ def test_the_dashboard_shows_a_cold_chutes_bounty(chutes: Path, api: httpx.Clien
 
 def test_the_dashboard_streams_the_log_of_a_starting_instance(chutes: Path, api: httpx.Client, environment: dict,
                                                               tmp_path: Path) -> None:
-    chute = deploy(api, "cli-dashboard-logs", warmup_seconds=3)
+    chute = deploy(api, "cli-dashboard-logs", warmup_seconds=1)
     quick = api.get("/chutes/warmup/cli-dashboard-logs", params={"quick": "true"},
                     headers={"Authorization": ALICE_KEY}).json()
     [instance] = quick["instances"]  # starting: the dashboard finds it in the chute's instances
