@@ -15,6 +15,7 @@ import orjson
 
 from mockserver.engine.streams import Receive, Send, Shutdown, send_stream
 
+
 def json_bytes(value: t.Any) -> bytes:
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)

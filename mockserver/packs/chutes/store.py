@@ -11,7 +11,6 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field
 
-from mockserver.engine.clock import iso
 from mockserver.engine.pack import Store
 from mockserver.packs.chutes.instances import Instance, Instances
 
