@@ -322,3 +322,18 @@ def test_the_stream_ends_when_its_instance_goes_away(api: t.Any, server: t.Any) 
                                     enough=lambda events: False, meanwhile=scale_down)  # reads to the end
     assert status == 200 and events[0] == {"event": "connected", "filename": "current"}
     assert lines(events)[-1].startswith("2025-11-21 00:05:00.000")  # written up to the moment it went
+
+
+def test_state_saved_before_instances_were_records_still_loads(api: t.Any) -> None:
+    """Older exports kept instances inside each chute; they load as records of that chute."""
+    old = {key: value for key, value in api.state().items() if key != "instances"}
+    embedded = {"instance_id": "11111111-2222-4333-8444-555555555555", "region": "eu-central", "active": True,
+                "verified": True, "last_verified_at": iso(CLOCK), "gpu_model_name": "h100", "gpu_count": 1,
+                "ready_at": None}
+    for chute in old["chutes"]:
+        chute["instances"] = [embedded] if chute["chute_id"] == BOBS_ID else []
+    ok(api.client.put("/__mock__/packs/chutes/state", json=old))
+    assert [(i["instance_id"], i["active"], i["verified"]) for i in instances_of(api, BOBS, "bob")] == [
+        (embedded["instance_id"], True, True)]
+    assert instances_of(api, "alice-embeddings", "alice") == []  # what the old export said
+    assert quick(api, BOBS, "bob")["status"] == "hot"
