@@ -56,9 +56,13 @@ class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.version = 0
+        self.retired = False  # replaced by a reset or an import; no longer served
 
     def changed(self) -> None:
         self.version += 1
+
+    def retire(self) -> None:
+        self.retired = True
 
     def export(self) -> dict:
         raise NotImplementedError

@@ -26,6 +26,7 @@ from mockserver.engine.journal import Journal
 from mockserver.engine.pack import Pack, PackContext, Store
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.spec import LoadedSpec
+from mockserver.engine.streams import Shutdown
 
 log = logging.getLogger("mockserver")
 
@@ -64,7 +65,13 @@ class PackRuntime:
         return self._gzipped
 
     def reset(self) -> None:
-        self.state = self.pack.new_state(self.context)
+        self.replace_state(self.pack.new_state(self.context))
+
+    def replace_state(self, fresh: Store) -> None:
+        """Serve `fresh` from now on; the old state is retired, so whatever still holds it (an
+        open event stream) knows its world is gone."""
+        old, self.state = self.state, fresh
+        old.retire()
 
     def export(self) -> dict:
         with self.state.lock:
@@ -73,7 +80,7 @@ class PackRuntime:
     def load(self, data: dict) -> None:
         fresh = self.pack.new_state(self.context)
         fresh.load(data)
-        self.state = fresh  # swap whole: a failed import leaves the old state untouched
+        self.replace_state(fresh)  # swap whole: a failed import leaves the old state untouched
 
 
 @dataclass
@@ -86,6 +93,7 @@ class Services:
     journal: Journal = field(default_factory=Journal)
     faults: Faults = field(default_factory=Faults)
     started_at: float = field(default_factory=time.time)
+    shutdown: Shutdown = field(default_factory=Shutdown)  # begun when the server stops
 
 
 class MockServer:
@@ -171,6 +179,7 @@ class MockServer:
                 self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.begin_shutdown()
                 if self._flusher is not None:
                     self._flusher.cancel()
                 for task in self._background:
@@ -179,6 +188,11 @@ class MockServer:
                 self.save_state()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def begin_shutdown(self) -> None:
+        """End every open event stream. A server must call this when it starts to stop, before
+        it waits for open responses: uvicorn sends the lifespan shutdown only after that wait."""
+        self.services.shutdown.begin()
 
     def _start_background(self) -> None:
         for name, companion in self._companions.items():
@@ -215,7 +229,7 @@ class MockServer:
             fresh.load(pack_state)
             staged[name] = fresh
         for name, fresh in staged.items():
-            self.runtimes[name].state = fresh
+            self.runtimes[name].replace_state(fresh)
         if clock is not None:
             self.services.clock.restore(clock)
 

@@ -2,12 +2,16 @@
 
 The CLI cannot live in the project's environment (chutes 0.6.9 pins uvicorn<0.39, the mock runs a
 newer one), so it gets `.venv-clients/chutes/` in the repository (git-ignored), created with
-`python -m venv` and pip on first use and reused while its stamp names the same version. A failed
+`python -m venv` and pip on first use and reused while its stamp names the same version. Concurrent
+test processes (pytest-xdist) take a file lock, so one installs and the others wait. A failed
 install is an error, never a skip: these tests exist to run that client.
 
-`Cli` runs one command the way a person would: its own working directory (where the chute module
-is), a config file named by `CHUTES_CONFIG_PATH`, answers to the y/n prompts on stdin, and a
-timeout. The output has its ANSI colours removed.
+Two ways to drive it:
+- `Cli` runs one command the way a person would: its own working directory (where the chute
+  module is), a config file named by `CHUTES_CONFIG_PATH`, answers to the y/n prompts on stdin,
+  and a timeout. The output has its ANSI colours removed.
+- `chutes_executable()`, `write_config()` and `cli_environment()` are the pieces, for tests that
+  start the CLI themselves (e.g. a `warmup --stream-logs` they read line by line and stop).
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ def install() -> Path:
                       f"chutes=={VERSION}"])
         STAMP.touch()
     return executable
+
+
+def chutes_executable() -> Path:
+    """The `chutes` command of the client virtualenv (installed on first use)."""
+    return install()
 
 
 def _run_install(command: list[str]) -> None:
@@ -93,10 +102,8 @@ class Cli:
     def __init__(self, executable: Path, workdir: Path, base_url: str, account: Account) -> None:
         self.executable, self.workdir, self.account = executable, workdir, account
         workdir.mkdir(parents=True, exist_ok=True)
-        self.config = workdir / "config.ini"
-        self.config.write_text(
-            f"[api]\nbase_url = {base_url}\n\n[auth]\nuser_id = {account.user_id}\nusername = {account.username}\n"
-            f"hotkey_name = default\nhotkey_seed = {account.seed_hex}\nhotkey_ss58address = {account.hotkey}\n")
+        self.config = write_config(workdir, base_url, {"username": account.username, "user_id": account.user_id,
+                                                      "seed": account.seed_hex, "hotkey": account.hotkey})
 
     def write_module(self, name: str, text: str) -> None:
         (self.workdir / f"{name}.py").write_text(text)
@@ -110,3 +117,25 @@ class Cli:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
                               check=False)
         return Result(done.returncode, _ANSI.sub("", done.stdout))
+
+
+def write_config(directory: Path, base_url: str, user: dict) -> Path:
+    """`config.ini` signing as `user` (a fixture user: username, user_id, hotkey, seed)."""
+    path = directory / "config.ini"
+    path.write_text(
+        "[api]\n"
+        f"base_url = {base_url}\n\n"
+        "[auth]\n"
+        f"user_id = {user['user_id']}\n"
+        f"username = {user['username']}\n"
+        "hotkey_name = default\n"
+        f"hotkey_seed = {user['seed']}\n"
+        f"hotkey_ss58address = {user['hotkey']}\n", encoding="utf-8")
+    return path
+
+
+def cli_environment(config: Path, home: Path, **extra: str) -> dict[str, str]:
+    """The CLI's environment: its config, a home of its own, no proxies between it and 127.0.0.1."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")}
+    return {**keep, "HOME": str(home), "CHUTES_CONFIG_PATH": str(config), "NO_PROXY": "*",
+            "PYTHONUNBUFFERED": "1", **extra}

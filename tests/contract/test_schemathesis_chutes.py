@@ -1,6 +1,6 @@
 """Schemathesis over `specs/chutes.yaml`, against the app in-process (ASGI), responses validated.
 
-Each of the 34 operations is one pytest item. Schemathesis generates valid and invalid requests
+Each of the 35 operations is one pytest item. Schemathesis generates valid and invalid requests
 from the spec (examples, coverage and fuzzing phases), sends them with a valid API key, and checks
 every answer: no 5xx, a documented status, a documented content type, a body that fits the schema,
 invalid input rejected with 422 (FastAPI's status), and schema-valid input answered with a 2xx or a
@@ -327,6 +327,32 @@ def test_deployed_cords_carry_their_defaults() -> None:
         assert chute["cords"] == [{**CORD, "passthrough": False, "public_api_path": None, "public_api_method": None,
                                    "input_schema": {}, "output_schema": {}, "output_content_type": None,
                                    "minimal_input_schema": {}}]
+    finally:
+        restore()
+
+
+def test_warmup_quick_and_the_instance_log_refusals() -> None:
+    """The quick warmup answer with its bounty object, and the three refusals of the instance log
+    stream in their order (its 200 is an endless stream: tests/packs/chutes/test_instances.py
+    reads it from the app)."""
+    try:
+        # The baseline's warmup_seconds is 0: the instance is up at once and the bounty claimed.
+        quick = call("GET", "/chutes/warmup/{chute_id_or_name}", query={"quick": True},
+                     path_parameters={"chute_id_or_name": "unsloth/gemma-3-12b-it"})
+        assert quick.status_code == 200 and quick.json()["status"] == "hot" and quick.json()["bounty"] is None
+        public_instance = quick.json()["instances"][0]["instance_id"]
+        missing = call("GET", "/instances/{instance_id}/logs", path_parameters={"instance_id": "nope"},
+                       query={"backfill": -1})
+        assert (missing.status_code, missing.json()) == (404, {"detail": "Instance not found."})
+        public = call("GET", "/instances/{instance_id}/logs", path_parameters={"instance_id": public_instance},
+                      query={"backfill": -1})
+        assert (public.status_code, public.json()) == (
+            403, {"detail": "You may only view logs for your own (private) chutes."})
+        affine = client.get("/chutes/affine/reasoner-7b", headers={"Authorization": API_KEY}).json()
+        own = call("GET", "/instances/{instance_id}/logs", query={"backfill": 10001},
+                   path_parameters={"instance_id": affine["instances"][0]["instance_id"]})
+        assert (own.status_code, own.json()) == (
+            400, {"detail": "`backfill` must be between 0 and 10000 (lines of logs)"})
     finally:
         restore()
 

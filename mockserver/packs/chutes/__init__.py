@@ -1,21 +1,23 @@
 """Chutes API (api.chutes.ai): chutes, sharing, invocations, exports, bounties, images, logos,
-the caller's own account."""
+the caller's own account, instance logs."""
 
 from __future__ import annotations
 
 from mockserver.engine.pack import Handlers, Pack
-from mockserver.packs.chutes import bounties, chutes, control, images, invocations, logos, users
+from mockserver.packs.chutes import (
+    bounties, chutes, control, images, instance_logs, invocations, logos, users,
+)
 from mockserver.packs.chutes.auth import authenticate, catch_all
 from mockserver.packs.chutes.seed import new_state
 
 handlers = Handlers()
-for module in (chutes, invocations, bounties, images, logos, users):
+for module in (chutes, invocations, bounties, images, logos, users, instance_logs):
     handlers.include(module.handlers)
 
 PACK = Pack(
     name="chutes",
     dialect="fastapi",
-    prefixes=("/chutes", "/invocations", "/bounties", "/images", "/logos", "/users"),
+    prefixes=("/chutes", "/invocations", "/bounties", "/images", "/logos", "/users", "/instances"),
     handlers=handlers,
     new_state=new_state,
     authenticate=authenticate,

@@ -101,7 +101,8 @@ def add_invocation(request: Request) -> Response:
     user = _user(store, body["user"])
     started = body.get("started_at", store.clock.now())
     invocation_id = str(uuid.UUID(int=store.rng.getrandbits(128), version=4))
-    instance = chute["instances"][0]["instance_id"] if chute["instances"] else str(uuid.UUID(int=0))
+    running = store.instances.for_chute(chute["chute_id"])
+    instance = running[0].instance_id if running else str(uuid.UUID(int=0))
     with store.lock:
         store.invocations.append({
             "invocation_id": invocation_id, "parent_invocation_id": invocation_id, "chute_id": chute["chute_id"],
@@ -114,6 +115,7 @@ def add_invocation(request: Request) -> Response:
             "usd_amount": 0.0, "input_tokens": body.get("input_tokens", 0),
             "output_tokens": body.get("output_tokens", 0), "steps": 0})
         store.invocations.sort(key=lambda i: i["started_at"])
+        store.instance_used(instance, started + body.get("duration", 1.5))  # busy: no scale-down yet
         chute["invocation_count"] += 1
         store.changed()
     return Response.json({"invocation_id": invocation_id}, 201)

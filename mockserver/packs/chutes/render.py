@@ -82,13 +82,12 @@ def image_response(image: dict, owner: dict, now: float) -> dict:
 
 def chute_response(store: t.Any, chute: dict, *, with_price: bool = True) -> dict:
     gpus = store.world["gpus"]
-    store.settle_instances(chute)
+    store.settle()
     image = store.images[chute["image_id"]]
     multiplier = compute_multiplier(chute["node_selector"], gpus)
     node_selector = {**chute["node_selector"], "compute_multiplier": multiplier,
                      "supported_gpus": chute["supported_gpus"]}
-    instances = [{k: i[k] for k in ("instance_id", "region", "active", "verified", "last_verified_at")}
-                 for i in chute["instances"] if i.get("ready_at") is None]
+    instances = [i.summary() for i in store.instances.for_chute(chute["chute_id"])]
     public_chute = chute["public"]
     return {
         "chute_id": chute["chute_id"], "name": chute["name"], "tagline": chute["tagline"],

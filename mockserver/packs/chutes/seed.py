@@ -27,6 +27,9 @@ _CORDS = {
 }
 
 
+START_UP = 180.0  # seconds the fixture world's instances took to start
+
+
 def slugify(text: str, max_length: int = 58) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:max_length].strip("-")
@@ -91,9 +94,10 @@ def _seed_chute(store: ChutesStore, spec: dict, users: dict, created_at: float) 
     chute["boost"] = spec.get("boost")
     chute["disabled"] = spec.get("disabled", False)
     for gpu, count, active in spec.get("instances", []):
-        instance = store.new_instance(chute, active=active)
-        instance.update(gpu_model_name=gpu, gpu_count=count)
-        chute["instances"].append(instance)
+        # Running since shortly after the chute was deployed; the world's traffic keeps it up.
+        instance = store.start_instance(chute, created_at=created_at, ready_at=created_at + START_UP if active else None,
+                                        gpu=gpu, gpu_count=count, scales_down=False)
+        instance.active = instance.verified = active
     for username in spec.get("shared_with", []):
         store.shares[(chute["chute_id"], users[username]["user_id"])] = owner["user_id"]
 
@@ -113,7 +117,7 @@ def make_chute(store: ChutesStore, owner: dict, image: dict, *, name: str, code:
         "slug": slug, "standard_template": template, "cords": cords, "jobs": jobs,
         "created_at": iso(created_at), "updated_at": iso(created_at), "image_id": image["image_id"],
         "user_id": owner["user_id"], "node_selector": node_selector,
-        "supported_gpus": supported_gpus(node_selector, gpus), "invocation_count": 0, "instances": [],
+        "supported_gpus": supported_gpus(node_selector, gpus), "invocation_count": 0,
         "logo_id": extra.get("logo_id"), "openrouter": False, "chutes_version": image.get("chutes_version"),
         "revision": revision, "concurrency": extra.get("concurrency"), "boost": None,
         "max_instances": extra.get("max_instances", 1), "scaling_threshold": extra.get("scaling_threshold", 0.75),
@@ -133,7 +137,8 @@ def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]
     invocations = []
     start = int(now) - world["history_days"] * DAY
     for chute in sorted(store.chutes.values(), key=lambda c: c["chute_id"]):
-        if not chute["instances"]:
+        instances = store.instances.for_chute(chute["chute_id"])
+        if not instances:
             continue
         rate = hourly_usd(chute["node_selector"], world["gpus"]) / 3600
         for day in range(world["history_days"]):
@@ -143,7 +148,7 @@ def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]
                     continue
                 duration = round(rng.uniform(0.2, 30.0), 3)
                 caller = rng.choice(callers)
-                instance = rng.choice(chute["instances"])
+                instance = rng.choice(instances)
                 invocation_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
                 output_tokens = rng.randint(20, 2000) if chute["standard_template"] == "vllm" else 0
                 invocations.append({
@@ -151,7 +156,7 @@ def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]
                     "chute_id": chute["chute_id"], "chute_user_id": chute["user_id"],
                     "user_id": caller["user_id"], "function_name": chute["cords"][0]["function"] if chute["cords"] else "run",
                     "image_id": chute["image_id"], "image_user_id": store.images[chute["image_id"]]["user_id"],
-                    "instance_id": instance["instance_id"], "miner_uid": rng.randint(0, 255),
+                    "instance_id": instance.instance_id, "miner_uid": rng.randint(0, 255),
                     "miner_hotkey": f"5Miner{rng.randint(0, 15):02d}" + "x" * 40,
                     "started_at": started, "completed_at": started + duration,
                     "error_message": "upstream timeout" if rng.random() < 0.02 else None,

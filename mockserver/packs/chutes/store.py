@@ -5,6 +5,7 @@ through one call shows up in listings, utilization, GPU history and exports."""
 from __future__ import annotations
 
 import copy
+import math
 import random
 import re
 import typing as t
@@ -13,12 +14,25 @@ from dataclasses import dataclass, field
 
 from mockserver.engine.clock import iso, parse_instant
 from mockserver.engine.pack import Store
+from mockserver.packs.chutes.instances import Instance, Instances
 
 DAY = 86400
 BOUNTY_TTL = 3600
 
 
 IMAGE_REF = re.compile(r"^(?:([a-z0-9][a-z0-9_.-]*)/)?([a-z0-9][a-z0-9_.-]*):([a-z0-9][a-z0-9_.-]*)$", re.I)
+
+
+BOOST_MIN, BOOST_MAX, BOOST_RAMP_SECONDS = 1.1, 1.5, 180 * 60
+
+
+def bounty_boost(age_seconds: int) -> float:
+    """The compute-multiplier boost an instance started for this bounty gets (newer server)."""
+    if age_seconds <= 0:
+        return BOOST_MIN
+    if age_seconds >= BOOST_RAMP_SECONDS:
+        return BOOST_MAX
+    return BOOST_MIN + age_seconds / BOOST_RAMP_SECONDS * (BOOST_MAX - BOOST_MIN)
 
 
 def chute_id_for(username: str, name: str) -> str:
@@ -68,6 +82,9 @@ class ChutesStore(Store):
         self.bounties: dict[str, dict] = {}  # chute id → {created_at, last_notified}
         self.manual_boosts: dict[str, float] = {}
         self.rolling_updates: list[dict] = []
+        self.instances = Instances()
+        self._settled_version = -1  # settle() has nothing to do until the version or
+        self._next_change = math.inf  # the clock reaches these
         self._views: dict[tuple, t.Any] = {}
         self._views_version = -1
 
@@ -132,55 +149,111 @@ class ChutesStore(Store):
         return {cid: b for cid, b in self.bounties.items() if now - b["created_at"] < BOUNTY_TTL}
 
     def bounty_amount(self, chute_id: str) -> int | None:
+        info = self.bounty_info(chute_id)
+        return None if info is None else info["amount"]
+
+    def bounty_info(self, chute_id: str) -> dict | None:
+        """The live bounty as the newer server describes it: amount (grows 3 a second from 100,
+        at most 86400), boost (ramps linearly over 180 minutes), age and creation time."""
         bounty = self.live_bounties().get(chute_id)
         if bounty is None:
             return None
-        return min(3 * int(self.clock.now() - bounty["created_at"]) + 100, 86400)
+        age = int(self.clock.now() - bounty["created_at"])
+        return {"amount": min(3 * age + 100, 86400), "boost": bounty_boost(age), "age_seconds": age,
+                "created_at": bounty["created_at"]}
 
     def warm(self, chute: dict) -> None:
         """A warmup request: a cold chute gets a bounty and, `warmup_seconds` later, an instance."""
-        if any(i["active"] and i["verified"] for i in chute["instances"]):
+        self.settle()
+        chute_id = chute["chute_id"]
+        if self.instances.hot_for(chute_id):
             return
-        now = self.clock.now()
         with self.lock:
-            self.bounties.setdefault(chute["chute_id"], {"created_at": now, "last_notified": None})
-            if not chute["instances"]:
-                chute["instances"].append(self.new_instance(chute, active=False, ready_at=now + self.warmup_seconds))
+            now = self.clock.now()
+            self.bounties.setdefault(chute_id, {"created_at": now, "last_notified": None})
+            if not self.instances.for_chute(chute_id):
+                self.start_instance(chute, ready_at=now + self.warmup_seconds)
+            self.changed()
+        self.settle()  # with warmup_seconds 0 it is hot at once
+
+    def start_instance(self, chute: dict, *, ready_at: float | None, created_at: float | None = None,
+                       gpu: str | None = None, gpu_count: int | None = None, scales_down: bool = True) -> Instance:
+        """A new instance of `chute`, inactive until `ready_at` (see `settle`)."""
+        instance_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        instance = Instance(
+            instance_id=instance_id, chute_id=chute["chute_id"],
+            region=self.rng.choice(["us-east", "us-west", "eu-central", "ap-south"]),
+            gpu_model_name=gpu or (chute["supported_gpus"] or ["a100"])[0],
+            gpu_count=gpu_count or chute["node_selector"].get("gpu_count") or 1,
+            created_at=self.clock.now() if created_at is None else created_at, ready_at=ready_at,
+            scales_down=scales_down)
+        with self.lock:
+            self.instances.add(instance)
+            self.changed()
+        return instance
+
+    def instance_used(self, instance_id: str, when: float | None = None) -> None:
+        """An invocation was served by this instance (at `when`, default now): its idle time, and
+        so its scale-down, starts over."""
+        with self.lock:
+            self.instances.touch(instance_id, self.clock.now() if when is None else when)
             self.changed()
 
-    def settle_instances(self, chute: dict) -> None:
-        """Instances whose start-up time has come are now active and verified."""
+    def remove_instances(self, chute_id: str) -> None:
+        with self.lock:
+            if self.instances.remove_chute(chute_id, self.clock.now()):
+                self.changed()
+
+    def settle(self) -> None:
+        """Bring the instances up to the engine clock: a finished start-up makes its instance
+        active and verified (and its chute's bounty is claimed); an instance of a private chute
+        idle for the chute's `shutdown_after_seconds` scales down. Cheap when nothing is due."""
         now = self.clock.now()
-        for instance in chute["instances"]:
-            ready_at = instance.get("ready_at")
-            if ready_at is not None and ready_at <= now:
-                with self.lock:
-                    instance.update(active=True, verified=True, last_verified_at=iso(ready_at), ready_at=None)
-                    self.bounties.pop(chute["chute_id"], None)
-                    self.changed()
+        if self._settled_version == self.version and now < self._next_change:
+            return
+        with self.lock:
+            changed = False
+            for instance in self.instances:
+                if not instance.active and instance.ready_at is not None and instance.ready_at <= now:
+                    instance.active = instance.verified = True
+                    self.bounties.pop(instance.chute_id, None)
+                    changed = True
+                ends = self._scale_down_at(instance)
+                if ends is not None and ends <= now:
+                    self.instances.remove(instance.instance_id, max(ends, instance.created_at))
+                    changed = True
+            if changed:
+                self.changed()
+            due = [self._next_event(i) for i in self.instances]
+            self._next_change = min((d for d in due if d is not None), default=math.inf)
+            self._settled_version = self.version
+
+    def _scale_down_at(self, instance: Instance) -> float | None:
+        chute = self.chutes.get(instance.chute_id)
+        if chute is None:
+            return -math.inf  # its chute is gone
+        if not instance.scales_down or not instance.hot or chute["public"]:
+            return None
+        return instance.idle_since() + (chute["shutdown_after_seconds"] or 300)
+
+    def _next_event(self, instance: Instance) -> float | None:
+        if not instance.active and instance.ready_at is not None:
+            return instance.ready_at
+        return self._scale_down_at(instance)
 
     def memoized(self, key: tuple, chute: dict, make: t.Callable[[], t.Any]) -> t.Any:
         """`make()` for this chute, kept until the next write. A chute whose answer moves with the
-        clock (a live bounty, an instance starting) is kept for this instant only."""
-        self.settle_instances(chute)
+        clock (a live bounty) is kept for this instant only."""
+        self.settle()
         if self._views_version != self.version:
             self._views, self._views_version = {}, self.version
-        moving = (chute["chute_id"] in self.bounties or any(i.get("ready_at") for i in chute["instances"])
+        moving = (chute["chute_id"] in self.bounties
                   or self.clock.now() < self.images[chute["image_id"]]["build_completed_at"])
         full_key = (*key, chute["chute_id"], self.clock.now() if moving else None)
         found = self._views.get(full_key)
         if found is None:
             found = self._views[full_key] = make()
         return found
-
-    def new_instance(self, chute: dict, *, active: bool, ready_at: float | None = None) -> dict:
-        return {"instance_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
-                "region": self.rng.choice(["us-east", "us-west", "eu-central", "ap-south"]),
-                "active": active, "verified": active,
-                "last_verified_at": iso(self.clock.now()) if active else None,
-                "gpu_model_name": (chute["supported_gpus"] or ["a100"])[0],
-                "gpu_count": chute["node_selector"].get("gpu_count") or 1,
-                "ready_at": ready_at}
 
     # -- export / import ----------------------------------------------------------------------
 
@@ -194,7 +267,8 @@ class ChutesStore(Store):
                 "invocations": self.invocations, "reports": list(self.reports.values()),
                 "bounties": [{"chute_id": c, **b} for c, b in self.bounties.items()],
                 "manual_boosts": self.manual_boosts, "rolling_updates": self.rolling_updates,
-                "warmup_seconds": self.warmup_seconds, "image_history": self.image_history,
+                "instances": self.instances.export(), "warmup_seconds": self.warmup_seconds,
+                "image_history": self.image_history,
                 "logos": list(self.logos.values()), "build_queue_seconds": self.build_queue_seconds,
                 "build_seconds": self.build_seconds,
             })
@@ -206,6 +280,10 @@ class ChutesStore(Store):
             self.api_keys = {k["value"]: ApiKey(**k) for k in data["api_keys"]}
             self.images = {i["image_id"]: _as_built(i) for i in data["images"]}
             self.chutes = {c["chute_id"]: c for c in data["chutes"]}
+            self.instances = Instances.load(data.get("instances", []))
+            for chute in self.chutes.values():
+                for row in chute.pop("instances", None) or []:  # exports from before instances were records
+                    self.instances.add(_legacy_instance(chute, row, self.clock.now()))
             self.shares = {(s["chute_id"], s["shared_to"]): s["shared_by"] for s in data["shares"]}
             self.invocations = list(data["invocations"])
             self.reports = {r["invocation_id"]: r for r in data["reports"]}
@@ -229,3 +307,11 @@ def _as_built(image: dict) -> dict:
     image.setdefault("build_completed_at", image["created_at"])
     image.setdefault("dockerfile", "FROM parachutes/python:3.12")
     return image
+
+
+def _legacy_instance(chute: dict, row: dict, now: float) -> Instance:
+    ready_at = row.get("ready_at") or (now if row.get("active") else None)
+    return Instance(instance_id=row["instance_id"], chute_id=chute["chute_id"], region=row.get("region", "us-east"),
+                    gpu_model_name=row.get("gpu_model_name", "a100"), gpu_count=row.get("gpu_count", 1),
+                    created_at=now, ready_at=ready_at, active=bool(row.get("active")),
+                    verified=bool(row.get("verified")), scales_down=False)
