@@ -111,9 +111,12 @@ class Pack:
     # runs from start-up to shutdown.
     companion: t.Callable[[t.Callable[[], Store]], "Companion"] | None = None
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
-    # server has a catch-all route of its own; None: the dialect's 404 / 405.
+    # server has a catch-all route of its own (it may return an awaitable); None: the dialect's 404 / 405.
     unmatched: t.Callable[[Request], t.Any] | None = None
     unmatched_methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"})
+    # For APIs whose real server routes by the Host's first label (`engine/hosts.py`): called with
+    # (label, method, path, current state); True sends the request to this pack whatever its path.
+    claims_host: t.Callable[[str, str, str, Store], bool] | None = None
     spec_path: Path | None = None
     control_spec_path: Path | None = None
 

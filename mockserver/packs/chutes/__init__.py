@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from mockserver.engine.pack import Handlers, Pack
 from mockserver.packs.chutes import bounties, chutes, control, invocations
-from mockserver.packs.chutes.auth import authenticate, catch_all
+from mockserver.packs.chutes.auth import authenticate
+from mockserver.packs.chutes.invoke import hostname_invocation
 from mockserver.packs.chutes.seed import new_state
+from mockserver.packs.chutes.targets import claims_host
 
 handlers = Handlers()
 for module in (chutes, invocations, bounties):
@@ -19,5 +21,6 @@ PACK = Pack(
     new_state=new_state,
     authenticate=authenticate,
     control_handlers=control.handlers,
-    unmatched=catch_all,
+    unmatched=hostname_invocation,  # the real app's last route: chute invocations
+    claims_host=claims_host,  # llm., embed., image. and chute-slug hosts are invocations
 )

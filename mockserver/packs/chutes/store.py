@@ -14,6 +14,7 @@ from mockserver.engine.clock import iso
 from mockserver.engine.pack import Store
 
 DAY = 86400
+MEGA_TARGETS = ("__megallm__", "__megaembed__", "__megadiffuser__")
 BOUNTY_TTL = 3600
 
 
@@ -32,6 +33,10 @@ class ApiKey:
     def allows(self, object_type: str, object_id: str, action: str) -> bool:
         if self.admin:
             return True
+        if object_type == "chutes" and object_id in MEGA_TARGETS:
+            # llm/embed/image hosts: any key scoped to chutes with this action may use them.
+            return any(scope.get("object_type") == "chutes" and scope.get("action") in (None, action)
+                       for scope in self.scopes)
         return any(scope.get("object_type") == object_type
                    and scope.get("object_id") in (None, object_id)
                    and scope.get("action") in (None, action) for scope in self.scopes)
@@ -44,12 +49,14 @@ class ChutesStore(Store):
         self.rng = rng
         self.clock = clock
         self.warmup_seconds: float = float(world.get("warmup_seconds", 3))
+        self.invocation_quota: int = int(world.get("invocation_quota", 0))
         self.users: dict[str, dict] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.images: dict[str, dict] = {}
         self.chutes: dict[str, dict] = {}
         self.shares: dict[tuple[str, str], str] = {}  # (chute_id, shared_to) → shared_by
         self.invocations: list[dict] = []
+        self.jobs: list[dict] = []  # runs of chutes' job() functions, as the `-jobs.csv` exports list them
         self.reports: dict[str, dict] = {}  # parent invocation id → report
         self.bounties: dict[str, dict] = {}  # chute id → {created_at, last_notified}
         self.manual_boosts: dict[str, float] = {}
@@ -136,6 +143,12 @@ class ChutesStore(Store):
                     self.bounties.pop(chute["chute_id"], None)
                     self.changed()
 
+    def hot_instances(self, chute: dict) -> list[dict]:
+        """The instances an invocation may be routed to now (active and verified). Invoking asks only
+        this, so the instance bookkeeping behind it can change without touching the invocation code."""
+        self.settle_instances(chute)
+        return [i for i in chute["instances"] if i["active"] and i["verified"]]
+
     def memoized(self, key: tuple, chute: dict, make: t.Callable[[], t.Any]) -> t.Any:
         """`make()` for this chute, kept until the next write. A chute whose answer moves with the
         clock (a live bounty, an instance starting) is kept for this instant only."""
@@ -167,10 +180,10 @@ class ChutesStore(Store):
                 "api_keys": [vars(k) for k in self.api_keys.values()],
                 "images": list(self.images.values()), "chutes": list(self.chutes.values()),
                 "shares": [{"chute_id": c, "shared_to": u, "shared_by": b} for (c, u), b in self.shares.items()],
-                "invocations": self.invocations, "reports": list(self.reports.values()),
+                "invocations": self.invocations, "jobs": self.jobs, "reports": list(self.reports.values()),
                 "bounties": [{"chute_id": c, **b} for c, b in self.bounties.items()],
                 "manual_boosts": self.manual_boosts, "rolling_updates": self.rolling_updates,
-                "warmup_seconds": self.warmup_seconds,
+                "warmup_seconds": self.warmup_seconds, "invocation_quota": self.invocation_quota,
             })
 
     def load(self, data: dict) -> None:
@@ -182,9 +195,11 @@ class ChutesStore(Store):
             self.chutes = {c["chute_id"]: c for c in data["chutes"]}
             self.shares = {(s["chute_id"], s["shared_to"]): s["shared_by"] for s in data["shares"]}
             self.invocations = list(data["invocations"])
+            self.jobs = list(data.get("jobs", []))
             self.reports = {r["invocation_id"]: r for r in data["reports"]}
             self.bounties = {b.pop("chute_id"): b for b in data["bounties"]}
             self.manual_boosts = dict(data["manual_boosts"])
             self.rolling_updates = list(data["rolling_updates"])
             self.warmup_seconds = float(data.get("warmup_seconds", self.warmup_seconds))
+            self.invocation_quota = int(data.get("invocation_quota", self.invocation_quota))
             self.changed()

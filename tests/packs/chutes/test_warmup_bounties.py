@@ -92,7 +92,7 @@ def test_the_callers_own_chute_comes_first(api: t.Any) -> None:
 
 
 def test_quick_warmup_goes_from_cold_to_hot_as_the_clock_advances(api: t.Any) -> None:
-    assert ok(api.client.get("/__mock__/packs/chutes/settings")) == {"warmup_seconds": WORLD["warmup_seconds"]}
+    assert ok(api.client.get("/__mock__/packs/chutes/settings"))["warmup_seconds"] == WORLD["warmup_seconds"]
     api.warmup_seconds(30)
     cold = quick(api, GEMMA)
     assert cold["status"] == "cold" and cold["instance_count"] == 0 and cold["bounty"] == 100
