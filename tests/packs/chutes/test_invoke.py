@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import math
 import struct
 import typing as t
@@ -21,7 +22,8 @@ from starlette.testclient import TestClient
 from mockserver.app import ServerConfig, build_server
 from mockserver.engine.pipeline import Settings
 
-DEEPSEEK, QWEN, GEMMA, FLUX = "deepseek-ai/DeepSeek-V3-0324", "Qwen/Qwen3-32B", "unsloth/gemma-3-12b-it", "FLUX.1-schnell"
+DEEPSEEK, QWEN, GEMMA = "deepseek-ai/DeepSeek-V3-0324", "Qwen/Qwen3-32B", "unsloth/gemma-3-12b-it"
+FLUX = "FLUX.1-schnell"
 DEEPSEEK_ID, FLUX_ID = chute_id_for("chutes", DEEPSEEK), chute_id_for("chutes", FLUX)
 BOB_LLM_ID = chute_id_for("bob", "bob-private-llm")
 LLM, IMAGE, EMBED = "llm.localhost:8000", "image.localhost:8000", "embed.localhost:8000"
@@ -30,7 +32,8 @@ MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
 PROMPT_TOKENS = 3 + (3 + 3) + (3 + 6)  # 3 to prime the reply, 3 per message, then its words and punctuation
 
 
-def invoke(api: t.Any, host: str, path: str, body: t.Any = None, user: str | None = "alice", **kwargs: t.Any) -> t.Any:
+def invoke(api: t.Any, host: str, path: str, body: t.Any = None, user: str | None = "alice",
+           **kwargs: t.Any) -> t.Any:
     headers = {**(auth(user) if user else {}), "host": host, **kwargs.pop("headers", {})}
     return api.client.post(path, json=body, headers=headers, **kwargs)
 
@@ -63,9 +66,14 @@ def make_hot(api: t.Any, name: str, user: str) -> None:
 
 
 def sse_events(text: str) -> list[t.Any]:
-    import json
     events = [line[len("data: "):] for line in text.split("\n\n") if line.startswith("data: ")]
     return [e if e == "[DONE]" else json.loads(e) for e in events]
+
+
+def today(api: t.Any, path: str, chute_id: str) -> dict:
+    """The one row of `path` (usage or stats) for this chute on the clock's day."""
+    [row] = [r for r in ok(api.get(path)) if r["chute_id"] == chute_id and r["date"] == "2025-11-21"]
+    return row
 
 
 def csv_rows(response: t.Any) -> list[dict]:
@@ -386,16 +394,17 @@ def test_private_chutes_bill_shared_users_and_credit_the_owner(api: t.Any) -> No
     assert balance(api, "bob") == pytest.approx(bob + price)
     ok(chat(api, "bob-private-llm", user="bob"))  # the owner's own call is free
     assert balance(api, "bob") == pytest.approx(bob + price)
-    [today] = [r for r in ok(api.get("/invocations/usage")) if r["chute_id"] == BOB_LLM_ID and r["date"] == "2025-11-21"]
-    assert today == {"chute_id": BOB_LLM_ID, "date": "2025-11-21", "usd_amount": 0.0, "invocation_count": 2}
+    # Paid by alice, credited to bob: the chute's usage nets out, both calls count.
+    usage_row = today(api, "/invocations/usage", BOB_LLM_ID)
+    assert (usage_row["usd_amount"], usage_row["invocation_count"]) == (0.0, 2)
 
 
 def test_free_accounts_are_not_debited_but_their_usage_is_priced(api: t.Any) -> None:
     before = balance(api, "bob")
     usage = ok(chat(api, user="bob"))["usage"]
     assert balance(api, "bob") == before
-    [today] = [r for r in ok(api.get("/invocations/usage")) if r["chute_id"] == DEEPSEEK_ID and r["date"] == "2025-11-21"]
-    assert today["invocation_count"] == 1 and today["usd_amount"] == pytest.approx(token_price(api, DEEPSEEK_ID, usage))
+    row = today(api, "/invocations/usage", DEEPSEEK_ID)
+    assert row["invocation_count"] == 1 and row["usd_amount"] == pytest.approx(token_price(api, DEEPSEEK_ID, usage))
 
 
 def test_a_call_shows_in_usage_stats_and_exports_of_its_hour(api: t.Any) -> None:
@@ -403,13 +412,13 @@ def test_a_call_shows_in_usage_stats_and_exports_of_its_hour(api: t.Any) -> None
     response = chat(api)
     invocation_id, usage = response.headers["x-chutes-invocationid"], response.json()["usage"]
     image = invoke(api, IMAGE, "/generate", {"model": FLUX, "prompt": "x", "width": 128, "height": 128})
-    [today] = [r for r in ok(api.get("/invocations/usage")) if r["chute_id"] == DEEPSEEK_ID and r["date"] == "2025-11-21"]
-    assert today["invocation_count"] == 1 and today["usd_amount"] == pytest.approx(token_price(api, DEEPSEEK_ID, usage))
-    [llm] = [r for r in ok(api.get("/invocations/stats/llm")) if r["chute_id"] == DEEPSEEK_ID and r["date"] == "2025-11-21"]
+    row = today(api, "/invocations/usage", DEEPSEEK_ID)
+    assert row["invocation_count"] == 1 and row["usd_amount"] == pytest.approx(token_price(api, DEEPSEEK_ID, usage))
+    llm = today(api, "/invocations/stats/llm", DEEPSEEK_ID)
     assert (llm["total_requests"], llm["total_input_tokens"], llm["total_output_tokens"]) == (
         1, usage["prompt_tokens"], usage["completion_tokens"])
-    [steps] = [r for r in ok(api.get("/invocations/stats/diffusion")) if r["date"] == "2025-11-21"]
-    assert steps["chute_id"] == FLUX_ID and steps["total_steps"] == 25 and steps["total_requests"] == 1
+    steps = today(api, "/invocations/stats/diffusion", FLUX_ID)
+    assert steps["total_steps"] == 25 and steps["total_requests"] == 1
     recent = csv_rows(api.get("/invocations/exports/recent"))
     assert {recent[0]["invocation_id"], recent[1]["invocation_id"]} == {
         invocation_id, image.headers["x-chutes-invocationid"]}
