@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from mockserver.packs.chutes.render import compute_multiplier, estimated_price
 from mockserver.packs.chutes.store import ChutesStore
@@ -58,10 +57,15 @@ def price_of(store: ChutesStore, chute: dict, work: Work) -> float:
 
 def quota_used(store: ChutesStore, user: dict, chute: dict) -> int:
     """Free (within-quota) invocations of this chute by this user so far today (UTC, engine clock)."""
-    today = datetime.fromtimestamp(store.clock.now(), timezone.utc).date()
-    return sum(1 for i in store.invocations
-               if i.get("quota_free") and i["user_id"] == user["user_id"] and i["chute_id"] == chute["chute_id"]
-               and datetime.fromtimestamp(i["started_at"], timezone.utc).date() == today)
+    now = store.clock.now()
+    day_start = now - now % 86400
+    used = 0
+    for invocation in reversed(store.invocations):  # kept in start order: today's are at the end
+        if invocation["started_at"] < day_start:
+            break
+        used += bool(invocation.get("quota_free") and invocation["user_id"] == user["user_id"]
+                     and invocation["chute_id"] == chute["chute_id"])
+    return used
 
 
 def new_invocation_id(store: ChutesStore) -> str:

@@ -132,7 +132,7 @@ def _check_quota(store: ChutesStore, caller: dict, chute: dict) -> bool:
     if caller.get("free_account"):
         return False
     quota = 0 if is_user_private(store, chute) else store.invocation_quota
-    if quota_used(store, caller, chute) < quota:
+    if quota and quota_used(store, caller, chute) < quota:
         return True
     if caller["balance"] <= 0:
         detail: dict[str, t.Any] = {

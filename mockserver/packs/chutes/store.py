@@ -63,6 +63,8 @@ class ChutesStore(Store):
         self.rolling_updates: list[dict] = []
         self._views: dict[tuple, t.Any] = {}
         self._views_version = -1
+        self._slugs: dict[str, str] = {}
+        self._slugs_version = -1
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -73,6 +75,13 @@ class ChutesStore(Store):
 
     def user_by_hotkey(self, hotkey: str) -> dict | None:
         return next((u for u in self.users.values() if u.get("hotkey") == hotkey), None)
+
+    def chute_id_by_slug(self, slug: str) -> str | None:
+        """Asked on every request with a dotted Host, so the slug index is kept until the next write."""
+        if self._slugs_version != self.version:
+            self._slugs = {c["slug"]: c["chute_id"] for c in self.chutes.values()}
+            self._slugs_version = self.version
+        return self._slugs.get(slug)
 
     def visible(self, chute: dict, user: dict | None) -> bool:
         if chute["public"] or "affine" in chute["name"].lower():

@@ -26,7 +26,7 @@ def host_target(label: str, method: str, path: str, store: ChutesStore) -> str |
     if label == "image" and method == "POST":
         return MEGA_IMAGE
     if label != "api":
-        return next((c["chute_id"] for c in store.chutes.values() if c["slug"] == label), None)
+        return store.chute_id_by_slug(label)
     return None
 
 
