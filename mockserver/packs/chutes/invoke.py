@@ -33,9 +33,9 @@ LLM_TTFT, LLM_TPS, DIFFUSION_SPS, OTHER_SECONDS = 0.25, 50.0, 2.0, 0.5
 def hostname_invocation(request: Request) -> t.Any:
     store: ChutesStore = request.state
     target = invocation_target(request)
+    caller = invocation_caller(request, target)  # bad credentials are refused even for the model list
     if target == MEGA_LLM and request.method == "GET" and request.path == "/v1/models":
         return list_llms(store)
-    caller = invocation_caller(request, target)
     if caller is None:
         raise ApiError(401, "Authentication required.")
     body = None
@@ -261,14 +261,15 @@ async def _image_answer(cord: dict, body: dict, headers: dict, done: t.Callable[
     return Response(200, picture, content_type, headers)
 
 
-def _custom_answer(cord: dict, body: dict, headers: dict, done: t.Callable[[Work], None]) -> Response:
+async def _custom_answer(cord: dict, body: dict, headers: dict, done: t.Callable[[Work], None]) -> Response:
+    """JSON valid against the cord's output schema, an image, or text, as its content type says."""
     done(Work(cord["function"], OTHER_SECONDS))
     content_type = cord.get("output_content_type") or "application/json"
     if "json" in content_type:
         return Response(200, json_bytes(outputs.custom_json(cord, body)), "application/json", headers)
     if content_type.startswith("image/"):
-        return Response(200, outputs.image({"prompt": json.dumps(body, sort_keys=True, default=str),
-                                            "width": 256, "height": 256}, content_type), content_type, headers)
-    if content_type.startswith("text/"):
-        return Response(200, outputs.custom_text(cord, body).encode(), content_type, headers)
+        picture = {"prompt": json.dumps(body, sort_keys=True, default=str), "width": 256, "height": 256}
+        return Response(200, await asyncio.to_thread(outputs.image, picture, content_type), content_type, headers)
+    if content_type.startswith("text/") and "charset" not in content_type:
+        content_type += "; charset=utf-8"  # as Starlette labels text answers
     return Response(200, outputs.custom_text(cord, body).encode(), content_type, headers)

@@ -458,3 +458,25 @@ def test_the_jobs_export_lists_job_runs(api: t.Any) -> None:
     assert (row["job_id"], row["method"], row["status"]) == (job_id, "train", "complete")
     assert row["started_at"] == datetime.fromtimestamp(CLOCK + 60, timezone.utc).replace(tzinfo=None).isoformat()
     assert csv_rows(api.get("/invocations/exports/2025/11/20/23-jobs.csv")) == []
+
+
+def test_the_model_list_refuses_bad_credentials(api: t.Any) -> None:
+    response = api.client.get("/v1/models", headers={"host": LLM, "Authorization": "cpk_nope"})
+    assert detail(response, 401) == "Missing or invalid authorization header(s)"
+    assert ok(api.client.get("/v1/models", headers={**auth("bob"), "host": LLM}))["data"]
+
+
+def test_custom_cords_answer_in_their_content_type(api: t.Any) -> None:
+    cords = [{"method": "POST", "path": "/draw", "function": "draw", "stream": False,
+              "public_api_path": "/draw", "public_api_method": "POST", "output_content_type": "image/png"},
+             {"method": "POST", "path": "/say", "function": "say", "stream": False,
+              "public_api_path": "/say", "public_api_method": "POST", "output_content_type": "text/plain"}]
+    deployed = ok(api.deploy(chute_args("painter", cords=cords), "bob"))
+    make_hot(api, "painter", "bob")
+    host = f"{deployed['slug']}.localhost"
+    drawn = invoke(api, host, "/draw", {"what": "a tree"}, user="bob")
+    assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(drawn.content)).format == "PNG"
+    said = invoke(api, host, "/say", {"what": "hi"}, user="bob")
+    assert said.status_code == 200 and said.headers["content-type"].startswith("text/plain") and said.text
+    assert invoke(api, host, "/say", {"what": "hi"}, user="bob").text == said.text
