@@ -42,6 +42,7 @@ def base() -> t.Iterator[str]:
 @pytest.fixture
 def http(base: str) -> t.Iterator[httpx.Client]:
     with httpx.Client(base_url=base, timeout=30) as client:
+        assert client.put("/__mock__/clock", json={"now": "2025-11-21T00:00:00Z", "frozen": True}).status_code == 200
         assert client.post("/__mock__/reset").status_code == 200
         yield client
 
@@ -138,3 +139,26 @@ def test_errors_reach_the_sdk_as_the_real_statuses(base: str, http: httpx.Client
     with pytest.raises(openai.InternalServerError) as cold:  # 503: gemma has no hot instance
         llm_client(base).chat.completions.create(model="unsloth/gemma-3-12b-it", messages=MESSAGES)
     assert cold.value.status_code == 503
+
+
+def test_embeddings_through_the_embed_host(base: str, http: httpx.Client) -> None:
+    """A user's embedding chute, deployed and warmed through the API, answers the SDK's base64 request."""
+    bob = {"Authorization": USERS["bob"]["api_keys"][0]["value"]}
+    cords = [{"method": "POST", "path": "/embed", "function": "embed", "stream": False, "passthrough": True,
+              "public_api_path": "/v1/embeddings", "public_api_method": "POST"}]
+    deploy = {"name": "bob-embedder", "image": "sglang", "public": False, "standard_template": "embedding",
+              "code": "from chutes.chute import Chute\n", "filename": "embedder.py", "ref_str": "embedder:chute",
+              "node_selector": {"gpu_count": 1, "min_vram_gb_per_gpu": 16}, "cords": cords}
+    assert http.post("/chutes/", json=deploy, headers=bob).status_code == 200
+    assert http.get("/chutes/warmup/bob-embedder", params={"quick": "true"}, headers=bob).json()["status"] == "cold"
+    assert http.post("/__mock__/clock/advance", json={"seconds": 10}).status_code == 200
+    client = openai.OpenAI(api_key=bob["Authorization"], base_url=f"{base}/hosts/embed/v1", max_retries=0)
+    raw = client.embeddings.with_raw_response.create(model="bob-embedder", input=["hello world", "bye"])
+    result = raw.parse()  # the SDK asks for base64 and decodes it into floats
+    assert [d.index for d in result.data] == [0, 1] and len(result.data[0].embedding) == 384
+    assert abs(sum(x * x for x in result.data[0].embedding) - 1.0) < 1e-3
+    assert result.usage.prompt_tokens == 3
+    again = client.embeddings.create(model="bob-embedder", input=["hello world", "bye"])
+    assert again.data[0].embedding == result.data[0].embedding
+    invocation_id = raw.headers["x-chutes-invocationid"]
+    assert invocation_id in {r["invocation_id"] for r in csv_rows(http.get("/invocations/exports/recent"))}

@@ -224,6 +224,8 @@ def _answer(request: Request, store: ChutesStore, chute: dict, cord: dict, body:
         done(Work(function, OTHER_SECONDS))
         answer = outputs.tokenize(body) if function == "do_tokenize" else outputs.detokenize(body)
         return Response.json(answer, headers=headers)
+    if stream:
+        return _custom_stream(cord, body, headers, done)
     return _custom_answer(cord, body, headers, done)
 
 
@@ -259,6 +261,12 @@ async def _image_answer(cord: dict, body: dict, headers: dict, done: t.Callable[
     picture = await asyncio.to_thread(outputs.image, body, content_type)  # image work off the event loop
     done(Work(cord["function"], round(steps / DIFFUSION_SPS, 3), {"steps": steps, "sps": DIFFUSION_SPS}, steps=steps))
     return Response(200, picture, content_type, headers)
+
+
+def _custom_stream(cord: dict, body: dict, headers: dict, done: t.Callable[[Work], None]) -> Response:
+    """A streaming cord (or a `stream` request): its output as one server-sent event."""
+    done(Work(cord["function"], OTHER_SECONDS))
+    return _event_stream([b"data: " + json_bytes(outputs.custom_json(cord, body)) + b"\n\n"], headers)
 
 
 async def _custom_answer(cord: dict, body: dict, headers: dict, done: t.Callable[[Work], None]) -> Response:

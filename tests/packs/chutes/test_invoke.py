@@ -480,3 +480,15 @@ def test_custom_cords_answer_in_their_content_type(api: t.Any) -> None:
     said = invoke(api, host, "/say", {"what": "hi"}, user="bob")
     assert said.status_code == 200 and said.headers["content-type"].startswith("text/plain") and said.text
     assert invoke(api, host, "/say", {"what": "hi"}, user="bob").text == said.text
+
+
+def test_a_streaming_cord_answers_an_event_stream(api: t.Any) -> None:
+    cords = [{"method": "POST", "path": "/feed", "function": "feed", "stream": True, "public_api_path": "/feed",
+              "public_api_method": "POST", "output_schema": {"type": "object", "required": ["n"],
+                                                             "properties": {"n": {"type": "integer"}}}}]
+    deployed = ok(api.deploy(chute_args("feeder", cords=cords), "bob"))
+    make_hot(api, "feeder", "bob")
+    response = invoke(api, f"{deployed['slug']}.localhost", "/feed", {"x": 1}, user="bob")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    [event] = sse_events(response.text)
+    assert isinstance(event["n"], int)
