@@ -20,6 +20,8 @@ _FIRST_EXPORT = datetime(2024, 12, 14, tzinfo=timezone.utc)
 EXPORT_COLUMNS = ("invocation_id", "chute_id", "chute_user_id", "function_name", "image_id", "image_user_id",
                   "instance_id", "miner_uid", "miner_hotkey", "started_at", "completed_at", "error_message",
                   "compute_multiplier", "bounty", "metrics")
+# The hourly exporter also writes each attempt's parent (the id clients see and report).
+HOURLY_COLUMNS = ("parent_invocation_id", *EXPORT_COLUMNS)
 REPORT_COLUMNS = ("invocation_id", "user_id", "timestamp", "reason")
 JOB_COLUMNS = ("job_id", "chute_id", "version", "chutes_version", "method", "miner_uid", "miner_hotkey",
                "miner_coldkey", "instance_id", "created_at", "updated_at", "started_at", "finished_at", "status",
@@ -149,7 +151,7 @@ def hourly_export(request: Request) -> Response:
         rows = [_job_row(j) for j in store.jobs if lo <= j["started_at"] < hi
                 or j["finished_at"] is not None and lo <= j["finished_at"] < hi]
         return _csv(JOB_COLUMNS, rows, filename)
-    return _csv(EXPORT_COLUMNS, [_export_row(i) for i in store.invocations if lo <= i["started_at"] < hi], filename)
+    return _csv(HOURLY_COLUMNS, [_export_row(i) for i in store.invocations if lo <= i["started_at"] < hi], filename)
 
 
 @handlers("report_invocation_invocations__invocation_id__report_post")

@@ -492,3 +492,11 @@ def test_a_streaming_cord_answers_an_event_stream(api: t.Any) -> None:
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     [event] = sse_events(response.text)
     assert isinstance(event["n"], int)
+
+
+def test_the_hourly_export_names_the_parent_invocation(api: t.Any) -> None:
+    invocation_id = chat(api).headers["x-chutes-invocationid"]
+    api.advance(3600)
+    [row] = [r for r in csv_rows(api.get("/invocations/exports/2025/11/21/0.csv"))
+             if r["parent_invocation_id"] == invocation_id]
+    assert row["invocation_id"] == invocation_id  # one attempt: the parent is the attempt itself
