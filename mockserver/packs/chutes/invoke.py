@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import typing as t
 from datetime import datetime, timedelta, timezone
 
@@ -185,20 +186,28 @@ def _prepare_body(chute: dict, body: dict, stream: bool) -> None:
 
 
 def _valid_diffusion_input(body: dict) -> bool:
-    def number(name: str, low: float, high: float, *, integer: bool = False) -> bool:
-        value = body.get(name)
-        if value is None and name not in ("prompt",):
-            return name not in body or name == "seed"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and value != int(value)):
-            return False
-        return low <= value <= high
+    """The real server's `DiffusionInput` (extra fields forbidden)."""
     images = body.get("image_b64")
     return (set(body) <= _DIFFUSION_FIELDS and isinstance(body.get("prompt"), str)
             and isinstance(body.get("negative_prompt", ""), str)
-            and number("height", 128, 2048, integer=True) and number("width", 128, 2048, integer=True)
-            and number("num_inference_steps", 1, 50, integer=True) and number("guidance_scale", 1.0, 20.0)
-            and number("img_guidance_scale", 1.0, 20.0) and number("seed", 0, 2**32 - 1, integer=True)
+            and _in_range(body, "height", 128, 2048, integer=True) and _in_range(body, "width", 128, 2048, integer=True)
+            and _in_range(body, "num_inference_steps", 1, 50, integer=True)
+            and _in_range(body, "guidance_scale", 1.0, 20.0) and _in_range(body, "img_guidance_scale", 1.0, 20.0)
+            and _in_range(body, "seed", 0, 2**32 - 1, integer=True, nullable=True)
             and (images is None or isinstance(images, list) and all(isinstance(i, str) for i in images)))
+
+
+def _in_range(body: dict, name: str, low: float, high: float, *, integer: bool = False,
+              nullable: bool = False) -> bool:
+    """An absent field takes its default; a present one must be a finite number within the bounds."""
+    if name not in body:
+        return True
+    value = body[name]
+    if value is None:
+        return nullable
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return (not integer or value == int(value)) and low <= value <= high
 
 
 # -- answers --------------------------------------------------------------------------------------
@@ -232,6 +241,9 @@ def _answer(request: Request, store: ChutesStore, chute: dict, cord: dict, body:
 def _llm_answer(store: ChutesStore, chute: dict, cord: dict, body: dict, stream: bool, invocation_id: str,
                 headers: dict, done: t.Callable[[Work], None]) -> Response:
     chat = cord["public_api_path"].startswith("/v1/chat")
+    problem = outputs.llm_input_problem(body, chat)
+    if problem is not None:  # the instance answers 400; the real server passes its words on
+        raise ApiError(400, f"Invalid request: {problem}")
     pieces, finish = outputs.completion_pieces(chute["name"], body)
     prompt, completion = outputs.prompt_tokens(body), len(pieces)
     use = outputs.usage(prompt, completion)

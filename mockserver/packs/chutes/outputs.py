@@ -61,6 +61,19 @@ def prompt_tokens(body: dict) -> int:
 
 # -- LLM ----------------------------------------------------------------------------------------
 
+def llm_input_problem(body: dict, chat: bool) -> str | None:
+    """What vllm would refuse in a request (the mock checks only the shape it needs)."""
+    if chat:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            return "messages must be a non-empty list of message objects"
+        return None
+    prompt = body.get("prompt")
+    if not isinstance(prompt, (str, list)) or not prompt:
+        return "prompt must be a non-empty string or list"
+    return None
+
+
 def completion_pieces(model: str, body: dict) -> tuple[list[str], str]:
     """The reply as the pieces it streams in (one token each), and its finish reason."""
     seed = digest(model, body.get("messages"), body.get("prompt"), body.get("seed"))
@@ -138,8 +151,9 @@ def model_card(chute: dict, created: int, price: dict | None = None) -> dict:
 
 
 def tokenize(body: dict) -> dict:
+    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     text = _content_text(body.get("prompt")) or " ".join(
-        _content_text(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict))
+        _content_text(m.get("content")) for m in messages if isinstance(m, dict))
     ids = [digest(piece) % 150000 for piece in _TOKEN.findall(text)]
     return {"count": len(ids), "max_model_len": MAX_MODEL_LEN, "tokens": ids, "token_strs": None}
 
@@ -211,7 +225,10 @@ def custom_json(cord: dict, body: t.Any) -> t.Any:
     schema = cord.get("output_schema")
     key = str(digest(cord.get("function"), body))
     if isinstance(schema, dict) and schema and "$ref" not in json.dumps(schema):
-        return ExampleGenerator(0).from_schema(schema, key=key)
+        try:
+            return ExampleGenerator(0).from_schema(schema, key=key)
+        except Exception:  # a schema the generator can't read (it came from a deploy): fall back
+            pass
     return {"result": f"{cord.get('function')}:{key[:12]}"}
 
 

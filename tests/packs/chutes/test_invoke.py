@@ -500,3 +500,12 @@ def test_the_hourly_export_names_the_parent_invocation(api: t.Any) -> None:
     [row] = [r for r in csv_rows(api.get("/invocations/exports/2025/11/21/0.csv"))
              if r["parent_invocation_id"] == invocation_id]
     assert row["invocation_id"] == invocation_id  # one attempt: the parent is the attempt itself
+
+
+@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", {}), ("/v1/chat/completions", {"messages": []}),
+                                            ("/v1/chat/completions", {"messages": "hi"}), ("/v1/completions", {})])
+def test_an_llm_request_the_model_cannot_read_is_400_and_free(api: t.Any, path: str, body: dict) -> None:
+    before = balance(api, "alice")
+    response = invoke(api, LLM, path, {"model": DEEPSEEK, **body})
+    assert detail(response, 400).startswith("Invalid request: ")
+    assert balance(api, "alice") == before
