@@ -123,6 +123,8 @@ def test_a_chute_slug_host_invokes_that_chutes_cords(api: t.Any) -> None:
     assert ok(invoke(api, EMBEDDINGS_HOST, "/run", {"text": "hello"})) == first  # same input, same output
     tokens = ok(invoke(api, DEEPSEEK_HOST, "/tokenize", {"prompt": "one two three"}))
     assert tokens["count"] == 3 and len(tokens["tokens"]) == 3
+    models = api.client.get("/v1/models", headers={**auth("alice"), "host": DEEPSEEK_HOST})  # a GET cord
+    assert [m["id"] for m in ok(models)["data"]] == [DEEPSEEK] and models.headers["x-chutes-invocationid"]
 
 
 def test_with_several_packs_the_host_wins_over_path_prefixes() -> None:
