@@ -221,6 +221,8 @@ def _print_banner(server: t.Any, args: argparse.Namespace) -> None:
     for pack in server.describe():
         prefixes = ", ".join(pack["prefixes"])
         lines.append(f"  {pack['name']:<14} {pack['operations']:>4} operations  at {prefixes}")
+        if server.runtimes[pack["name"]].pack.claims_host is not None:
+            lines.append(f"  {'':<14} and by Host label: <label>.localhost:{args.port} or {base}/hosts/<label>/")
     lines.append(f"  control plane       at {base}/__mock__/  (health, reset, state, journal, faults, clock)")
     if server.state_file:
         lines.append(f"  state file          {server.state_file}")

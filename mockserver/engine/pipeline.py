@@ -150,6 +150,8 @@ class ApiApp:
         try:
             request.state = self._state()
             result = self._unmatched(request)
+            if inspect.isawaitable(result):
+                result = await result
         except ApiError as error:
             return self.dialect.error(error)
         except Exception:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from starlette.middleware.gzip import GZipMiddleware
 
-from mockserver.engine import statefile
+from mockserver.engine import hosts, statefile
 from mockserver.engine.clock import Clock, iso
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.faults import Faults
@@ -106,6 +106,7 @@ class MockServer:
         self.state_file = state_file
         self.cors = cors
         self._routes = _prefix_table(runtimes)
+        self._host_claims = [r for r in runtimes if r.pack.claims_host is not None and r.app is not None]
         self._saved_fingerprint: t.Any = None
         self._flusher: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
@@ -124,6 +125,8 @@ class MockServer:
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "http" and self._host_claims:
+            scope = hosts.from_path_form(scope) or scope
         mounted = self._mounted(scope) if kind in ("http", "websocket") else None
         if mounted is not None:
             await mounted(scope, receive, send)
@@ -131,7 +134,7 @@ class MockServer:
             if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
                 await _preflight().send(send)
                 return
-            app = self._app_for(scope["path"])
+            app = self._host_app(scope) or self._app_for(scope["path"])
             if self.cors and _has_origin(scope):
                 send = _with_cors(send)
             app = app or self._only_app
@@ -159,6 +162,18 @@ class MockServer:
         for prefix, app in self._mounts:
             if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
                 return app
+        return None
+
+    def _host_app(self, scope: dict) -> t.Any:
+        """The app of a pack that claims this request's Host (see `engine/hosts.py`)."""
+        if not self._host_claims:
+            return None
+        label = hosts.first_label(hosts.host_of(scope))
+        if label is None:
+            return None
+        for runtime in self._host_claims:
+            if runtime.pack.claims_host(label, scope["method"], scope["path"], runtime.state):
+                return runtime.asgi
         return None
 
     def _app_for(self, path: str) -> ApiApp | None:
@@ -299,6 +314,9 @@ def _prefix_table(runtimes: list[PackRuntime]) -> list[tuple[str, ApiApp]]:
         # at or below /__mock__ would be unreachable.
         if prefix == CONTROL_PREFIX or prefix.startswith(CONTROL_PREFIX + "/"):
             raise PrefixConflict(f"pack {runtime.name!r} claims {prefix!r}, reserved for the control plane")
+        if any(r.pack.claims_host for r in runtimes) and (
+                prefix == hosts.HOSTS_PREFIX or prefix.startswith(hosts.HOSTS_PREFIX + "/")):
+            raise PrefixConflict(f"pack {runtime.name!r} claims {prefix!r}, reserved for host routing by path")
     table = [(prefix, runtime.asgi) for prefix, runtime in claims if runtime.app is not None]
     return sorted(table, key=lambda item: len(item[0]), reverse=True)
 

@@ -7,8 +7,10 @@ from mockserver.engine.pack import Handlers, Pack
 from mockserver.packs.chutes import (
     bounties, chutes, control, images, instance_logs, invocations, logos, users,
 )
-from mockserver.packs.chutes.auth import authenticate, catch_all
+from mockserver.packs.chutes.auth import authenticate
+from mockserver.packs.chutes.invoke import hostname_invocation
 from mockserver.packs.chutes.seed import new_state
+from mockserver.packs.chutes.targets import claims_host
 
 handlers = Handlers()
 for module in (chutes, invocations, bounties, images, logos, users, instance_logs):
@@ -22,5 +24,6 @@ PACK = Pack(
     new_state=new_state,
     authenticate=authenticate,
     control_handlers=control.handlers,
-    unmatched=catch_all,
+    unmatched=hostname_invocation,  # the real app's last route: chute invocations
+    claims_host=claims_host,  # llm., embed., image. and chute-slug hosts are invocations
 )

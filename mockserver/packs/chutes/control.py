@@ -9,6 +9,7 @@ from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 from mockserver.packs.chutes import ss58
+from mockserver.packs.chutes.render import compute_multiplier
 from mockserver.packs.chutes.store import ApiKey, ChutesStore
 
 handlers = Handlers()
@@ -121,7 +122,38 @@ def add_invocation(request: Request) -> Response:
     return Response.json({"invocation_id": invocation_id}, 201)
 
 
-SETTINGS = ("warmup_seconds", "build_queue_seconds", "build_seconds")
+@handlers("addJob")
+def add_job(request: Request) -> Response:
+    store: ChutesStore = request.state
+    body = request.body
+    chute = store.chutes.get(body["chute_id"])
+    if chute is None:
+        raise ApiError(404, f"no chute {body['chute_id']!r}")
+    if not any(job.get("name") == body["method"] for job in chute["jobs"]):
+        raise ApiError(404, f"chute {chute['name']!r} has no job named {body['method']!r}")
+    user = _user(store, body["user"])
+    started = body.get("started_at", store.clock.now())
+    job_id = str(uuid.UUID(int=store.rng.getrandbits(128), version=4))
+    running = store.instances.for_chute(chute["chute_id"])
+    instance = running[0].instance_id if running else None
+    finished = body.get("status", "complete") not in ("pending", "running")
+    with store.lock:
+        store.jobs.append({
+            "job_id": job_id, "user_id": user["user_id"], "chute_id": chute["chute_id"],
+            "version": chute["version"], "chutes_version": chute["chutes_version"], "method": body["method"],
+            "miner_uid": 0 if instance else None, "miner_hotkey": "5MinerMock" + "x" * 38 if instance else None,
+            "miner_coldkey": "5ColdMock" + "x" * 39 if instance else None, "instance_id": instance,
+            "created_at": started, "updated_at": started + body.get("duration", 600) if finished else started,
+            "started_at": started, "finished_at": started + body.get("duration", 600) if finished else None,
+            "status": body.get("status", "complete"),
+            "compute_multiplier": compute_multiplier(chute["node_selector"], store.world["gpus"]),
+            "miner_terminated": False})
+        store.changed()
+    return Response.json({"job_id": job_id}, 201)
+
+
+SETTINGS: dict[str, type] = {"warmup_seconds": float, "build_queue_seconds": float, "build_seconds": float,
+                             "invocation_quota": int}
 
 
 @handlers("getSettings")
@@ -135,6 +167,6 @@ def update_settings(request: Request) -> dict:
     with store.lock:
         for name in SETTINGS:
             if name in request.body:
-                setattr(store, name, float(request.body[name]))
+                setattr(store, name, SETTINGS[name](request.body[name]))
         store.changed()
     return {name: getattr(store, name) for name in SETTINGS}

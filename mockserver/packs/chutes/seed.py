@@ -11,19 +11,34 @@ from mockserver.engine.pack import PackContext
 from mockserver.packs.chutes.render import compute_multiplier, hourly_usd, supported_gpus
 from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for, image_id_for
 
+def _cord(function: str, public_api_path: str | None, *, method: str = "POST", stream: bool = False,
+          passthrough: bool = False, path: str | None = None, output_content_type: str | None = None,
+          input_schema: dict | None = None, output_schema: dict | None = None) -> dict:
+    """A cord as the chutes library describes it at deploy time."""
+    return {"method": method, "path": path or f"/{function}", "function": function, "stream": stream,
+            "passthrough": passthrough, "public_api_path": public_api_path, "public_api_method": method,
+            "input_schema": input_schema or {"type": "object"}, "output_schema": output_schema or {},
+            "output_content_type": output_content_type, "minimal_input_schema": input_schema or {"type": "object"}}
+
+
+# The cords of the library's standard templates (chutes 0.6.9 `chute/template/*.py`), and a plain
+# JSON cord for custom chutes.
 _CORDS = {
-    "vllm": [{"method": "POST", "path": "/v1/chat/completions", "function": "chat", "stream": True,
-              "passthrough": True, "public_api_path": "/v1/chat/completions", "public_api_method": "POST",
-              "input_schema": {"type": "object"}, "output_schema": {"type": "object"},
-              "output_content_type": None, "minimal_input_schema": {"type": "object"}}],
-    "diffusion": [{"method": "POST", "path": "/generate", "function": "generate", "stream": False,
-                   "passthrough": False, "public_api_path": "/generate", "public_api_method": "POST",
-                   "input_schema": {"type": "object", "properties": {"prompt": {"type": "string"}}},
-                   "output_schema": {}, "output_content_type": "image/jpeg",
-                   "minimal_input_schema": {"type": "object"}}],
-    None: [{"method": "POST", "path": "/run", "function": "run", "stream": False, "passthrough": False,
-            "public_api_path": None, "public_api_method": None, "input_schema": {}, "output_schema": {},
-            "output_content_type": "application/json", "minimal_input_schema": {}}],
+    "vllm": [_cord("chat_stream", "/v1/chat/completions", stream=True, passthrough=True),
+             _cord("completion_stream", "/v1/completions", stream=True, passthrough=True),
+             _cord("chat", "/v1/chat/completions", passthrough=True),
+             _cord("do_tokenize", "/tokenize", passthrough=True),
+             _cord("do_detokenize", "/detokenize", passthrough=True),
+             _cord("completion", "/v1/completions", passthrough=True),
+             _cord("get_models", "/v1/models", method="GET", passthrough=True)],
+    "diffusion": [_cord("generate", "/generate", output_content_type="image/jpeg",
+                        input_schema={"type": "object", "properties": {"prompt": {"type": "string"}}})],
+    "embedding": [_cord("embed", "/v1/embeddings", passthrough=True),
+                  _cord("get_models", "/v1/models", method="GET", passthrough=True)],
+    None: [_cord("run", "/run", output_content_type="application/json",
+                 output_schema={"type": "object", "required": ["result", "score"],
+                                "properties": {"result": {"type": "string"},
+                                               "score": {"type": "number", "minimum": 0, "maximum": 1}}})],
 }
 
 

@@ -17,6 +17,7 @@ from mockserver.engine.pack import Store
 from mockserver.packs.chutes.instances import Instance, Instances
 
 DAY = 86400
+MEGA_TARGETS = ("__megallm__", "__megaembed__", "__megadiffuser__")
 BOUNTY_TTL = 3600
 
 
@@ -56,6 +57,10 @@ class ApiKey:
     def allows(self, object_type: str, object_id: str, action: str) -> bool:
         if self.admin:
             return True
+        if object_type == "chutes" and object_id in MEGA_TARGETS:
+            # llm/embed/image hosts: any key scoped to chutes with this action may use them.
+            return any(scope.get("object_type") == "chutes" and scope.get("action") in (None, action)
+                       for scope in self.scopes)
         return any(scope.get("object_type") == object_type
                    and scope.get("object_id") in (None, object_id)
                    and scope.get("action") in (None, action) for scope in self.scopes)
@@ -70,6 +75,7 @@ class ChutesStore(Store):
         self.warmup_seconds: float = float(world.get("warmup_seconds", 3))
         self.build_queue_seconds: float = float(world.get("build_queue_seconds", 1))
         self.build_seconds: float = float(world.get("build_seconds", 8))
+        self.invocation_quota: int = int(world.get("invocation_quota", 0))
         self.users: dict[str, dict] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.images: dict[str, dict] = {}
@@ -78,6 +84,7 @@ class ChutesStore(Store):
         self.chutes: dict[str, dict] = {}
         self.shares: dict[tuple[str, str], str] = {}  # (chute_id, shared_to) → shared_by
         self.invocations: list[dict] = []
+        self.jobs: list[dict] = []  # runs of chutes' job() functions, as the `-jobs.csv` exports list them
         self.reports: dict[str, dict] = {}  # parent invocation id → report
         self.bounties: dict[str, dict] = {}  # chute id → {created_at, last_notified}
         self.manual_boosts: dict[str, float] = {}
@@ -87,6 +94,8 @@ class ChutesStore(Store):
         self._next_change = math.inf  # the clock reaches these
         self._views: dict[tuple, t.Any] = {}
         self._views_version = -1
+        self._slugs: dict[str, str] = {}
+        self._slugs_version = -1
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -97,6 +106,13 @@ class ChutesStore(Store):
 
     def user_by_hotkey(self, hotkey: str) -> dict | None:
         return next((u for u in self.users.values() if u.get("hotkey") == hotkey), None)
+
+    def chute_id_by_slug(self, slug: str) -> str | None:
+        """Asked on every request with a dotted Host, so the slug index is kept until the next write."""
+        if self._slugs_version != self.version:
+            self._slugs = {c["slug"]: c["chute_id"] for c in self.chutes.values()}
+            self._slugs_version = self.version
+        return self._slugs.get(slug)
 
     def visible(self, chute: dict, user: dict | None) -> bool:
         if chute["public"] or "affine" in chute["name"].lower():
@@ -264,11 +280,11 @@ class ChutesStore(Store):
                 "api_keys": [vars(k) for k in self.api_keys.values()],
                 "images": list(self.images.values()), "chutes": list(self.chutes.values()),
                 "shares": [{"chute_id": c, "shared_to": u, "shared_by": b} for (c, u), b in self.shares.items()],
-                "invocations": self.invocations, "reports": list(self.reports.values()),
+                "invocations": self.invocations, "jobs": self.jobs, "reports": list(self.reports.values()),
                 "bounties": [{"chute_id": c, **b} for c, b in self.bounties.items()],
                 "manual_boosts": self.manual_boosts, "rolling_updates": self.rolling_updates,
                 "instances": self.instances.export(), "warmup_seconds": self.warmup_seconds,
-                "image_history": self.image_history,
+                "invocation_quota": self.invocation_quota, "image_history": self.image_history,
                 "logos": list(self.logos.values()), "build_queue_seconds": self.build_queue_seconds,
                 "build_seconds": self.build_seconds,
             })
@@ -286,6 +302,7 @@ class ChutesStore(Store):
                     self.instances.add(_legacy_instance(chute, row, self.clock.now()))
             self.shares = {(s["chute_id"], s["shared_to"]): s["shared_by"] for s in data["shares"]}
             self.invocations = list(data["invocations"])
+            self.jobs = list(data.get("jobs", []))
             self.reports = {r["invocation_id"]: r for r in data["reports"]}
             self.bounties = {b.pop("chute_id"): b for b in data["bounties"]}
             self.manual_boosts = dict(data["manual_boosts"])
@@ -295,6 +312,7 @@ class ChutesStore(Store):
             self.logos = {logo["logo_id"]: logo for logo in data.get("logos", [])}
             self.build_queue_seconds = float(data.get("build_queue_seconds", self.build_queue_seconds))
             self.build_seconds = float(data.get("build_seconds", self.build_seconds))
+            self.invocation_quota = int(data.get("invocation_quota", self.invocation_quota))
             self.changed()
 
 

@@ -169,7 +169,8 @@ class ChutesApi:
         ok(self.client.post("/__mock__/packs/chutes/reset"))
 
     def warmup_seconds(self, seconds: float) -> None:
-        assert ok(self.client.put(f"{CONTROL}/settings", json={"warmup_seconds": seconds}))["warmup_seconds"] == seconds
+        assert ok(self.client.put(f"{CONTROL}/settings", json={"warmup_seconds": seconds}))[
+            "warmup_seconds"] == seconds
 
     def user(self, username: str) -> dict:
         return next(u for u in ok(self.client.get(f"{CONTROL}/users")) if u["username"] == username)
