@@ -19,13 +19,17 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import typing as t
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = "0.6.9"
@@ -110,13 +114,50 @@ class Cli:
 
     def run(self, *args: str, answers: str = "", timeout: float = 120) -> Result:
         """`chutes *args` with `answers` on stdin (one line per prompt, e.g. "y\\n")."""
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("CHUTES_", "VIRTUAL_ENV", "PYTHON"))}
-        env.update(CHUTES_CONFIG_PATH=str(self.config), NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1")
-        done = subprocess.run([str(self.executable), *args], cwd=self.workdir, input=answers, env=env,
+        done = subprocess.run([str(self.executable), *args], cwd=self.workdir, input=answers, env=self._env(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
                               check=False)
         return Result(done.returncode, _ANSI.sub("", done.stdout))
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """`chutes *args` left running (the caller stops it), stdout piped, stderr to a file."""
+        with open(self.workdir / "stderr.txt", "ab") as stderr:
+            return subprocess.Popen([str(self.executable), *args], cwd=self.workdir, env=self._env(),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+
+    def _env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("CHUTES_", "VIRTUAL_ENV", "PYTHON"))}
+        env.update(CHUTES_CONFIG_PATH=str(self.config), NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1")
+        return env
+
+
+class OutputLines:
+    """A running command's stdout, line by line, with a bound on every wait."""
+
+    def __init__(self, process: subprocess.Popen, timeout: float) -> None:
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.timeout = timeout
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(process,), daemon=True).start()
+
+    def _pump(self, process: subprocess.Popen) -> None:
+        for raw in process.stdout:
+            self._queue.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self._queue.put(None)
+
+    def until(self, wanted: t.Callable[[str], bool]) -> str:
+        """The first line from here on that is `wanted`; a test failure if none comes in time."""
+        while True:
+            try:
+                line = self._queue.get(timeout=self.timeout)
+            except queue.Empty:
+                pytest.fail(f"no such line within {self.timeout:.0f} s; got:\n" + "\n".join(self.seen))
+            if line is None:
+                pytest.fail("the command ended first; it printed:\n" + "\n".join(self.seen))
+            self.seen.append(line)
+            if wanted(line):
+                return line
 
 
 def write_config(directory: Path, base_url: str, user: dict) -> Path:

@@ -3,13 +3,15 @@
 One server for the module. Each account (fixture user alice, and a user registered through the
 control plane with a fresh hotkey) runs the developer's lifecycle as the CLI's own commands, with
 the y/n prompts answered on stdin: build an image and wait for its log -> deploy (the fee notice,
-then with `--accept-fee`) -> the same code again -> changed code -> images list/get/delete ->
-share / unshare -> delete the chute -> delete the image. Each step checks what the CLI printed and
+then with `--accept-fee`) -> the same code again -> changed code -> `warmup --stream-logs` until
+the instance is verified -> invoke it with the openai SDK on its own host, then `chutes report`
+that invocation -> images list/get/delete -> share / unshare -> delete the chute -> delete the image. Each step checks what the CLI printed and
 what the mock's state is afterwards (read over the API with the account's API key).
 
-The steps are functions taking a `Lifecycle`; `test_lifecycle` runs them in order. Steps that
-need a deployed chute (warming it up, invoking it) go between `deploy_changed_code` and
-`share_and_unshare`.
+The steps are functions taking a `Lifecycle`; `test_lifecycle` runs them in order. The server's
+clock runs in real time (the CLI's nonces must be near it), so the hourly exports of the current
+hour are not out yet: the invocation is checked in the recent export and the usage instead
+(`test_chutes_invoke_openai.py` moves a frozen clock to read the hourly export).
 
 Builds run on real time here: one second queued, fifteen building. `chutes build --wait` asks for
 the log five seconds after uploading, so it reads the log while the image builds, as an event
@@ -18,6 +20,8 @@ stream, until `DONE`.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import typing as t
 import uuid
@@ -25,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 import sr25519
 import yaml
-from chutes_cli import Account, Cli, install
+from chutes_cli import Account, Cli, OutputLines, install
 
 from mockserver.packs.chutes import ss58
 
@@ -73,6 +78,11 @@ def image_uid(username: str, name: str, tag: str) -> str:
 
 def chute_uid(username: str, name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{username}::chute::{name}"))
+
+
+def csv_rows(response: httpx.Response) -> list[dict]:
+    assert response.status_code == 200, response.text
+    return list(csv.DictReader(io.StringIO(response.text)))
 
 
 # -- the world ----------------------------------------------------------------------------------
@@ -202,6 +212,49 @@ def deploy_changed_code(life: Lifecycle) -> None:
     life.found["version"] = chute["version"]
 
 
+def warm_up_streaming_logs(life: Lifecycle) -> None:
+    """`chutes warmup echo --stream-logs` starts an instance and prints its log until it is verified."""
+    chute_id = life.found["chute_id"]
+    assert life.api("GET", f"/chutes/{chute_id}").json()["instances"] == []  # cold after the rollout
+    process = life.cli.start("warmup", "echo", "--stream-logs")
+    try:
+        lines = OutputLines(process, timeout=120)
+        lines.until(lambda line: "instance verified, accepting requests" in line)
+    finally:
+        process.kill()
+        process.wait(30)
+    chute = life.api("GET", f"/chutes/{chute_id}").json()
+    [instance] = chute["instances"]
+    assert chute["hot"] is True and instance["active"] and instance["verified"]
+    prefix = f"[{instance['instance_id'][:8]}] "
+    assert all(line.startswith(prefix) for line in lines.seen), lines.seen
+    assert f"starting instance {instance['instance_id']} of chute echo ({chute_id})" in lines.seen[0]
+    life.found["instance_id"] = instance["instance_id"]
+
+
+def invoke_with_openai_sdk_then_report(life: Lifecycle) -> None:
+    """The openai SDK posts to the chute's own host (`/hosts/<slug>/` on 127.0.0.1); the call is
+    billed and recorded, and `chutes report` files a report on it."""
+    chute_id = life.found["chute_id"]
+    slug = life.api("GET", f"/chutes/{chute_id}").json()["slug"]
+    before = life.balance()
+    client = openai.OpenAI(api_key=life.account.api_key, base_url=f"{life.base}/hosts/{slug}", max_retries=0)
+    answer = client.post("/echo", cast_to=httpx.Response, body={"text": "hello"})
+    assert answer.status_code == 200, answer.text
+    invocation_id = answer.headers["x-chutes-invocationid"]
+
+    [row] = [r for r in csv_rows(life.api("GET", "/invocations/exports/recent")) if r["invocation_id"] == invocation_id]
+    assert (row["chute_id"], row["function_name"], row["instance_id"]) == (chute_id, "echo", life.found["instance_id"])
+    [usage] = [r for r in life.api("GET", "/invocations/usage").json() if r["chute_id"] == chute_id]
+    assert usage["invocation_count"] == 1
+    assert life.balance() == pytest.approx(before - usage["usd_amount"])  # its own private chute: free per call
+
+    reported = life.cli.run("report", "--invocation-id", invocation_id, "--reason", "echoed the wrong text")
+    assert f"report received for invocation_id='{invocation_id}'" in reported.output, reported.output
+    again = life.cli.run("report", "--invocation-id", invocation_id, "--reason", "still wrong")
+    assert "A report has already been filed for this invocation" in again.output, again.output
+
+
 def images_list_get_delete_in_use(life: Lifecycle) -> None:
     image_id, reference = life.found["image_id"], f"{life.account.username}/echo-base:0.1"
     listed = life.cli.run("images", "list")
@@ -247,8 +300,8 @@ def delete_chute_then_image(life: Lifecycle) -> None:
 
 
 STEPS: list[t.Callable[[Lifecycle], None]] = [
-    build_and_wait, deploy_with_fee, redeploy_same_code, deploy_changed_code,
-    images_list_get_delete_in_use, share_and_unshare, delete_chute_then_image,
+    build_and_wait, deploy_with_fee, redeploy_same_code, deploy_changed_code, warm_up_streaming_logs,
+    invoke_with_openai_sdk_then_report, images_list_get_delete_in_use, share_and_unshare, delete_chute_then_image,
 ]
 
 

@@ -18,10 +18,8 @@ Every CLI run is bounded by a timeout. The server's journal shows what the CLI s
 
 from __future__ import annotations
 
-import queue
 import re
 import subprocess
-import threading
 import typing as t
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from chutes_cli import chutes_executable, cli_environment, write_config
+from chutes_cli import OutputLines, chutes_executable, cli_environment, write_config
 
 from mockserver.engine.resources import fixtures_dir
 
@@ -89,32 +87,6 @@ def journal(api: httpx.Client, path: str) -> list[dict]:
 # -- --stream-logs -----------------------------------------------------------------------------------
 
 
-class Lines:
-    """A running command's stdout, line by line, with a bound on every wait."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(process,), daemon=True).start()
-
-    def _pump(self, process: subprocess.Popen) -> None:
-        for raw in process.stdout:
-            self._queue.put(raw.decode("utf-8", "replace").rstrip("\n"))
-        self._queue.put(None)
-
-    def until(self, wanted: t.Callable[[str], bool], timeout: float = RUN_TIMEOUT) -> str:
-        while True:
-            try:
-                line = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                pytest.fail(f"no such line within {timeout:.0f} s; got:\n" + "\n".join(self.seen))
-            if line is None:
-                pytest.fail("the command ended first; it printed:\n" + "\n".join(self.seen))
-            self.seen.append(line)
-            if wanted(line):
-                return line
-
-
 def test_stream_logs_prints_the_log_of_the_instance_warmup_started(
         chutes: Path, api: httpx.Client, environment: dict, tmp_path: Path) -> None:
     chute = deploy(api, "cli-stream-logs", warmup_seconds=3)
@@ -123,7 +95,7 @@ def test_stream_logs_prints_the_log_of_the_instance_warmup_started(
         process = subprocess.Popen([str(chutes), "warmup", "cli-stream-logs", "--stream-logs"], env=environment,
                                    stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL)
         try:
-            lines = Lines(process)
+            lines = OutputLines(process, RUN_TIMEOUT)
             lines.until(lambda line: "instance verified, accepting requests" in line)
         finally:
             process.kill()
