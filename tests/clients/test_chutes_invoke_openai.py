@@ -146,7 +146,7 @@ def test_embeddings_through_the_embed_host(base: str, http: httpx.Client) -> Non
     bob = {"Authorization": USERS["bob"]["api_keys"][0]["value"]}
     cords = [{"method": "POST", "path": "/embed", "function": "embed", "stream": False, "passthrough": True,
               "public_api_path": "/v1/embeddings", "public_api_method": "POST"}]
-    deploy = {"name": "bob-embedder", "image": "sglang", "public": False, "standard_template": "embedding",
+    deploy = {"name": "bob-embedder", "image": "chutes/sglang:0.4.9", "public": False, "standard_template": "embedding",
               "code": "from chutes.chute import Chute\n", "filename": "embedder.py", "ref_str": "embedder:chute",
               "node_selector": {"gpu_count": 1, "min_vram_gb_per_gpu": 16}, "cords": cords}
     assert http.post("/chutes/", json=deploy, headers=bob).status_code == 200
