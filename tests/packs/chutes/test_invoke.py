@@ -511,3 +511,21 @@ def test_an_llm_request_the_model_cannot_read_is_400_and_free(api: t.Any, path: 
     response = invoke(api, LLM, path, {"model": DEEPSEEK, **body})
     assert detail(response, 400).startswith("Invalid request: ")
     assert balance(api, "alice") == before
+
+
+def test_an_invocation_keeps_the_instance_it_used_up(api: t.Any) -> None:
+    """A call marks its instance used: a private chute's idle time (`shutdown_after_seconds`, 300
+    for bob's) starts over when the call ends, so traffic keeps the instance from scaling down."""
+    bobs_id = chute_id_for("bob", "bob-private-llm")
+    make_hot(api, "bob-private-llm", "bob")
+    [instance] = chute(api, bobs_id, "bob")["instances"]
+    api.advance(250)
+    response = chat(api, "bob-private-llm")  # alice, whom bob shares it with
+    assert response.status_code == 200, response.text
+    row = record_of(api, response.headers["x-chutes-invocationid"])
+    assert row["instance_id"] == instance["instance_id"]
+    took = math.ceil(row["completed_at"] - row["started_at"])
+    api.advance(250)  # 500 s after it was ready, 250 s after the call
+    assert [i["instance_id"] for i in chute(api, bobs_id, "bob")["instances"]] == [instance["instance_id"]]
+    api.advance(took + 51)  # 300 s idle since the call ended
+    assert chute(api, bobs_id, "bob")["instances"] == []
