@@ -5,8 +5,9 @@ control plane with a fresh hotkey) runs the developer's lifecycle as the CLI's o
 the y/n prompts answered on stdin: build an image and wait for its log -> deploy (the fee notice,
 then with `--accept-fee`) -> the same code again -> changed code -> `warmup --stream-logs` until
 the instance is verified -> invoke it with the openai SDK on its own host, then `chutes report`
-that invocation -> images list/get/delete -> share / unshare -> delete the chute -> delete the image. Each step checks what the CLI printed and
-what the mock's state is afterwards (read over the API with the account's API key).
+that invocation -> images list/get/delete -> share / unshare -> delete the chute -> delete the
+image. Each step checks what the CLI printed and what the mock's state is afterwards (read over the
+API with the account's API key).
 
 The steps are functions taking a `Lifecycle`; `test_lifecycle` runs them in order. The server's
 clock runs in real time (the CLI's nonces must be near it), so the hourly exports of the current
