@@ -42,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis benchmarks/node_modules
+	rm -rf $(VENV) .venv-clients build *.egg-info .pytest_cache .hypothesis benchmarks/node_modules

@@ -88,7 +88,7 @@ def _runtime(pack: Pack, services: Services) -> PackRuntime:
         state=lambda: runtime.state, settings=services.settings,
         authenticate=pack.authenticate, journal=services.journal, faults=services.faults,
         redirect_slashes=pack.redirect_slashes, unmatched=pack.unmatched,
-        unmatched_methods=pack.unmatched_methods)
+        unmatched_methods=pack.unmatched_methods, shutdown=services.shutdown)
     return runtime
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import typing as t
@@ -156,6 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from mockserver.app import ServerConfig, build_server
     from mockserver.engine.server import PrefixConflict
+    from mockserver.uvicorn_server import Uvicorn
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     apis = [name.strip() for value in args.api for name in value.split(",") if name.strip()]
@@ -180,9 +182,12 @@ def _serve(args: argparse.Namespace) -> int:
     _print_banner(server, args)
     logging.getLogger("uvicorn.error").addFilter(_DroppedOnPurpose())
     _settle_heap()
-    uvicorn.run(server, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.log_level in ("info", "debug"), lifespan="on")
-    return 0
+    uvicorn_config = uvicorn.Config(server, host=args.host, port=args.port, log_level=args.log_level,
+                                    access_log=args.log_level in ("info", "debug"), lifespan="on")
+    runner = Uvicorn(uvicorn_config, on_shutdown=server.begin_shutdown)
+    with contextlib.suppress(KeyboardInterrupt):
+        runner.run()
+    return 0 if runner.started else 3  # 3: uvicorn's start-up failure status
 
 
 class _DroppedOnPurpose(logging.Filter):
@@ -216,6 +221,8 @@ def _print_banner(server: t.Any, args: argparse.Namespace) -> None:
     for pack in server.describe():
         prefixes = ", ".join(pack["prefixes"])
         lines.append(f"  {pack['name']:<14} {pack['operations']:>4} operations  at {prefixes}")
+        if server.runtimes[pack["name"]].pack.claims_host is not None:
+            lines.append(f"  {'':<14} and by Host label: <label>.localhost:{args.port} or {base}/hosts/<label>/")
     lines.append(f"  control plane       at {base}/__mock__/  (health, reset, state, journal, faults, clock)")
     if server.state_file:
         lines.append(f"  state file          {server.state_file}")

@@ -41,11 +41,19 @@ def serve(*args: str, startup_timeout: float = 30.0, attempts: int = 3) -> t.Ite
     The port is picked before the server binds it, so another process may take it in between; a
     start that fails because the address is in use is retried on a new port.
     """
+    with serve_process(*args, startup_timeout=startup_timeout, attempts=attempts) as (base, _process):
+        yield base
+
+
+@contextlib.contextmanager
+def serve_process(*args: str, startup_timeout: float = 30.0,
+                  attempts: int = 3) -> t.Iterator[tuple[str, subprocess.Popen]]:
+    """As `serve`, yielding the process too, for tests that signal it themselves."""
     for attempt in range(attempts):
         port = free_port()
         try:
-            with _running(port, args, startup_timeout) as base:
-                yield base
+            with _running(port, args, startup_timeout) as running:
+                yield running
                 return
         except ServerStartError as error:
             if "address already in use" in str(error).lower() and attempt + 1 < attempts:
@@ -54,7 +62,7 @@ def serve(*args: str, startup_timeout: float = 30.0, attempts: int = 3) -> t.Ite
 
 
 @contextlib.contextmanager
-def _running(port: int, args: t.Sequence[str], startup_timeout: float) -> t.Iterator[str]:
+def _running(port: int, args: t.Sequence[str], startup_timeout: float) -> t.Iterator[tuple[str, subprocess.Popen]]:
     command = [sys.executable, "-m", "mockserver", "serve", "--host", HOST, "--port", str(port), *args]
     base = f"http://{HOST}:{port}"
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
@@ -64,7 +72,7 @@ def _running(port: int, args: t.Sequence[str], startup_timeout: float) -> t.Iter
                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             _wait_healthy(process, base, startup_timeout, stdout, stderr)
-            yield base
+            yield base, process
         finally:
             _stop(process)
 

@@ -78,7 +78,7 @@ class BodyDecoder:
         actual = media_kind(content_type) if content_type else kind
         if kind in _FORM_KINDS and actual in _FORM_KINDS:
             kind = actual  # a form is a form: FastAPI reads either encoding for form fields
-        value = _DECODERS[kind](raw, content_type or declared, schema)
+        value = _DECODERS[kind](raw, content_type or declared, self._resolved(schema))
         if validator is not None and not validator.is_valid(_for_validation(value)):
             # Lax conversion leaves what it cannot convert as sent, so the issues of the converted
             # body are pydantic's: only the values lax mode refuses, with the input as sent.
@@ -89,6 +89,14 @@ class BodyDecoder:
         if kind == "json" and schema:
             value = fill_defaults(value, schema, self.components)
         return value
+
+    def _resolved(self, schema: dict) -> dict:
+        """The schema itself for a `$ref` to a component (form fields are typed by its properties)."""
+        ref = schema.get("$ref", "") if isinstance(schema, dict) else ""
+        prefix = "#/components/schemas/"
+        if ref.startswith(prefix):
+            return self.components.get(ref[len(prefix):], schema)
+        return schema
 
     def _missing(self) -> list[Issue]:
         """No body at all. FastAPI reports a body of separate fields (forms, and the `Body_*`

@@ -13,8 +13,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
-Send = t.Callable[[dict], t.Awaitable[None]]
-Receive = t.Callable[[], t.Awaitable[dict]]
+from mockserver.engine.streams import Receive, Send, Shutdown, send_stream
 
 
 def json_bytes(value: t.Any) -> bytes:
@@ -53,14 +52,15 @@ class Response:
             headers.append((b"content-length", str(len(self.body)).encode()))
         return headers
 
-    async def send(self, send: Send, *, head: bool = False) -> None:
+    async def send(self, send: Send, *, head: bool = False, receive: Receive | None = None,
+                   shutdown: Shutdown | None = None) -> None:
+        """Send the answer. A stream runs until it ends, the client disconnects (seen on
+        `receive`) or the server shuts down (`shutdown`)."""
         await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers()})
         if self.stream is None:
             await send({"type": "http.response.body", "body": b"" if head else self.body})
             return
-        async for chunk in self.stream:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await send_stream(self.stream, send, receive, shutdown)
 
 
 @dataclass(slots=True)

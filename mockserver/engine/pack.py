@@ -56,9 +56,13 @@ class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.version = 0
+        self.retired = False  # replaced by a reset or an import; no longer served
 
     def changed(self) -> None:
         self.version += 1
+
+    def retire(self) -> None:
+        self.retired = True
 
     def export(self) -> dict:
         raise NotImplementedError
@@ -132,9 +136,12 @@ class Pack:
     companion: t.Callable[[t.Callable[[], Store], t.Mapping[str, t.Any]], "Companion"] | None = None
     options: tuple[PackOption, ...] = ()  # extra `mockserver serve` options, for the companion
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
-    # server has a catch-all route of its own; None: the dialect's 404 / 405.
+    # server has a catch-all route of its own (it may return an awaitable); None: the dialect's 404 / 405.
     unmatched: t.Callable[[Request], t.Any] | None = None
     unmatched_methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"})
+    # For APIs whose real server routes by the Host's first label (`engine/hosts.py`): called with
+    # (label, method, path, current state); True sends the request to this pack whatever its path.
+    claims_host: t.Callable[[str, str, str, Store], bool] | None = None
     spec_path: Path | None = None
     control_spec_path: Path | None = None
 

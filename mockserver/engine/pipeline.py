@@ -23,6 +23,7 @@ from mockserver.engine.journal import Journal
 from mockserver.engine.params import MISSING
 from mockserver.engine.routing import Match, MethodNotAllowed, Redirect, Router
 from mockserver.engine.spec import Operation
+from mockserver.engine.streams import Shutdown
 
 log = logging.getLogger("mockserver")
 
@@ -42,7 +43,7 @@ class ApiApp:
                  journal: Journal | None = None, faults: Faults | None = None,
                  redirect_slashes: bool = False, fallback: "ApiApp | None" = None,
                  unmatched: t.Callable[[Request], t.Any] | None = None,
-                 unmatched_methods: frozenset[str] = frozenset()) -> None:
+                 unmatched_methods: frozenset[str] = frozenset(), shutdown: Shutdown | None = None) -> None:
         self.name = name
         self.operations = operations
         self.dialect = dialect
@@ -55,6 +56,7 @@ class ApiApp:
         self._fallback = fallback
         self._unmatched = unmatched
         self._unmatched_methods = unmatched_methods
+        self._shutdown = shutdown  # ends open event streams when the server stops
         self._is_async = {id(op): inspect.iscoroutinefunction(op.handler) for op in operations}
         # An ASGI app behind every operation (a companion's root mount): it answers whatever no
         # operation matches, before the dialect's 404/405 and the pack's `unmatched`.
@@ -85,7 +87,7 @@ class ApiApp:
         if drop:
             await _drop_connection(receive, send)
         else:
-            await response.send(send, head=method == "HEAD")
+            await response.send(send, head=method == "HEAD", receive=receive, shutdown=self._shutdown)
 
     async def _respond(self, found: t.Any, request: Request, receive: Receive) -> tuple[Response, bool]:
         if (found is None or isinstance(found, MethodNotAllowed)) and self._unmatched is not None:
@@ -148,6 +150,8 @@ class ApiApp:
         try:
             request.state = self._state()
             result = self._unmatched(request)
+            if inspect.isawaitable(result):
+                result = await result
         except ApiError as error:
             return self.dialect.error(error)
         except Exception:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from starlette.middleware.gzip import GZipMiddleware
 
-from mockserver.engine import statefile
+from mockserver.engine import hosts, statefile
 from mockserver.engine.clock import Clock, iso
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.faults import Faults
@@ -26,6 +26,7 @@ from mockserver.engine.journal import Journal
 from mockserver.engine.pack import Pack, PackContext, Store
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.spec import LoadedSpec
+from mockserver.engine.streams import Shutdown
 
 log = logging.getLogger("mockserver")
 
@@ -64,7 +65,13 @@ class PackRuntime:
         return self._gzipped
 
     def reset(self) -> None:
-        self.state = self.pack.new_state(self.context)
+        self.replace_state(self.pack.new_state(self.context))
+
+    def replace_state(self, fresh: Store) -> None:
+        """Serve `fresh` from now on; the old state is retired, so whatever still holds it (an
+        open event stream) knows its world is gone."""
+        old, self.state = self.state, fresh
+        old.retire()
 
     def export(self) -> dict:
         with self.state.lock:
@@ -73,7 +80,7 @@ class PackRuntime:
     def load(self, data: dict) -> None:
         fresh = self.pack.new_state(self.context)
         fresh.load(data)
-        self.state = fresh  # swap whole: a failed import leaves the old state untouched
+        self.replace_state(fresh)  # swap whole: a failed import leaves the old state untouched
 
 
 @dataclass
@@ -86,6 +93,7 @@ class Services:
     journal: Journal = field(default_factory=Journal)
     faults: Faults = field(default_factory=Faults)
     started_at: float = field(default_factory=time.time)
+    shutdown: Shutdown = field(default_factory=Shutdown)  # begun when the server stops
 
 
 class MockServer:
@@ -98,6 +106,7 @@ class MockServer:
         self.state_file = state_file
         self.cors = cors
         self._routes = _prefix_table(runtimes)
+        self._host_claims = [r for r in runtimes if r.pack.claims_host is not None and r.app is not None]
         self._saved_fingerprint: t.Any = None
         self._flusher: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
@@ -116,6 +125,8 @@ class MockServer:
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "http" and self._host_claims:
+            scope = hosts.from_path_form(scope) or scope
         mounted = self._mounted(scope) if kind in ("http", "websocket") else None
         if mounted is not None:
             await mounted(scope, receive, send)
@@ -123,7 +134,7 @@ class MockServer:
             if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
                 await _preflight().send(send)
                 return
-            app = self._app_for(scope["path"])
+            app = self._host_app(scope) or self._app_for(scope["path"])
             if self.cors and _has_origin(scope):
                 send = _with_cors(send)
             app = app or self._only_app
@@ -153,6 +164,18 @@ class MockServer:
                 return app
         return None
 
+    def _host_app(self, scope: dict) -> t.Any:
+        """The app of a pack that claims this request's Host (see `engine/hosts.py`)."""
+        if not self._host_claims:
+            return None
+        label = hosts.first_label(hosts.host_of(scope))
+        if label is None:
+            return None
+        for runtime in self._host_claims:
+            if runtime.pack.claims_host(label, scope["method"], scope["path"], runtime.state):
+                return runtime.asgi
+        return None
+
     def _app_for(self, path: str) -> ApiApp | None:
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return self.control
@@ -171,6 +194,7 @@ class MockServer:
                 self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.begin_shutdown()
                 if self._flusher is not None:
                     self._flusher.cancel()
                 for task in self._background:
@@ -179,6 +203,11 @@ class MockServer:
                 self.save_state()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def begin_shutdown(self) -> None:
+        """End every open event stream. A server must call this when it starts to stop, before
+        it waits for open responses: uvicorn sends the lifespan shutdown only after that wait."""
+        self.services.shutdown.begin()
 
     def _start_background(self) -> None:
         for name, companion in self._companions.items():
@@ -215,7 +244,7 @@ class MockServer:
             fresh.load(pack_state)
             staged[name] = fresh
         for name, fresh in staged.items():
-            self.runtimes[name].state = fresh
+            self.runtimes[name].replace_state(fresh)
         if clock is not None:
             self.services.clock.restore(clock)
 
@@ -285,6 +314,9 @@ def _prefix_table(runtimes: list[PackRuntime]) -> list[tuple[str, ApiApp]]:
         # at or below /__mock__ would be unreachable.
         if prefix == CONTROL_PREFIX or prefix.startswith(CONTROL_PREFIX + "/"):
             raise PrefixConflict(f"pack {runtime.name!r} claims {prefix!r}, reserved for the control plane")
+        if any(r.pack.claims_host for r in runtimes) and (
+                prefix == hosts.HOSTS_PREFIX or prefix.startswith(hosts.HOSTS_PREFIX + "/")):
+            raise PrefixConflict(f"pack {runtime.name!r} claims {prefix!r}, reserved for host routing by path")
     table = [(prefix, runtime.asgi) for prefix, runtime in claims if runtime.app is not None]
     return sorted(table, key=lambda item: len(item[0]), reverse=True)
 

@@ -1,6 +1,6 @@
 """Schemathesis over `specs/chutes.yaml`, against the app in-process (ASGI), responses validated.
 
-Each of the 27 operations is one pytest item. Schemathesis generates valid and invalid requests
+Each of the 35 operations is one pytest item. Schemathesis generates valid and invalid requests
 from the spec (examples, coverage and fuzzing phases), sends them with a valid API key, and checks
 every answer: no 5xx, a documented status, a documented content type, a body that fits the schema,
 invalid input rejected with 422 (FastAPI's status), and schema-valid input answered with a 2xx or a
@@ -19,7 +19,8 @@ from starlette.testclient import TestClient
 
 from mockserver.app import ServerConfig, build_server
 from mockserver.contract.runner import (
-    CHUTES_WARMUP_EVENT, UNREADABLE_BODY_DETAIL, chutes_as_tested, lax_valid_body, unreadable_json_body,
+    CHUTES_FORM_CHECKS, CHUTES_WARMUP_EVENT, UNREADABLE_BODY_DETAIL, chutes_as_tested, lax_valid_body,
+    unreadable_json_body,
 )
 from mockserver.engine.pipeline import Settings
 from mockserver.engine.resources import specs_dir
@@ -38,7 +39,7 @@ client = TestClient(app)
 # The caller: the `chutes` system user of fixtures/chutes/users.yaml. It owns the public chutes
 # and one private one, so deploy / update / share / delete / warmup reach their success paths, not
 # only 404s. It is granted billing_admin (below) so that `GET /bounties/{id}/increase` gets past
-# its 403 as well.
+# its 403 as well, and unlimited dev activity so that its $0 balance does not stop image builds.
 USERS = {u["username"]: u for u in yaml.safe_load((specs_dir().parent / "fixtures" / PACK / "users.yaml")
                                                   .read_text(encoding="utf-8"))["users"]}
 CALLER = USERS["chutes"]
@@ -56,7 +57,8 @@ def _baseline() -> dict:
         return response.json()
 
     ok(client.post(f"{CONTROL}/reset"))
-    ok(client.patch(f"{CONTROL}/users/chutes", json={"permissions": ["public_deploy", "billing_admin"]}))
+    ok(client.patch(f"{CONTROL}/users/chutes", json={"permissions": ["public_deploy", "billing_admin",
+                                                                     "unlimited_dev"]}))
     ids = _chute_ids()
     invocations = [ok(client.post(f"{CONTROL}/invocations", json={"chute_id": ids[name], "user": "chutes"}))
                    ["invocation_id"] for name in ("FLUX.1-schnell", "deepseek-ai/DeepSeek-V3-0324")]
@@ -64,12 +66,17 @@ def _baseline() -> dict:
     # `warmup_seconds` (3 by default) after the request -- and with the clock frozen that time never
     # comes, so the stream would run for its 600 s limit. With 0 the new instance is up at once: the
     # stream is a single `hot` event and the case takes milliseconds.
-    assert ok(client.put(f"{CONTROL}/settings", json={"warmup_seconds": 0})) == {"warmup_seconds": 0}
+    # Builds likewise: an image still building streams its log until the build is done, which a
+    # frozen clock never reaches; with no queue and no build time an image is built when created.
+    instant = {"warmup_seconds": 0, "build_queue_seconds": 0, "build_seconds": 0}
+    settings = ok(client.put(f"{CONTROL}/settings", json=instant))
+    assert {name: settings[name] for name in instant} == instant
     return {"state": ok(client.get(f"{CONTROL}/state")), "invocations": invocations}
 
 
 BASELINE = _baseline()
 CHUTE_IDS = _chute_ids()
+IMAGE_IDS = list(app.runtimes[PACK].state.images)
 _clean = (app.runtimes[PACK].state, app.runtimes[PACK].state.version)
 
 
@@ -128,6 +135,9 @@ CONFIG = SchemathesisConfig.from_dict({
         "chutes": {"values": [*CHUTE_IDS, *CHUTE_IDS.values(), "deepseek-ai", "vllm"]},
         "users": {"values": [*USERS, *(u["user_id"] for u in USERS.values())]},
         "images": {"values": ["chutes/sglang:0.4.9", "vllm", "diffusion:0.3.0", "alice/custom-ml:1.0"]},
+        "image_refs": {"values": ["sglang:0.4.9", "chutes/vllm:0.10.1", "alice/custom-ml:1.0", *IMAGE_IDS]},
+        "image_ids": {"values": IMAGE_IDS},
+        "usernames": {"values": ["chutes"]},
         "invocations": {"values": BASELINE["invocations"]},
         "names": {"values": ["my-chute", "FLUX.1-schnell", "chutes/llama-3.1-8b"]},
         "filenames": {"values": ["my_chute.py"]},
@@ -145,6 +155,9 @@ CONFIG = SchemathesisConfig.from_dict({
         "body.user_id_or_name": {"dictionary": "users", "probability": 0.5},
         "path.invocation_id": {"dictionary": "invocations", "probability": 0.5},
         "body.image": {"dictionary": "images", "probability": 0.8},
+        "path.image_id_or_name": {"dictionary": "image_refs", "probability": 0.5},
+        "path.image_id": {"dictionary": "image_ids", "probability": 0.5},
+        "body.username": {"dictionary": "usernames", "probability": 0.8},
         "body.name": {"dictionary": "names", "probability": 0.8},
         "body.filename": {"dictionary": "filenames", "probability": 0.8},
         "body.ref_str": {"dictionary": "ref_strs", "probability": 0.8},
@@ -154,6 +167,9 @@ CONFIG = SchemathesisConfig.from_dict({
         "path.day": {"dictionary": "days", "probability": 0.5},
         "path.hour_format": {"dictionary": "hour_formats", "probability": 0.5},
     },
+    # The build form's "type-violating" fields are text on the wire that FastAPI may well accept
+    # (a boolean generated as 0 arrives as "0", a valid false); see the runner's chutes profile.
+    "operations": [{"include-operation-id": "create_image_images__post", "checks": CHUTES_FORM_CHECKS}],
     # Failure reports show requests as sent: the API key is a fixture value, nothing is secret.
     "output": {"sanitization": {"enabled": False}},
     "checks": {
@@ -190,10 +206,14 @@ def documented_refusals_only(ctx: t.Any, response: schemathesis.Response, case: 
     status = response.status_code
     if 200 <= status < 300:
         return
-    documented = {int(code) for code in case.operation.definition.raw.get("responses", {}) if code.isdigit()}
-    assert 400 <= status < 500 and status in documented - {401, 422}, (
-        f"schema-valid request answered {status}: {response.text[:400]}")
+    responses = case.operation.definition.raw.get("responses", {})
+    documented = {int(code) for code in responses if code.isdigit()}
     detail = response.json().get("detail")
+    # A 401 that is a business rule rather than bad credentials (`POST /images/` for another
+    # user's name) counts when the operation's 401 names its text.
+    by_rule = status == 401 and isinstance(detail, str) and f"`{detail}`" in str(responses.get("401", {}))
+    assert 400 <= status < 500 and (status in documented - {401, 422} or by_rule), (
+        f"schema-valid request answered {status}: {response.text[:400]}")
     assert isinstance(detail, str) and detail, response.text[:400]
 
 
@@ -308,6 +328,32 @@ def test_deployed_cords_carry_their_defaults() -> None:
         assert chute["cords"] == [{**CORD, "passthrough": False, "public_api_path": None, "public_api_method": None,
                                    "input_schema": {}, "output_schema": {}, "output_content_type": None,
                                    "minimal_input_schema": {}}]
+    finally:
+        restore()
+
+
+def test_warmup_quick_and_the_instance_log_refusals() -> None:
+    """The quick warmup answer with its bounty object, and the three refusals of the instance log
+    stream in their order (its 200 is an endless stream: tests/packs/chutes/test_instances.py
+    reads it from the app)."""
+    try:
+        # The baseline's warmup_seconds is 0: the instance is up at once and the bounty claimed.
+        quick = call("GET", "/chutes/warmup/{chute_id_or_name}", query={"quick": True},
+                     path_parameters={"chute_id_or_name": "unsloth/gemma-3-12b-it"})
+        assert quick.status_code == 200 and quick.json()["status"] == "hot" and quick.json()["bounty"] is None
+        public_instance = quick.json()["instances"][0]["instance_id"]
+        missing = call("GET", "/instances/{instance_id}/logs", path_parameters={"instance_id": "nope"},
+                       query={"backfill": -1})
+        assert (missing.status_code, missing.json()) == (404, {"detail": "Instance not found."})
+        public = call("GET", "/instances/{instance_id}/logs", path_parameters={"instance_id": public_instance},
+                      query={"backfill": -1})
+        assert (public.status_code, public.json()) == (
+            403, {"detail": "You may only view logs for your own (private) chutes."})
+        affine = client.get("/chutes/affine/reasoner-7b", headers={"Authorization": API_KEY}).json()
+        own = call("GET", "/instances/{instance_id}/logs", query={"backfill": 10001},
+                   path_parameters={"instance_id": affine["instances"][0]["instance_id"]})
+        assert (own.status_code, own.json()) == (
+            400, {"detail": "`backfill` must be between 0 and 10000 (lines of logs)"})
     finally:
         restore()
 

@@ -29,7 +29,10 @@ def test_every_difference_from_upstream_is_explained(api: str, upstream: Path, t
     summary = json.loads(result.read_text())["summary"]
     assert status == 0, capsys.readouterr().out
     assert summary["unexplained"] == 0 and summary["stale"] == 0
-    assert summary["operations"]["ours"] == summary["operations"]["upstream"] == summary["operations"]["matched"]
+    # Every upstream operation is one of ours; an operation only ours has (a CLI call the upstream
+    # subset leaves out) is explained by an allow-list entry, or `unexplained` above would count it.
+    operations = summary["operations"]
+    assert operations["matched"] == operations["upstream"] <= operations["ours"]
 
 
 @pytest.mark.parametrize("spec", ["openai_usage.yaml", "chutes.yaml", "invokeai.yaml"])

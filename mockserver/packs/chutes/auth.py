@@ -46,9 +46,22 @@ def signed_message(request: Request, hotkey: str, nonce: str) -> str:
     raise ApiError(401, "Either payload_str or purpose must be provided")
 
 
+def nonce_is_valid(nonce: str | None, now: float) -> bool:
+    """Digits within `NONCE_WINDOW` seconds of now. Nothing remembers nonces: a signed request
+    replayed inside the window is accepted, as on the real servers (the CLI itself sends one set
+    of signed headers twice)."""
+    if not nonce or not nonce.isdigit():
+        return False
+    if len(nonce.lstrip("0")) > 20:  # past any clock (and int() refuses thousands of digits)
+        return False
+    try:
+        return abs(now - int(nonce)) < NONCE_WINDOW
+    except ValueError:  # digits int() does not read, such as superscripts
+        return False
+
+
 def _by_signature(request: Request, hotkey: str, signature: str, nonce: str | None, optional: bool) -> dict | None:
-    now = request.state.clock.now()
-    if not nonce or not nonce.isdigit() or abs(now - int(nonce)) >= NONCE_WINDOW:
+    if not nonce_is_valid(nonce, request.state.clock.now()):
         raise ApiError(401, "Invalid nonce!")
     message = signed_message(request, hotkey, nonce)
     try:
@@ -84,7 +97,23 @@ def _token(authorization: str) -> str:
     return authorization.split(" ")[-1]
 
 
-def _by_api_key(request: Request, authorization: str) -> dict:
+def invocation_caller(request: Request, object_id: str | None) -> dict | None:
+    """The caller of an invocation (the real server authenticates it with no purpose and without
+    requiring a user); None when no credentials were sent or the hotkey belongs to nobody. API keys
+    are checked for the `invoke` action on object type `chutes` and the targeted chute."""
+    headers = request.headers
+    hotkey, signature = headers.get("x-chutes-hotkey"), headers.get("x-chutes-signature")
+    if hotkey and signature:
+        return _by_signature(request, hotkey, signature, headers.get("x-chutes-nonce"), True)
+    authorization = headers.get("authorization")
+    if authorization and _token(authorization):
+        if object_id is None:
+            return _by_api_key(request, authorization)
+        return _by_api_key(request, authorization, ("chutes", object_id, "invoke"))
+    return None
+
+
+def _by_api_key(request: Request, authorization: str, target: tuple[str, str, str] | None = None) -> dict:
     token = _token(authorization)
     if authorization.lower().lstrip().startswith("bearer ") and not token.startswith("cpk_"):
         raise ApiError(401, "Invalid token.")  # a JWT; the mock issues none, so none decodes
@@ -94,8 +123,11 @@ def _by_api_key(request: Request, authorization: str) -> dict:
     key = store.api_keys.get(token)
     if key is None or key.user_id not in store.users:
         raise ApiError(401, "Invalid token or user not found")
-    object_type, object_id = _scope_target(request.path)
-    action = {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(request.method, "write")
+    if target is None:
+        object_type, object_id = _scope_target(request.path)
+        action = {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(request.method, "write")
+    else:
+        object_type, object_id, action = target
     if not key.allows(object_type, object_id, action):
         raise ApiError(401, "Invalid token or user not found")
     return store.users[key.user_id]
@@ -105,14 +137,3 @@ def _scope_target(path: str) -> tuple[str, str]:
     parts = [p for p in path.strip("/").split("/") if p]
     object_type = parts[0] if parts else ""
     return object_type, (parts[1] if len(parts) == 2 else "__list_or_invalid__")
-
-
-def catch_all(request: Request) -> None:
-    """The real app ends with a `{path:path}` route for chute invocations: an unknown path, or a
-    known one with a method it lacks, needs credentials and then finds no chute to invoke."""
-    headers = request.headers
-    if not ((headers.get("x-chutes-hotkey") and headers.get("x-chutes-signature"))
-            or _token(headers.get("authorization") or "")):
-        raise ApiError(401, "Authentication required.")
-    authenticate(request)
-    raise ApiError(404, "No matching chute found!")

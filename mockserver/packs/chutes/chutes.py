@@ -273,7 +273,7 @@ def update_chute(request: Request) -> dict:
         if body.get("disabled") is not None:
             chute["disabled"] = bool(body["disabled"])
             if chute["disabled"] and not chute["public"]:
-                chute["instances"] = []
+                store.remove_instances(chute["chute_id"])
                 store.bounties.pop(chute["chute_id"], None)
         chute["updated_at"] = iso(store.clock.now())
         store.changed()
@@ -296,6 +296,7 @@ def delete_chute(request: Request) -> dict:
         for key in [k for k in store.shares if k[0] == chute_id]:
             del store.shares[key]
         store.bounties.pop(chute_id, None)
+        store.remove_instances(chute_id)
         store.changed()
     return {"chute_id": chute_id, "deleted": True}
 
@@ -337,17 +338,21 @@ def _warmup_target(request: Request) -> dict:
 
 
 def _warmup_status(store: ChutesStore, chute: dict) -> dict:
-    store.settle_instances(chute)
-    live = [i for i in chute["instances"] if i["active"] and i["verified"]]
-    return {"status": "hot" if live else "cold", "instance_count": len(live),
-            "bounty": store.bounty_amount(chute["chute_id"]),
-            "instances": [{"instance_id": i["instance_id"], "gpu_model_name": i["gpu_model_name"],
-                           "gpu_count": i["gpu_count"], "active": i["active"]} for i in chute["instances"]]}
+    """The `?quick=true` answer: routable instances, the live bounty, every instance record."""
+    store.settle()
+    chute_id = chute["chute_id"]
+    routable = store.instances.hot_for(chute_id)
+    return {"chute_id": chute_id, "status": "hot" if routable else "cold", "instance_count": len(routable),
+            "bounty": store.bounty_info(chute_id),
+            "instances": [i.warmup_entry() for i in store.instances.for_chute(chute_id)]}
 
 
 async def _warmup_events(store: ChutesStore, chute: dict, limit_seconds: float = 600) -> t.AsyncIterator[bytes]:
+    """One event a second until the chute is hot or `limit_seconds` pass. The engine ends the
+    stream early when the client goes or the server stops; a reset (the world it watches is gone)
+    ends it too."""
     waited = 0.0
-    while True:
+    while not store.retired:
         status = _warmup_status(store, chute)
         if status["status"] == "hot":
             log = f"chute is hot, {status['instance_count']} instances available"
@@ -378,10 +383,10 @@ def list_affine(request: Request) -> list:
     for chute in store.chutes.values():
         owner = store.users[chute["user_id"]]
         if "affine" in chute["name"].lower() and (owner["balance"] > 0 or owner.get("free_account")):
-            store.settle_instances(chute)
+            store.settle()
             found.append({"chute_id": chute["chute_id"], "user_id": owner["user_id"], "name": chute["name"],
                           "hotkey": owner.get("hotkey"),
-                          "has_active_instance": any(i["active"] for i in chute["instances"])})
+                          "has_active_instance": any(i.active for i in store.instances.for_chute(chute["chute_id"]))})
     return found
 
 
@@ -402,12 +407,13 @@ def utilization(request: Request) -> list:
     store: ChutesStore = request.state
     now = store.clock.now()
     rows = []
+    store.settle()
     for chute in store.chutes.values():
-        store.settle_instances(chute)
+        instances = store.instances.for_chute(chute["chute_id"])
         counts = {window: sum(1 for i in store.invocations if i["chute_id"] == chute["chute_id"]
                               and now - seconds <= i["started_at"] < now)
                   for window, seconds in (("5m", 300), ("15m", 900), ("1h", 3600))}
-        active = sum(1 for i in chute["instances"] if i["active"])
+        active = sum(1 for i in instances if i.active)
         busy = round(min(1.0, counts["1h"] / (60.0 * max(active, 1))), 4)
         rows.append({
             "chute_id": chute["chute_id"], "timestamp": iso(now),
@@ -416,11 +422,11 @@ def utilization(request: Request) -> list:
             **{f"total_requests_{w}": float(n) for w, n in counts.items()},
             **{f"completed_requests_{w}": float(n) for w, n in counts.items()},
             **{f"rate_limited_requests_{w}": 0.0 for w in counts},
-            "instance_count": len(chute["instances"]), "action_taken": "no_action",
+            "instance_count": len(instances), "action_taken": "no_action",
             "target_count": max(active, 1),
             "name": chute["name"] if chute["public"] else "[private chute]",
             "update_in_progress": any(u["chute_id"] == chute["chute_id"] for u in store.rolling_updates),
-            "total_instance_count": len(chute["instances"]), "active_instance_count": active,
+            "total_instance_count": len(instances), "active_instance_count": active,
             "scalable": not chute["public"] and active < (chute["max_instances"] or 1), "scale_allowance": 0,
             "avg_busy_ratio": busy, "total_invocations": float(counts["1h"]), "total_rate_limit_errors": 0.0,
         })
@@ -431,7 +437,8 @@ def utilization(request: Request) -> list:
 @handlers("get_chute_miner_mean_index_chutes_miner_means_get")
 def miner_means_index(request: Request) -> Response:
     store: ChutesStore = request.state
-    vllm = sorted((c for c in store.chutes.values() if c["standard_template"] == "vllm"),
+    # No auth here, so only what an anonymous caller may see: a private chute stays unnamed.
+    vllm = sorted((c for c in store.chutes.values() if c["standard_template"] == "vllm" and store.visible(c, None)),
                   key=lambda c: -c["invocation_count"])
     links = "".join(f'<li><a href="https://api.chutes.ai/chutes/miner_means/{c["chute_id"]}">{c["name"]}</a></li>'
                     for c in vllm)
@@ -460,6 +467,9 @@ def miner_means(request: Request) -> Response:
 
 
 def _miner_means(store: ChutesStore, chute_id: str) -> list[dict]:
+    chute = store.chutes.get(chute_id)
+    if chute is not None and not store.visible(chute, None):
+        return []  # a private chute's miners and instances are not for anonymous callers: as unknown
     groups: dict[tuple[str, str], list[dict]] = {}
     for invocation in store.invocations:
         if invocation["chute_id"] == chute_id and invocation["output_tokens"]:

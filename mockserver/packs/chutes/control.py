@@ -9,6 +9,7 @@ from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 from mockserver.packs.chutes import ss58
+from mockserver.packs.chutes.render import compute_multiplier
 from mockserver.packs.chutes.store import ApiKey, ChutesStore
 
 handlers = Handlers()
@@ -101,7 +102,8 @@ def add_invocation(request: Request) -> Response:
     user = _user(store, body["user"])
     started = body.get("started_at", store.clock.now())
     invocation_id = str(uuid.UUID(int=store.rng.getrandbits(128), version=4))
-    instance = chute["instances"][0]["instance_id"] if chute["instances"] else str(uuid.UUID(int=0))
+    running = store.instances.for_chute(chute["chute_id"])
+    instance = running[0].instance_id if running else str(uuid.UUID(int=0))
     with store.lock:
         store.invocations.append({
             "invocation_id": invocation_id, "parent_invocation_id": invocation_id, "chute_id": chute["chute_id"],
@@ -114,20 +116,57 @@ def add_invocation(request: Request) -> Response:
             "usd_amount": 0.0, "input_tokens": body.get("input_tokens", 0),
             "output_tokens": body.get("output_tokens", 0), "steps": 0})
         store.invocations.sort(key=lambda i: i["started_at"])
+        store.instance_used(instance, started + body.get("duration", 1.5))  # busy: no scale-down yet
         chute["invocation_count"] += 1
         store.changed()
     return Response.json({"invocation_id": invocation_id}, 201)
 
 
+@handlers("addJob")
+def add_job(request: Request) -> Response:
+    store: ChutesStore = request.state
+    body = request.body
+    chute = store.chutes.get(body["chute_id"])
+    if chute is None:
+        raise ApiError(404, f"no chute {body['chute_id']!r}")
+    if not any(job.get("name") == body["method"] for job in chute["jobs"]):
+        raise ApiError(404, f"chute {chute['name']!r} has no job named {body['method']!r}")
+    user = _user(store, body["user"])
+    started = body.get("started_at", store.clock.now())
+    job_id = str(uuid.UUID(int=store.rng.getrandbits(128), version=4))
+    running = store.instances.for_chute(chute["chute_id"])
+    instance = running[0].instance_id if running else None
+    finished = body.get("status", "complete") not in ("pending", "running")
+    with store.lock:
+        store.jobs.append({
+            "job_id": job_id, "user_id": user["user_id"], "chute_id": chute["chute_id"],
+            "version": chute["version"], "chutes_version": chute["chutes_version"], "method": body["method"],
+            "miner_uid": 0 if instance else None, "miner_hotkey": "5MinerMock" + "x" * 38 if instance else None,
+            "miner_coldkey": "5ColdMock" + "x" * 39 if instance else None, "instance_id": instance,
+            "created_at": started, "updated_at": started + body.get("duration", 600) if finished else started,
+            "started_at": started, "finished_at": started + body.get("duration", 600) if finished else None,
+            "status": body.get("status", "complete"),
+            "compute_multiplier": compute_multiplier(chute["node_selector"], store.world["gpus"]),
+            "miner_terminated": False})
+        store.changed()
+    return Response.json({"job_id": job_id}, 201)
+
+
+SETTINGS: dict[str, type] = {"warmup_seconds": float, "build_queue_seconds": float, "build_seconds": float,
+                             "invocation_quota": int}
+
+
 @handlers("getSettings")
 def get_settings(request: Request) -> dict:
-    return {"warmup_seconds": request.state.warmup_seconds}
+    return {name: getattr(request.state, name) for name in SETTINGS}
 
 
 @handlers("updateSettings")
 def update_settings(request: Request) -> dict:
     store: ChutesStore = request.state
     with store.lock:
-        store.warmup_seconds = float(request.body["warmup_seconds"])
+        for name in SETTINGS:
+            if name in request.body:
+                setattr(store, name, SETTINGS[name](request.body[name]))
         store.changed()
-    return {"warmup_seconds": store.warmup_seconds}
+    return {name: getattr(store, name) for name in SETTINGS}

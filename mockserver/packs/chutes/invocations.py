@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import datetime, timezone
 
@@ -19,7 +20,12 @@ _FIRST_EXPORT = datetime(2024, 12, 14, tzinfo=timezone.utc)
 EXPORT_COLUMNS = ("invocation_id", "chute_id", "chute_user_id", "function_name", "image_id", "image_user_id",
                   "instance_id", "miner_uid", "miner_hotkey", "started_at", "completed_at", "error_message",
                   "compute_multiplier", "bounty", "metrics")
+# The hourly exporter also writes each attempt's parent (the id clients see and report).
+HOURLY_COLUMNS = ("parent_invocation_id", *EXPORT_COLUMNS)
 REPORT_COLUMNS = ("invocation_id", "user_id", "timestamp", "reason")
+JOB_COLUMNS = ("job_id", "chute_id", "version", "chutes_version", "method", "miner_uid", "miner_hotkey",
+               "miner_coldkey", "instance_id", "created_at", "updated_at", "started_at", "finished_at", "status",
+               "compute_multiplier", "miner_terminated")
 
 
 def _day(timestamp: float) -> str:
@@ -38,7 +44,10 @@ def usage(request: Request) -> list:
     for invocation in _recent(request.state, 11):
         key = (invocation["chute_id"], _day(invocation["started_at"]))
         row = rows.setdefault(key, {"chute_id": key[0], "date": key[1], "usd_amount": 0.0, "invocation_count": 0})
-        row["usd_amount"] = round(row["usd_amount"] + invocation["usd_amount"], 8)
+        # What the caller paid, less what a private chute's owner was credited for it: the real
+        # usage table holds both as rows of the same chute.
+        amount = invocation["usd_amount"] - invocation.get("credited_usd", 0.0)
+        row["usd_amount"] = round(row["usd_amount"] + amount, 8)
         row["invocation_count"] += 1
     return sorted(rows.values(), key=lambda r: (r["date"], r["usd_amount"]), reverse=True)
 
@@ -92,7 +101,17 @@ def _export_row(invocation: dict) -> dict:
             "started_at": datetime.fromtimestamp(invocation["started_at"], timezone.utc).isoformat(),
             "completed_at": datetime.fromtimestamp(invocation["completed_at"], timezone.utc).isoformat(),
             "error_message": invocation["error_message"] or "",
-            "metrics": f'{{"it": {invocation["input_tokens"]}, "ot": {invocation["output_tokens"]}}}'}
+            "metrics": json.dumps(invocation["metrics"]) if "metrics" in invocation
+            else f'{{"it": {invocation["input_tokens"]}, "ot": {invocation["output_tokens"]}}}'}
+
+
+def _job_row(job: dict) -> dict:
+    """A job run as the exporter writes it: naive UTC timestamps, empty cells for what is unset."""
+    def when(value: float | None) -> str:
+        return "" if value is None else datetime.fromtimestamp(value, timezone.utc).replace(tzinfo=None).isoformat()
+    return {**job, **{k: when(job[k]) for k in ("created_at", "updated_at", "started_at", "finished_at")},
+            **{k: "" if job[k] is None else job[k] for k in ("miner_uid", "miner_hotkey", "miner_coldkey",
+                                                                "instance_id")}}
 
 
 @handlers("get_recent_export_invocations_exports_recent_get")
@@ -129,8 +148,10 @@ def hourly_export(request: Request) -> Response:
         rows = [r for r in store.reports.values() if lo <= r["created_at"] < hi]
         return _csv(REPORT_COLUMNS, rows, filename)
     if kind == "jobs":
-        return _csv(("job_id", "chute_id", "user_id", "status", "created_at"), [], filename)
-    return _csv(EXPORT_COLUMNS, [_export_row(i) for i in store.invocations if lo <= i["started_at"] < hi], filename)
+        rows = [_job_row(j) for j in store.jobs if lo <= j["started_at"] < hi
+                or j["finished_at"] is not None and lo <= j["finished_at"] < hi]
+        return _csv(JOB_COLUMNS, rows, filename)
+    return _csv(HOURLY_COLUMNS, [_export_row(i) for i in store.invocations if lo <= i["started_at"] < hi], filename)
 
 
 @handlers("report_invocation_invocations__invocation_id__report_post")

@@ -10,6 +10,8 @@ import json
 import typing as t
 import uuid
 
+from mockserver.engine.clock import iso
+
 SCHEMA_FIELDS = ("input_schema", "minimal_input_schema", "output_schema")
 
 
@@ -57,23 +59,35 @@ def user_response(user: dict) -> dict:
             "created_at": user["created_at"], "logo": None}
 
 
-def image_response(image: dict, owner: dict) -> dict:
-    return {"image_id": image["image_id"], "name": image["name"], "readme": image.get("readme", ""),
-            "tag": image["tag"], "public": image["public"], "status": "built and pushed",
-            "created_at": image["created_at"], "build_started_at": image["created_at"],
-            "build_completed_at": image["created_at"], "user": user_response(owner),
-            "logo_id": None, "patch_version": image.get("patch_version"), "logo": None}
+def image_status(image: dict, now: float) -> str:
+    """Where a build is on the clock: queued, building, then built and pushed."""
+    if now < image["build_started_at"]:
+        return "pending build"
+    if now < image["build_completed_at"]:
+        return "building"
+    return "built and pushed"
+
+
+def image_response(image: dict, owner: dict, now: float) -> dict:
+    started, completed = image["build_started_at"], image["build_completed_at"]
+    logo_id = image.get("logo_id")
+    return {"image_id": image["image_id"], "name": image["name"], "readme": image.get("readme") or "",
+            "tag": image["tag"], "public": image["public"], "status": image_status(image, now),
+            "created_at": iso(image["created_at"]), "build_started_at": iso(started) if now >= started else None,
+            "build_completed_at": iso(completed) if now >= completed else None, "user": user_response(owner),
+            "logo_id": logo_id, "patch_version": image.get("patch_version"),
+            # The real ImageResponse joins host and path without the slash.
+            "logo": f"https://logos.chutes.ailogos/{logo_id}.webp" if logo_id else None}
 
 
 def chute_response(store: t.Any, chute: dict, *, with_price: bool = True) -> dict:
     gpus = store.world["gpus"]
-    store.settle_instances(chute)
+    store.settle()
     image = store.images[chute["image_id"]]
     multiplier = compute_multiplier(chute["node_selector"], gpus)
     node_selector = {**chute["node_selector"], "compute_multiplier": multiplier,
                      "supported_gpus": chute["supported_gpus"]}
-    instances = [{k: i[k] for k in ("instance_id", "region", "active", "verified", "last_verified_at")}
-                 for i in chute["instances"] if i.get("ready_at") is None]
+    instances = [i.summary() for i in store.instances.for_chute(chute["chute_id"])]
     public_chute = chute["public"]
     return {
         "chute_id": chute["chute_id"], "name": chute["name"], "tagline": chute["tagline"],
@@ -81,7 +95,7 @@ def chute_response(store: t.Any, chute: dict, *, with_price: bool = True) -> dic
         "tool_description": chute["tool_description"], "slug": chute["slug"],
         "standard_template": chute["standard_template"], "cords": chute["cords"], "jobs": chute["jobs"],
         "cord_ref_id": None, "created_at": chute["created_at"], "updated_at": chute["updated_at"],
-        "image": image_response(image, store.users[image["user_id"]]),
+        "image": image_response(image, store.users[image["user_id"]], store.clock.now()),
         "user": user_response(store.users[chute["user_id"]]),
         "supported_gpus": chute["supported_gpus"], "node_selector": node_selector,
         "invocation_count": chute["invocation_count"],

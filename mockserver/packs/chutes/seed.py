@@ -9,22 +9,40 @@ import uuid
 from mockserver.engine.clock import iso
 from mockserver.engine.pack import PackContext
 from mockserver.packs.chutes.render import compute_multiplier, hourly_usd, supported_gpus
-from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for
+from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for, image_id_for
 
+def _cord(function: str, public_api_path: str | None, *, method: str = "POST", stream: bool = False,
+          passthrough: bool = False, path: str | None = None, output_content_type: str | None = None,
+          input_schema: dict | None = None, output_schema: dict | None = None) -> dict:
+    """A cord as the chutes library describes it at deploy time."""
+    return {"method": method, "path": path or f"/{function}", "function": function, "stream": stream,
+            "passthrough": passthrough, "public_api_path": public_api_path, "public_api_method": method,
+            "input_schema": input_schema or {"type": "object"}, "output_schema": output_schema or {},
+            "output_content_type": output_content_type, "minimal_input_schema": input_schema or {"type": "object"}}
+
+
+# The cords of the library's standard templates (chutes 0.6.9 `chute/template/*.py`), and a plain
+# JSON cord for custom chutes.
 _CORDS = {
-    "vllm": [{"method": "POST", "path": "/v1/chat/completions", "function": "chat", "stream": True,
-              "passthrough": True, "public_api_path": "/v1/chat/completions", "public_api_method": "POST",
-              "input_schema": {"type": "object"}, "output_schema": {"type": "object"},
-              "output_content_type": None, "minimal_input_schema": {"type": "object"}}],
-    "diffusion": [{"method": "POST", "path": "/generate", "function": "generate", "stream": False,
-                   "passthrough": False, "public_api_path": "/generate", "public_api_method": "POST",
-                   "input_schema": {"type": "object", "properties": {"prompt": {"type": "string"}}},
-                   "output_schema": {}, "output_content_type": "image/jpeg",
-                   "minimal_input_schema": {"type": "object"}}],
-    None: [{"method": "POST", "path": "/run", "function": "run", "stream": False, "passthrough": False,
-            "public_api_path": None, "public_api_method": None, "input_schema": {}, "output_schema": {},
-            "output_content_type": "application/json", "minimal_input_schema": {}}],
+    "vllm": [_cord("chat_stream", "/v1/chat/completions", stream=True, passthrough=True),
+             _cord("completion_stream", "/v1/completions", stream=True, passthrough=True),
+             _cord("chat", "/v1/chat/completions", passthrough=True),
+             _cord("do_tokenize", "/tokenize", passthrough=True),
+             _cord("do_detokenize", "/detokenize", passthrough=True),
+             _cord("completion", "/v1/completions", passthrough=True),
+             _cord("get_models", "/v1/models", method="GET", passthrough=True)],
+    "diffusion": [_cord("generate", "/generate", output_content_type="image/jpeg",
+                        input_schema={"type": "object", "properties": {"prompt": {"type": "string"}}})],
+    "embedding": [_cord("embed", "/v1/embeddings", passthrough=True),
+                  _cord("get_models", "/v1/models", method="GET", passthrough=True)],
+    None: [_cord("run", "/run", output_content_type="application/json",
+                 output_schema={"type": "object", "required": ["result", "score"],
+                                "properties": {"result": {"type": "string"},
+                                               "score": {"type": "number", "minimum": 0, "maximum": 1}}})],
 }
+
+
+START_UP = 180.0  # seconds the fixture world's instances took to start
 
 
 def slugify(text: str, max_length: int = 58) -> str:
@@ -48,9 +66,8 @@ def new_state(context: PackContext) -> ChutesStore:
             store.api_keys[key["value"]] = ApiKey(key["value"], user["user_id"], key.get("admin", True),
                                                   key.get("scopes", []))
     by_name = {u["username"]: u for u in store.users.values()}
-    for image in world["images"]:
-        store.images[image["image_id"]] = {**image, "user_id": by_name[image.pop("owner")]["user_id"],
-                                           "created_at": created, "readme": ""}
+    for spec in world["images"]:
+        _seed_image(store, spec, by_name[spec["owner"]], now - 120 * DAY)
     for index, spec in enumerate(world["chutes"]):
         _seed_chute(store, spec, by_name, now - (90 - index) * DAY)
     store.invocations = _history(store, context, now)
@@ -58,9 +75,29 @@ def new_state(context: PackContext) -> ChutesStore:
     return store
 
 
+def _seed_image(store: ChutesStore, spec: dict, owner: dict, created_at: float) -> None:
+    """A fixture image, built long ago (its build took the fixture's `build_minutes`)."""
+    fields = {k: v for k, v in spec.items() if k not in ("owner", "build_minutes", "dockerfile", "readme")}
+    image = new_image(owner, **fields, readme=spec.get("readme", ""), logo_id=None,
+                      dockerfile=spec["dockerfile"], created_at=created_at, queue_seconds=30,
+                      build_seconds=60 * spec.get("build_minutes", 10))
+    store.images[image["image_id"]] = image
+
+
+def new_image(owner: dict, *, name: str, tag: str, public: bool, readme: str, logo_id: str | None,
+              dockerfile: str, created_at: float, queue_seconds: float, build_seconds: float,
+              patch_version: str | None = None, chutes_version: str | None = None) -> dict:
+    """An image record: its build is planned on the clock at creation (queued, then built)."""
+    started = created_at + queue_seconds
+    return {"image_id": image_id_for(owner["username"], name, tag), "user_id": owner["user_id"], "name": name,
+            "tag": tag, "readme": readme, "public": public, "logo_id": logo_id, "patch_version": patch_version,
+            "chutes_version": chutes_version, "dockerfile": dockerfile, "created_at": created_at,
+            "build_started_at": started, "build_completed_at": started + build_seconds}
+
+
 def _seed_chute(store: ChutesStore, spec: dict, users: dict, created_at: float) -> None:
     owner = users[spec["owner"]]
-    image = next(i for i in store.images.values() if i["name"] == spec["image"])
+    image = next(i for i in store.images.values() if f"{i['name']}:{i['tag']}" == spec["image"])
     template = spec.get("template")
     code = f"# {spec['name']}\nfrom chutes.chute import Chute\nchute = Chute(username={owner['username']!r}, name={spec['name']!r})\n"
     node_selector = {"gpu_count": spec["gpu_count"], "min_vram_gb_per_gpu": 16, "include": [spec["gpu"]],
@@ -72,9 +109,10 @@ def _seed_chute(store: ChutesStore, spec: dict, users: dict, created_at: float) 
     chute["boost"] = spec.get("boost")
     chute["disabled"] = spec.get("disabled", False)
     for gpu, count, active in spec.get("instances", []):
-        instance = store.new_instance(chute, active=active)
-        instance.update(gpu_model_name=gpu, gpu_count=count)
-        chute["instances"].append(instance)
+        # Running since shortly after the chute was deployed; the world's traffic keeps it up.
+        instance = store.start_instance(chute, created_at=created_at, ready_at=created_at + START_UP if active else None,
+                                        gpu=gpu, gpu_count=count, scales_down=False)
+        instance.active = instance.verified = active
     for username in spec.get("shared_with", []):
         store.shares[(chute["chute_id"], users[username]["user_id"])] = owner["user_id"]
 
@@ -94,7 +132,7 @@ def make_chute(store: ChutesStore, owner: dict, image: dict, *, name: str, code:
         "slug": slug, "standard_template": template, "cords": cords, "jobs": jobs,
         "created_at": iso(created_at), "updated_at": iso(created_at), "image_id": image["image_id"],
         "user_id": owner["user_id"], "node_selector": node_selector,
-        "supported_gpus": supported_gpus(node_selector, gpus), "invocation_count": 0, "instances": [],
+        "supported_gpus": supported_gpus(node_selector, gpus), "invocation_count": 0,
         "logo_id": extra.get("logo_id"), "openrouter": False, "chutes_version": image.get("chutes_version"),
         "revision": revision, "concurrency": extra.get("concurrency"), "boost": None,
         "max_instances": extra.get("max_instances", 1), "scaling_threshold": extra.get("scaling_threshold", 0.75),
@@ -114,7 +152,8 @@ def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]
     invocations = []
     start = int(now) - world["history_days"] * DAY
     for chute in sorted(store.chutes.values(), key=lambda c: c["chute_id"]):
-        if not chute["instances"]:
+        instances = store.instances.for_chute(chute["chute_id"])
+        if not instances:
             continue
         rate = hourly_usd(chute["node_selector"], world["gpus"]) / 3600
         for day in range(world["history_days"]):
@@ -124,7 +163,7 @@ def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]
                     continue
                 duration = round(rng.uniform(0.2, 30.0), 3)
                 caller = rng.choice(callers)
-                instance = rng.choice(chute["instances"])
+                instance = rng.choice(instances)
                 invocation_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
                 output_tokens = rng.randint(20, 2000) if chute["standard_template"] == "vllm" else 0
                 invocations.append({
@@ -132,7 +171,7 @@ def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]
                     "chute_id": chute["chute_id"], "chute_user_id": chute["user_id"],
                     "user_id": caller["user_id"], "function_name": chute["cords"][0]["function"] if chute["cords"] else "run",
                     "image_id": chute["image_id"], "image_user_id": store.images[chute["image_id"]]["user_id"],
-                    "instance_id": instance["instance_id"], "miner_uid": rng.randint(0, 255),
+                    "instance_id": instance.instance_id, "miner_uid": rng.randint(0, 255),
                     "miner_hotkey": f"5Miner{rng.randint(0, 15):02d}" + "x" * 40,
                     "started_at": started, "completed_at": started + duration,
                     "error_message": "upstream timeout" if rng.random() < 0.02 else None,

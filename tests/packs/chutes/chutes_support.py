@@ -83,13 +83,23 @@ def ok(response: t.Any, status: int = 200) -> t.Any:
 
 
 CORD = {"method": "POST", "path": "/run", "function": "run", "stream": False}
-SGLANG = WORLD["images"][0]  # public image of the `chutes` user
+def image_id_for(username: str, name: str, tag: str) -> str:
+    """uuid5 of `owner/name:tag`, lower-cased: how the real server and the CLI name an image."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{username}/{name}:{tag}".lower()))
+
+
+def _with_id(image: dict) -> dict:
+    return {**image, "image_id": image_id_for(image["owner"], image["name"], image["tag"])}
+
+
+SGLANG = _with_id(WORLD["images"][0])  # public image of the `chutes` user
+CUSTOM_ML = _with_id(WORLD["images"][3])  # alice's private image
 
 
 def chute_args(name: str = "my-chute", **overrides: t.Any) -> dict:
     """A valid `ChuteArgs` body (one cord, the public sglang image, any 16 GB GPU)."""
     body = {
-        "name": name, "image": "sglang", "public": False,
+        "name": name, "image": "chutes/sglang:0.4.9", "public": False,
         "code": f"from chutes.chute import Chute\nchute = Chute(username='x', name={name!r})\n",
         "filename": "my_chute.py", "ref_str": "my_chute:chute",
         "node_selector": {"gpu_count": 1, "min_vram_gb_per_gpu": 16},
@@ -159,8 +169,8 @@ class ChutesApi:
         ok(self.client.post("/__mock__/packs/chutes/reset"))
 
     def warmup_seconds(self, seconds: float) -> None:
-        assert ok(self.client.put(f"{CONTROL}/settings", json={"warmup_seconds": seconds})) == {
-            "warmup_seconds": seconds}
+        assert ok(self.client.put(f"{CONTROL}/settings", json={"warmup_seconds": seconds}))[
+            "warmup_seconds"] == seconds
 
     def user(self, username: str) -> dict:
         return next(u for u in ok(self.client.get(f"{CONTROL}/users")) if u["username"] == username)

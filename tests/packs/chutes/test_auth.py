@@ -134,6 +134,32 @@ def test_a_nonce_within_ten_minutes_is_fine(api: t.Any, offset: int) -> None:
     ok(api.get("/chutes/", headers=signed("alice", purpose="chutes", nonce=CLOCK + offset)))
 
 
+@pytest.mark.parametrize("nonce", ["9" * 10_000, "1" * 4301, "0" * 30 + "9" * 25, "\u00b2" * 10, "1763683200\u00b9"])
+def test_a_nonce_no_clock_can_reach_is_the_real_401(api: t.Any, nonce: str) -> None:
+    """Digits that are too many to be a time (Python's int() refuses more than 4300 of them) or that
+    int() cannot read (superscripts pass str.isdigit) are an invalid nonce, not a 500."""
+    headers = {**signed("alice", purpose="chutes"), "X-Chutes-Nonce": nonce.encode("latin-1")}
+    assert detail(api.get("/chutes/", headers=headers), 401) == "Invalid nonce!"
+    assert detail(api.post("/chutes/share", SHARE, headers=headers), 401) == "Invalid nonce!"
+
+
+def test_leading_zeros_do_not_make_a_nonce_too_long(api: t.Any) -> None:
+    ok(api.get("/chutes/", headers=signed("alice", purpose="chutes", nonce="0" * 40 + str(CLOCK))))
+
+
+def test_a_replayed_nonce_inside_the_window_is_accepted(api: t.Any) -> None:
+    """Nothing stores nonces on the real servers: the same signed headers work again and again
+    inside the window (the CLI's warmup sends one set twice), and stop when the clock leaves it."""
+    headers = signed("alice", purpose="chutes")
+    for _ in range(3):
+        ok(api.get("/chutes/", headers=headers))
+        ok(api.get("/chutes/alice-embeddings", headers=headers))
+    api.advance(599)
+    ok(api.get("/chutes/", headers=headers))
+    api.advance(1)
+    assert detail(api.get("/chutes/", headers=headers), 401) == "Invalid nonce!"
+
+
 def test_the_nonce_window_follows_the_engine_clock(api: t.Any) -> None:
     api.advance(3600)
     assert detail(api.get("/chutes/", headers=signed("alice", purpose="chutes")), 401) == "Invalid nonce!"

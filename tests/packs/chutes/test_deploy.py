@@ -8,7 +8,7 @@ import typing as t
 import uuid
 
 import pytest
-from chutes_support import SGLANG, USERS, WORLD, auth, chute_args, chute_id_for, detail, ok, signed
+from chutes_support import CUSTOM_ML, SGLANG, USERS, WORLD, auth, chute_args, chute_id_for, detail, ok, signed
 
 NOT_FOUND = "Chute not found, or does not belong to you"
 NO_PUBLIC = ("Chutes no longer supports public chutes. You can instead deploy the chute as a private chute "
@@ -20,7 +20,7 @@ EMBEDDINGS_ID = chute_id_for("alice", "alice-embeddings")
 
 
 def version_of(image: dict, code: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{image['image_id']}:{image['patch_version']}:{code}"))
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{image['image_id']}:{image.get('patch_version')}:{code}"))
 
 
 # -- a successful deploy ----------------------------------------------------------------------------
@@ -67,23 +67,28 @@ def test_a_public_deploy_needs_the_permission(api: t.Any) -> None:
 
 def test_a_public_chute_needs_a_public_image(api: t.Any) -> None:
     api.update_user("alice", permissions=["public_deploy"])
-    body = chute_args("pub", public=True, image="custom-ml")
+    body = chute_args("pub", public=True, image="custom-ml:1.0")
     assert detail(api.deploy(body, "alice", accept_fee=True), 409) == "Chute cannot be public when image is not public!"
 
 
-@pytest.mark.parametrize("image", ["sglang", "sglang:0.4.9", "chutes/sglang:0.4.9", SGLANG["image_id"]])
+@pytest.mark.parametrize("image", ["chutes/sglang:0.4.9", "/chutes/sglang:0.4.9", SGLANG["image_id"]])
 def test_the_image_by_name_or_id(api: t.Any, image: str) -> None:
     assert ok(api.deploy(chute_args(image=image), "bob"))["image"]["image_id"] == SGLANG["image_id"]
 
 
-@pytest.mark.parametrize(("user", "image"), [("bob", "no-such-image"), ("bob", "custom-ml"),
-                                             ("bob", "1b5bd5c4-1c7e-5b54-9a31-000000000004")])
+@pytest.mark.parametrize(("user", "image"), [
+    ("bob", "no-such-image"),
+    ("bob", "sglang"),  # a name without a tag is taken for an id
+    ("bob", "sglang:0.4.9"),  # the owner defaults to the caller, not to the image's owner
+    ("bob", "Chutes/sglang:0.4.9"),  # owner, name and tag are compared exactly
+    ("bob", "alice/custom-ml:1.0"), ("bob", CUSTOM_ML["image_id"]),  # someone else's private image
+])
 def test_an_unknown_or_someone_elses_private_image(api: t.Any, user: str, image: str) -> None:
     assert detail(api.deploy(chute_args(image=image), user), 400) == "Chute image not found, or does not belong to you"
 
 
 def test_an_own_private_image_is_fine(api: t.Any) -> None:
-    chute = ok(api.deploy(chute_args(image="custom-ml"), "alice", accept_fee=True))
+    chute = ok(api.deploy(chute_args(image="custom-ml:1.0"), "alice", accept_fee=True))
     assert chute["image"]["name"] == "custom-ml"
 
 
@@ -218,12 +223,12 @@ def test_redeploying_the_same_code_is_a_conflict(api: t.Any) -> None:
 
 def test_redeploying_new_code_is_a_rolling_update_of_the_same_chute(api: t.Any) -> None:
     before = ok(api.get(f"/chutes/{EMBEDDINGS_ID}", "alice"))
-    body = chute_args("alice-embeddings", image="custom-ml", code="print('v2')\n", tagline="v2 tagline")
+    body = chute_args("alice-embeddings", image="custom-ml:1.0", code="print('v2')\n", tagline="v2 tagline")
     api.advance(60)
     # No fee for an existing chute: no accept_fee needed.
     after = ok(api.deploy(body, "alice"))
     assert after["chute_id"] == EMBEDDINGS_ID
-    assert after["version"] == version_of(WORLD["images"][3], "print('v2')\n") != before["version"]
+    assert after["version"] == version_of(CUSTOM_ML, "print('v2')\n") != before["version"]
     assert after["created_at"] == before["created_at"] and after["updated_at"] != before["updated_at"]
     assert api.get(f"/chutes/code/{EMBEDDINGS_ID}", "alice").text == "print('v2')\n"
     assert api.user("alice")["balance"] == 250.0
@@ -239,7 +244,7 @@ def test_redeploying_new_code_is_a_rolling_update_of_the_same_chute(api: t.Any) 
 
 def test_a_redeploy_updates_the_chute_in_place(api: t.Any) -> None:
     """Upstream sets tagline/readme/tool_description/logo_id/concurrency... from the new args."""
-    body = chute_args("alice-embeddings", image="custom-ml", code="print('v2')\n", tagline="v2 tagline",
+    body = chute_args("alice-embeddings", image="custom-ml:1.0", code="print('v2')\n", tagline="v2 tagline",
                       readme="v2 readme", concurrency=8)
     ok(api.deploy(body, "alice"))
     chute = ok(api.get(f"/chutes/{EMBEDDINGS_ID}", "alice"))

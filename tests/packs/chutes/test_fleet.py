@@ -83,7 +83,7 @@ def test_utilization_counts_recent_requests(api: t.Any) -> None:
 
 
 def test_a_rolling_update_is_in_progress_in_utilization(api: t.Any) -> None:
-    body = chute_args("alice-embeddings", image="custom-ml", code="print(2)\n")
+    body = chute_args("alice-embeddings", image="custom-ml:1.0", code="print(2)\n")
     ok(api.deploy(body, "alice"))
     by_id = {row["chute_id"]: row for row in ok(api.get("/chutes/utilization"))}
     assert by_id[IDS["alice-embeddings"]]["update_in_progress"] is True
@@ -93,13 +93,26 @@ def test_a_rolling_update_is_in_progress_in_utilization(api: t.Any) -> None:
 # -- miner means ----------------------------------------------------------------------------------
 
 
-def test_miner_means_index_links_the_vllm_chutes(api: t.Any) -> None:
+def test_miner_means_index_links_the_vllm_chutes_anyone_may_see(api: t.Any) -> None:
+    """No auth, so the visibility rule for an anonymous caller: public chutes and affine ones. A
+    private chute (bob-private-llm) is neither named nor linked."""
     response = api.get("/chutes/miner_means")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     links = re.findall(r'href="https://api\.chutes\.ai/chutes/miner_means/([0-9a-f-]{36})"', response.text)
-    vllm = [name for name, spec in SEEDED.items() if spec[2] == "vllm"]
-    assert set(links) == {IDS[name] for name in vllm}
+    visible = [name for name, spec in SEEDED.items() if spec[2] == "vllm" and (spec[1] or "affine" in name)]
+    assert set(links) == {IDS[name] for name in visible}
     assert links[:3] == [DEEPSEEK_ID, IDS["Qwen/Qwen3-32B"], IDS["unsloth/gemma-3-12b-it"]]  # by invocations
+    assert "bob-private-llm" not in response.text and IDS["bob-private-llm"] not in response.text
+    # Credentials change nothing: bob's own chute is still left out of this public page.
+    assert "bob-private-llm" not in api.get("/chutes/miner_means", "bob").text
+
+
+def test_miner_means_of_a_private_chute_are_those_of_an_unknown_one(api: t.Any) -> None:
+    private = IDS["bob-private-llm"]
+    api.record_invocation(private, "bob", output_tokens=300)
+    assert ok(api.get(f"/chutes/miner_means/{private}.json")) == []
+    assert ok(api.get(f"/chutes/miner_means/{private}.json")) == ok(api.get("/chutes/miner_means/nope.json"))
+    assert ok(api.get(f"/chutes/miner_means/{IDS['affine/reasoner-7b']}.json"))  # affine: visible to all
 
 
 def test_miner_means_as_json(api: t.Any) -> None:

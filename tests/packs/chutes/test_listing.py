@@ -184,7 +184,7 @@ def test_get_by_id_and_by_name_with_slashes(api: t.Any) -> None:
     by_name = ok(api.get(f"/chutes/{DEEPSEEK}"))
     assert by_id == by_name
     assert by_id["chute_id"] == chute_id_for("chutes", DEEPSEEK)
-    assert by_id["cord_ref_id"] is None and by_id["cords"][0]["path"] == "/v1/chat/completions"
+    assert by_id["cord_ref_id"] is None and by_id["cords"][0]["public_api_path"] == "/v1/chat/completions"
     assert by_id["user"]["username"] == "chutes" and by_id["image"]["name"] == "vllm"
     assert by_id["revision"] == "e9b33add76883f293d6bf61f6bd89b497e80e335"
     assert by_id["hot"] is True and len(by_id["instances"]) == 2

@@ -64,7 +64,7 @@ def test_state_export_and_import_round_trip(api: t.Any) -> None:
     assert ok(api.client.put(f"{CONTROL}/state", json=exported)) == {"packs": ["chutes"]}
     assert api.state() == exported
     assert ok(api.get("/chutes/kept", "carol"))["chute_id"] == chute_id_for("bob", "kept")
-    assert ok(api.client.get(f"{CONTROL}/settings")) == {"warmup_seconds": 42}
+    assert ok(api.client.get(f"{CONTROL}/settings"))["warmup_seconds"] == 42
     assert [b["chute_id"] for b in ok(api.get("/bounties/"))] == [chute_id_for("chutes", "unsloth/gemma-3-12b-it")]
     assert detail(api.post(f"/invocations/{invocation_id}/report", {"reason": "r"}, "bob"), 409) == (
         "A report has already been filed for this invocation")

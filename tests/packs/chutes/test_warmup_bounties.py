@@ -92,18 +92,22 @@ def test_the_callers_own_chute_comes_first(api: t.Any) -> None:
 
 
 def test_quick_warmup_goes_from_cold_to_hot_as_the_clock_advances(api: t.Any) -> None:
-    assert ok(api.client.get("/__mock__/packs/chutes/settings")) == {"warmup_seconds": WORLD["warmup_seconds"]}
+    assert ok(api.client.get("/__mock__/packs/chutes/settings"))["warmup_seconds"] == WORLD["warmup_seconds"]
     api.warmup_seconds(30)
     cold = quick(api, GEMMA)
-    assert cold["status"] == "cold" and cold["instance_count"] == 0 and cold["bounty"] == 100
+    assert list(cold) == ["chute_id", "status", "instance_count", "bounty", "instances"]
+    assert cold["chute_id"] == GEMMA_ID and cold["status"] == "cold" and cold["instance_count"] == 0
+    assert cold["bounty"] == {"amount": 100, "boost": 1.1, "age_seconds": 0, "created_at": float(CLOCK)}
     assert len(cold["instances"]) == 1 and cold["instances"][0]["active"] is False
-    assert set(cold["instances"][0]) == {"instance_id", "gpu_model_name", "gpu_count", "active"}
-    assert cold["instances"][0]["gpu_count"] == 1
+    assert list(cold["instances"][0]) == ["instance_id", "active", "gpu_count", "gpu_model_name"]
+    assert cold["instances"][0]["gpu_count"] == 1 and cold["instances"][0]["gpu_model_name"] == "a100"
     assert ok(api.get(f"/chutes/{GEMMA}"))["hot"] is False
 
     api.advance(10)
     still = quick(api, GEMMA)
-    assert still["status"] == "cold" and still["bounty"] == 130  # 3 * 10 + 100
+    assert still["status"] == "cold"
+    assert still["bounty"]["amount"] == 130 and still["bounty"]["age_seconds"] == 10  # 3 * 10 + 100
+    assert still["bounty"]["boost"] == pytest.approx(1.1 + 0.4 * 10 / 10800)  # 1.1 -> 1.5 over 180 minutes
     assert [i["instance_id"] for i in still["instances"]] == [i["instance_id"] for i in cold["instances"]]
 
     api.advance(20)
@@ -177,7 +181,7 @@ def test_warming_again_keeps_the_first_bounty(api: t.Any) -> None:
     api.warmup_seconds(600)
     quick(api, GEMMA)
     api.advance(50)
-    assert quick(api, GEMMA, "alice")["bounty"] == 250
+    assert quick(api, GEMMA, "alice")["bounty"]["amount"] == 250
     assert bounties(api)[GEMMA_ID]["created_at"] == CLOCK
 
 

@@ -1,0 +1,182 @@
+"""The real `chutes` CLI from PyPI, installed into its own virtualenv and run as a subprocess.
+
+The CLI cannot live in the project's environment (chutes 0.6.9 pins uvicorn<0.39, the mock runs a
+newer one), so it gets `.venv-clients/chutes/` in the repository (git-ignored), created with
+`python -m venv` and pip on first use and reused while its stamp names the same version. Concurrent
+test processes (pytest-xdist) take a file lock, so one installs and the others wait. A failed
+install is an error, never a skip: these tests exist to run that client.
+
+Two ways to drive it:
+- `Cli` runs one command the way a person would: its own working directory (where the chute
+  module is), a config file named by `CHUTES_CONFIG_PATH`, answers to the y/n prompts on stdin,
+  and a timeout. The output has its ANSI colours removed.
+- `chutes_executable()`, `write_config()` and `cli_environment()` are the pieces, for tests that
+  start the CLI themselves (e.g. a `warmup --stream-logs` they read line by line and stop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VERSION = "0.6.9"
+VENV = REPO / ".venv-clients" / "chutes"
+STAMP = VENV / f".installed-chutes-{VERSION}"
+INSTALL_TIMEOUT = 1800  # seconds; a cold pip cache downloads and builds a few dozen packages
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class CliInstallError(RuntimeError):
+    """pip could not install the CLI; the message carries pip's output."""
+
+
+def install() -> Path:
+    """The `chutes` executable of the client virtualenv, installing it if needed."""
+    executable = VENV / "bin" / "chutes"
+    VENV.parent.mkdir(exist_ok=True)
+    with _locked(VENV.parent / "chutes.lock"):  # several pytest workers may get here at once
+        if STAMP.exists() and executable.exists():
+            return executable
+        shutil.rmtree(VENV, ignore_errors=True)
+        _run_install([sys.executable, "-m", "venv", str(VENV)])
+        _run_install([str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                      f"chutes=={VERSION}"])
+        STAMP.touch()
+    return executable
+
+
+def chutes_executable() -> Path:
+    """The `chutes` command of the client virtualenv (installed on first use)."""
+    return install()
+
+
+def _run_install(command: list[str]) -> None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise CliInstallError(f"{' '.join(command)} took longer than {INSTALL_TIMEOUT}s") from error
+    if done.returncode != 0:
+        raise CliInstallError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n"
+                              f"{done.stderr[-4000:]}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> t.Iterator[None]:
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class Account:
+    """Who the CLI acts as: the `[auth]` section of its config."""
+
+    username: str
+    user_id: str
+    seed_hex: str
+    hotkey: str
+    api_key: str  # not used by the CLI; the tests read the mock's state with it
+
+
+@dataclass
+class Result:
+    returncode: int
+    output: str  # stdout and stderr together, without colours
+
+
+class Cli:
+    """One account's CLI: a working directory with its config file and chute modules."""
+
+    def __init__(self, executable: Path, workdir: Path, base_url: str, account: Account) -> None:
+        self.executable, self.workdir, self.account = executable, workdir, account
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config = write_config(workdir, base_url, {"username": account.username, "user_id": account.user_id,
+                                                      "seed": account.seed_hex, "hotkey": account.hotkey})
+
+    def write_module(self, name: str, text: str) -> None:
+        (self.workdir / f"{name}.py").write_text(text)
+
+    def run(self, *args: str, answers: str = "", timeout: float = 120) -> Result:
+        """`chutes *args` with `answers` on stdin (one line per prompt, e.g. "y\\n")."""
+        done = subprocess.run([str(self.executable), *args], cwd=self.workdir, input=answers, env=self._env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                              check=False)
+        return Result(done.returncode, _ANSI.sub("", done.stdout))
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """`chutes *args` left running (the caller stops it), stdout piped, stderr to a file."""
+        with open(self.workdir / "stderr.txt", "ab") as stderr:
+            return subprocess.Popen([str(self.executable), *args], cwd=self.workdir, env=self._env(),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+
+    def _env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("CHUTES_", "VIRTUAL_ENV", "PYTHON"))}
+        env.update(CHUTES_CONFIG_PATH=str(self.config), NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1")
+        return env
+
+
+class OutputLines:
+    """A running command's stdout, line by line, with a bound on every wait."""
+
+    def __init__(self, process: subprocess.Popen, timeout: float) -> None:
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.timeout = timeout
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(process,), daemon=True).start()
+
+    def _pump(self, process: subprocess.Popen) -> None:
+        for raw in process.stdout:
+            self._queue.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self._queue.put(None)
+
+    def until(self, wanted: t.Callable[[str], bool]) -> str:
+        """The first line from here on that is `wanted`; a test failure if none comes in time."""
+        while True:
+            try:
+                line = self._queue.get(timeout=self.timeout)
+            except queue.Empty:
+                pytest.fail(f"no such line within {self.timeout:.0f} s; got:\n" + "\n".join(self.seen))
+            if line is None:
+                pytest.fail("the command ended first; it printed:\n" + "\n".join(self.seen))
+            self.seen.append(line)
+            if wanted(line):
+                return line
+
+
+def write_config(directory: Path, base_url: str, user: dict) -> Path:
+    """`config.ini` signing as `user` (a fixture user: username, user_id, hotkey, seed)."""
+    path = directory / "config.ini"
+    path.write_text(
+        "[api]\n"
+        f"base_url = {base_url}\n\n"
+        "[auth]\n"
+        f"user_id = {user['user_id']}\n"
+        f"username = {user['username']}\n"
+        "hotkey_name = default\n"
+        f"hotkey_seed = {user['seed']}\n"
+        f"hotkey_ss58address = {user['hotkey']}\n", encoding="utf-8")
+    return path
+
+
+def cli_environment(config: Path, home: Path, **extra: str) -> dict[str, str]:
+    """The CLI's environment: its config, a home of its own, no proxies between it and 127.0.0.1."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")}
+    return {**keep, "HOME": str(home), "CHUTES_CONFIG_PATH": str(config), "NO_PROXY": "*",
+            "PYTHONUNBUFFERED": "1", **extra}
