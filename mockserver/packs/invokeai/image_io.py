@@ -31,9 +31,9 @@ def load_optional(ctx: RunContext, node: dict, key: str, mode: str | None = None
     return load(ctx, node, key, mode) if isinstance(node.get(key), dict) else None
 
 
-def image_output(ctx: RunContext, node: dict, picture: Image.Image) -> dict:
+def image_output(ctx: RunContext, node: dict, picture: Image.Image, category: str = "general") -> dict:
     """Save a new image to the gallery (intermediate or not per the node) and answer `image_output`."""
-    return _image_output(ctx, node, picture)
+    return _image_output(ctx, node, picture, category)
 
 
 def passthrough(node: dict, picture: Image.Image, key: str = "image") -> dict:

@@ -19,6 +19,7 @@ if t.TYPE_CHECKING:
     from mockserver.packs.invokeai.runners.context import RunContext
 
 LATENT_SCALE_FACTOR = 8
+MASK = "mask"  # the gallery category the real mask nodes save into
 MAX_GRADIENT_RADIUS = 64
 
 
@@ -26,7 +27,7 @@ MAX_GRADIENT_RADIUS = 64
 
 def _mask_from_alpha(ctx: RunContext, node: dict) -> dict:
     mask = load(ctx, node).split()[-1]
-    return image_output(ctx, node, ImageOps.invert(mask) if node.get("invert") else mask)
+    return image_output(ctx, node, ImageOps.invert(mask) if node.get("invert") else mask, MASK)
 
 
 def _mask_combine(ctx: RunContext, node: dict) -> dict:
@@ -34,7 +35,7 @@ def _mask_combine(ctx: RunContext, node: dict) -> dict:
     first, second = load(ctx, node, "mask1", "L"), load(ctx, node, "mask2", "L")
     if first.size != second.size:
         fail("ValueError", "images do not match")
-    return image_output(ctx, node, ImageChops.multiply(first, second))
+    return image_output(ctx, node, ImageChops.multiply(first, second), MASK)
 
 
 def _mask_edge(ctx: RunContext, node: dict) -> dict:
@@ -51,7 +52,7 @@ def _mask_edge(ctx: RunContext, node: dict) -> dict:
     blur = int(number(node, "edge_blur", 0))
     if blur > 0:
         mask = mask.filter(ImageFilter.BoxBlur(blur))
-    return image_output(ctx, node, ImageOps.invert(mask))
+    return image_output(ctx, node, ImageOps.invert(mask), MASK)
 
 
 def _expand_mask_with_fade(ctx: RunContext, node: dict) -> dict:
@@ -60,14 +61,14 @@ def _expand_mask_with_fade(ctx: RunContext, node: dict) -> dict:
     mask = load(ctx, node, "mask", "L")
     fade = int(number(node, "fade_size_px", 32))
     if fade == 0:
-        return image_output(ctx, node, mask)
+        return image_output(ctx, node, mask, MASK)
     white = np.asarray(mask) > int(number(node, "threshold", 0))
     distance = image_ops.distance_to_outside(white, fade)
     share = np.clip(distance / fade, 0, 1)
     curve = np.poly1d(np.polyfit([0.0, 1.0 / fade, 0.2, 0.8, 1.0], [0.0, 0.0, 0.2, 0.9, 1.0], 3))
     feather = np.clip(np.where(share >= 1.0, 1.0, curve(share)), 0, 1)
     out = np.where(white, (feather * 255).astype(np.uint8), 0).astype(np.uint8)
-    return image_output(ctx, node, Image.fromarray(out, "L"))
+    return image_output(ctx, node, Image.fromarray(out, "L"), MASK)
 
 
 def _mask_from_id(ctx: RunContext, node: dict) -> dict:
@@ -75,7 +76,7 @@ def _mask_from_id(ctx: RunContext, node: dict) -> dict:
     values = np.asarray(load(ctx, node, "image", "RGBA"), dtype=np.float64)
     distance = np.linalg.norm(values - np.array(color(node, "color", (0, 0, 0, 255))), axis=-1)
     mask = Image.fromarray((distance < int(number(node, "threshold", 100))).astype(np.uint8) * 255)
-    return image_output(ctx, node, ImageOps.invert(mask) if node.get("invert") else mask)
+    return image_output(ctx, node, ImageOps.invert(mask) if node.get("invert") else mask, MASK)
 
 
 def _apply_mask_to_image(ctx: RunContext, node: dict) -> dict:

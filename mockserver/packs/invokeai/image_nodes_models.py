@@ -149,14 +149,14 @@ def _face_mask(ctx: RunContext, node: dict) -> dict:
         mask = Image.new("L", picture.size, 0 if node.get("invert_mask") else 255)
         picture = picture.convert("RGBA")
     saved = image_output(ctx, node, picture)
-    return {**saved, "mask": image_output(ctx, node, mask)["image"], "type": "face_mask_output"}
+    return {**saved, "mask": image_output(ctx, node, mask, "mask")["image"], "type": "face_mask_output"}
 
 
 def _face_off(ctx: RunContext, node: dict) -> dict:
     """No face detected: the original image passes through with a white mask at (0, 0)."""
     picture = load(ctx, node)
     saved = image_output(ctx, node, picture)
-    mask = image_output(ctx, node, Image.new("L", picture.size, 255))
+    mask = image_output(ctx, node, Image.new("L", picture.size, 255), "mask")
     return {**saved, "mask": mask["image"], "x": 0, "y": 0, "type": "face_off_output"}
 
 

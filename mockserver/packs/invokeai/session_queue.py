@@ -351,7 +351,7 @@ class SessionQueue:
     def _context(self, item: dict) -> RunContext:
         store = self.store
 
-        def save_image(picture: Image.Image, node: dict, node_id: str) -> dict:
+        def save_image(picture: Image.Image, node: dict, node_id: str, category: str = "general") -> dict:
             board = (node.get("board") or {}).get("board_id") or item["destination"]
             metadata = node.get("metadata")
             graph_text = json.dumps(item["session"]["graph"])
@@ -359,7 +359,7 @@ class SessionQueue:
             metadata_text = json.dumps(metadata) if isinstance(metadata, dict) else None
             data = imaging.png_bytes(picture, {"invokeai_metadata": metadata_text, "invokeai_workflow": workflow_text,
                                                "invokeai_graph": graph_text})
-            return store.add_image(data, picture.width, picture.height, category="general",
+            return store.add_image(data, picture.width, picture.height, category=category,
                                    is_intermediate=bool(node.get("is_intermediate")), board_id=board,
                                    session_id=item["session_id"], node_id=node_id,  # the prepared node's id
                                    origin="internal", metadata=metadata_text,

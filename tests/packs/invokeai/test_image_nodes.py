@@ -33,7 +33,7 @@ class Gallery:
         self.ctx = RunContext(save_image=self._save, load_image=self._load, model=(models or {}).get,
                               rng=random.Random(7))
 
-    def _save(self, picture: Image.Image, node_: dict | None, node_id: str | None) -> dict:
+    def _save(self, picture: Image.Image, node_: dict | None, node_id: str | None, category: str = "general") -> dict:
         name = f"image-{len(self.images)}.png"
         out = io.BytesIO()
         picture.save(out, format="PNG")
@@ -771,6 +771,20 @@ def test_a_canvas_paste_back_graph_composes_with_the_mask(client: t.Any) -> None
     values = np.asarray(full_image(client, results(item)["paste"]["image"]["image_name"]).convert("RGB"))
     assert values[24, 32].tolist() == [255, 0, 0] and values[0, 0].tolist() == [0, 0, 255]
     assert ok(client.get(f"{QUEUE}/status"))["queue"]["completed"] == 1
+
+
+def test_mask_nodes_save_into_the_mask_category_and_others_into_general(client: t.Any) -> None:
+    set_speed(client, "instant")
+    source = uploaded(client, _png(with_hole(noisy(), (0, 0, 10, 10))))["image_name"]
+    nodes = graph(node("mask", "tomask", image={"image_name": source}, is_intermediate=False),
+                  node("copy", "img_blur", image={"image_name": source}, radius=1, is_intermediate=False))
+    enqueue(client, nodes)
+    item = queue_item(client, 1)
+    assert item["status"] == "completed", item.get("error_traceback")
+    outputs = results(item)
+    for key, category in (("mask", "mask"), ("copy", "general")):
+        dto = ok(client.get(f"/api/v1/images/i/{outputs[key]['image']['image_name']}"))
+        assert dto["image_category"] == category
 
 
 def _png(picture: Image.Image) -> bytes:

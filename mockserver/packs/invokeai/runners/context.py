@@ -56,7 +56,7 @@ def _no_progress(message: str, percentage: float | None = None, image: Image.Ima
 class RunContext:
     """What a running node may touch: the gallery, the installed models, the item it runs for."""
 
-    save_image: t.Callable[[Image.Image, dict, str], dict]  # (image, node, node_id) -> {"image_name"}
+    save_image: t.Callable[[Image.Image, dict, str, str], dict]  # (image, node, node_id, category) -> {"image_name"}
     load_image: t.Callable[[str], Image.Image]
     model: t.Callable[[str], dict | None]
     rng: random.Random
@@ -76,9 +76,10 @@ class RunContext:
 
 # -- images -------------------------------------------------------------------------------------
 
-def image_output(ctx: RunContext, node: dict, picture: Image.Image) -> dict:
+def image_output(ctx: RunContext, node: dict, picture: Image.Image, category: str = "general") -> dict:
+    """Save a picture to the gallery; masks go in the `mask` category, as the real mask nodes save them."""
     ctx.progress("Saving image")
-    saved = ctx.save_image(picture, node, node["id"])
+    saved = ctx.save_image(picture, node, node["id"], category)
     return {"image": {"image_name": saved["image_name"]}, "width": picture.width, "height": picture.height,
             "type": "image_output"}
 
