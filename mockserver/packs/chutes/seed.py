@@ -71,6 +71,7 @@ def new_state(context: PackContext) -> ChutesStore:
     for index, spec in enumerate(world["chutes"]):
         _seed_chute(store, spec, by_name, now - (90 - index) * DAY)
     store.invocations = _history(store, context, now)
+    store.jobs = _job_history(store, context, now)
     store.version = 0
     return store
 
@@ -99,11 +100,14 @@ def _seed_chute(store: ChutesStore, spec: dict, users: dict, created_at: float) 
     owner = users[spec["owner"]]
     image = next(i for i in store.images.values() if f"{i['name']}:{i['tag']}" == spec["image"])
     template = spec.get("template")
+    jobs = spec.get("jobs", [])
     code = f"# {spec['name']}\nfrom chutes.chute import Chute\nchute = Chute(username={owner['username']!r}, name={spec['name']!r})\n"
+    code += "".join(_job_code(job) for job in jobs)
     node_selector = {"gpu_count": spec["gpu_count"], "min_vram_gb_per_gpu": 16, "include": [spec["gpu"]],
                      "exclude": None, "dynamic": False}
     chute = make_chute(store, owner, image, name=spec["name"], code=code, public=spec["public"],
-                       node_selector=node_selector, template=template, cords=_CORDS[template], jobs=[],
+                       node_selector=node_selector, template=template,
+                       cords=[] if jobs else _CORDS[template], jobs=jobs,
                        created_at=created_at, tagline=spec.get("tagline"), revision=spec.get("revision"))
     chute["invocation_count"] = spec["invocation_count"]
     chute["boost"] = spec.get("boost")
@@ -115,6 +119,14 @@ def _seed_chute(store: ChutesStore, spec: dict, users: dict, created_at: float) 
         instance.active = instance.verified = active
     for username in spec.get("shared_with", []):
         store.shares[(chute["chute_id"], users[username]["user_id"])] = owner["user_id"]
+
+
+def _job_code(job: dict) -> str:
+    """The decorated function the CLI read a fixture job from (`ssh=True` is what adds port 2202)."""
+    ports = [p for p in job["ports"] if p["port"] != 2202]
+    ssh = len(ports) != len(job["ports"])
+    return (f"\n\n@chute.job(timeout={job['timeout']!r}, upload={job['upload']!r}, ssh={ssh!r}, ports={ports!r})\n"
+            f"async def {job['name']}(self, **job_data):\n    ...\n")
 
 
 def make_chute(store: ChutesStore, owner: dict, image: dict, *, name: str, code: str, public: bool,
@@ -182,3 +194,50 @@ def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]
                 })
     invocations.sort(key=lambda i: i["started_at"])
     return invocations
+
+
+# Final states of a job run, by weight; `miner_terminated` runs are the ones a miner stopped.
+_JOB_OUTCOMES = (("complete", False, 86), ("error", False, 7), ("partial_failure", False, 4), ("error", True, 3))
+
+
+def _job_history(store: ChutesStore, context: PackContext, now: float) -> list[dict]:
+    """Runs of the chutes' jobs over the last `history_days` days, each on a miner's instance that is
+    gone once it ended; a run still going at `now` is `running`. A stream of its own keeps the
+    invocation history what it was."""
+    rng = context.random("jobs")
+    world = store.world
+    start = int(now) - world["history_days"] * DAY
+    runs = []
+    for chute in sorted(store.chutes.values(), key=lambda c: c["chute_id"]):
+        if not chute["jobs"]:
+            continue
+        for day in range(world["history_days"]):
+            for _ in range(rng.randint(*world["job_runs_per_day"])):
+                created = start + day * DAY + rng.randrange(DAY)
+                if created >= now - 300:
+                    continue
+                runs.append(_job_run(store, chute, rng, created, now))
+    runs.sort(key=lambda j: j["started_at"])
+    return runs
+
+
+def _job_run(store: ChutesStore, chute: dict, rng: t.Any, created: float, now: float) -> dict:
+    job = rng.choice(chute["jobs"])
+    started = created + round(rng.uniform(5.0, 240.0), 3)  # waiting for a miner to take it
+    duration = round(rng.uniform(300.0, job["timeout"] or 4 * 3600.0), 3)
+    status, terminated, _ = rng.choices(_JOB_OUTCOMES, weights=[w for *_, w in _JOB_OUTCOMES])[0]
+    finished: float | None = started + duration
+    if finished >= now:
+        status, terminated, finished = "running", False, None
+    miner = rng.randint(0, 15)
+    return {
+        "job_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "user_id": chute["user_id"],
+        "chute_id": chute["chute_id"], "version": chute["version"], "chutes_version": chute["chutes_version"],
+        "method": job["name"], "miner_uid": rng.randint(0, 255), "miner_hotkey": f"5Miner{miner:02d}" + "x" * 40,
+        "miner_coldkey": f"5Cold{miner:02d}" + "x" * 41,
+        "instance_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "created_at": created, "updated_at": finished if finished is not None else started,
+        "started_at": started, "finished_at": finished, "status": status,
+        "compute_multiplier": compute_multiplier(chute["node_selector"], store.world["gpus"]),
+        "miner_terminated": terminated,
+    }

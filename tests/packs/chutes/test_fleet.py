@@ -18,6 +18,7 @@ SEEDED = {  # name -> (owner, public, template, gpu_count)
     "unsloth/gemma-3-12b-it": ("chutes", True, "vllm", 1), "FLUX.1-schnell": ("chutes", True, "diffusion", 1),
     "affine/reasoner-7b": ("chutes", False, "vllm", 1), "alice-embeddings": ("alice", False, None, 1),
     "bob-private-llm": ("bob", False, "vllm", 1), "carol-sandbox": ("carol", False, None, 1),
+    "chutes/lora-trainer": ("chutes", False, None, 1),  # jobs, no cords
 }
 IDS = {name: chute_id_for(owner, name) for name, (owner, *_rest) in SEEDED.items()}
 MEANS_HEADER = "instance_id,miner_hotkey,avg_tps,avg_output_tokens"

@@ -188,6 +188,53 @@ def test_an_hourly_export(api: t.Any) -> None:
     assert expected and {r["invocation_id"] for r in rows} == expected
 
 
+TRAINER_ID = chute_id_for("chutes", "chutes/lora-trainer")
+JOB_STATUSES = {"complete", "error", "partial_failure", "running"}
+
+
+def naive_iso(timestamp: float | None) -> str:
+    return "" if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc).replace(tzinfo=None).isoformat()
+
+
+def test_the_seeded_history_has_job_runs_of_the_job_chute(api: t.Any) -> None:
+    state = api.state()
+    jobs = state["jobs"]
+    trainer = next(c for c in state["chutes"] if c["chute_id"] == TRAINER_ID)
+    assert len({day_of(j["started_at"]) for j in jobs}) >= 10  # spread over the 11 seeded days
+    assert {j["chute_id"] for j in jobs} == {TRAINER_ID}
+    assert {j["method"] for j in jobs} == {"train_lora", "dev_box"}
+    assert {j["status"] for j in jobs} <= JOB_STATUSES and "complete" in {j["status"] for j in jobs}
+    assert all(j["version"] == trainer["version"] and j["chutes_version"] == "0.3.61" for j in jobs)
+    for job in jobs:
+        assert job["created_at"] < job["started_at"] < CLOCK
+        assert (job["finished_at"] is None) == (job["status"] == "running")
+        assert job["updated_at"] == (job["finished_at"] or job["started_at"])
+        assert job["miner_terminated"] is False or job["status"] == "error"
+        assert job["method"] == "dev_box" or job["finished_at"] - job["started_at"] <= 7200  # its timeout
+
+
+def test_a_seeded_hour_lists_its_job_runs(api: t.Any) -> None:
+    jobs = api.state()["jobs"]
+    first = jobs[0]
+    when = datetime.fromtimestamp(first["started_at"], timezone.utc)
+    start = hour_start(when.year, when.month, when.day, when.hour)
+    response = api.get(f"/invocations/exports/{when.year}/{when.month}/{when.day}/{when.hour}-jobs.csv")
+    rows = rows_of(response, f"{when:%Y-%m-%d-%H}-jobs.csv")
+    expected = {j["job_id"] for j in jobs if start <= j["started_at"] < start + 3600
+                or j["finished_at"] is not None and start <= j["finished_at"] < start + 3600}
+    assert {r["job_id"] for r in rows} == expected
+    row = next(r for r in rows if r["job_id"] == first["job_id"])
+    assert row == {
+        "job_id": first["job_id"], "chute_id": TRAINER_ID, "version": first["version"], "chutes_version": "0.3.61",
+        "method": first["method"], "miner_uid": str(first["miner_uid"]), "miner_hotkey": first["miner_hotkey"],
+        "miner_coldkey": first["miner_coldkey"], "instance_id": first["instance_id"],
+        "created_at": naive_iso(first["created_at"]), "updated_at": naive_iso(first["updated_at"]),
+        "started_at": naive_iso(first["started_at"]), "finished_at": naive_iso(first["finished_at"]),
+        "status": first["status"], "compute_multiplier": str(first["compute_multiplier"]),
+        "miner_terminated": str(first["miner_terminated"])}
+    assert row["miner_hotkey"].startswith("5") and len(row["miner_hotkey"]) == len(row["miner_coldkey"]) == 48
+
+
 def test_hour_numbers_may_be_zero_padded(api: t.Any) -> None:
     rows_of(api.get("/invocations/exports/2025/11/20/05.csv"), "2025-11-20-05.csv")
     rows_of(api.get("/invocations/exports/2025/11/3/7.csv"), "2025-11-03-07.csv")

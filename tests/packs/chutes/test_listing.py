@@ -224,6 +224,9 @@ def test_boosted_is_a_route_of_its_own(api: t.Any) -> None:
     (None, "bob-private-llm", False),
     ("admin", "carol-sandbox", False),  # no admin bypass
     ("carol", "carol-sandbox", True),  # disabled, but still hers to read
+    ("chutes", "chutes/lora-trainer", True),  # private, with jobs
+    (None, "chutes/lora-trainer", False),
+    ("alice", "chutes/lora-trainer", False),
 ])
 def test_visibility(api: t.Any, user: str | None, value: str, visible: bool) -> None:
     chute_id = next(c for c in ok(api.client.get("/__mock__/packs/chutes/state"))["chutes"] if c["name"] == value)[
@@ -238,6 +241,20 @@ def test_visibility(api: t.Any, user: str | None, value: str, visible: bool) -> 
         else:
             assert detail(response, 404) == NOT_FOUND
             assert detail(code, 404) == NOT_FOUND
+
+
+def test_the_seeded_job_chute_is_its_owners_and_has_jobs_not_cords(api: t.Any) -> None:
+    mine = api.names(user="chutes")
+    assert "chutes/lora-trainer" in mine and "chutes/lora-trainer" not in api.names({"include_public": "true"}, "alice")
+    chute = ok(api.get("/chutes/chutes/lora-trainer", "chutes"))
+    assert chute["cords"] == [] and chute["standard_template"] is None
+    assert chute["jobs"] == [
+        {"name": "train_lora", "timeout": 7200, "upload": True, "ports": []},
+        {"name": "dev_box", "timeout": None, "upload": False,
+         "ports": [{"name": "ssh", "port": 2202, "proto": "tcp"}, {"name": "jupyter", "port": 8888, "proto": "http"}]}]
+    code = api.get(f"/chutes/code/{chute['chute_id']}", "chutes").text
+    assert "async def train_lora(" in code and "@chute.job(timeout=None, upload=False, ssh=True," in code
+    assert "@chute.cord" not in code
 
 
 def test_code_by_name(api: t.Any) -> None:

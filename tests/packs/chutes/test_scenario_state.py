@@ -84,8 +84,12 @@ def test_reset_restores_the_fixtures(api: t.Any) -> None:
     ok(api.delete(f"/chutes/{chute_id_for('alice', 'alice-embeddings')}", "alice"))
     api.update_user("alice", balance=1.0)
     ok(api.client.post(f"{CONTROL}/users", json={"username": "zed"}), 201)
+    trainer = chute_id_for("chutes", "chutes/lora-trainer")
+    ok(api.client.post(f"{CONTROL}/jobs", json={"chute_id": trainer, "user": "chutes", "method": "train_lora"}), 201)
+    assert len(api.state()["jobs"]) == len(fresh["jobs"]) + 1
     api.reset()
     assert api.state() == fresh
+    assert fresh["jobs"] and api.state()["jobs"] == fresh["jobs"]  # the seeded job runs, and only them
     assert api.names(user="alice") == ["alice-embeddings"]
     assert api.user("alice")["balance"] == 250.0
 
@@ -107,6 +111,7 @@ def test_the_same_seed_and_clock_give_the_same_world(api: t.Any) -> None:
     with TestClient(make_server(seed=4), base_url="http://mock") as other:
         different = ok(other.get(f"{CONTROL}/state"))
     assert different["invocations"] != api.state()["invocations"]
+    assert theirs["jobs"] == api.state()["jobs"] and different["jobs"] != api.state()["jobs"]
     assert [c["chute_id"] for c in different["chutes"]] == [c["chute_id"] for c in api.state()["chutes"]]
 
 
