@@ -85,16 +85,14 @@ def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Ca
     return None
 
 
-def _lax_cases_are_valid(profile: Profile) -> t.Callable[..., None]:
-    """A before_call hook: a "negative" case that pydantic's lax mode makes valid is a valid request
-    to a FastAPI server (it accepts `0` for a boolean), so it is judged as one."""
-    def before_call(ctx: t.Any, case: Case, **kwargs: t.Any) -> None:
-        from schemathesis import GenerationMode
+def _lax_cases_are_valid(ctx: t.Any, case: Case, response: Response) -> None:
+    """An after_call hook (it runs before the checks): a "negative" case that pydantic's lax mode
+    makes valid is a valid request to a FastAPI server (it accepts `0` for a boolean), so it is
+    judged as one."""
+    from schemathesis import GenerationMode
 
-        if lax_valid_body(case):
-            case.meta.generation.mode = GenerationMode.POSITIVE
-
-    return before_call
+    if lax_valid_body(case):
+        case.meta.generation.mode = GenerationMode.POSITIVE
 
 
 # ============================================================================== options
@@ -482,9 +480,8 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
 
         schema.hooks.register_hook_with_name(map_case, "map_case")
     if profile.lax:
-        # On this schema only: a hook registered with schemathesis.hook would apply to every
-        # schema in the process.
-        schema.hooks.register_hook_with_name(_lax_cases_are_valid(profile), "before_call")
+        # On this schema only (schemathesis.hook would apply to every schema in the process).
+        schema.hooks.register_hook_with_name(_lax_cases_are_valid, "after_call")
     return schema
 
 
