@@ -23,6 +23,22 @@ WARMUP_EVENT = {
             "properties": {"status": {"type": "string", "enum": ["cold", "hot"]}, "log": {"type": "string"}}}},
     },
 }
+# One instance log event as the log server streams it: `data: {"event": "connected", "filename":
+# "current"}` first, then `data: {"log": "<line>"}` per line (and a bare `.` line while idle, which
+# carries no data).
+LOG_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["message"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"anyOf": [
+            {"type": "object", "required": ["event", "filename"], "additionalProperties": False,
+             "properties": {"event": {"type": "string", "enum": ["connected"]}, "filename": {"type": "string"}}},
+            {"type": "object", "required": ["log"], "additionalProperties": False,
+             "properties": {"log": {"type": "string"}}},
+        ]}},
+    },
+}
+EVENT_STREAMS = {"/chutes/warmup/{chute_id_or_name}": WARMUP_EVENT, "/instances/{instance_id}/logs": LOG_EVENT}
 # Every multipart field is text on the wire, and FastAPI reads a boolean form field as pydantic
 # does: a "type-violating" `public` generated as 0 arrives as "0", a valid false, and the build
 # goes on to its business rules (or succeeds).
@@ -100,20 +116,22 @@ def as_tested(spec: dict) -> dict:
       generated X-Chutes-Hotkey + X-Chutes-Signature pair switches the server to hotkey auth): a
       401 that says nothing about the operation. Credentials come from the run (`--header`,
       `--chutes-hotkey-seed`, the mock's key) and `ignored_auth` tests that they are required.
-    - The warmup's `text/event-stream` schema: schemathesis reads the schema of an event stream in an
-      OpenAPI 3.0 document as the schema of one event (`{data, event, id, retry}`), so the spec's
-      `{type: string}` fails on every event. It becomes the event the description documents.
+    - The `text/event-stream` schemas of the warmup and the instance log: schemathesis reads the
+      schema of an event stream in an OpenAPI 3.0 document as the schema of one event (`{data,
+      event, id, retry}`), so the spec's `{type: string}` fails on every event. Each becomes the
+      event its description documents.
     """
     refs = {f"#/components/parameters/{name}" for name in AUTH_HEADERS}
     for item in spec.get("paths", {}).values():
         for operation in item.values():
             if isinstance(operation, dict) and "parameters" in operation:
                 operation["parameters"] = [p for p in operation["parameters"] if p.get("$ref") not in refs]
-    warmup = spec["paths"].get("/chutes/warmup/{chute_id_or_name}", {}).get("get")
-    if warmup is not None:
-        content = warmup["responses"]["200"]["content"]
-        if content.get("text/event-stream", {}).get("schema") == {"type": "string"}:
-            content["text/event-stream"]["schema"] = WARMUP_EVENT
+    for path, event in EVENT_STREAMS.items():
+        stream = spec["paths"].get(path, {}).get("get")
+        if stream is not None:
+            content = stream["responses"]["200"]["content"]
+            if content.get("text/event-stream", {}).get("schema") == {"type": "string"}:
+                content["text/event-stream"]["schema"] = event
     return document_unreadable_json_bodies(spec)
 
 
