@@ -38,7 +38,7 @@ from mockserver.engine.pipeline import Settings
 from mockserver.engine.resources import specs_dir
 from mockserver.packs.invokeai import contract
 from mockserver.packs.invokeai.contract import NOT_IMPLEMENTED as INVOKEAI_NOT_IMPLEMENTED
-from mockserver.packs.invokeai.contract import SEMVER_PATTERN, in_node
+from mockserver.packs.invokeai.contract import SEMVER_PATTERN
 from mockserver.packs.invokeai.contract import as_tested as invokeai_as_tested
 
 PACK = "invokeai"
@@ -406,12 +406,9 @@ def _validator_refusal(response: schemathesis.Response, case: schemathesis.Case)
     runner accepts such a 422 for the operations of `VALIDATOR_REFUSALS` (enqueue_batch): one made
     only of validator errors, or of errors inside a node (its type's schema says what its fields
     take; the spec's node is open). Here, more narrowly, every error must also be about the batch."""
-    if _operation_id(case) not in contract.VALIDATOR_REFUSALS or response.status_code != 422:
+    if response.status_code != 422 or not contract.validator_refusal(case, response):
         return False
-    detail = response.json().get("detail")
-    return bool(detail) and isinstance(detail, list) and all(
-        isinstance(issue, dict) and (issue.get("type") in ("value_error", "union_tag_invalid") or in_node(issue))
-        and issue.get("loc", [])[:2] == ["body", "batch"] for issue in detail)
+    return all(issue.get("loc", [])[:2] == ["body", "batch"] for issue in response.json()["detail"])
 
 
 def _content_type(response: schemathesis.Response) -> str:
