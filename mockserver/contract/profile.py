@@ -231,6 +231,54 @@ def lax_valid_body(case: Case) -> bool:
     return converted is not case.body and SchemaValidator(schema, components).is_valid(converted)
 
 
+def query_valid_as_sent(case: Case) -> bool:
+    """A "negative" case whose only violation is a query value of the wrong type for a string
+    parameter (a number for a tag): on the wire every query value is text, so the server reads a
+    valid string and rightly accepts it. Parameters of other types are judged as generated."""
+    from mockserver.engine.schema import SchemaValidator
+
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative or not isinstance(case.query, dict):
+        return False
+    if {str(getattr(location, "value", location)) for location, info in meta.components.items()
+            if info.mode.is_negative} != {"query"}:
+        return False
+    spec = case.operation.schema.raw_schema
+    components = spec.get("components", {}).get("schemas", {})
+    declared = _query_parameters(case, spec)
+    if any(parameter.get("required") and name not in case.query for name, parameter in declared.items()):
+        return False
+    for name, value in case.query.items():
+        schema = declared.get(name, {}).get("schema")
+        if not isinstance(schema, dict):
+            return False
+        validator = SchemaValidator(schema, components)
+        if not (validator.is_valid(value) or validator.is_valid(_as_text(value, deref(schema, spec)))):
+            return False
+    return True
+
+
+def _query_parameters(case: Case, spec: dict) -> dict[str, dict]:
+    item = deref(spec.get("paths", {}).get(case.operation.path, {}), spec)
+    found: dict[str, dict] = {}
+    for raw in [*(item.get("parameters") or ()), *(case.operation.definition.raw.get("parameters") or ())]:
+        parameter = deref(raw, spec)
+        if isinstance(parameter, dict) and parameter.get("in") == "query":
+            found[str(parameter.get("name"))] = parameter
+    return found
+
+
+def _as_text(value: t.Any, schema: dict) -> t.Any:
+    """A scalar query value as the server reads it: text (one item, for an array parameter).
+    Booleans, null and structures are left alone: their text depends on the client."""
+    def text(item: t.Any) -> t.Any:
+        return str(item) if isinstance(item, (str, int, float)) and not isinstance(item, bool) else item
+
+    if isinstance(value, list):
+        return [text(item) for item in value]
+    return [text(value)] if schema.get("type") == "array" else text(value)
+
+
 def detail_text(response: Response) -> str | None:
     """FastAPI's `{"detail": "<text>"}`: the text, or None for any other body."""
     try:

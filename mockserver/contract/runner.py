@@ -41,7 +41,7 @@ import yaml
 
 from mockserver.contract.profile import (
     Case, Profile, Response, UnknownApi, document_unreadable_json_bodies, lax_valid_body, mark, pack_profile,
-    profile_of_spec, refusal_problem,
+    profile_of_spec, query_valid_as_sent, refusal_problem,
 )
 from mockserver.engine.openapi import operations
 from mockserver.engine.resources import specs_dir
@@ -87,11 +87,11 @@ def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Ca
 
 def _lax_cases_are_valid(ctx: t.Any, case: Case, response: Response) -> None:
     """An after_call hook (it runs before the checks): a "negative" case that pydantic's lax mode
-    makes valid is a valid request to a FastAPI server (it accepts `0` for a boolean), so it is
-    judged as one."""
+    makes valid is a valid request to a FastAPI server (it accepts `0` for a boolean), and so is
+    one whose wrong-typed query value is valid text on the wire; each is judged as valid."""
     from schemathesis import GenerationMode
 
-    if lax_valid_body(case):
+    if lax_valid_body(case) or query_valid_as_sent(case):
         case.meta.generation.mode = GenerationMode.POSITIVE
 
 

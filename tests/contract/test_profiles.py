@@ -84,3 +84,27 @@ def test_importing_the_runner_and_profiles_registers_nothing() -> None:
             + "print('schemathesis' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # schemathesis (and its check registry) untouched at import
+
+
+def query_case(query: dict, negative: tuple[str, ...] = ("query",)) -> t.Any:
+    spec = {"paths": {"/w": {"get": {}}}, "components": {"parameters": {"Tags": {
+        "name": "tags", "in": "query", "schema": {"type": "array", "nullable": True, "items": {"type": "string"}}}}}}
+    definition = {"parameters": [{"$ref": "#/components/parameters/Tags"},
+                                 {"name": "page", "in": "query", "required": True, "schema": {"type": "integer"}}]}
+    mode = SimpleNamespace(is_negative=True, is_positive=False)
+    components = {location: SimpleNamespace(mode=SimpleNamespace(is_negative=location in negative))
+                  for location in ("query", "body")}
+    return SimpleNamespace(query=query, operation=SimpleNamespace(
+        path="/w", definition=SimpleNamespace(raw=definition), schema=SimpleNamespace(raw_schema=spec)),
+        meta=SimpleNamespace(generation=SimpleNamespace(mode=mode), components=components))
+
+
+def test_a_query_value_that_is_valid_text_is_not_negative() -> None:
+    from mockserver.contract.profile import query_valid_as_sent
+
+    assert query_valid_as_sent(query_case({"tags": 2.6e16, "page": 1}))  # "2.6e+16" is a tag
+    assert query_valid_as_sent(query_case({"tags": [3, "x"], "page": 1}))
+    assert not query_valid_as_sent(query_case({"tags": "x", "page": "one"}))  # not an integer as text either
+    assert not query_valid_as_sent(query_case({"tags": {"a": 1}, "page": 1}))
+    assert not query_valid_as_sent(query_case({"tags": "x"}))  # the required page is missing
+    assert not query_valid_as_sent(query_case({"tags": 1, "page": 1}, negative=("query", "body")))
