@@ -52,18 +52,39 @@ def _allow_null(schema: dict) -> dict:
 
 
 class SchemaValidator:
-    """A compiled schema. `issues(value, loc)` is empty when the value is valid."""
+    """A compiled schema. `issues(value, loc)` is empty when the value is valid.
 
-    __slots__ = ("_validator", "schema")
+    Translated and compiled on first use, not at load: a test run calls few of a big spec's
+    operations, and each compiled validator carries its spec's components (about 2 MB for
+    InvokeAI's), so compiling every one at start-up cost InvokeAI ~0.5 s and ~90 MB."""
+
+    __slots__ = ("_source", "_components", "_direction", "_schema", "_compiled")
 
     def __init__(self, schema: dict, components: dict | None = None, *, direction: str = "request"):
-        converted = to_json_schema(schema, direction=direction)
-        if components:
-            # Keep `#/components/schemas/...` refs resolvable, recursion included.
-            converted = {"allOf": [converted],
-                         "components": {"schemas": to_json_schema(components, direction=direction)}}
-        self.schema = converted
-        self._validator = jsonschema_rs.Draft4Validator(converted, validate_formats=False)
+        self._source = schema
+        self._components = components
+        self._direction = direction
+        self._schema: dict | None = None
+        self._compiled: t.Any = None
+
+    @property
+    def schema(self) -> dict:
+        """The JSON Schema the value is checked against."""
+        if self._schema is None:
+            converted = to_json_schema(self._source, direction=self._direction)
+            if self._components:
+                # Keep `#/components/schemas/...` refs resolvable, recursion included.
+                converted = {"allOf": [converted],
+                             "components": {"schemas": to_json_schema(self._components, direction=self._direction)}}
+            self._schema = converted
+        return self._schema
+
+    @property
+    def _validator(self) -> t.Any:
+        compiled = self._compiled
+        if compiled is None:  # two threads racing here both compile the same thing: harmless
+            compiled = self._compiled = jsonschema_rs.Draft4Validator(self.schema, validate_formats=False)
+        return compiled
 
     def is_valid(self, value: t.Any) -> bool:
         return self._validator.is_valid(value)
