@@ -16,7 +16,7 @@ from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.resources import specs_dir
 from mockserver.engine.server import CONTROL_PREFIX, MockServer, PackRuntime, Services
 from mockserver.engine.spec import load_spec
-from mockserver.packs import AVAILABLE, load_pack
+from mockserver.packs import AVAILABLE, load_pack, pack_options
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _check_options_have_their_pack(values: t.Mapping[str, t.Any], packs: list[Pa
     """A pack's option given while the pack is not served would silently do nothing."""
     served = {option.dest for pack in packs for option in pack.options}
     for name in AVAILABLE:
-        for option in load_pack(name).options:
+        for option in pack_options(name):
             if values.get(option.dest) is not None and option.dest not in served:
                 raise ValueError(f"{option.flag} needs the {name} pack: serve it (--api {name})")
 

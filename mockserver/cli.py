@@ -97,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_pack_options(serve: argparse.ArgumentParser) -> None:
     """Options the packs declare (`--invokeai-ui DIR`), in a group per pack."""
-    from mockserver.packs import load_pack
+    from mockserver.packs import pack_options
 
     for name in AVAILABLE:
-        options = load_pack(name).options
+        options = pack_options(name)
         if not options:
             continue
         group = serve.add_argument_group(f"{name} pack")
