@@ -20,7 +20,7 @@ def build_pack() -> Pack:
         name="openai_usage",
         dialect="openai",
         prefixes=("/v1",),
-        handlers=usage.handlers,
+        handlers=usage.all_handlers(),
         new_state=new_state,
         authenticate=authenticate,
         control_handlers=control.handlers,
