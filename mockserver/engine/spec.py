@@ -106,11 +106,13 @@ def _compile_operation(document: CompiledDocument, resolve: t.Callable[[str], Ha
                        name_operation: OperationNamer, base_path: str, template: str, method: str,
                        definition: dict, components: dict) -> Operation:
     operation_id = name_operation(definition.get("operationId"), method, template)
-    handler = resolve(operation_id)  # type: ignore[arg-type]  # None: the pack's MissingHandler
+    if operation_id is None:
+        raise MissingHandler(f"{method.upper()} {template} has no operationId")
+    handler = resolve(operation_id)
     body = definition.get("requestBody")
     security = definition.get("security", document.raw.get("security", []))
     return Operation(
-        operation_id=operation_id,  # type: ignore[arg-type]
+        operation_id=operation_id,
         method=method.upper(),
         path=base_path + template,
         handler=handler,
