@@ -73,9 +73,11 @@ class SchemaValidator:
         if self._schema is None:
             converted = to_json_schema(self._source, direction=self._direction)
             if self._components:
-                # Keep `#/components/schemas/...` refs resolvable, recursion included.
+                # Keep `#/components/schemas/...` refs resolvable, recursion included: the
+                # components this schema reaches, not all of them (InvokeAI's are ~2 MB compiled).
+                used = {name: self._components[name] for name in _reachable(self._source, self._components)}
                 converted = {"allOf": [converted],
-                             "components": {"schemas": to_json_schema(self._components, direction=self._direction)}}
+                             "components": {"schemas": to_json_schema(used, direction=self._direction)}}
             self._schema = converted
         return self._schema
 
@@ -102,6 +104,28 @@ class SchemaValidator:
             else:
                 issues.append(issue)
         return issues
+
+
+_COMPONENT_REF = "#/components/schemas/"
+
+
+def _reachable(schema: t.Any, components: dict) -> list[str]:
+    """The names of the components `schema` refers to, directly or through other components."""
+    found: dict[str, None] = {}
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_COMPONENT_REF):
+                name = ref[len(_COMPONENT_REF):].split("/", 1)[0].replace("~1", "/").replace("~0", "~")
+                if name in components and name not in found:
+                    found[name] = None
+                    stack.append(components[name])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return list(found)
 
 
 def _issue_from_error(error: t.Any, loc: Location) -> Issue:
