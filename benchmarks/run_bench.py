@@ -446,6 +446,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"comma-separated APIs to benchmark, in this order (default {','.join(APIS)})",
     )
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    parser.add_argument(
+        "--startup-runs",
+        type=int,
+        default=5,
+        help="warm starts per pack set for the start-up part (startup_bench.py; default 5, 0 skips it)",
+    )
     args = parser.parse_args(argv)
     if min(args.duration, args.connections, args.threads, args.timeout) < 1 or args.warmup < 0:
         parser.error("--duration, --connections, --threads and --timeout must be >= 1, --warmup >= 0")
@@ -1393,6 +1399,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     raise_on_sigterm()
     try:
+        if args.startup_runs > 0:
+            import startup_bench  # beside this script: start-up time to the first answer, idle RSS
+
+            try:
+                startup_bench.run(args.startup_runs)
+            except startup_bench.StartupError as error:
+                raise BenchError(f"start-up: {error}") from error
         return run(args)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)

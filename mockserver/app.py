@@ -7,18 +7,16 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connexion.resolver import Resolver
-
 from mockserver.engine import control
 from mockserver.engine.clock import Clock
 from mockserver.engine.dialects import DIALECTS
-from mockserver.engine.fallback import fallback_pack, synthesized_operation_id
+from mockserver.engine.fallback import synthesized_operation_id
 from mockserver.engine.pack import Handlers, Pack, PackContext
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.resources import specs_dir
 from mockserver.engine.server import CONTROL_PREFIX, MockServer, PackRuntime, Services
 from mockserver.engine.spec import load_spec
-from mockserver.packs import AVAILABLE, load_pack
+from mockserver.packs import AVAILABLE, load_pack, pack_options
 
 
 @dataclass
@@ -59,6 +57,8 @@ def _selected_packs(config: ServerConfig, seed: int) -> list[Pack]:
         if all(pack.name != chosen.name for chosen in packs):
             packs.append(pack)
     if config.spec is not None:
+        from mockserver.engine.fallback import fallback_pack
+
         packs.append(fallback_pack(Path(config.spec), seed=seed, dialect=config.spec_dialect))
     return packs
 
@@ -67,20 +67,18 @@ def _check_options_have_their_pack(values: t.Mapping[str, t.Any], packs: list[Pa
     """A pack's option given while the pack is not served would silently do nothing."""
     served = {option.dest for pack in packs for option in pack.options}
     for name in AVAILABLE:
-        for option in load_pack(name).options:
+        for option in pack_options(name):
             if values.get(option.dest) is not None and option.dest not in served:
                 raise ValueError(f"{option.flag} needs the {name} pack: serve it (--api {name})")
 
 
-class _SynthesizingResolver(Resolver):
+def _operation_name(operation_id: str | None, method: str, template: str) -> str:
     """Operations without an operationId (common in users' specs) get `METHOD /path`."""
-
-    def resolve_operation_id(self, operation: t.Any) -> str:
-        return operation.operation_id or synthesized_operation_id(operation.method, operation.path)
+    return operation_id or synthesized_operation_id(method, template)
 
 
 def _runtime(pack: Pack, services: Services) -> PackRuntime:
-    spec = load_spec(pack.spec_path, pack.handlers.resolve, resolver_class=_SynthesizingResolver)
+    spec = load_spec(pack.spec_path, pack.handlers.resolve, name_operation=_operation_name)
     context = PackContext(pack.name, services.seed, services.clock, pack.fixtures)
     runtime = PackRuntime(pack, spec, context, pack.new_state(context))
     runtime.app = ApiApp(

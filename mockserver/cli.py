@@ -97,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_pack_options(serve: argparse.ArgumentParser) -> None:
     """Options the packs declare (`--invokeai-ui DIR`), in a group per pack."""
-    from mockserver.packs import load_pack
+    from mockserver.packs import pack_options
 
     for name in AVAILABLE:
-        options = load_pack(name).options
+        options = pack_options(name)
         if not options:
             continue
         group = serve.add_argument_group(f"{name} pack")
@@ -153,10 +153,9 @@ def _serve(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
     import uvicorn
 
-    from connexion.exceptions import InvalidSpecification
-
     from mockserver.app import ServerConfig, build_server
     from mockserver.engine.server import PrefixConflict
+    from mockserver.engine.spec_cache import InvalidSpec
     from mockserver.uvicorn_server import Uvicorn
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -175,7 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         server = build_server(config)
     except FileNotFoundError as error:
         return _fail(f"{error.filename}: no such file")
-    except InvalidSpecification as error:
+    except InvalidSpec as error:
         return _fail(f"{args.spec}: not a valid OpenAPI 3.0 document: {error.message}")
     except (KeyError, PrefixConflict, ValueError) as error:
         return _fail(str(error.args[0] if error.args else error))

@@ -16,7 +16,7 @@ Two ways to run the server, with the same API:
 - **in-process** (default): the ASGI app runs on a private event loop in a background thread of this
   process. `client()` returns an `httpx.Client` whose transport hands each request to that loop, so
   code that accepts an httpx client (the OpenAI SDK's `http_client=`) talks to the mock without a
-  socket. Start-up is a second or so and nothing outlives the test process.
+  socket. Start-up takes a few tenths of a second and nothing outlives the test process.
 - **live** (`live=True`): `python -m mockserver serve` on a free 127.0.0.1 port, in its own process
   group, stopped (and the port freed) on `stop()`. Use it when the code under test builds its own
   HTTP client, runs in another process, or is not Python: give it `base_url`.

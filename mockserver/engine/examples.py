@@ -30,7 +30,6 @@ from fractions import Fraction
 from functools import lru_cache
 
 import jsonschema_rs
-from faker import Faker
 
 # `re._parser` is private, but it is the only parser of Python's own regex syntax in the standard
 # library, and sampling from the parse tree is far cheaper and more predictable than
@@ -49,10 +48,17 @@ ATTEMPTS = 4  # whole-body regenerations before returning an invalid body anyway
 DEFAULT_SPAN = 1000  # unbounded numbers are drawn from a window this wide, e.g. 1..1000
 CACHE_SIZE = 4096  # schemas remembered (merged allOf, compiled validators) per generator
 
-# Creating a Faker costs ~20 ms; seeding one ~10 µs. One shared instance, reseeded for every call
-# under a lock, keeps generators cheap to create and output independent of other generators.
-_FAKER = Faker("en_US")
+# Creating a Faker costs ~20 ms (and importing it ~40 ms); seeding one ~10 µs. One shared instance,
+# made on first use and reseeded for every call under a lock, keeps generators cheap to create and
+# output independent of other generators.
 _LOCK = threading.RLock()
+
+
+@lru_cache(maxsize=1)
+def _faker() -> t.Any:
+    from faker import Faker
+
+    return Faker("en_US")
 
 _EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
 _SIX_YEARS = 6 * 365 * 24 * 3600
@@ -140,7 +146,7 @@ class _Generation:
     def __init__(self, owner: ExampleGenerator, rng: random.Random) -> None:
         self.owner = owner
         self.rng = rng
-        self.fake = _FAKER
+        self.fake = _faker()
         self.fake.seed_instance(rng.getrandbits(64))
         self.nodes = 0  # values generated so far, against NODE_BUDGET
 

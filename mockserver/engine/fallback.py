@@ -11,11 +11,13 @@ from pathlib import Path
 
 import yaml
 
-from mockserver.engine.examples import ExampleGenerator
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers, Pack, Store
 from mockserver.engine.openapi import deref, operations, resolve_all
+
+if t.TYPE_CHECKING:
+    from mockserver.engine.examples import ExampleGenerator
 
 
 class _NoState(Store):
@@ -31,6 +33,8 @@ def synthesized_operation_id(method: str, path: str) -> str:
 
 
 def fallback_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", name: str | None = None) -> Pack:
+    from mockserver.engine.examples import ExampleGenerator  # only `--spec` needs it (~60 ms to import)
+
     with open(spec_path, encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
     generator = ExampleGenerator(seed)

@@ -8,11 +8,9 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from mockserver.engine.clock import Clock
 from mockserver.engine.http import Request
-from mockserver.engine.resources import fixtures_dir, specs_dir
+from mockserver.engine.resources import fixtures_dir, read_yaml, specs_dir
 from mockserver.engine.spec import Handler, MissingHandler
 
 
@@ -85,8 +83,7 @@ class PackContext:
         return random.Random(f"{self.seed}:{self.name}:{label}")
 
     def fixture(self, filename: str) -> t.Any:
-        with open(self.fixtures / filename, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+        return read_yaml(self.fixtures / filename)
 
 
 Authenticator = t.Callable[[Request], t.Any]

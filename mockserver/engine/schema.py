@@ -18,19 +18,42 @@ from mockserver.engine.issues import Issue, Location
 
 
 class SchemaValidator:
-    """A compiled schema. `issues(value, loc)` is empty when the value is valid."""
+    """A compiled schema. `issues(value, loc)` is empty when the value is valid.
 
-    __slots__ = ("_validator", "schema")
+    Translated and compiled on first use, not at load: a test run calls few of a big spec's
+    operations, and each compiled validator carries its spec's components (about 2 MB for
+    InvokeAI's), so compiling every one at start-up cost InvokeAI ~0.5 s and ~90 MB."""
+
+    __slots__ = ("_source", "_components", "_direction", "_schema", "_compiled")
 
     def __init__(self, schema: dict, components: dict | None = None, *, direction: str = "request"):
-        converted = openapi.to_json_schema(schema, direction=direction)
-        if components:
-            # Keep `#/components/schemas/...` refs resolvable, recursion included.
-            converted = {"allOf": [converted],
-                         "components": {"schemas": {name: openapi.to_json_schema(sub, direction=direction)
-                                                     for name, sub in components.items()}}}
-        self.schema = converted
-        self._validator = jsonschema_rs.Draft4Validator(converted, validate_formats=False)
+        self._source = schema
+        self._components = components
+        self._direction = direction
+        self._schema: dict | None = None
+        self._compiled: t.Any = None
+
+    @property
+    def schema(self) -> dict:
+        """The JSON Schema the value is checked against."""
+        if self._schema is None:
+            converted = openapi.to_json_schema(self._source, direction=self._direction)
+            if self._components:
+                # Keep `#/components/schemas/...` refs resolvable, recursion included: the
+                # components this schema reaches, not all of them (InvokeAI's are ~2 MB compiled).
+                used = {name: self._components[name] for name in _reachable(self._source, self._components)}
+                converted = {"allOf": [converted],
+                             "components": {"schemas": {name: openapi.to_json_schema(sub, direction=self._direction)
+                                                         for name, sub in used.items()}}}
+            self._schema = converted
+        return self._schema
+
+    @property
+    def _validator(self) -> t.Any:
+        compiled = self._compiled
+        if compiled is None:  # two threads racing here both compile the same thing: harmless
+            compiled = self._compiled = jsonschema_rs.Draft4Validator(self.schema, validate_formats=False)
+        return compiled
 
     def is_valid(self, value: t.Any) -> bool:
         return self._validator.is_valid(value)
@@ -48,6 +71,28 @@ class SchemaValidator:
             else:
                 issues.append(issue)
         return issues
+
+
+_COMPONENT_REF = "#/components/schemas/"
+
+
+def _reachable(schema: t.Any, components: dict) -> list[str]:
+    """The names of the components `schema` refers to, directly or through other components."""
+    found: dict[str, None] = {}
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_COMPONENT_REF):
+                name = ref[len(_COMPONENT_REF):].split("/", 1)[0].replace("~1", "/").replace("~0", "~")
+                if name in components and name not in found:
+                    found[name] = None
+                    stack.append(components[name])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return list(found)
 
 
 def _issue_from_error(error: t.Any, loc: Location) -> Issue:

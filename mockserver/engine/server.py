@@ -15,8 +15,6 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from starlette.middleware.gzip import GZipMiddleware
-
 from mockserver.engine import hosts, statefile
 from mockserver.engine.clock import Clock, iso
 from mockserver.engine.dialects import DIALECTS
@@ -59,6 +57,8 @@ class PackRuntime:
         if self.app is None or not self.pack.gzip:
             return self.app
         if self._gzipped is None:
+            from starlette.middleware.gzip import GZipMiddleware  # ~45 ms to import; only gzip packs
+
             # Every non-empty size: the real server compresses even a 4-byte `null` (an empty 204
             # must stay empty).
             self._gzipped = GZipMiddleware(self.app, minimum_size=1)

@@ -1,7 +1,8 @@
 """Loading an OpenAPI document and compiling its operations for the request pipeline.
 
-connexion does the loading: it validates the document against the OpenAPI schema, resolves
-references, and its Resolver maps each upstream operationId to a handler. What connexion would do
+connexion does the loading: it validates the document against the OpenAPI schema and resolves
+references (`spec_cache`, which keeps its result on disk so a warm start never imports connexion).
+Each upstream operationId maps to a handler through the pack's `resolve`. What connexion would do
 per request (decode parameters, validate, route) is compiled here once per operation instead.
 """
 
@@ -11,16 +12,12 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connexion.exceptions import ResolverError
-from connexion.operations import OpenAPIOperation
-from connexion.resolver import Resolver
-from connexion.spec import Specification
-
 from mockserver.engine.bodies import BodyDecoder
 from mockserver.engine import openapi
 from mockserver.engine.openapi import HTTP_METHODS, deref
 from mockserver.engine.params import ParameterDecoder
 from mockserver.engine.schema import SchemaValidator
+from mockserver.engine.spec_cache import CompiledDocument, load_document
 
 __all__ = ["HTTP_METHODS", "LoadedSpec", "MissingHandler", "Operation", "load_spec"]
 
@@ -71,48 +68,56 @@ class Operation:
         return next((m for ct, m in content.items() if ct in ("*/*", content_type.split("/")[0] + "/*")), None)
 
 
+OperationNamer = t.Callable[[t.Optional[str], str, str], t.Optional[str]]
+
+
+def upstream_operation_id(operation_id: str | None, method: str, template: str) -> str | None:
+    """The operationId as the spec writes it."""
+    return operation_id
+
+
 @dataclass
 class LoadedSpec:
-    specification: Specification
+    document: CompiledDocument
     base_path: str
     operations: list[Operation]
 
     @property
     def raw(self) -> dict:
-        return self.specification.raw
+        return self.document.raw
 
 
 def load_spec(path: Path | str, resolve: t.Callable[[str], Handler], *,
-              base_path: str | None = None, resolver_class: type[Resolver] = Resolver) -> LoadedSpec:
+              base_path: str | None = None, name_operation: OperationNamer = upstream_operation_id) -> LoadedSpec:
     """Load and compile every operation; `resolve(operationId)` returns its handler or raises
-    MissingHandler."""
-    specification = Specification.load(str(path))
-    raw = specification.raw
-    served_base = (specification.base_path if base_path is None else base_path).rstrip("/")
-    resolver = resolver_class(function_resolver=resolve)
+    MissingHandler. `name_operation(operationId, method, template)` names each operation (a spec
+    may leave operationIds out)."""
+    document = load_document(path)
+    raw = document.raw
+    served_base = (document.base_path if base_path is None else base_path).rstrip("/")
     components = raw.get("components", {}) or {}
-    operations = [_compile_operation(specification, resolver, served_base, template, method, definition,
-                                     components)
+    operations = [_compile_operation(document, resolve, name_operation, served_base, template, method,
+                                     definition, components)
                   for template, method, definition in openapi.operations(raw)]
-    return LoadedSpec(specification, served_base, operations)
+    return LoadedSpec(document, served_base, operations)
 
 
-def _compile_operation(specification: Specification, resolver: Resolver, base_path: str,
-                       template: str, method: str, definition: dict, components: dict) -> Operation:
-    try:
-        connexion_op = OpenAPIOperation.from_spec(specification, path=template, method=method,
-                                                  resolver=resolver)
-    except ResolverError as error:
-        raise MissingHandler(str(error)) from error
+def _compile_operation(document: CompiledDocument, resolve: t.Callable[[str], Handler],
+                       name_operation: OperationNamer, base_path: str, template: str, method: str,
+                       definition: dict, components: dict) -> Operation:
+    operation_id = name_operation(definition.get("operationId"), method, template)
+    if operation_id is None:
+        raise MissingHandler(f"{method.upper()} {template} has no operationId")
+    handler = resolve(operation_id)
     body = definition.get("requestBody")
-    security = definition.get("security", specification.raw.get("security", []))
+    security = definition.get("security", document.raw.get("security", []))
     return Operation(
-        operation_id=connexion_op.operation_id,
+        operation_id=operation_id,
         method=method.upper(),
         path=base_path + template,
-        handler=connexion_op.function,
-        parameters=[ParameterDecoder(p) for p in connexion_op.parameters],
-        body=BodyDecoder(deref(body, specification.raw), components.get("schemas") or {}) if body else None,
+        handler=handler,
+        parameters=[ParameterDecoder(p) for p in document.parameters[(template, method)]],
+        body=BodyDecoder(deref(body, document.raw), components.get("schemas") or {}) if body else None,
         secured=any(requirement for requirement in security),
         auth_optional=any(not requirement for requirement in security),
         success_status=_success_status(definition),

@@ -255,10 +255,10 @@ def test_references_to_other_documents_compare_by_address() -> None:
 
 # -------------------------------------------------------------------- size
 
-def test_a_large_document_is_compared_quickly() -> None:
-    """The InvokeAI document is 2 MB with ~130 operations and ~540 schemas; this is bigger."""
-    import time
-
+def test_a_large_cyclic_document_compares_equal_to_itself() -> None:
+    """The InvokeAI document is 2 MB with ~130 operations and ~540 schemas; this is bigger, and its
+    schemas refer to each other in cycles. (How long it takes is not asserted: timings belong to
+    `make bench`, a wall-clock bound fails on a loaded machine.)"""
     schemas = {f"S{i}": {"type": "object", "required": ["a"], "properties": {
         "a": {"type": "string"}, "next": {"anyOf": [{"$ref": f"#/components/schemas/S{(i + 1) % 600}"},
                                                     {"type": "null"}]},
@@ -271,6 +271,4 @@ def test_a_large_document_is_compared_quickly() -> None:
         "responses": {"200": {"description": "", "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/S{i % 600}"}}}}}}} for i in range(2000)}
     doc = {"openapi": "3.1.0", "paths": paths, "components": {"schemas": schemas}}
-    started = time.perf_counter()
     assert compare(doc, copy.deepcopy(doc)) == []
-    assert time.perf_counter() - started < 5

@@ -3,27 +3,31 @@ the caller's own account, instance logs."""
 
 from __future__ import annotations
 
-from mockserver.engine.pack import Handlers, Pack
-from mockserver.packs.chutes import (
-    bounties, chutes, control, images, instance_logs, invocations, logos, users,
-)
-from mockserver.packs.chutes.auth import authenticate
-from mockserver.packs.chutes.invoke import hostname_invocation
-from mockserver.packs.chutes.seed import new_state
-from mockserver.packs.chutes.targets import claims_host
+from mockserver.engine.pack import Handlers, Pack, PackOption
 
-handlers = Handlers()
-for module in (chutes, invocations, bounties, images, logos, users, instance_logs):
-    handlers.include(module.handlers)
+OPTIONS: tuple[PackOption, ...] = ()
 
-PACK = Pack(
-    name="chutes",
-    dialect="fastapi",
-    prefixes=("/chutes", "/invocations", "/bounties", "/images", "/logos", "/users", "/instances"),
-    handlers=handlers,
-    new_state=new_state,
-    authenticate=authenticate,
-    control_handlers=control.handlers,
-    unmatched=hostname_invocation,  # the real app's last route: chute invocations
-    claims_host=claims_host,  # llm., embed., image. and chute-slug hosts are invocations
-)
+
+def build_pack() -> Pack:
+    from mockserver.packs.chutes import (
+        bounties, chutes, control, images, instance_logs, invocations, logos, users,
+    )
+    from mockserver.packs.chutes.auth import authenticate
+    from mockserver.packs.chutes.invoke import hostname_invocation
+    from mockserver.packs.chutes.seed import new_state
+    from mockserver.packs.chutes.targets import claims_host
+
+    handlers = Handlers()
+    for module in (chutes, invocations, bounties, images, logos, users, instance_logs):
+        handlers.include(module.handlers)
+    return Pack(
+        name="chutes",
+        dialect="fastapi",
+        prefixes=("/chutes", "/invocations", "/bounties", "/images", "/logos", "/users", "/instances"),
+        handlers=handlers,
+        new_state=new_state,
+        authenticate=authenticate,
+        control_handlers=control.handlers,
+        unmatched=hostname_invocation,  # the real app's last route: chute invocations
+        claims_host=claims_host,  # llm., embed., image. and chute-slug hosts are invocations
+    )

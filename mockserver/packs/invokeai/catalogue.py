@@ -14,9 +14,7 @@ import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from mockserver.engine.resources import fixtures_dir
+from mockserver.engine.resources import fixtures_dir, read_yaml
 
 
 class _Missing:
@@ -246,8 +244,7 @@ def _read_json(path: Path) -> t.Any:
 def load_catalogue(folder: Path | None = None) -> Catalogue:
     """The catalogue in `folder` (default: the installed fixtures), parsed once."""
     folder = folder if folder is not None else fixtures_dir() / "invokeai" / "catalogue"
-    with open(folder / "union_tag_order.yaml", encoding="utf-8") as handle:
-        order = yaml.safe_load(handle)["order"]
+    order = read_yaml(folder / "union_tag_order.yaml")["order"]
     extras = folder / "extras.json"
     return Catalogue(_read_json(folder / "nodes.json"), _read_json(folder / "outputs.json"),
                      _read_json(folder / "types.json"), order, _read_json(extras) if extras.exists() else None)

@@ -18,8 +18,7 @@ import re
 import typing as t
 from pathlib import Path
 
-import yaml
-
+from mockserver.engine.resources import read_yaml
 from mockserver.packs.invokeai import model_files
 from mockserver.packs.invokeai.model_errors import ModelError, _Failure
 from mockserver.packs.invokeai.model_files import WEIGHT_SUFFIXES, file_tree
@@ -54,8 +53,7 @@ class _Catalogue:
 
     def __init__(self, fixtures_dir: Path) -> None:
         def fixture(name: str) -> t.Any:
-            with open(fixtures_dir / name, encoding="utf-8") as handle:
-                return yaml.safe_load(handle)
+            return read_yaml(fixtures_dir / name)
 
         self.starter = fixture("starter_models.yaml")
         tree = fixture("model_files.yaml")

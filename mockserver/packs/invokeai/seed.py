@@ -10,8 +10,7 @@ import posixpath
 import typing as t
 from pathlib import Path
 
-import yaml
-
+from mockserver.engine import resources
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.model_manager import ModelManager
@@ -53,8 +52,7 @@ def new_state(context: PackContext) -> InvokeStore:
 
 @functools.lru_cache(maxsize=16)
 def read_yaml(path: Path) -> t.Any:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    return resources.read_yaml(path)
 
 
 @functools.lru_cache(maxsize=4)

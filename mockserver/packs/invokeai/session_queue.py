@@ -17,6 +17,7 @@ import hashlib
 import io
 import itertools
 import json
+import types
 import typing as t
 
 from PIL import Image
@@ -28,7 +29,6 @@ from mockserver.packs.invokeai.graph_validation import GraphChecker
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, TensorStore, data_url, traceback_for
 from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
 from mockserver.packs.invokeai.runners.metadata import without_none
-from mockserver.packs.invokeai.runners.registry import input_error, run_node, validator_problem
 from mockserver.packs.invokeai.store import timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
 
@@ -40,6 +40,14 @@ STATUSES = ("pending", "in_progress", "completed", "failed", "canceled")
 MAX_QUEUE_SIZE = 10000  # InvokeAI's default `max_queue_size`
 CACHE_SKIP = {"rand_int", "rand_float", "random_range"}  # random nodes are never served from the cache
 
+
+
+def registry() -> types.ModuleType:
+    """The node runners, imported when the first node runs: they bring numpy and the image
+    machinery, which a server that never runs a graph does not need at start-up."""
+    from mockserver.packs.invokeai.runners import registry as runners
+
+    return runners
 
 class SessionQueue:
     def __init__(self, store: t.Any, catalogue: Catalogue) -> None:
@@ -326,8 +334,8 @@ class SessionQueue:
             try:
                 node[name] = self.checker.fields.validate(node[name], field.schema, ())
             except Invalid:
-                return input_error(node, name)
-        return validator_problem(context, node, fed)
+                return registry().input_error(node, name)
+        return registry().validator_problem(context, node, fed)
 
     def _output(self, context: RunContext, node: dict) -> dict:
         """A node's output, from the invocation cache when it is on and has seen these inputs."""
@@ -341,7 +349,7 @@ class SessionQueue:
                 cache["hits"] += 1
                 return copy.deepcopy(cache["entries"][key])
             cache["misses"] += 1
-        output = {"output_meta": None, **run_node(context, node)}
+        output = {"output_meta": None, **registry().run_node(context, node)}
         if key is not None:
             cache["entries"][key] = copy.deepcopy(output)
             while len(cache["entries"]) > cache["max_size"]:

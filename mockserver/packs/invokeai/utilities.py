@@ -3,9 +3,6 @@ the one the real server uses, so `{a|b}`, nesting, `{2$$a|b|c}` and ranges behav
 
 from __future__ import annotations
 
-from dynamicprompts.generators import CombinatorialPromptGenerator, RandomPromptGenerator
-from pyparsing import ParseException
-
 from mockserver.engine.http import Request
 from mockserver.engine.pack import Handlers
 from mockserver.packs.invokeai.store import InvokeStore
@@ -16,6 +13,10 @@ MAX_PROMPTS = 10000  # the real server's cap on max_prompts
 
 @handlers("parse_dynamicprompts")
 def parse_dynamicprompts(request: Request) -> dict:
+    # dynamicprompts and pyparsing take ~35 ms to import: on first use, not at start-up.
+    from dynamicprompts.generators import CombinatorialPromptGenerator, RandomPromptGenerator
+    from pyparsing import ParseException
+
     store: InvokeStore = request.state
     body = request.body
     prompt, limit = body["prompt"], min(body.get("max_prompts", 1000), MAX_PROMPTS)

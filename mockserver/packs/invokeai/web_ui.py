@@ -25,26 +25,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from mockserver.engine.pack import PackOption
+from mockserver.packs.invokeai.options import UI_OPTION, bundle_folder  # noqa: F401 - re-exported
 
 NO_CACHE = {"cache-control": "max-age=0, no-cache, no-store, , must-revalidate", "pragma": "no-cache", "expires": "0"}
-
-
-def bundle_folder(text: str) -> Path:
-    """The `--invokeai-ui` value: a folder holding the built UI's `index.html`."""
-    folder = Path(text).expanduser().resolve()
-    if not folder.is_dir():
-        raise ValueError(f"{text}: no such folder")
-    if not (folder / "index.html").is_file():
-        raise ValueError(f"{text}: not an InvokeAI UI bundle (no index.html); "
-                         "give the invokeai wheel's invokeai/frontend/web/dist folder")
-    return folder
-
-
-UI_OPTION = PackOption(
-    flag="--invokeai-ui", metavar="DIR", parse=bundle_folder,
-    help="serve InvokeAI's web UI from this folder at / as invokeai-web does: the wheel's "
-         "invokeai/frontend/web/dist (pip download --no-deps invokeai==6.8.1, then unzip)")
 
 
 class UiBundle:

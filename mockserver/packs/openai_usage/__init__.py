@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from mockserver.engine.pack import Pack, PackContext
-from mockserver.packs.openai_usage import control, history, usage
-from mockserver.packs.openai_usage.auth import authenticate
-from mockserver.packs.openai_usage.store import UsageStore
+import typing as t
+
+from mockserver.engine.pack import Pack, PackContext, PackOption
+
+if t.TYPE_CHECKING:
+    from mockserver.packs.openai_usage.store import UsageStore
+
+OPTIONS: tuple[PackOption, ...] = ()
+
+
+def build_pack() -> Pack:
+    from mockserver.packs.openai_usage import control, usage
+    from mockserver.packs.openai_usage.auth import authenticate
+
+    return Pack(
+        name="openai_usage",
+        dialect="openai",
+        prefixes=("/v1",),
+        handlers=usage.all_handlers(),
+        new_state=new_state,
+        authenticate=authenticate,
+        control_handlers=control.handlers,
+    )
 
 
 def new_state(context: PackContext) -> UsageStore:
+    from mockserver.packs.openai_usage import history
+    from mockserver.packs.openai_usage.store import UsageStore
+
     organization = context.fixture("organization.yaml")
     store = UsageStore(organization, context.fixture("prices.yaml"), context.clock)
     events = history.generate(context.fixture("history.yaml"), organization, context.random("history"),
@@ -16,14 +38,3 @@ def new_state(context: PackContext) -> UsageStore:
     store.add_events(events)
     store.version = 0
     return store
-
-
-PACK = Pack(
-    name="openai_usage",
-    dialect="openai",
-    prefixes=("/v1",),
-    handlers=usage.handlers,
-    new_state=new_state,
-    authenticate=authenticate,
-    control_handlers=control.handlers,
-)

@@ -88,9 +88,14 @@ def _usage_handler(kind: Kind) -> t.Callable[[Request], Response]:
     return handle
 
 
-for _operation_id, _kind in BY_OPERATION.items():
-    if _kind is not COSTS:
-        handlers(_operation_id)(_usage_handler(_kind))
+def all_handlers() -> Handlers:
+    """The pack's handlers: one per usage kind, made here when the pack is built, and the costs'."""
+    built = Handlers()
+    built.include(handlers)
+    for operation_id, kind in BY_OPERATION.items():
+        if kind is not COSTS:
+            built(operation_id)(_usage_handler(kind))
+    return built
 
 
 @handlers(COSTS.operation_id)
