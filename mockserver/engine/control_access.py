@@ -119,23 +119,34 @@ class ControlGate:
             return
         origin = cors.header(as_sent, b"origin")
         granted = origin is not None and not self._own_origin(as_sent, origin)
-        if granted and cors.is_preflight(as_sent):
-            await cors.preflight_grant(as_sent, origin.strip()).send(send)
+        if granted and cors.is_preflight(as_sent):  # a browser sends no credentials on a preflight
+            await cors.preflight_grant(as_sent, t.cast(str, origin).strip()).send(send)
+            return
+        refusal = self.token_refusal(as_sent)
+        if refusal is not None:
+            await refusal.send(send)
             return
         if granted:
-            send = cors.with_cors(send, origin.strip())
+            send = cors.with_cors(send, t.cast(str, origin).strip())
         await app(scope, receive, send)
 
     def refusal(self, scope: dict) -> Response | None:
-        """The 403/401 this request gets, or None when it may go through."""
-        problem = self._host_problem(scope) or self._origin_problem(scope)
-        if problem is not None:
-            return _error(403, f"control plane refused: {problem}")
-        if self.access.token is not None and not cors.is_preflight(scope) and not self._has_token(scope):
-            return _error(401, "control plane refused: this server needs its control token, sent as "
-                               f"'Authorization: Bearer <token>' or '{_header_title(TOKEN_HEADER)}: <token>'",
-                          {"www-authenticate": 'Bearer realm="mockserver control plane"'})
+        """The 403 for a request from elsewhere (Host or origin), or None."""
+        host_problem = self._host_problem(scope)
+        if host_problem is not None:
+            return _error(403, f"control plane refused: {host_problem}")
+        origin_problem = self._origin_problem(scope)
+        if origin_problem is not None:
+            return _error(403, f"control plane refused: {origin_problem}", {"vary": "Origin"})
         return None
+
+    def token_refusal(self, scope: dict) -> Response | None:
+        """The 401 for a request without the token, when one is set; or None."""
+        if self.access.token is None or self._has_token(scope):
+            return None
+        return _error(401, "control plane refused: this server needs its control token, sent as "
+                           f"'Authorization: Bearer <token>' or '{_header_title(TOKEN_HEADER)}: <token>'",
+                      {"www-authenticate": 'Bearer realm="mockserver control plane"'})
 
     # -- Host -----------------------------------------------------------------------------------
 
