@@ -199,10 +199,10 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(str(error))
     config = ServerConfig(
         apis=apis, spec=args.spec, spec_dialect=args.spec_dialect, seed=args.seed,
-        state_file=args.state_file, clock_start=clock_start,
+        state_file=args.state_file, clock_start=clock_start, control=access,
         settings=Settings(validate_responses=args.validate_responses,
                           max_body_bytes=int(args.max_body_mb * 1024 * 1024)),
-        pack_options=_pack_option_values(args), control=access)
+        pack_options=_pack_option_values(args))
     try:
         server = build_server(config)
     except FileNotFoundError as error:
