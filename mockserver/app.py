@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mockserver.engine import control
 from mockserver.engine.clock import Clock
+from mockserver.engine.control_access import ControlAccess
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.fallback import synthesized_operation_id
 from mockserver.engine.pack import Handlers, Pack, PackContext
@@ -29,6 +30,7 @@ class ServerConfig:
     clock_start: float | None = None  # freeze the clock at this instant
     settings: Settings = field(default_factory=Settings)
     pack_options: t.Mapping[str, t.Any] = field(default_factory=dict)  # by PackOption.dest; None: not given
+    control: ControlAccess = field(default_factory=ControlAccess)  # who else may drive /__mock__/
 
 
 def build_server(config: ServerConfig) -> MockServer:
@@ -43,7 +45,7 @@ def build_server(config: ServerConfig) -> MockServer:
     server_ref: dict[str, MockServer] = {}
     control_app = _control_app(runtimes, services, lambda: server_ref["server"])
     server = MockServer(runtimes, services, control_app, state_file=config.state_file,
-                        pack_options=config.pack_options)
+                        pack_options=config.pack_options, access=config.control)
     server_ref["server"] = server
     server.load_state_file()
     return server

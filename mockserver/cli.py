@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import typing as t
 from pathlib import Path
 
 from mockserver.engine.clock import iso, parse_instant
+from mockserver.engine.control_access import LOOPBACK_NAMES, TOKEN_ENV, ControlAccess
 from mockserver.engine.pipeline import Settings
 from mockserver.packs import AVAILABLE
+
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
@@ -43,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body accepted")
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"])
+    _add_control_options(serve)
     _add_pack_options(serve)
     serve.set_defaults(run=_serve)
     drift = commands.add_parser(
@@ -93,6 +98,29 @@ def _parser() -> argparse.ArgumentParser:
     contract.add_argument("--rate", metavar="N/s", help="limit the request rate, e.g. 10/s (also N/m, N/h)")
     contract.set_defaults(run=_contract)
     return parser
+
+
+def _add_control_options(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group(
+        "control plane", "/__mock__/ answers only its own addresses (127.0.0.1, localhost, [::1] and --host, "
+                         "on --port) and its own origin; these allow more, e.g. for a team server")
+    group.add_argument("--control-allow-host", action="append", default=[], metavar="HOST[:PORT]",
+                       help="also accept this Host (any port unless given; repeatable; '*': any Host)")
+    group.add_argument("--control-allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="also accept calls from this origin, e.g. https://dash.example:8443, and give "
+                            "it CORS grants (repeatable; '*': any origin)")
+    group.add_argument("--control-token", metavar="TOKEN",
+                       help="require this token on every control call, as 'Authorization: Bearer TOKEN' or "
+                            f"'X-Mockserver-Token: TOKEN' (default: ${TOKEN_ENV} when set)")
+
+
+def _control_access(args: argparse.Namespace) -> ControlAccess:
+    """The control plane's opt-ins; a name given with --host is one of the server's own addresses."""
+    hosts = list(args.control_allow_host)
+    if args.host not in _WILDCARD_HOSTS and args.host.lower() not in LOOPBACK_NAMES:
+        hosts.append(f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}")
+    token = args.control_token if args.control_token is not None else (os.environ.get(TOKEN_ENV) or None)
+    return ControlAccess(hosts=tuple(hosts), origins=tuple(args.control_allow_origin), token=token)
 
 
 def _add_pack_options(serve: argparse.ArgumentParser) -> None:
@@ -164,9 +192,13 @@ def _serve(args: argparse.Namespace) -> int:
         clock_start = parse_instant(args.clock) if args.clock else None
     except ValueError:
         return _fail(f"--clock: not a Unix time or ISO 8601 instant: {args.clock!r}")
+    try:
+        access = _control_access(args)
+    except ValueError as error:
+        return _fail(str(error))
     config = ServerConfig(
         apis=apis, spec=args.spec, spec_dialect=args.spec_dialect, seed=args.seed,
-        state_file=args.state_file, clock_start=clock_start,
+        state_file=args.state_file, clock_start=clock_start, control=access,
         settings=Settings(validate_responses=args.validate_responses,
                           max_body_bytes=int(args.max_body_mb * 1024 * 1024)),
         pack_options=_pack_option_values(args))
@@ -223,9 +255,20 @@ def _print_banner(server: t.Any, args: argparse.Namespace) -> None:
         if server.runtimes[pack["name"]].pack.claims_host is not None:
             lines.append(f"  {'':<14} and by Host label: <label>.localhost:{args.port} or {base}/hosts/<label>/")
     lines.append(f"  control plane       at {base}/__mock__/  (health, reset, state, journal, faults, clock)")
+    lines.append(f"  {'':<19} {_exposure(server.control_gate.access, args.port)}")
     if server.state_file:
         lines.append(f"  state file          {server.state_file}")
     print("\n".join(lines), flush=True)
+
+
+def _exposure(access: ControlAccess, port: int) -> str:
+    """Who may drive the control plane, in one line of the banner."""
+    if "*" in access.hosts:
+        hosts = "any Host"
+    else:
+        hosts = ", ".join([f"127.0.0.1, localhost, [::1] (port {port})", *access.hosts])
+    origins = "any origin" if "*" in access.origins else ", ".join(["its own origin", *access.origins])
+    return f"accepts Host {hosts}; {origins}; {'token required' if access.token else 'no token'}"
 
 
 if __name__ == "__main__":

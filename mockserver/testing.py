@@ -91,6 +91,7 @@ class MockServerConfig:
     seed: int = 0
     clock: Instant | None = None  # freeze the clock here; None: real time
     validate_responses: bool = True  # an answer that breaks the spec becomes a 500 naming the violation
+    control_token: str | None = None  # make the control plane require this token (the helpers send it)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "apis", _api_names(self.apis))
@@ -163,7 +164,7 @@ class MockServerHandle:
         self.base_url = base_url  # e.g. `OpenAI(base_url=f"{mock.base_url}/v1", ...)`
         self._backend = backend
         self._clients: list[httpx.Client | httpx.AsyncClient] = []  # closed at stop() or by closing_clients()
-        self._control = backend.client(base_url=base_url, timeout=30.0)
+        self._control = backend.client(base_url=base_url, timeout=30.0, headers=_token_headers(config))
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -171,14 +172,15 @@ class MockServerHandle:
     @classmethod
     def start(cls, apis: str | t.Sequence[str] = ("openai_usage",), *, live: bool = False, seed: int = 0,
               clock: Instant | None = None, validate_responses: bool = True,
-              startup_timeout: float = 60.0) -> MockServerHandle:
+              control_token: str | None = None, startup_timeout: float = 60.0) -> MockServerHandle:
         """Start a server serving `apis` (names, or one comma-separated string).
 
         `clock` freezes the engine clock at an instant (Unix seconds, ISO 8601 or a datetime);
         `reset()` puts it back there. `live=True` runs `python -m mockserver serve` on a free port
-        instead of in-process."""
+        instead of in-process. `control_token` makes the control plane require that token (from
+        other clients too); the helpers here send it."""
         config = MockServerConfig(apis=apis, live=live, seed=seed, clock=clock,
-                                  validate_responses=validate_responses)
+                                  validate_responses=validate_responses, control_token=control_token)
         return cls.from_config(config, startup_timeout=startup_timeout)
 
     @classmethod
@@ -371,6 +373,14 @@ def _instant_json(instant: Instant) -> str | float:
     return instant
 
 
+def _token_headers(config: MockServerConfig) -> dict[str, str]:
+    if config.control_token is None:
+        return {}
+    from mockserver.engine.control_access import TOKEN_HEADER
+
+    return {TOKEN_HEADER: config.control_token}
+
+
 def _error_message(response: httpx.Response) -> str:
     try:
         error = response.json().get("error", {})
@@ -428,6 +438,7 @@ class _InProcessBackend:
             warnings.simplefilter("ignore", DeprecationWarning)
             from mockserver.app import ServerConfig, build_server
             from mockserver.engine.clock import parse_instant
+            from mockserver.engine.control_access import ControlAccess
             from mockserver.engine.pipeline import Settings
 
         clock_start = None
@@ -435,8 +446,11 @@ class _InProcessBackend:
             instant = config.clock
             clock_start = instant.timestamp() if isinstance(instant, _dt.datetime) and instant.tzinfo \
                 else parse_instant(_instant_json(instant))
+        # In-process clients address the server by its placeholder name, which the control plane
+        # accepts as the address the request arrived on (see engine/control_access.py).
         app = build_server(ServerConfig(apis=list(config.apis), seed=config.seed, clock_start=clock_start,
-                                        settings=Settings(validate_responses=config.validate_responses)))
+                                        settings=Settings(validate_responses=config.validate_responses),
+                                        control=ControlAccess(token=config.control_token)))
         backend = cls(app)
         try:
             backend._lifespan = backend.run(_Lifespan.start(app), timeout=30)
@@ -605,20 +619,27 @@ class _LiveBackend:
         stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"  # type: ignore[attr-defined]
                  else {"start_new_session": True})
+        # The token goes by environment, not argv (which `ps` shows); one inherited from the
+        # caller's shell is not this server's.
+        from mockserver.engine.control_access import TOKEN_ENV
+
+        env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
+        if config.control_token is not None:
+            env[TOKEN_ENV] = config.control_token
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}, **group)
+                                   env={**env, "PYTHONUNBUFFERED": "1"}, **group)
         backend = cls(process, f"http://{HOST}:{port}", stdout, stderr)
         try:
-            backend._wait_healthy(timeout)
+            backend._wait_healthy(timeout, _token_headers(config))
         except BaseException:
             backend.stop()
             raise
         return backend
 
-    def _wait_healthy(self, timeout: float) -> None:
+    def _wait_healthy(self, timeout: float, headers: dict[str, str]) -> None:
         deadline = time.monotonic() + timeout
         last_error: object = None
-        with self.client(base_url=self.base_url, timeout=2.0) as client:
+        with self.client(base_url=self.base_url, timeout=2.0, headers=headers) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise ServerStartError(self._describe(

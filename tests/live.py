@@ -22,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+TOKEN_ENV = "MOCKSERVER_CONTROL_TOKEN"
 
 
 class ServerStartError(RuntimeError):
@@ -35,24 +36,28 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(*args: str, startup_timeout: float = 30.0, attempts: int = 3) -> t.Iterator[str]:
+def serve(*args: str, startup_timeout: float = 30.0, attempts: int = 3,
+          env: t.Mapping[str, str] | None = None) -> t.Iterator[str]:
     """Start `python -m mockserver serve --host 127.0.0.1 --port <free> *args`; yield its base URL.
+
+    `env` adds to the environment (a control token there is also sent when waiting for health);
+    a control token inherited from the shell is not passed on.
 
     The port is picked before the server binds it, so another process may take it in between; a
     start that fails because the address is in use is retried on a new port.
     """
-    with serve_process(*args, startup_timeout=startup_timeout, attempts=attempts) as (base, _process):
+    with serve_process(*args, startup_timeout=startup_timeout, attempts=attempts, env=env) as (base, _process):
         yield base
 
 
 @contextlib.contextmanager
-def serve_process(*args: str, startup_timeout: float = 30.0,
-                  attempts: int = 3) -> t.Iterator[tuple[str, subprocess.Popen]]:
+def serve_process(*args: str, startup_timeout: float = 30.0, attempts: int = 3,
+                  env: t.Mapping[str, str] | None = None) -> t.Iterator[tuple[str, subprocess.Popen]]:
     """As `serve`, yielding the process too, for tests that signal it themselves."""
     for attempt in range(attempts):
         port = free_port()
         try:
-            with _running(port, args, startup_timeout) as running:
+            with _running(port, args, startup_timeout, env or {}) as running:
                 yield running
                 return
         except ServerStartError as error:
@@ -62,23 +67,26 @@ def serve_process(*args: str, startup_timeout: float = 30.0,
 
 
 @contextlib.contextmanager
-def _running(port: int, args: t.Sequence[str], startup_timeout: float) -> t.Iterator[tuple[str, subprocess.Popen]]:
+def _running(port: int, args: t.Sequence[str], startup_timeout: float,
+             env: t.Mapping[str, str]) -> t.Iterator[tuple[str, subprocess.Popen]]:
     command = [sys.executable, "-m", "mockserver", "serve", "--host", HOST, "--port", str(port), *args]
     base = f"http://{HOST}:{port}"
+    environment = {**{k: v for k, v in os.environ.items() if k != TOKEN_ENV}, **env, "PYTHONUNBUFFERED": "1"}
+    health_headers = {"X-Mockserver-Token": environment[TOKEN_ENV]} if TOKEN_ENV in environment else {}
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         # Files rather than pipes: nobody reads the pipes while tests run, and a full pipe would
         # block the server on its next log line.
         process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                   start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   start_new_session=True, env=environment)
         try:
-            _wait_healthy(process, base, startup_timeout, stdout, stderr)
+            _wait_healthy(process, base, startup_timeout, stdout, stderr, health_headers)
             yield base, process
         finally:
             _stop(process)
 
 
 def _wait_healthy(process: subprocess.Popen, base: str, timeout: float, stdout: t.IO[bytes],
-                  stderr: t.IO[bytes]) -> None:
+                  stderr: t.IO[bytes], headers: t.Mapping[str, str]) -> None:
     deadline = time.monotonic() + timeout
     last_error: object = None
     while time.monotonic() < deadline:
@@ -86,7 +94,8 @@ def _wait_healthy(process: subprocess.Popen, base: str, timeout: float, stdout: 
             raise ServerStartError(_describe(f"mockserver exited with status {process.returncode} during start-up",
                                              process, stdout, stderr))
         try:
-            with urllib.request.urlopen(f"{base}/__mock__/health", timeout=2) as response:
+            request = urllib.request.Request(f"{base}/__mock__/health", headers=dict(headers))
+            with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
                 last_error = f"health answered {response.status}"

@@ -15,8 +15,9 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mockserver.engine import hosts, statefile
+from mockserver.engine import cors, hosts, statefile
 from mockserver.engine.clock import Clock, iso
+from mockserver.engine.control_access import ControlAccess, ControlGate
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.faults import Faults
 from mockserver.engine.http import Receive, Response, Send
@@ -99,10 +100,11 @@ class Services:
 class MockServer:
     def __init__(self, runtimes: list[PackRuntime], services: Services, control: ApiApp, *,
                  state_file: Path | None = None, cors: bool = True,
-                 pack_options: t.Mapping[str, t.Any] | None = None) -> None:
+                 pack_options: t.Mapping[str, t.Any] | None = None, access: ControlAccess | None = None) -> None:
         self.runtimes = {r.name: r for r in runtimes}
         self.services = services
         self.control = control
+        self.control_gate = ControlGate(access or ControlAccess())
         self.state_file = state_file
         self.cors = cors
         self._routes = _prefix_table(runtimes)
@@ -125,27 +127,39 @@ class MockServer:
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http" and self._host_claims:
-            scope = hosts.from_path_form(scope) or scope
-        mounted = self._mounted(scope) if kind in ("http", "websocket") else None
-        if mounted is not None:
-            await mounted(scope, receive, send)
-        elif kind == "http":
-            if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
-                await _preflight().send(send)
-                return
-            app = self._host_app(scope) or self._app_for(scope["path"])
-            if self.cors and _has_origin(scope):
-                send = _with_cors(send)
-            app = app or self._only_app
-            if app is None:
-                await DIALECTS["fastapi"].not_found(scope["method"], scope["path"]).send(send)
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            mounted = self._mounted(scope)
+            if mounted is not None:
+                await mounted(scope, receive, send)
             else:
-                await app(scope, receive, send)
+                await send({"type": "websocket.close", "code": 1000})
         elif kind == "lifespan":
             await self._lifespan(receive, send)
-        elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
+
+    async def _http(self, scope: dict, receive: Receive, send: Send) -> None:
+        as_sent = scope  # the control plane's checks look at the Host the client really sent
+        if self._host_claims:
+            scope = hosts.from_path_form(scope) or scope
+        mounted = self._mounted(scope)
+        if mounted is not None:
+            await mounted(scope, receive, send)
+            return
+        app = self._host_app(scope) or self._app_for(scope["path"])
+        if app is self.control:
+            await self.control_gate.serve(app, scope, receive, send, as_sent=as_sent)
+            return
+        if self.cors and cors.is_preflight(scope):
+            await cors.preflight(scope).send(send)
+            return
+        if self.cors and cors.has_origin(scope):
+            send = cors.with_cors(send)
+        app = app or self._only_app
+        if app is None:
+            await DIALECTS["fastapi"].not_found(scope["method"], scope["path"]).send(send)
+        else:
+            await app(scope, receive, send)
 
     def _mount_behind_routes(self, runtimes: list[PackRuntime]) -> t.Any:
         """Give each companion's `catch_all` to its pack's app; the app of the first such pack."""
@@ -325,31 +339,3 @@ def _overlap(a: str, b: str) -> bool:
     def under(path: str, prefix: str) -> bool:
         return prefix == "/" or path == prefix or path.startswith(prefix + "/")
     return under(a, b) or under(b, a)
-
-
-_CORS_HEADERS = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", b"*")]
-
-
-def _has_origin(scope: dict) -> bool:
-    return any(name == b"origin" for name, _ in scope["headers"])
-
-
-def _is_preflight(scope: dict) -> bool:
-    return any(name == b"access-control-request-method" for name, _ in scope["headers"])
-
-
-def _preflight() -> Response:
-    return Response.empty(204, {
-        "access-control-allow-origin": "*",
-        "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS",
-        "access-control-allow-headers": "*",
-        "access-control-max-age": "600",
-    })
-
-
-def _with_cors(send: Send) -> Send:
-    async def cors_send(message: dict) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *_CORS_HEADERS]}
-        await send(message)
-    return cors_send

@@ -175,10 +175,15 @@ def test_a_file_that_is_not_state_is_refused(tmp_path: Path) -> None:
 
 
 def test_cors_preflight_and_headers(fastapi_client: TestClient) -> None:
-    response = fastapi_client.options("/tiny/items", headers={"origin": "http://ui", "access-control-request-method": "POST"})
+    response = fastapi_client.options("/tiny/items", headers={
+        "origin": "http://ui", "access-control-request-method": "POST", "access-control-request-headers": "authorization"})
     assert response.status_code == 204 and response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-headers"] == "authorization"  # `*` would not cover it
     response = fastapi_client.get("/tiny/items/1", headers={"origin": "http://ui"})
-    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-origin"] == "*" and response.headers["vary"] == "Origin"
+    # The control plane is no API for pages: no grants, and another origin is refused.
+    response = fastapi_client.get("/__mock__/health", headers={"origin": "http://ui"})
+    assert response.status_code == 403 and "access-control-allow-origin" not in response.headers
 
 
 def test_concurrent_writes_lose_nothing() -> None:
