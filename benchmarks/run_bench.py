@@ -446,6 +446,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"comma-separated APIs to benchmark, in this order (default {','.join(APIS)})",
     )
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    parser.add_argument("--skip-restart", action="store_true",
+                        help="leave out the restart-with-80-MB-of-state figure (restart_bench.py)")
     args = parser.parse_args(argv)
     if min(args.duration, args.connections, args.threads, args.timeout) < 1 or args.warmup < 0:
         parser.error("--duration, --connections, --threads and --timeout must be >= 1, --warmup >= 0")
@@ -1386,7 +1388,19 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, rows, settings, specs, verdicts, now, notes)
         print(f"wrote {args.json}")
     print(goal_line(verdicts))
+    if not args.skip_restart:
+        print()
+        run_restart_bench()
     return 0
+
+
+def run_restart_bench() -> None:
+    """Restart time and per-write cost with 80 MB of state (`restart_bench.py`)."""
+    sys.path.insert(0, str(BENCH_DIR))
+    import restart_bench
+
+    for line in restart_bench.measure().lines():
+        print(line, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--seed", type=int, help="makes ids and generated data reproducible")
-    serve.add_argument("--state-file", type=Path, help="load state from here and keep it saved here")
+    serve.add_argument("--state-file", type=Path,
+                       help="keep the state durable here (a SQLite database; bytes in PATH.blobs/): "
+                            "every write is saved before it is answered, and loaded at start")
     serve.add_argument("--clock", metavar="INSTANT",
                        help="freeze the clock at this Unix time or ISO 8601 instant")
     serve.add_argument("--validate-responses", action="store_true",
@@ -225,7 +227,7 @@ def _print_banner(server: t.Any, args: argparse.Namespace) -> None:
             lines.append(f"  {'':<14} and by Host label: <label>.localhost:{args.port} or {base}/hosts/<label>/")
     lines.append(f"  control plane       at {base}/__mock__/  (health, reset, state, journal, faults, clock)")
     if server.state_file:
-        lines.append(f"  state file          {server.state_file}")
+        lines.append(f"  state file          {server.state_file}  (blobs in {server.state_file}.blobs/)")
     print("\n".join(lines), flush=True)
 
 
