@@ -83,14 +83,14 @@ def capture(records: t.Mapping[str, t.Any]) -> dict[str, SectionCapture]:
 
 def capture_touched(records: t.Mapping[str, t.Any], touched: t.Iterable[tuple[str, t.Any]]) -> dict[str, SectionCapture]:
     """Serialize only the named records (section, key) of `durable_records()`; a section named
-    with a key it does not key by (a list, a single value) is captured whole."""
+    with `EVERY`, or one not keyed by record (a list, a single value), is captured whole."""
     keys: dict[str, list] = {}
     for section, key in touched:
         keys.setdefault(section, []).append(key)
     sections: dict[str, SectionCapture] = {}
     for name, names in keys.items():
         value = records.get(name)
-        if not isinstance(value, Rows):
+        if not isinstance(value, Rows) or any(key is EVERY for key in names):
             sections.update(capture({name: value}) if name in records else {})
             continue
         section = SectionCapture(DICT if value.as_dict else ROWS, [], partial=True)
@@ -109,6 +109,7 @@ def capture_touched(records: t.Mapping[str, t.Any], touched: t.Iterable[tuple[st
 
 
 _GONE = object()
+EVERY = object()  # as a key in `Store.changed`: every record of the section may have changed
 
 
 def _row(section: str, key: str, record: t.Any) -> Row | None:

@@ -259,3 +259,67 @@ def test_a_json_state_file_from_before_the_database_is_loaded_once_and_kept(tmp_
     assert orjson.loads(path.with_name("state.json.v1.json").read_bytes()) == exported
     with TestClient(_invokeai(path)) as client:
         assert [b["board_name"] for b in client.get("/api/v1/boards/", params={"all": True}).json()] == ["old"]
+
+
+def _live(store: t.Any) -> dict:
+    """The store as a commit comparing every record would save it."""
+    with store.lock:
+        captured = records.capture(store.durable_records())
+    return {name: records.rebuild(section.kind, [(row.key, row.payload if row.kind == records.BLOB
+                                                   else records.parse(row.payload)) for row in section.rows])
+            for name, section in captured.items()}
+
+
+def test_each_answer_leaves_the_database_holding_exactly_the_served_state(tmp_path: Path) -> None:
+    """Many kinds of change, most saved by commits that read only what they touched: after each
+    answer, the database holds what a commit reading everything would have saved."""
+    path = tmp_path / "state.db"
+    server = build_server(ServerConfig(apis=["invokeai"], seed=3, state_file=path, clock_start=1_750_000_000))
+    store = lambda: server.runtimes["invokeai"].state  # noqa: E731 - replaced by reset and import
+
+    def saved_is_served() -> None:
+        saved = _saved(path)["invokeai"]
+        saved.pop("~generators")
+        assert saved == _live(store())
+
+    with TestClient(server) as client:
+        assert client.put("/__mock__/packs/invokeai/settings", json={"queue_speed": "instant"}).status_code == 200
+        board = _board(client, "first")
+        kept = _board(client, "second")
+        client.patch(f"/api/v1/boards/{board}", json={"board_name": "renamed"})
+        saved_is_served()
+        names = []
+        for index in range(3):
+            answer = client.post("/api/v1/images/upload", files={"file": ("a.png", _png(), "image/png")},
+                                 params={"image_category": "general", "is_intermediate": False, "board_id": board})
+            names.append(answer.json()["image_name"])
+        saved_is_served()
+        client.post("/api/v1/images/star", json={"image_names": names[:2]})
+        saved_is_served()
+        client.patch(f"/api/v1/images/i/{names[2]}", json={"starred": True, "image_category": "user"})
+        saved_is_served()
+        client.post("/api/v1/images/delete", json={"image_names": [names[1]]})
+        saved_is_served()
+        workflow = _workflow(client, "flow")
+        _workflow(client, "doomed")
+        client.delete(f"/api/v1/workflows/i/{_workflow(client, 'gone')}")
+        client.put(f"/api/v1/workflows/i/{workflow}/opened_at")
+        saved_is_served()
+        batch = {"batch": {"graph": {"id": "g", "nodes": {"blank": {
+            "id": "blank", "type": "blank_image", "width": 16, "height": 16, "mode": "RGB",
+            "color": {"r": 1, "g": 2, "b": 3, "a": 255}, "is_intermediate": False}}, "edges": []}, "runs": 2}}
+        assert client.post("/api/v1/queue/default/enqueue_batch", json=batch).status_code == 200
+        saved_is_served()
+        client.put("/api/v1/queue/default/processor/pause")
+        saved_is_served()
+        client.post("/api/v1/client_state/default/set_by_key", params={"key": "k"}, json="v")
+        client.delete(f"/api/v1/boards/{kept}")
+        saved_is_served()
+        served = client.get("/__mock__/state").json()
+        server.durability.commit = lambda: False  # type: ignore[method-assign]  # no last commit
+    with TestClient(build_server(ServerConfig(apis=["invokeai"], seed=3, state_file=path,
+                                              clock_start=1_750_000_000))) as client:
+        restored = client.get("/__mock__/state").json()
+    assert restored["packs"] == served["packs"]
+    origins = sorted(image["image_origin"] for image in served["packs"]["invokeai"]["images"])
+    assert origins[:2] == ["external", "external"] and "internal" in origins  # uploads and the queue's

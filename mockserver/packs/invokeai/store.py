@@ -14,12 +14,15 @@ import uuid
 from datetime import datetime, timezone
 
 from mockserver.engine.pack import Store
-from mockserver.engine.records import Rows
+from mockserver.engine.records import EVERY, Rows
 
 # Board counts: InvokeAI counts `general` as images and every other category as assets.
 IMAGE_CATEGORIES = ("general",)
 ASSET_CATEGORIES = ("control", "mask", "user", "other")
 LOG_LEVELS = (0, 10, 20, 30, 40, 50)
+# What a change confined to the session queue touches, for `Store.changed`: the state database then
+# reads the queue and not every image.
+QUEUE_SECTIONS = (("queue", ""), ("queue_items", EVERY))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -89,7 +92,7 @@ class InvokeStore(Store):
             moves = self.models.moves
             self.models.advance(now)
             if self.models.moves != moves:
-                self.changed()  # background progress reaches the state file too
+                self.changed(("models", ""), ("model_images", EVERY))  # background progress is state too
 
     # -- images -------------------------------------------------------------------------------
 
