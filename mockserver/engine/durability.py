@@ -55,6 +55,7 @@ class Durability:
         self._commit_lock = threading.Lock()
         self._batch: asyncio.Future | None = None  # requests waiting for the next commit
         self._draining: asyncio.Task | None = None
+        self._closed = False
 
     # -- what changed -------------------------------------------------------------------------
 
@@ -150,6 +151,14 @@ class Durability:
             except Exception:  # noqa: BLE001 - logged by _drain; try again next time
                 pass
 
+    def start(self) -> None:
+        """Serving (again): a server stopped and started in one process reopens its database."""
+        if not self.database.is_open:
+            self.database.open()
+        if self._closed:
+            self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mockserver-state")
+            self._closed = False
+
     def close(self) -> None:
         """The last commit (in the calling thread), then close the database."""
         try:
@@ -157,6 +166,7 @@ class Durability:
         finally:
             self._writer.shutdown(wait=True)
             self.database.close()
+            self._closed = True
 
     # -- loading ------------------------------------------------------------------------------
 

@@ -198,6 +198,7 @@ class MockServer:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 if self.durability is not None:
+                    self.durability.start()
                     self._flusher = asyncio.create_task(self.durability.commit_periodically())
                 self._start_background()
                 await send({"type": "lifespan.startup.complete"})

@@ -109,6 +109,10 @@ class StateDatabase:
         raise NotAStateFile(f"{self.path} is not a mockserver state file "
                             "(neither its SQLite database nor a JSON state export)")
 
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -323,3 +323,29 @@ def test_each_answer_leaves_the_database_holding_exactly_the_served_state(tmp_pa
     assert restored["packs"] == served["packs"]
     origins = sorted(image["image_origin"] for image in served["packs"]["invokeai"]["images"])
     assert origins[:2] == ["external", "external"] and "internal" in origins  # uploads and the queue's
+
+
+def test_a_server_stopped_and_started_again_in_one_process_keeps_saving(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    server = _invokeai(path)
+    with TestClient(server) as client:
+        _board(client, "before")
+    with TestClient(server) as client:
+        _board(client, "after")
+        assert {b["board_name"] for b in _saved(path)["invokeai"]["boards"]} == {"before", "after"}
+
+
+def test_changes_no_request_waits_for_are_saved_by_the_periodic_commit(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "state.db"
+    server = _invokeai(path)
+    with TestClient(server):
+        server.runtimes["invokeai"].state.add_board("made in the background", False)  # as the queue runner would
+        for _ in range(600):
+            if any(b["board_name"] == "made in the background"
+                   for b in _saved(path).get("invokeai", {}).get("boards", [])):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the background change never reached the database")
