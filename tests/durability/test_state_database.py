@@ -349,3 +349,25 @@ def test_changes_no_request_waits_for_are_saved_by_the_periodic_commit(tmp_path:
             time.sleep(0.05)
         else:
             raise AssertionError("the background change never reached the database")
+
+
+def test_usage_events_are_saved_by_day_and_come_back_with_their_costs(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+
+    def usage_server() -> t.Any:
+        return build_server(ServerConfig(apis=["openai_usage"], seed=2, state_file=path, clock_start=1_750_000_000))
+
+    server = usage_server()
+    events = {"events": [
+        {"kind": "completions", "time": 1_749_990_000, "model": "gpt-4o", "input_tokens": 1000, "output_tokens": 50},
+        {"kind": "costs", "time": 1_749_990_100, "line_item": "fine-tuning", "amount": 1.25,
+         "quantity_unit": "hours", "quantity": 0.5}]}
+    with TestClient(server) as client:
+        server.save_state()  # the seeded history, written whole once
+        assert client.post("/__mock__/packs/openai_usage/events", json=events).status_code == 201
+        stats = server.durability.last_stats
+        # that day's usage and cost rows, the direct cost events, the units, the id generators
+        assert 0 < stats.rows_written < 20
+        served = client.get("/__mock__/state").json()
+    with TestClient(usage_server()) as client:
+        assert client.get("/__mock__/state").json()["packs"] == served["packs"]
