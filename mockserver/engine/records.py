@@ -5,7 +5,7 @@ instead of copies. Each top-level entry is a *section*:
 
 - `Rows(mapping)`: one row per entry, rebuilt as the list of its values (how exports list
   records); `Rows(mapping, as_dict=True)` rebuilds the mapping itself (with str keys);
-- a list: one row per element, rebuilt as a list;
+- a list: one row per `LIST_CHUNK` elements, rebuilt as a list;
 - anything else: one row, rebuilt as itself.
 
 A row's value is JSON, or `bytes`, which the database keeps as a file (see `statefile.py`). Rows
@@ -29,6 +29,7 @@ log = logging.getLogger("mockserver.state")
 
 ONE, LIST, ROWS, DICT = "one", "list", "rows", "dict"
 JSON, BLOB = "j", "b"
+LIST_CHUNK = 256  # a list is kept as rows of this many elements: appending rewrites the last one
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,14 @@ def capture(records: t.Mapping[str, t.Any]) -> dict[str, SectionCapture]:
             items = [(str(key), record) for key, record in list(value.mapping.items())]
         elif isinstance(value, list):
             kind = LIST
-            items = [(f"{index:010d}", record) for index, record in enumerate(list(value))]
+            elements = list(value)
+            items = [(f"{start // LIST_CHUNK:010d}", elements[start:start + LIST_CHUNK])
+                     for start in range(0, len(elements), LIST_CHUNK)]
         else:
             kind, items = ONE, [("", value)]
         section = SectionCapture(kind, [])
         for key, record in items:
-            row = _row(name, key, record)
+            row = _row(name, key, record) if kind != LIST else _chunk_row(name, key, record)
             if row is None:
                 section.unstorable.append(key)
             else:
@@ -129,6 +132,15 @@ def _row(section: str, key: str, record: t.Any) -> Row | None:
         return None
 
 
+def _chunk_row(section: str, key: str, elements: list) -> Row:
+    """A list's chunk; an element that cannot be saved is left out (and logged), not the chunk."""
+    row = _row(section, key, elements)
+    if row is not None:
+        return row
+    kept = [element for element in elements if _row(section, key, element) is not None]
+    return t.cast(Row, _row(section, key, kept))
+
+
 def parse(payload: bytes) -> t.Any:
     try:
         return orjson.loads(payload)
@@ -142,4 +154,6 @@ def rebuild(kind: str, rows: t.Iterable[tuple[str, t.Any]]) -> t.Any:
         return next((value for _, value in rows), None)
     if kind == DICT:
         return {key: value for key, value in rows}
+    if kind == LIST:
+        return [element for _, chunk in rows for element in chunk]
     return [value for _, value in rows]

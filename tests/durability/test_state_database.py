@@ -112,12 +112,15 @@ def test_one_record_that_cannot_be_saved_does_not_stop_the_others(tmp_path: Path
     for _ in range(100_000):  # deeper than any JSON encoder goes
         deep = {"form": deep}
     workflows = {"ok": {"id": "ok"}, "bad": {"id": "bad", "form": deep}, "odd": {"id": "odd", "x": object()}}
-    database.write({"p": records.capture({"workflows": Rows(workflows), "level": 1})}, {"p"})
+    history = [{"n": 1}, {"n": 2, "form": deep}, {"n": 3}]
+    database.write({"p": records.capture({"workflows": Rows(workflows), "history": history, "level": 1})}, {"p"})
     workflows["later"] = {"id": "later"}
-    database.write({"p": records.capture({"workflows": Rows(workflows), "level": 2})}, {"p"})
+    history.append({"n": 4})
+    database.write({"p": records.capture({"workflows": Rows(workflows), "history": history, "level": 2})}, {"p"})
     database.close()
     saved = _saved(path)["p"]
     assert [w["id"] for w in saved["workflows"]] == ["ok", "later"] and saved["level"] == 2
+    assert saved["history"] == [{"n": 1}, {"n": 3}, {"n": 4}]
 
 
 def test_records_nested_deeper_than_orjson_goes_are_kept(tmp_path: Path) -> None:
