@@ -21,7 +21,7 @@ import time
 import typing as t
 from dataclasses import dataclass
 
-from mockserver.engine import records, statefile
+from mockserver.engine import records
 from mockserver.engine.clock import Clock
 from mockserver.engine.statefile import CommitStats, PackCapture, StateDatabase
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from starlette.middleware.gzip import GZipMiddleware
 
 from mockserver.engine import hosts, statefile
-from mockserver.engine.durability import GENERATORS, Durability, restore_generators
 from mockserver.engine.clock import Clock, iso
 from mockserver.engine.dialects import DIALECTS
+from mockserver.engine.durability import GENERATORS, Durability, restore_generators
 from mockserver.engine.faults import Faults
 from mockserver.engine.http import Receive, Response, Send
 from mockserver.engine.issues import ApiError
