@@ -287,7 +287,8 @@ class SessionQueue:
             self._event(item, "invocation_error", node, {"error_type": error.error_type, "error_message": error.message,
                                                         "error_traceback": item["error_traceback"],
                                                         "user_id": None, "project_id": None})
-        self.store.changed()
+        # Nodes change the store only through add_image (which names what it adds) and the cache.
+        self.store.changed(*QUEUE_SECTIONS, ("cache", ""))
 
     def _run(self, item: dict) -> tuple[dict, str, NodeFailed] | None:
         """Execute the session's graph as the real server does (`runners/graph_execution.py`: iterate
