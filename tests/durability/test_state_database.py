@@ -374,3 +374,19 @@ def test_usage_events_are_saved_by_day_and_come_back_with_their_costs(tmp_path: 
         served = client.get("/__mock__/state").json()
     with TestClient(usage_server()) as client:
         assert client.get("/__mock__/state").json()["packs"] == served["packs"]
+
+
+def test_a_deeply_nested_workflow_is_saved_and_does_not_stop_later_saves(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    form: t.Any = "x"
+    for _ in range(300):  # orjson, which the old state file used, stops at 254
+        form = {"f": form}
+    workflow = {"name": "deep", "author": "", "description": "", "version": "1.0.0", "contact": "", "tags": "",
+                "notes": "", "exposedFields": [], "meta": {"version": "3.0.0", "category": "user"},
+                "nodes": [], "edges": [], "form": form}
+    with TestClient(_invokeai(path)) as client:
+        deep = client.post("/api/v1/workflows/", json={"workflow": workflow}).json()["workflow_id"]
+        _board(client, "after")
+    with TestClient(_invokeai(path)) as client:
+        assert client.get(f"/api/v1/workflows/i/{deep}").json()["workflow"]["form"] == form
+        assert [b["board_name"] for b in client.get("/api/v1/boards/", params={"all": True}).json()] == ["after"]
