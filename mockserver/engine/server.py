@@ -287,6 +287,7 @@ class MockServer:
     def _migrate_json_state_file(self, path: Path) -> bool:
         data = statefile.read_json(path)
         self.import_state(data)
+        self._move_generators_past_the_json_state()
         kept = path.with_name(path.name + ".v1.json")
         path.replace(kept)
         assert self.durability is not None
@@ -295,6 +296,13 @@ class MockServer:
         log.warning("state: %s was a JSON state file; it is now a state database (the JSON is kept as %s)",
                     path, kept)
         return True
+
+    def _move_generators_past_the_json_state(self) -> None:
+        """A JSON state file does not say where the seeded generators stood, and from the start
+        they would hand out the ids of its records again: seed them anew (still from --seed)."""
+        for name, runtime in self.runtimes.items():
+            for label, generator in runtime.state.generators.items():
+                generator.seed(f"{self.services.seed}:{name}:{label}:after a JSON state file")
 
     def save_state(self) -> bool:
         """Commit whatever changed (in the calling thread); False when nothing had."""

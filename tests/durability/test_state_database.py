@@ -258,10 +258,11 @@ def test_a_json_state_file_from_before_the_database_is_loaded_once_and_kept(tmp_
     path.write_bytes(orjson.dumps(exported))
     with TestClient(_invokeai(path)) as client:
         assert [b["board_name"] for b in client.get("/api/v1/boards/", params={"all": True}).json()] == ["old"]
+        _board(client, "new")  # same seed: without moving the generators on, this would replace "old"
     assert path.read_bytes().startswith(statefile.SQLITE_MAGIC)
     assert orjson.loads(path.with_name("state.json.v1.json").read_bytes()) == exported
     with TestClient(_invokeai(path)) as client:
-        assert [b["board_name"] for b in client.get("/api/v1/boards/", params={"all": True}).json()] == ["old"]
+        assert {b["board_name"] for b in client.get("/api/v1/boards/", params={"all": True}).json()} == {"old", "new"}
 
 
 def _live(store: t.Any) -> dict:
