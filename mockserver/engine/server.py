@@ -9,12 +9,14 @@ matching prefix.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from starlette.middleware.gzip import GZipMiddleware
 
 from mockserver.engine import hosts, statefile
@@ -85,6 +87,7 @@ class PackRuntime:
     def load(self, data: dict) -> None:
         fresh = self.new_store()
         fresh.load(data)
+        move_generators_past(fresh, data)
         self.replace_state(fresh)  # swap whole: a failed import leaves the old state untouched
 
 
@@ -242,7 +245,12 @@ class MockServer:
         if not isinstance(packs, dict):
             raise ValueError("state has no 'packs' object")
         self._check_served(packs)
-        self._swap_in(packs, data.get("clock"), lambda store, pack_state: store.load(pack_state))
+
+        def load(store: Store, pack_state: t.Any) -> None:
+            store.load(pack_state)
+            move_generators_past(store, pack_state)
+
+        self._swap_in(packs, data.get("clock"), load)
 
     def _check_served(self, packs: t.Mapping[str, t.Any]) -> None:
         unknown = sorted(set(packs) - set(self.runtimes))
@@ -287,7 +295,6 @@ class MockServer:
     def _migrate_json_state_file(self, path: Path) -> bool:
         data = statefile.read_json(path)
         self.import_state(data)
-        self._move_generators_past_the_json_state()
         kept = path.with_name(path.name + ".v1.json")
         path.replace(kept)
         assert self.durability is not None
@@ -296,13 +303,6 @@ class MockServer:
         log.warning("state: %s was a JSON state file; it is now a state database (the JSON is kept as %s)",
                     path, kept)
         return True
-
-    def _move_generators_past_the_json_state(self) -> None:
-        """A JSON state file does not say where the seeded generators stood, and from the start
-        they would hand out the ids of its records again: seed them anew (still from --seed)."""
-        for name, runtime in self.runtimes.items():
-            for label, generator in runtime.state.generators.items():
-                generator.seed(f"{self.services.seed}:{name}:{label}:after a JSON state file")
 
     def save_state(self) -> bool:
         """Commit whatever changed (in the calling thread); False when nothing had."""
@@ -316,6 +316,18 @@ class MockServer:
         return [{"name": r.name, "prefixes": list(r.pack.prefixes), "dialect": r.pack.dialect,
                  "operations": len(r.spec.operations), "spec": str(r.pack.spec_path)}
                 for r in self.runtimes.values()]
+
+
+def move_generators_past(store: Store, imported: t.Any) -> None:
+    """An export does not say where the seeded generators stood, and from their start they would
+    hand out the ids of its records again (a board made after the import would replace one in
+    it): seed them anew from their seed and the imported content, still reproducible."""
+    try:
+        content = hashlib.sha256(orjson.dumps(imported, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+    except (orjson.JSONEncodeError, TypeError):
+        content = hashlib.sha256(repr(sorted(imported)).encode() if isinstance(imported, dict) else b"")
+    for label, generator in store.generators.items():
+        generator.seed(f"{generator.getrandbits(64)}:{label}:imported {content.hexdigest()}")
 
 
 def _options_of(pack: Pack, values: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
