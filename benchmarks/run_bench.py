@@ -452,6 +452,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=5,
         help="warm starts per pack set for the start-up part (startup_bench.py; default 5, 0 skips it)",
     )
+    parser.add_argument("--skip-restart", action="store_true",
+                        help="leave out the restart-with-80-MB-of-state figure (restart_bench.py)")
     args = parser.parse_args(argv)
     if min(args.duration, args.connections, args.threads, args.timeout) < 1 or args.warmup < 0:
         parser.error("--duration, --connections, --threads and --timeout must be >= 1, --warmup >= 0")
@@ -1392,7 +1394,19 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, rows, settings, specs, verdicts, now, notes)
         print(f"wrote {args.json}")
     print(goal_line(verdicts))
+    if not args.skip_restart:
+        print()
+        run_restart_bench()
     return 0
+
+
+def run_restart_bench() -> None:
+    """Restart time and per-write cost with 80 MB of state (`restart_bench.py`)."""
+    sys.path.insert(0, str(BENCH_DIR))
+    import restart_bench
+
+    for line in restart_bench.measure().lines():
+        print(line, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from mockserver.engine.clock import Clock
 from mockserver.engine.control_access import ControlAccess
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.fallback import synthesized_operation_id
-from mockserver.engine.pack import Handlers, Pack, PackContext
+from mockserver.engine.pack import Handlers, Pack, PackContext, build_store
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.resources import specs_dir
 from mockserver.engine.server import CONTROL_PREFIX, MockServer, PackRuntime, Services
@@ -82,7 +82,7 @@ def _operation_name(operation_id: str | None, method: str, template: str) -> str
 def _runtime(pack: Pack, services: Services) -> PackRuntime:
     spec = load_spec(pack.spec_path, pack.handlers.resolve, name_operation=_operation_name)
     context = PackContext(pack.name, services.seed, services.clock, pack.fixtures)
-    runtime = PackRuntime(pack, spec, context, pack.new_state(context))
+    runtime = PackRuntime(pack, spec, context, build_store(pack, context))
     runtime.app = ApiApp(
         pack.name, spec.operations, DIALECTS[pack.dialect],
         state=lambda: runtime.state, settings=services.settings,

@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--seed", type=int, help="makes ids and generated data reproducible")
-    serve.add_argument("--state-file", type=Path, help="load state from here and keep it saved here")
+    serve.add_argument("--state-file", type=Path,
+                       help="keep the state durable here (a SQLite database; bytes in PATH.blobs/): "
+                            "every write is saved before it is answered, and loaded at start")
     serve.add_argument("--clock", metavar="INSTANT",
                        help="freeze the clock at this Unix time or ISO 8601 instant")
     serve.add_argument("--validate-responses", action="store_true",
@@ -257,7 +259,7 @@ def _print_banner(server: t.Any, args: argparse.Namespace) -> None:
     lines.append(f"  control plane       at {base}/__mock__/  (health, reset, state, journal, faults, clock)")
     lines.append(f"  {'':<19} {_exposure(server.control_gate.access, args.port)}")
     if server.state_file:
-        lines.append(f"  state file          {server.state_file}")
+        lines.append(f"  state file          {server.state_file}  (blobs in {server.state_file}.blobs/)")
     print("\n".join(lines), flush=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import typing as t
@@ -55,9 +56,28 @@ class Store:
         self.lock = threading.RLock()
         self.version = 0
         self.retired = False  # replaced by a reset or an import; no longer served
+        # The seeded generators this store was built with, by label (`build_store` fills it):
+        # where they stand is state too, or a restarted server would hand out the same ids again.
+        self.generators: dict[str, random.Random] = {}
+        # The records changed since the state database last took this store, as (section, key):
+        # None when some change did not say which (then every record is compared).
+        self.touched: set[tuple[str, t.Any]] | None = None
 
-    def changed(self) -> None:
+    def changed(self, *touched: tuple[str, t.Any]) -> None:
+        """Call after every change. `touched` names the records of `durable_records()` changed,
+        as (section, key), when the caller knows them all: the next commit then reads only
+        those, not every record. Without it the commit compares everything, which is always
+        right, so name records only when you are sure nothing else changed."""
         self.version += 1
+        if not touched:
+            self.touched = None
+        elif self.touched is not None:
+            self.touched.update(touched)
+
+    def take_touched(self) -> set[tuple[str, t.Any]] | None:
+        """What `changed` collected since the last call (None: unknown, compare everything)."""
+        touched, self.touched = self.touched, set()
+        return touched
 
     def retire(self) -> None:
         self.retired = True
@@ -68,6 +88,26 @@ class Store:
     def load(self, data: dict) -> None:
         raise NotImplementedError
 
+    def durable_records(self) -> dict[str, t.Any]:
+        """The state as the state database keeps it, read under `self.lock`: the export's shape
+        with live objects (no copies), `records.Rows` for mappings kept as a row per record, and
+        `bytes` where the export has base64 (see `engine/records.py`). By default the export,
+        which costs a copy per commit: stores with many records override this."""
+        return self.export()
+
+    def load_records(self, data: dict) -> None:
+        """Load what `durable_records` described (bytes where the export has base64); called
+        on a fresh store."""
+        self.load(data)
+
+
+def build_store(pack: "Pack", context: "PackContext") -> Store:
+    """A fresh store of `pack`, knowing the seeded generators it was built with."""
+    with context.capturing_generators() as generators:
+        store = pack.new_state(context)
+    store.generators = generators
+    return store
+
 
 @dataclass
 class PackContext:
@@ -77,10 +117,23 @@ class PackContext:
     seed: int
     clock: Clock
     fixtures: Path
+    _captured: dict[str, random.Random] | None = field(default=None, repr=False)
 
     def random(self, label: str) -> random.Random:
         """A generator that depends only on (seed, pack, label), not on what else ran first."""
-        return random.Random(f"{self.seed}:{self.name}:{label}")
+        generator = random.Random(f"{self.seed}:{self.name}:{label}")
+        if self._captured is not None:
+            self._captured[label] = generator
+        return generator
+
+    @contextlib.contextmanager
+    def capturing_generators(self) -> t.Iterator[dict[str, random.Random]]:
+        """Collect the generators made while the block runs (a store being built), by label."""
+        outer, self._captured = self._captured, {}
+        try:
+            yield self._captured
+        finally:
+            self._captured = outer
 
     def fixture(self, filename: str) -> t.Any:
         return read_yaml(self.fixtures / filename)

@@ -9,20 +9,25 @@ matching prefix.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from mockserver.engine import cors, hosts, statefile
 from mockserver.engine.clock import Clock, iso
 from mockserver.engine.control_access import ControlAccess, ControlGate
 from mockserver.engine.dialects import DIALECTS
+from mockserver.engine.durability import GENERATORS, Durability, restore_generators
 from mockserver.engine.faults import Faults
 from mockserver.engine.http import Receive, Response, Send
+from mockserver.engine.issues import ApiError
 from mockserver.engine.journal import Journal
-from mockserver.engine.pack import Pack, PackContext, Store
+from mockserver.engine.pack import Pack, PackContext, Store, build_store
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.spec import LoadedSpec
 from mockserver.engine.streams import Shutdown
@@ -65,8 +70,11 @@ class PackRuntime:
             self._gzipped = GZipMiddleware(self.app, minimum_size=1)
         return self._gzipped
 
+    def new_store(self) -> Store:
+        return build_store(self.pack, self.context)
+
     def reset(self) -> None:
-        self.replace_state(self.pack.new_state(self.context))
+        self.replace_state(self.new_store())
 
     def replace_state(self, fresh: Store) -> None:
         """Serve `fresh` from now on; the old state is retired, so whatever still holds it (an
@@ -79,8 +87,9 @@ class PackRuntime:
             return self.state.export()
 
     def load(self, data: dict) -> None:
-        fresh = self.pack.new_state(self.context)
+        fresh = self.new_store()
         fresh.load(data)
+        move_generators_past(fresh, data)
         self.replace_state(fresh)  # swap whole: a failed import leaves the old state untouched
 
 
@@ -109,7 +118,8 @@ class MockServer:
         self.cors = cors
         self._routes = _prefix_table(runtimes)
         self._host_claims = [r for r in runtimes if r.pack.claims_host is not None and r.app is not None]
-        self._saved_fingerprint: t.Any = None
+        self.durability = (Durability(statefile.StateDatabase(state_file), self.runtimes, services.clock)
+                           if state_file is not None else None)
         self._flusher: asyncio.Task | None = None
         self._background: list[asyncio.Task] = []
         self._companions = {r.name: r.pack.companion(_state_of(r), _options_of(r.pack, pack_options or {}))
@@ -147,6 +157,8 @@ class MockServer:
             await mounted(scope, receive, send)
             return
         app = self._host_app(scope) or self._app_for(scope["path"])
+        if self.durability is not None and scope["method"] not in _SAFE_METHODS and (app or self._only_app):
+            send = _after_commit(send, self.durability, _dialect_of(app or self._only_app))
         if app is self.control:
             await self.control_gate.serve(app, scope, receive, send, as_sent=as_sent)
             return
@@ -203,8 +215,9 @@ class MockServer:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.state_file is not None:
-                    self._flusher = asyncio.create_task(self._flush_periodically())
+                if self.durability is not None:
+                    self.durability.start()
+                    self._flusher = asyncio.create_task(self.durability.commit_periodically())
                 self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -214,7 +227,8 @@ class MockServer:
                 for task in self._background:
                     task.cancel()
                 self._background = []
-                self.save_state()
+                if self.durability is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self.durability.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -245,17 +259,27 @@ class MockServer:
         packs = data.get("packs")
         if not isinstance(packs, dict):
             raise ValueError("state has no 'packs' object")
+        self._check_served(packs)
+
+        def load(store: Store, pack_state: t.Any) -> None:
+            store.load(pack_state)
+            move_generators_past(store, pack_state)
+
+        self._swap_in(packs, data.get("clock"), load)
+
+    def _check_served(self, packs: t.Mapping[str, t.Any]) -> None:
         unknown = sorted(set(packs) - set(self.runtimes))
         if unknown:
             raise ValueError(f"state names packs that are not served: {', '.join(unknown)}")
-        clock = data.get("clock")
+
+    def _swap_in(self, packs: t.Mapping[str, t.Any], clock: t.Any,
+                 load: t.Callable[[Store, t.Any], None]) -> None:
         if clock is not None:
             self.services.clock.parse_export(clock)  # check before anything is swapped in
         staged = {}
         for name, pack_state in packs.items():
-            runtime = self.runtimes[name]
-            fresh = runtime.pack.new_state(runtime.context)
-            fresh.load(pack_state)
+            fresh = self.runtimes[name].new_store()
+            load(fresh, pack_state)
             staged[name] = fresh
         for name, fresh in staged.items():
             self.runtimes[name].replace_state(fresh)
@@ -263,37 +287,43 @@ class MockServer:
             self.services.clock.restore(clock)
 
     def load_state_file(self) -> bool:
-        if self.state_file is None:
+        """Serve what `--state-file` holds: its database, or (once) a JSON state file from
+        before the database, which is then kept beside it as `PATH.v1.json`."""
+        if self.durability is None or self.state_file is None:
             return False
-        data = statefile.read(self.state_file)
-        if data is None:
+        if self.durability.database.kind() == "json":
+            return self._migrate_json_state_file(self.state_file)
+        loaded = self.durability.open()
+        if loaded is None:
             return False
+        served = {name: records for name, records in loaded.packs.items() if name in self.runtimes}
+
+        def load(store: Store, pack_records: dict) -> None:
+            positions = pack_records.pop(GENERATORS, None)
+            store.load_records(pack_records)
+            restore_generators(store, positions)
+
+        self._swap_in(served, loaded.clock, load)
+        self.durability.mark_saved(served, clock=loaded.clock is not None)
+        return True
+
+    def _migrate_json_state_file(self, path: Path) -> bool:
+        data = statefile.read_json(path)
         self.import_state(data)
-        self._saved_fingerprint = self._fingerprint()
+        kept = path.with_name(path.name + ".v1.json")
+        path.replace(kept)
+        assert self.durability is not None
+        self.durability.open()
+        self.durability.commit()
+        log.warning("state: %s was a JSON state file; it is now a state database (the JSON is kept as %s)",
+                    path, kept)
         return True
 
     def save_state(self) -> bool:
-        """Write the state file if anything changed since the last write."""
-        if self.state_file is None:
+        """Commit whatever changed (in the calling thread); False when nothing had."""
+        if self.durability is None:
             return False
-        fingerprint = self._fingerprint()
-        if fingerprint == self._saved_fingerprint:
-            return False
-        statefile.write_atomically(self.state_file, self.export_state())
-        self._saved_fingerprint = fingerprint
-        return True
-
-    def _fingerprint(self) -> tuple:
-        return (tuple((name, id(r.state), r.state.version) for name, r in self.runtimes.items()),
-                tuple(sorted(self.services.clock.export().items())))
-
-    async def _flush_periodically(self, interval: float = 0.5) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                self.save_state()
-            except Exception:
-                log.exception("could not write the state file %s", self.state_file)
+        return self.durability.commit()
 
     # -- description --------------------------------------------------------------------------
 
@@ -301,6 +331,18 @@ class MockServer:
         return [{"name": r.name, "prefixes": list(r.pack.prefixes), "dialect": r.pack.dialect,
                  "operations": len(r.spec.operations), "spec": str(r.pack.spec_path)}
                 for r in self.runtimes.values()]
+
+
+def move_generators_past(store: Store, imported: t.Any) -> None:
+    """An export does not say where the seeded generators stood, and from their start they would
+    hand out the ids of its records again (a board made after the import would replace one in
+    it): seed them anew from their seed and the imported content, still reproducible."""
+    try:
+        content = hashlib.sha256(orjson.dumps(imported, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+    except (orjson.JSONEncodeError, TypeError):
+        content = hashlib.sha256(repr(sorted(imported)).encode() if isinstance(imported, dict) else b"")
+    for label, generator in store.generators.items():
+        generator.seed(f"{generator.getrandbits(64)}:{label}:imported {content.hexdigest()}")
 
 
 def _options_of(pack: Pack, values: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -339,3 +381,33 @@ def _overlap(a: str, b: str) -> bool:
     def under(path: str, prefix: str) -> bool:
         return prefix == "/" or path == prefix or path.startswith(prefix + "/")
     return under(a, b) or under(b, a)
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _after_commit(send: Send, durability: Durability, dialect: t.Any) -> Send:
+    """Hold back the answer's start until what the request changed is on disk. When that fails
+    the client gets a 503 in the API's own error format instead of an answer it cannot rely on."""
+    failed = False
+
+    async def durable_send(message: dict) -> None:
+        nonlocal failed
+        if failed:
+            return  # the original answer's body: the 503 went instead
+        if message["type"] == "http.response.start":
+            try:
+                await durability.durable()
+            except Exception as error:  # noqa: BLE001 - the client learns the write is not saved
+                failed = True
+                await dialect.error(ApiError(503, f"the change could not be saved to the state file: {error}")).send(send)
+                return
+        await send(message)
+    return durable_send
+
+
+def _dialect_of(app: t.Any) -> t.Any:
+    inner = getattr(app, "app", None)  # under the gzip middleware
+    return getattr(app, "dialect", None) or getattr(inner, "dialect", None) or DIALECTS["fastapi"]
+
+

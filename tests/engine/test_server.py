@@ -144,27 +144,16 @@ def test_control_plane_rejects_bad_input_in_its_own_format(fastapi_client: TestC
 
 
 def test_state_file_survives_restart(tmp_path: Path) -> None:
-    path = tmp_path / "state.json"
+    path = tmp_path / "state.db"
     with TestClient(make_server(tiny_pack(), state_file=path)) as client:
         client.post("/tiny/items", json={"name": "persisted"}, headers=AUTH)
-    # leaving the client runs the lifespan shutdown, which writes the file
-    assert statefile.read(path)["packs"]["tiny"]["items"][-1]["name"] == "persisted"
+        # committed before the 201 left, not at shutdown
+        database = statefile.StateDatabase(path)
+        database.open()
+        assert database.read()["tiny"]["items"][-1]["name"] == "persisted"
+        database.close()
     with TestClient(make_server(tiny_pack(), state_file=path)) as client:
         assert client.get("/tiny/items/count").json() == 2
-
-
-def test_state_file_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "state.json"
-    statefile.write_atomically(path, {"format": statefile.FORMAT, "packs": {"tiny": {"items": []}}})
-    before = path.read_bytes()
-
-    def crash(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
-    monkeypatch.setattr("os.fsync", crash)
-    with pytest.raises(OSError):
-        statefile.write_atomically(path, {"format": statefile.FORMAT, "packs": {"tiny": {"items": [1] * 1000}}})
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left behind
 
 
 def test_a_file_that_is_not_state_is_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from mockserver.engine.clock import iso, parse_instant
 from mockserver.engine.pack import Store
+from mockserver.engine.records import Rows
 from mockserver.packs.chutes.instances import Instance, Instances
 
 DAY = 86400
@@ -275,19 +276,27 @@ class ChutesStore(Store):
 
     def export(self) -> dict:
         with self.lock:
-            return copy.deepcopy({
-                "users": list(self.users.values()),
-                "api_keys": [vars(k) for k in self.api_keys.values()],
-                "images": list(self.images.values()), "chutes": list(self.chutes.values()),
-                "shares": [{"chute_id": c, "shared_to": u, "shared_by": b} for (c, u), b in self.shares.items()],
-                "invocations": self.invocations, "jobs": self.jobs, "reports": list(self.reports.values()),
+            return copy.deepcopy({name: list(value.mapping.values()) if isinstance(value, Rows) else value
+                                  for name, value in self.durable_records().items()})
+
+    def durable_records(self) -> dict:
+        """The export's shape, live (read under the lock): a row per user, key, image, chute,
+        share, invocation and report, so a commit writes only what changed."""
+        with self.lock:
+            return {
+                "users": Rows(self.users),
+                "api_keys": Rows({key: vars(k) for key, k in self.api_keys.items()}),
+                "images": Rows(self.images), "chutes": Rows(self.chutes),
+                "shares": Rows({f"{c} {u}": {"chute_id": c, "shared_to": u, "shared_by": b}
+                                for (c, u), b in self.shares.items()}),
+                "invocations": self.invocations, "jobs": self.jobs, "reports": Rows(self.reports),
                 "bounties": [{"chute_id": c, **b} for c, b in self.bounties.items()],
                 "manual_boosts": self.manual_boosts, "rolling_updates": self.rolling_updates,
                 "instances": self.instances.export(), "warmup_seconds": self.warmup_seconds,
                 "invocation_quota": self.invocation_quota, "image_history": self.image_history,
-                "logos": list(self.logos.values()), "build_queue_seconds": self.build_queue_seconds,
+                "logos": Rows(self.logos), "build_queue_seconds": self.build_queue_seconds,
                 "build_seconds": self.build_seconds,
-            })
+            }
 
     def load(self, data: dict) -> None:
         data = copy.deepcopy(data)

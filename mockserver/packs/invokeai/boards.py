@@ -66,7 +66,7 @@ def update_board(request: Request) -> Response:
             if value is not None:
                 board[key] = value
         board["updated_at"] = store.now()
-        store.changed()
+        store.changed(("boards", board["board_id"]))
         return Response.json(store.board_dto(board), 201)
 
 

@@ -85,7 +85,7 @@ def update_image(request: Request) -> dict:
             if key in changes:
                 image[key] = changes[key]
         store.touch(image)
-        store.changed()
+        store.changed(("images", image["image_name"]))
         return store.image_dto(image)
 
 

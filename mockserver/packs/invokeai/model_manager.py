@@ -82,9 +82,17 @@ class ModelManager(ModelJobs):
     def export(self) -> dict:
         with self._lock:
             return copy.deepcopy({
+                **self.durable_records(),
+                "images": {k: base64.b64encode(v).decode("ascii") for k, v in self.images.items()},
+            })
+
+    def durable_records(self) -> dict:
+        """The export without the model images (the caller keeps `self.images` as blobs), live:
+        read it under the store's lock."""
+        with self._lock:
+            return {
                 "speed": self.speed,
                 "records": list(self.records.values()),
-                "images": {k: base64.b64encode(v).decode("ascii") for k, v in self.images.items()},
                 "relationships": self.relationships,
                 "installs": self.installs,
                 "downloads": list(self.downloads.values()),
@@ -94,7 +102,7 @@ class ModelManager(ModelJobs):
                 "hf_token": self.hf_token,
                 "files": self.files,
                 "now": self._now if self._now != float("-inf") else None,
-            })
+            }
 
     def load(self, data: dict) -> None:
         data = copy.deepcopy(data)
@@ -102,7 +110,7 @@ class ModelManager(ModelJobs):
             self._reset()
             self.speed = data.get("speed", self.speed)
             self.records = {r["config"]["key"]: r for r in data.get("records", [])}
-            self.images = {k: base64.b64decode(v) for k, v in data.get("images", {}).items()}
+            self.images = {k: _bytes_of(v) for k, v in data.get("images", {}).items()}
             self.relationships = [list(pair) for pair in data.get("relationships", [])]
             self.installs = list(data.get("installs", []))
             self.downloads = {int(d["id"]): d for d in data.get("downloads", [])}
@@ -428,3 +436,8 @@ class ModelManager(ModelJobs):
     @staticmethod
     def cache_stats() -> dict:
         return copy.deepcopy(CACHE_STATS)
+
+
+def _bytes_of(value: str | bytes) -> bytes:
+    """Bytes from an export (base64) or from the state database (bytes already)."""
+    return value if isinstance(value, bytes) else base64.b64decode(value)

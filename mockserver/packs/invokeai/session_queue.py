@@ -29,7 +29,7 @@ from mockserver.packs.invokeai.graph_validation import GraphChecker
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, TensorStore, data_url, traceback_for
 from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
 from mockserver.packs.invokeai.runners.metadata import without_none
-from mockserver.packs.invokeai.store import timestamp
+from mockserver.packs.invokeai.store import QUEUE_SECTIONS, timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
 
 PICKUP_SECONDS = 0.45  # from "pending" to "in_progress" on the recorded server
@@ -154,7 +154,7 @@ class SessionQueue:
         store.emit("batch_enqueued", {"queue_id": queue_id, "batch_id": batch_id, "enqueued": len(item_ids),
                                       "requested": requested, "priority": priority, "origin": batch.get("origin")},
                    room=queue_id)
-        store.changed()
+        store.changed(*QUEUE_SECTIONS)
         return {"queue_id": queue_id, "enqueued": len(item_ids), "requested": requested, "batch": echoed,
                 "priority": priority, "item_ids": sorted(item_ids, reverse=True)}
 
@@ -191,7 +191,7 @@ class SessionQueue:
                            copy.deepcopy(old["session"]["graph"]), retried_from=origin)
             retried.append(item_id)
         if retried:  # no event of its own: the recorded server only announced the new items' runs
-            self.store.changed()
+            self.store.changed(*QUEUE_SECTIONS)
         return retried
 
     # -- cancelling and deleting -------------------------------------------------------------
@@ -205,7 +205,7 @@ class SessionQueue:
             self.idle_since = now
         self._set_status(item, "canceled", updated_at=now, completed_at=now)
         self._status_event(item)
-        self.store.changed()
+        self.store.changed(*QUEUE_SECTIONS)
         return True
 
     def cancel_where(self, queue_id: str, keep: t.Callable[[dict], bool]) -> int:
@@ -225,18 +225,18 @@ class SessionQueue:
             del self.items[item["item_id"]]
             self._count(item, -1)
         if doomed:
-            self.store.changed()
+            self.store.changed(*QUEUE_SECTIONS)
         return len(doomed)
 
     def pause(self) -> None:
         self.started = False
-        self.store.changed()
+        self.store.changed(*QUEUE_SECTIONS)
 
     def resume(self, now: float) -> None:
         if not self.started:
             self.started = True
             self.idle_since = max(self.idle_since, now)
-            self.store.changed()
+            self.store.changed(*QUEUE_SECTIONS)
 
     # -- processing ---------------------------------------------------------------------------
 
@@ -272,7 +272,7 @@ class SessionQueue:
         count = max(len(item["session"]["graph"].get("nodes", {})), 1)
         self.finish_at = when + count * NODE_SECONDS
         self._status_event(item)
-        self.store.changed()
+        self.store.changed(*QUEUE_SECTIONS)
 
     def _finish(self, item: dict, when: float) -> None:
         self._now = when  # the simulated moment the nodes ran: images made now are stamped with it
@@ -295,7 +295,8 @@ class SessionQueue:
             self._event(item, "invocation_error", node, {"error_type": error.error_type, "error_message": error.message,
                                                         "error_traceback": item["error_traceback"],
                                                         "user_id": None, "project_id": None})
-        self.store.changed()
+        # Nodes change the store only through add_image (which names what it adds) and the cache.
+        self.store.changed(*QUEUE_SECTIONS, ("cache", ""))
 
     def _run(self, item: dict) -> tuple[dict, str, NodeFailed] | None:
         """Execute the session's graph as the real server does (`runners/graph_execution.py`: iterate

@@ -14,11 +14,15 @@ import uuid
 from datetime import datetime, timezone
 
 from mockserver.engine.pack import Store
+from mockserver.engine.records import EVERY, Rows
 
 # Board counts: InvokeAI counts `general` as images and every other category as assets.
 IMAGE_CATEGORIES = ("general",)
 ASSET_CATEGORIES = ("control", "mask", "user", "other")
 LOG_LEVELS = (0, 10, 20, 30, 40, 50)
+# What a change confined to the session queue touches, for `Store.changed`: the state database then
+# reads the queue and not every image.
+QUEUE_SECTIONS = (("queue", ""), ("queue_items", EVERY))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -88,7 +92,7 @@ class InvokeStore(Store):
             moves = self.models.moves
             self.models.advance(now)
             if self.models.moves != moves:
-                self.changed()  # background progress reaches the state file too
+                self.changed(("models", ""), ("model_images", EVERY))  # background progress is state too
 
     # -- images -------------------------------------------------------------------------------
 
@@ -128,15 +132,17 @@ class InvokeStore(Store):
                      "metadata": metadata, "workflow": workflow, "graph": graph}
             self.images[name] = image
             self.image_bytes[name] = data
-            self.changed()
+            self.changed(("images", name), ("image_bytes", name))
             return image
 
     def touch(self, image: dict) -> None:
         image["updated_at"] = self.now()
 
-    def change_images(self, names: t.Iterable[str], change: t.Callable[[dict], None]) -> tuple[list[str], list[str]]:
+    def change_images(self, names: t.Iterable[str], change: t.Callable[[dict], None],
+                      sections: tuple[str, ...] = ("images",)) -> tuple[list[str], list[str]]:
         """Apply `change` to each named image that exists; returns (the names changed, the boards
-        they were on, "none" for uncategorized), the two lists InvokeAI's batch answers carry."""
+        they were on, "none" for uncategorized), the two lists InvokeAI's batch answers carry.
+        `sections`: what `change` changes of an image, by the state's sections."""
         changed: list[str] = []
         boards: list[str] = []
         with self.lock:
@@ -150,7 +156,7 @@ class InvokeStore(Store):
                 if board not in boards:
                     boards.append(board)
             if changed:
-                self.changed()
+                self.changed(*((section, name) for name in changed for section in sections))
         return changed, boards
 
     def remove_images(self, names: t.Iterable[str]) -> tuple[list[str], list[str]]:
@@ -162,7 +168,7 @@ class InvokeStore(Store):
             self.thumbnails.pop(name, None)
 
         with self.lock:
-            return self.change_images(list(dict.fromkeys(names)), remove)
+            return self.change_images(list(dict.fromkeys(names)), remove, ("images", "image_bytes"))
 
     def select_images(self, *, origin: str | None = None, categories: t.Sequence[str] | None = None,
                       is_intermediate: bool | None = None, board_id: str | None = None,
@@ -240,7 +246,7 @@ class InvokeStore(Store):
             board = {"board_id": self.new_id(), "board_name": name, "created_at": now, "updated_at": now,
                      "cover_image_name": None, "archived": False, "is_private": is_private}
             self.boards[board["board_id"]] = board
-            self.changed()
+            self.changed(("boards", board["board_id"]))
             return board
 
     # -- state file ---------------------------------------------------------------------------
@@ -265,11 +271,42 @@ class InvokeStore(Store):
                 "models": self.models.export(),
             })
 
-    def load(self, data: dict) -> None:
-        def decode(blobs: dict[str, str]) -> dict[str, bytes]:
-            return {key: base64.b64decode(value) for key, value in blobs.items()}
+    def durable_records(self) -> dict:
+        """The export's shape, live, with bytes as blobs (the state database keeps them as files)
+        and the records that grow (images, boards, workflows, queue items) a row each."""
+        queue = self.queue.export()
+        models = self.models.durable_records()
+        return {
+            "images": Rows(self.images),
+            "image_bytes": Rows(self.image_bytes, as_dict=True),
+            "boards": Rows(self.boards),
+            "workflows": Rows(self.workflows),
+            "workflow_thumbnails": Rows(self.workflow_thumbnails, as_dict=True),
+            "style_presets": Rows(self.style_presets),
+            "preset_images": Rows(self.preset_images, as_dict=True),
+            "client_state": Rows(self.client_state, as_dict=True),
+            "log_level": self.log_level,
+            "cache": {k: v for k, v in self.cache.items() if k != "entries"},
+            "queue": {k: v for k, v in queue.items() if k != "items"},
+            "queue_items": Rows(self.queue.items),
+            "models": models,
+            "model_images": Rows(self.models.images, as_dict=True),
+        }
 
-        data = copy.deepcopy(data)
+    def load_records(self, data: dict) -> None:
+        data = {**data, "queue": {**(data.get("queue") or {}), "items": data.get("queue_items", [])},
+                "models": {**(data.get("models") or {}), "images": data.get("model_images", {})}}
+        self.load(data, copied=True)
+
+    def load(self, data: dict, *, copied: bool = False) -> None:
+        """Replace everything with an export (base64 blobs) or with durable records (bytes);
+        `copied`: `data` is the caller's to keep (just parsed), no need to copy it."""
+        def decode(blobs: dict[str, str | bytes]) -> dict[str, bytes]:
+            return {key: value if isinstance(value, bytes) else base64.b64decode(value)
+                    for key, value in blobs.items()}
+
+        if not copied:
+            data = copy.deepcopy(data)
         with self.lock:
             self.images = {image["image_name"]: image for image in data["images"]}
             self.image_bytes = decode(data["image_bytes"])

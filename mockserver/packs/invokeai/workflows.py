@@ -86,7 +86,7 @@ def create_workflow(request: Request) -> dict:
     with store.lock:
         record = new_record(workflow, store.new_id(), store.now())
         store.workflows[record["workflow_id"]] = record
-        store.changed()
+        store.changed(("workflows", record["workflow_id"]))
     return record_dto(store, record)
 
 
@@ -111,7 +111,7 @@ def update_workflow(request: Request) -> dict:
             record["workflow"] = copy.deepcopy(workflow)
             record["workflow"].setdefault("is_published", None)
             record["updated_at"] = store.now()
-            store.changed()
+            store.changed(("workflows", record["workflow_id"]))
     return record_dto(store, record)
 
 
@@ -124,7 +124,7 @@ def delete_workflow(request: Request) -> None:
             raise ApiError(400, "Default workflows cannot be deleted")
         del store.workflows[record["workflow_id"]]
         store.workflow_thumbnails.pop(record["workflow_id"], None)
-        store.changed()
+        store.changed(("workflows", record["workflow_id"]), ("workflow_thumbnails", record["workflow_id"]))
 
 
 @handlers("update_opened_at")
@@ -134,7 +134,7 @@ def update_opened_at(request: Request) -> None:
         record = _workflow(store, request.params["workflow_id"])
         # The table's update trigger moves updated_at with any change, opening included.
         record["opened_at"] = record["updated_at"] = store.now()
-        store.changed()
+        store.changed(("workflows", record["workflow_id"]))
 
 
 def _matches(record: dict, *, categories: list | None, tags: list | None = None, query: str | None = None,

@@ -8,13 +8,16 @@ the next write, which keeps repeated and overlapping queries cheap without preco
 from __future__ import annotations
 
 import bisect
+import collections.abc
 import typing as t
 
 from mockserver.engine.http import json_bytes
 from mockserver.engine.pack import Store
+from mockserver.engine.records import EVERY, Rows
 from mockserver.packs.openai_usage.kinds import COSTS, KINDS, Kind
 
 _CACHE_LIMIT = 200_000
+DAY = 86400
 
 
 class EventLog:
@@ -108,7 +111,9 @@ class UsageStore(Store):
             if costs:
                 self.costs.extend_sorted(costs)
             self.cost_events.extend(direct)
-            self.changed()
+            days = {(name, row[0] // DAY) for name, rows in [*usage.items(), (COSTS.name, costs)] for row in rows}
+            self.changed(*(("events", f"{name}/{day}") for name, day in days),
+                         ("cost_events", EVERY), ("units", EVERY))
             return sum(len(rows) for rows in usage.values()) + len(direct)
 
     def clear_events(self) -> None:
@@ -122,7 +127,7 @@ class UsageStore(Store):
     def add_admin_key(self, key: dict) -> None:
         with self.lock:
             self.admin_keys[key["value"]] = key
-            self.changed()
+            self.changed(("admin_keys", key["value"]))
 
     def _cost_row(self, event: dict) -> tuple[int, tuple, tuple]:
         line_item = event["line_item"]
@@ -170,12 +175,65 @@ class UsageStore(Store):
         return {"admin_keys": list(self.admin_keys.values()), "events": events,
                 "cost_events": list(self.cost_events)}
 
+    def durable_records(self) -> dict:
+        """Events as a row per kind and day, in the logs' own compact form: adding events today
+        rewrites today's rows, not the history."""
+        return {"admin_keys": Rows(self.admin_keys), "events": Rows(_DayRows(self)),
+                "cost_events": self.cost_events, "units": Rows(self.units, as_dict=True)}
+
+    def load_records(self, data: dict) -> None:
+        """Load `durable_records()` (called on a fresh store): the logs as they were, costs and
+        all, without pricing the events again."""
+        rows: dict[str, list[tuple[int, tuple, tuple]]] = {}
+        for day in data.get("events", []):
+            rows.setdefault(day["kind"], []).extend((time, tuple(dims), tuple(counts))
+                                                    for time, dims, counts in day["rows"])
+        with self.lock:
+            self.admin_keys = {k["value"]: k for k in data.get("admin_keys", [])}
+            self.logs = {name: EventLog(kind) for name, kind in KINDS.items()}
+            self.costs = EventLog(COSTS)
+            for name, found in rows.items():
+                log = self.costs if name == COSTS.name else self.logs.get(name)
+                if log is not None:
+                    log.extend_sorted(found)
+            self.cost_events = list(data.get("cost_events", []))
+            self.units = dict(data.get("units", {}))
+            self.changed()
+
     def load(self, data: dict) -> None:
         """Replace everything with an export (called on a fresh store)."""
         with self.lock:
             self.admin_keys = {k["value"]: k for k in data.get("admin_keys", [])}
             self.clear_events()
             self.add_events([*data.get("events", []), *data.get("cost_events", [])])
+
+
+class _DayRows(collections.abc.Mapping):
+    """The store's events by "kind/day" (UTC day number), each day as {"kind", "rows": [[time,
+    dims, counts], ...]}: what the state database keeps, read from the logs on demand."""
+
+    def __init__(self, store: UsageStore) -> None:
+        self._logs = {**{name: log for name, log in store.logs.items()}, COSTS.name: store.costs}
+
+    def __iter__(self) -> t.Iterator[str]:
+        for name, log in self._logs.items():
+            for day in sorted({time // DAY for time in log.times}):
+                yield f"{name}/{day}"
+
+    def __len__(self) -> int:
+        return sum(len({time // DAY for time in log.times}) for log in self._logs.values())
+
+    def __getitem__(self, key: str) -> dict:
+        name, _, day_text = key.rpartition("/")
+        log = self._logs.get(name)
+        if log is None or not day_text.lstrip("-").isdigit():
+            raise KeyError(key)
+        day = int(day_text)
+        start = bisect.bisect_left(log.times, day * DAY)
+        stop = bisect.bisect_left(log.times, (day + 1) * DAY, start)
+        if start == stop:
+            raise KeyError(key)
+        return {"kind": name, "rows": [[log.times[i], log.dims[i], log.counts[i]] for i in range(start, stop)]}
 
 
 def price_lines(kind: str, fields: dict, prices: dict) -> list[tuple[str, float, str, float]]:
