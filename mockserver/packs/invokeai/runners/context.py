@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-MAX_IMAGE_PIXELS = 8192 * 8192
+from mockserver.packs.invokeai.imaging import MAX_IMAGE_PIXELS
 MAX_TENSORS = 4096  # descriptors kept for latents, masks and conditioning: small dicts, oldest dropped first
 
 Runner = t.Callable[["RunContext", dict], dict]
