@@ -35,9 +35,10 @@ class ImageTooLarge(ValueError):
         self.width, self.height, self.limit = width, height, limit
 
 
-def open_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """The image in `data`, decoded; ImageTooLarge (before decoding) past `max_pixels`, another
-    exception for bytes that are not an image."""
+def open_image(data: bytes, max_pixels: int | None = None) -> Image.Image:
+    """The image in `data`, decoded; ImageTooLarge (before decoding) past `max_pixels` (default
+    MAX_IMAGE_PIXELS), another exception for bytes that are not an image."""
+    max_pixels = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     with _OPEN_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -58,7 +59,7 @@ def check_image_upload(upload: UploadedFile | None) -> UploadedFile:
     return upload
 
 
-def read_image(upload: UploadedFile | None, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def read_image(upload: UploadedFile | None, max_pixels: int | None = None) -> Image.Image:
     """The uploaded file as a decoded image, or a 415: the real server's for bytes Pillow cannot
     read, and the same status, with the reason, for an image past the pixel limit (the real server
     answers 415 "Failed to read image" for Pillow's decompression bombs). Blocking: call it off

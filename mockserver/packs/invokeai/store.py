@@ -83,9 +83,14 @@ class InvokeStore(Store):
         return events
 
     def advance(self, now: float) -> None:
-        """Move the queue processor and the model jobs forward to `now`."""
+        """Move the queue processor and the model jobs forward to `now`, nodes run inline. On the
+        event loop, `await session_runs.settle(store)` instead: it runs the nodes in a worker."""
         with self.lock:
             self.queue.advance(now)
+            self.advance_models(now)
+
+    def advance_models(self, now: float) -> None:
+        with self.lock:
             moves = self.models.moves
             self.models.advance(now)
             if self.models.moves != moves:
