@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import struct
 import threading
 import typing as t
@@ -37,6 +38,13 @@ def claimed_png(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * (width + 1)))
             + chunk(b"IEND", b""))
+
+
+def noise_png(side: int, seed: int) -> bytes:
+    """A PNG as large as its pixels (random noise does not compress)."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), random.Random(seed).randbytes(side * side * 3)).save(out, format="PNG")
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -270,7 +278,7 @@ def test_bulk_limits_have_defaults_and_are_settings(client: TestClient) -> None:
 
 def test_an_archive_over_the_byte_cap_fails_as_a_bulk_download_fails(
         client: TestClient, server: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    names = [uploaded(client, png_bytes(64, 64, (i, 0, 0)))["image_name"] for i in range(3)]
+    names = [uploaded(client, noise_png(64, seed))["image_name"] for seed in range(3)]  # ~12 KB each
     size = sum(len(client.get(f"{IMAGES}i/{name}/full").content) for name in names)
     ok(client.put(f"{CONTROL}/settings", json={"bulk_download_max_bytes": size}))  # the entries' headers won't fit
     seen = recorded_events(monkeypatch, server)
