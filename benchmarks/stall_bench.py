@@ -10,7 +10,8 @@ phases: idle, then each kind of heavy work alone, then all of it at once:
   decodes to 144 MB), and an 11580x11580 one that must be refused before decoding;
 - nodes: `blank_image` 8192x8192 sessions (queue speed `instant`: the enqueue answers once it ran);
 - bulk downloads: zips of a board holding 12 of the 3 MB images, built and fetched;
-- every phase changes state, so the state file is written while it runs.
+- every phase changes state, so the state file is written while it runs (`--no-state-file` leaves
+  it out, to tell its stalls from the rest).
 
 The goal: probe p99 <= 50 ms and max <= 200 ms in every phase. Run it alone with
 `python benchmarks/stall_bench.py` (or `make bench`, which runs it after the Prism comparison).
@@ -167,7 +168,8 @@ class Workload:
     def nodes(self, stop: threading.Event) -> None:
         client = Client(self.port)
         node = {"id": "blank", "type": "blank_image", "width": 8192, "height": 8192, "mode": "RGB",
-                "color": {"r": 0, "g": 128, "b": 255, "a": 255}, "is_intermediate": True}
+                "color": {"r": 0, "g": 128, "b": 255, "a": 255}, "is_intermediate": True,
+                "use_cache": False}  # else the invocation cache answers every run after the first
         batch = {"batch": {"graph": {"id": "g", "nodes": {"blank": node}, "edges": []}, "runs": 1}}
         while not stop.is_set():
             client.json("POST", "/api/v1/queue/default/enqueue_batch", batch)
@@ -182,9 +184,9 @@ class Workload:
             self._count("bulk_downloads")
 
     def phase(self, name: str) -> list[t.Callable[[threading.Event], None]]:
-        kinds = {"uploads": [self.uploads], "model_image": [self.model_image], "nodes": [self.nodes],
-                 "bulk_downloads": [self.bulk_downloads], "idle": []}
-        return kinds.get(name) or [self.uploads, self.model_image, self.nodes, self.bulk_downloads]
+        kinds = {"idle": [], "uploads": [self.uploads], "model_image": [self.model_image], "nodes": [self.nodes],
+                 "bulk_downloads": [self.bulk_downloads]}
+        return kinds[name] if name in kinds else [self.uploads, self.model_image, self.nodes, self.bulk_downloads]
 
 
 def measure_phase(workload: Workload, port: int, name: str, seconds: float) -> dict[str, t.Any]:
@@ -225,12 +227,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_mock(folder: Path) -> tuple[subprocess.Popen, int]:
+def start_mock(folder: Path, state_file: bool) -> tuple[subprocess.Popen, int]:
     port = free_port()
+    saving = ["--state-file", str(folder / "state.json")] if state_file else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     log = open(folder / "mock.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--api", "invokeai", "--host", HOST,
-                               "--port", str(port), "--seed", "1", "--state-file", str(folder / "state.json")],
+                               "--port", str(port), "--seed", "1", *saving],
                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -245,10 +248,11 @@ def start_mock(folder: Path) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("the mock did not start in 60 s")
 
 
-def run(seconds: float, phases: t.Sequence[str], json_out: Path | None = None) -> list[dict[str, t.Any]]:
+def run(seconds: float, phases: t.Sequence[str], json_out: Path | None = None,
+        state_file: bool = True) -> list[dict[str, t.Any]]:
     results = []
     with tempfile.TemporaryDirectory(prefix="mockserver-stall-") as folder:
-        server, port = start_mock(Path(folder))
+        server, port = start_mock(Path(folder), state_file)
         try:
             workload = Workload(port)
             for name in phases:
@@ -277,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds the probe runs per phase (default 8)")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--no-state-file", action="store_true",
+                        help="serve without --state-file (tells the stalls of saving from the rest)")
     parser.add_argument("--probe-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--probe-seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -287,9 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(phases) - set(PHASES))
     if unknown:
         parser.error(f"unknown phases: {', '.join(unknown)}")
-    print(f"stall test: a probe GET {PROBE_PATH} every {PROBE_INTERVAL_S * 1000:.0f} ms, {args.seconds:g} s per phase",
-          flush=True)
-    run(args.seconds, phases, args.json)
+    print(f"stall test: a probe GET {PROBE_PATH} every {PROBE_INTERVAL_S * 1000:.0f} ms, {args.seconds:g} s per phase"
+          f"{'' if args.no_state_file else ', with --state-file'}", flush=True)
+    run(args.seconds, phases, args.json, state_file=not args.no_state_file)
     return 0
 
 

@@ -15,10 +15,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import os
 import threading
 import typing as t
 
 WORKERS = 4
+# Workers run at a lower CPU priority than the event loop's thread: when the machine is busy, the
+# kernel gives the CPU to the thread answering requests first, and the heavy work takes what is
+# left (it spends most of its time in Pillow, zlib and numpy with the GIL released, so a worker
+# holding the GIL is rarely what the loop waits for).
+WORKER_NICENESS = 10
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -30,8 +36,18 @@ def _executor() -> concurrent.futures.ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="mockserver-work")
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="mockserver-work",
+                                                          initializer=_lower_priority)
         return _pool
+
+
+def _lower_priority() -> None:
+    """Nice this worker thread (on Linux a thread has a priority of its own); where it cannot be
+    done, the worker runs at the process's priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+    except (AttributeError, OSError):
+        pass
 
 
 async def off_loop(work: t.Callable[..., T], /, *args: t.Any, **kwargs: t.Any) -> T:

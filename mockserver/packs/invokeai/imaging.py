@@ -136,9 +136,9 @@ def webp_thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
 
 def thumbnail_of(image: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:
     """The WebP preview of a decoded image (workflow thumbnails, style presets, model images): the
-    same bytes as the thumbnail of its stored PNG, without encoding that PNG first."""
-    flat = normalized(image)
-    image = flat.copy() if flat is image else flat  # `thumbnail` works in place
+    same bytes as the thumbnail of its stored PNG, without encoding that PNG first. The image is
+    shrunk in place (`thumbnail` works so): give it one nobody needs afterwards."""
+    image = normalized(image)
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     normalized(image).save(out, format="WEBP")
