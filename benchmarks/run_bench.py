@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import stall_bench  # benchmarks/stall_bench.py: this script's folder is first on sys.path
 import yaml
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -446,6 +447,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"comma-separated APIs to benchmark, in this order (default {','.join(APIS)})",
     )
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    parser.add_argument("--stall-seconds", type=float, default=8.0,
+                        help="seconds per phase of the stall test (stall_bench.py); 0 skips it (default 8)")
     args = parser.parse_args(argv)
     if min(args.duration, args.connections, args.threads, args.timeout) < 1 or args.warmup < 0:
         parser.error("--duration, --connections, --threads and --timeout must be >= 1, --warmup >= 0")
@@ -1386,6 +1389,9 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, rows, settings, specs, verdicts, now, notes)
         print(f"wrote {args.json}")
     print(goal_line(verdicts))
+    if args.stall_seconds > 0:
+        print()
+        stall_bench.main(["--seconds", str(args.stall_seconds)])
     return 0
 
 

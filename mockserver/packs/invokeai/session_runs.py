@@ -225,7 +225,7 @@ async def settle(store: t.Any, *, wait: bool = True) -> None:
 
 async def _execute(store: t.Any, run: SessionRun) -> None:
     try:
-        await off_loop(run.execute)
+        await off_loop(run.execute, lane="sessions")
     finally:
         with store.lock:
             store.queue.conclude(run)
