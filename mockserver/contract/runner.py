@@ -165,6 +165,21 @@ CHUTES_WARMUP_EVENT = {
             "properties": {"status": {"type": "string", "enum": ["cold", "hot"]}, "log": {"type": "string"}}}},
     },
 }
+CHUTES_INSTANCE_LOG_EVENT = {
+    "type": "object", "required": ["data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["message"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"anyOf": [
+            {"type": "object", "required": ["event", "filename"], "additionalProperties": False,
+             "properties": {"event": {"const": "connected"}, "filename": {"type": "string"}}},
+            {"type": "object", "required": ["log"], "additionalProperties": False,
+             "properties": {"log": {"type": "string"}}},
+        ]}},
+    },
+}
+# Event streams whose spec schema is `{type: string}` (as upstream), and the event each one sends.
+CHUTES_EVENT_STREAMS = {"/chutes/warmup/{chute_id_or_name}": CHUTES_WARMUP_EVENT,
+                        "/instances/{instance_id}/logs": CHUTES_INSTANCE_LOG_EVENT}
 CHUTES_FORM_CHECKS = {"negative_data_rejection": {"enabled": False}}
 CHUTES_CORD = {"method": "POST", "path": "/echo", "function": "echo", "stream": False}
 CHUTES_DEPLOY = {"image": "chutes/sglang:0.4.9", "public": False, "code": "chute = 1\n", "filename": "my_chute.py",
@@ -223,20 +238,23 @@ def chutes_as_tested(spec: dict) -> dict:
       generated X-Chutes-Hotkey + X-Chutes-Signature pair switches the server to hotkey auth): a
       401 that says nothing about the operation. Credentials come from the run (`--header`,
       `--chutes-hotkey-seed`, the mock's key) and `ignored_auth` tests that they are required.
-    - The warmup's `text/event-stream` schema: schemathesis reads the schema of an event stream in an
-      OpenAPI 3.0 document as the schema of one event (`{data, event, id, retry}`), so the spec's
-      `{type: string}` fails on every event. It becomes the event the description documents.
+    - The `text/event-stream` schemas of the warmup and instance-log streams: schemathesis reads the
+      schema of an event stream in an OpenAPI 3.0 document as the schema of one event (`{data,
+      event, id, retry}`), so the spec's `{type: string}` fails on every event. Each becomes the
+      event its description documents. (The image build log stream ends no line with a blank one,
+      so an SSE parser sees no event in it.)
     """
     refs = {f"#/components/parameters/{name}" for name in CHUTES_AUTH_HEADERS}
     for item in spec.get("paths", {}).values():
         for operation in item.values():
             if isinstance(operation, dict) and "parameters" in operation:
                 operation["parameters"] = [p for p in operation["parameters"] if p.get("$ref") not in refs]
-    warmup = spec["paths"].get("/chutes/warmup/{chute_id_or_name}", {}).get("get")
-    if warmup is not None:
-        content = warmup["responses"]["200"]["content"]
-        if content.get("text/event-stream", {}).get("schema") == {"type": "string"}:
-            content["text/event-stream"]["schema"] = CHUTES_WARMUP_EVENT
+    for path, event in CHUTES_EVENT_STREAMS.items():
+        stream = spec["paths"].get(path, {}).get("get")
+        if stream is not None:
+            content = stream["responses"]["200"]["content"]
+            if content.get("text/event-stream", {}).get("schema") == {"type": "string"}:
+                content["text/event-stream"]["schema"] = event
     return document_unreadable_json_bodies(spec)
 
 
@@ -525,6 +543,53 @@ def lax_valid_body(case: Case) -> bool:
     return converted is not case.body and SchemaValidator(schema, components).is_valid(converted)
 
 
+def lax_valid_query(case: Case) -> bool:
+    """A "negative" case whose only violation is a query value that, as the text a query string
+    carries, is valid (a number generated for a list of strings arrives as one string): a FastAPI
+    server reads it as that text and accepts it, rightly."""
+    from mockserver.engine.lax import lax_value
+    from mockserver.engine.schema import SchemaValidator
+
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative or not isinstance(case.query, dict):
+        return False
+    if {str(getattr(location, "value", location)) for location, info in meta.components.items()
+            if info.mode.is_negative} != {"query"}:
+        return False
+    spec = case.operation.schema.raw_schema
+    components = spec.get("components", {})
+    for parameter in case.operation.definition.raw.get("parameters", []):
+        if "$ref" in parameter:
+            parameter = components.get("parameters", {}).get(parameter["$ref"].rsplit("/", 1)[-1], {})
+        name, schema = parameter.get("name"), parameter.get("schema")
+        if parameter.get("in") != "query":
+            continue
+        if name not in case.query:
+            if parameter.get("required"):
+                return False
+            continue
+        if schema is None:
+            continue
+        texts = [_query_text(v) for v in (case.query[name] if isinstance(case.query[name], list)
+                                          else [case.query[name]])]
+        value: t.Any = texts if _takes_array(schema, components) else texts[-1] if texts else ""
+        converted = lax_value(value, schema, components.get("schemas", {}))
+        if not SchemaValidator(schema, components.get("schemas", {})).is_valid(converted):
+            return False
+    return True
+
+
+def _query_text(value: t.Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _takes_array(schema: dict, components: dict) -> bool:
+    branches = [schema, *schema.get("anyOf", []), *schema.get("oneOf", []), *schema.get("allOf", [])]
+    return any(isinstance(b, dict) and b.get("type") == "array" for b in branches)
+
+
 NODE_LOC = ["body", "batch", "graph", "nodes"]
 def _names_a_rule(case: Case, response: Response) -> bool:
     """A 401 that is a business rule, not bad credentials (Chutes' `POST /images/` for another
@@ -574,7 +639,7 @@ def _lax_cases_are_valid(ctx: t.Any, case: Case, **kwargs: t.Any) -> None:
     from schemathesis.generation import GenerationMode
 
     profile = _ACTIVE_PROFILES.get(case.operation.schema.raw_schema.get(MARKER))
-    if profile is not None and lax_dialect(profile) and lax_valid_body(case):
+    if profile is not None and lax_dialect(profile) and (lax_valid_body(case) or lax_valid_query(case)):
         case.meta.generation.mode = GenerationMode.POSITIVE
 
 

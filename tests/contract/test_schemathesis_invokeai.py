@@ -35,7 +35,7 @@ from starlette.testclient import TestClient
 from mockserver.app import ServerConfig, build_server
 from mockserver.contract.runner import (
     INVOKEAI_NOT_IMPLEMENTED, PROFILES, SEMVER_PATTERN, UNREADABLE_BODY_DETAIL, in_node, invokeai_as_tested,
-    lax_valid_body, unreadable_json_body,
+    lax_valid_body, lax_valid_query, unreadable_json_body,
 )
 from mockserver.engine.pipeline import Settings
 from mockserver.engine.resources import specs_dir
@@ -551,8 +551,9 @@ def test_invokeai_api(case: schemathesis.Case) -> None:
             # Bytes that are not text: FastAPI's 400 before any validation (documented as tested).
             response = case.call_and_validate(excluded_checks=[schemathesis.checks.negative_data_rejection])
             assert response.status_code == 400 and response.json() == {"detail": UNREADABLE_BODY_DETAIL}
-        elif lax_valid_body(case):
-            # Valid after pydantic's lax conversions (`0` for a boolean): accepted, as on the real server.
+        elif lax_valid_body(case) or lax_valid_query(case):
+            # Valid after pydantic's lax conversions (`0` for a boolean), or as the text a query
+            # string carries: accepted, as on the real server.
             case.call_and_validate(additional_checks=[valid_request_answered],
                                    excluded_checks=[schemathesis.checks.negative_data_rejection])
         else:
