@@ -281,6 +281,8 @@ class SessionQueue:
         """Finish the item whose nodes `run` ran: completed, or failed at its failing node."""
         if self.in_flight is run:
             self.in_flight = None
+        if not run.finished:  # the task awaiting it was cancelled (shutdown): the item runs again later
+            return
         item, when = run.item, run.when
         item["session"] = run.session
         if not run.live():  # canceled, deleted or reset while it ran: that said all there is to say

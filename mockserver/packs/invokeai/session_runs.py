@@ -53,6 +53,7 @@ class SessionRun:
         self.session: dict = item["session"]  # a private copy once `execute` starts
         self.failure: Failure | None = None
         self.stopped = False  # canceled, deleted or reset while it ran: nothing more is reported
+        self.finished = False  # every node ran (or one failed): there is an outcome to report
         self._node: dict | None = None  # the node running, for its progress events
         self.future: asyncio.Future | None = None  # the task running it, for whoever settles meanwhile
 
@@ -66,6 +67,7 @@ class SessionRun:
         except Exception as error:  # never leave an item running: it would wedge the queue
             self.failure = ({"id": self.item["session_id"], "type": "session"}, self.item["session_id"],
                             NodeFailed(type(error).__name__, str(error), "services/session_processor"))
+        self.finished = True
 
     def live(self) -> bool:
         """Still the item the processor runs: not canceled, deleted or reset away meanwhile."""
