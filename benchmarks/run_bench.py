@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import stall_bench  # benchmarks/stall_bench.py: this script's folder is first on sys.path
 import yaml
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -454,6 +455,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip-restart", action="store_true",
                         help="leave out the restart-with-80-MB-of-state figure (restart_bench.py)")
+    parser.add_argument("--stall-seconds", type=float, default=8.0,
+                        help="seconds per phase of the stall test (stall_bench.py); 0 skips it (default 8)")
     args = parser.parse_args(argv)
     if min(args.duration, args.connections, args.threads, args.timeout) < 1 or args.warmup < 0:
         parser.error("--duration, --connections, --threads and --timeout must be >= 1, --warmup >= 0")
@@ -1397,6 +1400,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_restart:
         print()
         run_restart_bench()
+    if args.stall_seconds > 0:
+        print()
+        stall_bench.main(["--seconds", str(args.stall_seconds)])
     return 0
 
 

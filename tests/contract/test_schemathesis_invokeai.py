@@ -42,6 +42,7 @@ from mockserver.packs.invokeai import contract
 from mockserver.packs.invokeai.contract import NOT_IMPLEMENTED as INVOKEAI_NOT_IMPLEMENTED
 from mockserver.packs.invokeai.contract import SEMVER_PATTERN
 from mockserver.packs.invokeai.contract import as_tested as invokeai_as_tested
+from mockserver.packs.invokeai.bulk_downloads import BulkDownloads
 
 PACK = "invokeai"
 CONTROL = f"/__mock__/packs/{PACK}"
@@ -104,6 +105,15 @@ def ok(response: t.Any) -> t.Any:
     return response.json() if response.content else None
 
 
+def _archive(name: str) -> bytes:
+    """The bytes of a bulk download the baseline made (taken out: it is put back before every case)."""
+    store = app.runtimes[PACK].state
+    with store.lock:
+        data = store.bulk_downloads.take(name, store.clock.now())
+    assert data is not None, name
+    return data
+
+
 def _baseline() -> dict:
     """Part 1: fixtures (default workflows and presets) + three boards (one archived) + six
     uploaded PNGs (on boards, uncategorized, an asset, a starred one, one with metadata, one
@@ -156,7 +166,8 @@ def _baseline() -> dict:
     # -- part 2: models, downloads, the queue
     ok(client.get(f"{MODELS}/"))
     speeds = {"queue_speed": "instant", "model_speed": "instant"}
-    assert ok(client.put(f"{CONTROL}/settings", json=speeds)) == speeds
+    settings = ok(client.put(f"{CONTROL}/settings", json=speeds))
+    assert {key: settings[key] for key in speeds} == speeds
     for source in (CHECKPOINT, LORA, VAE, BROKEN):
         assert client.post(f"{MODELS}/install", params={"source": source}, json={}).status_code == 201
     models = {m["type"]: m["key"] for m in ok(client.get(f"{MODELS}/"))["models"]}
@@ -198,7 +209,7 @@ def _baseline() -> dict:
     paused = ok(client.get(f"{CONTROL}/state"))
     return {"state": running, "paused": paused, "boards": boards, "images": images,
             "workflow_id": workflow_id, "preset_id": preset_id, "default_preset_id": default_presets[0],
-            "bulk_download": (item, app.runtimes[PACK].state.bulk_downloads[item]),
+            "bulk_download": (item, _archive(item)),
             "models": models, "jobs": sorted({*installs, *downloads}), "batches": batches,
             "items": sorted([*items, *pending["item_ids"]]), "pending_items": sorted(pending["item_ids"])}
 
@@ -239,7 +250,8 @@ def restore(world: str = "running", *, force: bool = False) -> None:
         _loaded = (world, runtime.state, runtime.state.version)
     store = runtime.state
     with store.lock:
-        store.bulk_downloads = {BULK_ITEM: BULK_ZIP}
+        store.bulk_downloads = BulkDownloads()
+        store.bulk_downloads.add(BULK_ITEM, BULK_ZIP, store.clock.now())
 
 
 # -- the spec as schemathesis sees it --------------------------------------------------------------

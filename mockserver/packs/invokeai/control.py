@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mockserver.engine.http import Request
 from mockserver.engine.pack import Handlers
+from mockserver.packs.invokeai.session_runs import settle
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
@@ -29,7 +30,8 @@ def get_summary(request: Request) -> dict:
 
 
 def _settings(store: InvokeStore) -> dict:
-    return {"queue_speed": store.queue.speed, "model_speed": store.models.speed}
+    return {"queue_speed": store.queue.speed, "model_speed": store.models.speed,
+            **store.bulk_downloads.limits.as_settings()}
 
 
 @handlers("getInvokeSettings")
@@ -38,16 +40,17 @@ def get_settings(request: Request) -> dict:
 
 
 @handlers("updateInvokeSettings")
-def update_settings(request: Request) -> dict:
+async def update_settings(request: Request) -> dict:
     """How fast simulated work runs: `realtime` (the recorded server's pace on the engine clock) or
-    `instant` (done by the time the call that started it answers)."""
+    `instant` (done by the time the call that started it answers); and the bulk download limits."""
     store: InvokeStore = request.state
+    await settle(store)  # what was due at the old pace happens at the old pace
     with store.lock:
-        store.advance(store.clock.now())  # what was due at the old pace happens at the old pace
         if "queue_speed" in request.body:
             store.queue.speed = request.body["queue_speed"]
         if "model_speed" in request.body:
             store.models.speed = request.body["model_speed"]
+        store.bulk_downloads.limits.update(request.body)
         store.changed()
-        store.advance(store.clock.now())
+    await settle(store)
     return _settings(store)

@@ -15,6 +15,7 @@ import typing as t
 import socketio
 
 from mockserver.packs.invokeai import openapi_document
+from mockserver.packs.invokeai.session_runs import settle
 from mockserver.packs.invokeai.store import InvokeStore
 from mockserver.packs.invokeai.web_ui import UiBundle
 
@@ -56,8 +57,10 @@ class InvokeCompanion:
 
     async def deliver(self) -> None:
         store = self.state()
+        # Start what is due; a session's nodes run in a worker meanwhile and their events queue up
+        # in order, delivered as they come, tick after tick.
+        await settle(store, wait=False)
         with store.lock:
-            store.advance(store.clock.now())
             events = store.take_events()
         for name, data, room in events:
             await self.sio.emit(name, data, room=room)

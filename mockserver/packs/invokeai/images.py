@@ -3,14 +3,16 @@ stars, gallery queries and bulk zip downloads."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
+from dataclasses import dataclass
 
+from mockserver.engine.bodies import UploadedFile
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
+from mockserver.packs.invokeai.bulk_downloads import build_zip
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
@@ -42,24 +44,45 @@ def _json_object_text(text: str | None) -> str | None:
 
 
 @handlers("upload_image")
-def upload_image(request: Request) -> Response:
+async def upload_image(request: Request) -> Response:
     store: InvokeStore = request.state
     params, form = request.params, request.body or {}
-    picture = imaging.read_image(form.get("file"))
-    resize_to = imaging.parse_resize_to(form.get("resize_to"))
-    # The form's metadata wins (null when it is not a JSON object); without it, the PNG's own.
-    sent = form.get("metadata")
-    metadata = _json_object_text(sent if sent else _embedded_text(picture, "invokeai_metadata"))
-    workflow = _embedded_text(picture, "invokeai_workflow")
-    graph = _embedded_text(picture, "invokeai_graph")
-    picture = imaging.prepare_upload(picture, resize_to=resize_to, crop_visible=bool(params.get("crop_visible")))
-    embedded = {"invokeai_metadata": metadata, "invokeai_workflow": workflow, "invokeai_graph": graph}
-    image = store.add_image(imaging.png_bytes(picture, embedded), picture.width, picture.height,
+    upload = imaging.check_image_upload(form.get("file"))
+    # Decoding, cropping, resizing and the PNG encoding run off the event loop; the store
+    # changes back on it, in one step.
+    prepared = await off_loop(_prepare_upload, upload, form.get("resize_to"), bool(params.get("crop_visible")),
+                              form.get("metadata"))
+    image = store.add_image(prepared.data, prepared.width, prepared.height,
                             category=params["image_category"], is_intermediate=params["is_intermediate"],
                             board_id=params.get("board_id"), session_id=params.get("session_id"),
-                            metadata=metadata, workflow=workflow, graph=graph)
+                            metadata=prepared.metadata, workflow=prepared.workflow, graph=prepared.graph)
     dto = store.image_dto(image)
     return Response.json(dto, 201, headers={"location": dto["image_url"]})
+
+
+@dataclass
+class _PreparedUpload:
+    data: bytes
+    width: int
+    height: int
+    metadata: str | None
+    workflow: str | None
+    graph: str | None
+
+
+def _prepare_upload(upload: UploadedFile, resize_text: str | None, crop_visible: bool,
+                    sent_metadata: str | None) -> _PreparedUpload:
+    """The upload as the PNG the gallery stores, with its text chunks. Blocking."""
+    picture = imaging.read_image(upload)
+    resize_to = imaging.parse_resize_to(resize_text)
+    # The form's metadata wins (null when it is not a JSON object); without it, the PNG's own.
+    metadata = _json_object_text(sent_metadata if sent_metadata else _embedded_text(picture, "invokeai_metadata"))
+    workflow = _embedded_text(picture, "invokeai_workflow")
+    graph = _embedded_text(picture, "invokeai_graph")
+    picture = imaging.prepare_upload(picture, resize_to=resize_to, crop_visible=crop_visible)
+    embedded = {"invokeai_metadata": metadata, "invokeai_workflow": workflow, "invokeai_graph": graph}
+    return _PreparedUpload(imaging.png_bytes(picture, embedded), picture.width, picture.height,
+                           metadata, workflow, graph)
 
 
 @handlers("create_image_upload_entry")
@@ -116,13 +139,16 @@ def get_image_full(request: Request) -> Response:
 
 
 @handlers("get_image_thumbnail")
-def get_image_thumbnail(request: Request) -> Response:
+async def get_image_thumbnail(request: Request) -> Response:
     store: InvokeStore = request.state
     name = request.params["image_name"]
     _image(store, name)
     thumbnail = store.thumbnails.get(name)
     if thumbnail is None:
-        thumbnail = store.thumbnails[name] = imaging.webp_thumbnail(store.image_bytes[name])
+        thumbnail = await off_loop(imaging.webp_thumbnail, store.image_bytes[name])
+        with store.lock:
+            if name in store.images:  # not deleted meanwhile: a thumbnail is dropped with its image
+                store.thumbnails[name] = thumbnail
     return Response(200, thumbnail, "image/webp", {"cache-control": imaging.CACHE_FOREVER})
 
 
@@ -228,7 +254,7 @@ def get_images_by_names(request: Request) -> list:
 
 
 @handlers("download_images_from_list")
-def download_images_from_list(request: Request) -> Response:
+async def download_images_from_list(request: Request) -> Response:
     store: InvokeStore = request.state
     body = request.body or {}
     names, board_id = body.get("image_names"), body.get("board_id")
@@ -239,24 +265,26 @@ def download_images_from_list(request: Request) -> Response:
             chosen = [store.images[name] for name in names if name in store.images]
         else:
             chosen = store.select_images(board_id=board_id, starred_first=False)
+        # The bytes as they are now: an image deleted while the archive is built stays in it.
+        entries = [(f"{image['image_category']}/{image['image_name']}", store.image_bytes[image["image_name"]])
+                   for image in chosen]
         item_id = store.new_id()
         item_name = f"{item_id}.zip"
         # The real server builds the archive in the background and tells the "default" bulk
-        # download room when it starts and when it is ready; here it is ready at once.
+        # download room when it starts and when it is ready (or failed); here the answer waits
+        # for the archive, so a client may fetch it as soon as it has the name.
         event = {"bulk_download_id": "default", "bulk_download_item_id": item_id, "bulk_download_item_name": item_name}
         store.emit("bulk_download_started", event, room="default")
-        store.bulk_downloads[item_name] = _zip(store, chosen)
-        store.emit("bulk_download_complete", event, room="default")
+        refusal = store.bulk_downloads.refusal(entries)
+    if refusal is None:
+        data = await off_loop(build_zip, entries)
+        del entries  # the archive holds the bytes now
+        with store.lock:
+            store.bulk_downloads.add(item_name, data, store.clock.now())
+            store.emit("bulk_download_complete", event, room="default")
+    else:
+        store.emit("bulk_download_error", {**event, "error": refusal}, room="default")
     return Response.json({"response": None, "bulk_download_item_name": item_name}, 202)
-
-
-def _zip(store: InvokeStore, images: list[dict]) -> bytes:
-    """The archive InvokeAI builds: one folder per image category."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        for image in images:
-            archive.writestr(f"{image['image_category']}/{image['image_name']}", store.image_bytes[image["image_name"]])
-    return out.getvalue()
 
 
 @handlers("get_bulk_download_item")
@@ -264,7 +292,8 @@ def get_bulk_download_item(request: Request) -> Response:
     store: InvokeStore = request.state
     name = request.params["bulk_download_item_name"]
     # Served once: the real server deletes the archive after sending it.
-    data = store.bulk_downloads.pop(name, None)
+    with store.lock:
+        data = store.bulk_downloads.take(name, store.clock.now())
     if data is None:
         raise ApiError(404, "Not Found")
     return Response(200, data, "application/zip", _file_headers(name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import warnings
 
 from PIL import Image
@@ -17,22 +18,59 @@ from mockserver.engine.issues import ApiError
 CACHE_FOREVER = "max-age=31536000"
 THUMBNAIL_SIZE = 256  # InvokeAI's thumbnails fit in 256×256
 MAX_PIXELS = 4096 * 4096  # the largest `resize_to` InvokeAI accepts
-# Refuse decompression bombs instead of letting Pillow warn and go on: the mock holds images in RAM.
-Image.MAX_IMAGE_PIXELS = 8192 * 8192
+# The largest image the mock decodes or makes, on every route and in every node: it holds images
+# in memory, and a 8192×8192 RGBA picture is already 256 MB decoded. Checked from the file's
+# header before any pixel is decoded (a 500 KB PNG can claim 11580×11580).
+MAX_IMAGE_PIXELS = 8192 * 8192
+# Pillow's own bomb check reads a process-wide setting and warns through the process-wide warning
+# filters; neither is the mock's to change (it runs inside users' test processes). Its warning is
+# silenced here, under one lock because `catch_warnings` is not thread-safe, and the mock's own
+# limit decides.
+_OPEN_LOCK = threading.Lock()
 
 
-def read_image(upload: UploadedFile | None) -> Image.Image:
-    """The uploaded file as a decoded image, or the real server's 415."""
+class ImageTooLarge(ValueError):
+    def __init__(self, width: int, height: int, limit: int) -> None:
+        super().__init__(f"{width}x{height} pixels is more than the {limit} pixels the mock decodes")
+        self.width, self.height, self.limit = width, height, limit
+
+
+def open_image(data: bytes, max_pixels: int | None = None) -> Image.Image:
+    """The image in `data`, decoded; ImageTooLarge (before decoding) past `max_pixels` (default
+    MAX_IMAGE_PIXELS), another exception for bytes that are not an image."""
+    max_pixels = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))  # lazy: reads the header only
+        except Image.DecompressionBombError:  # past twice Pillow's own limit: too large for ours too
+            raise ImageTooLarge(0, 0, max_pixels) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(width, height, max_pixels)
+    image.load()
+    return image
+
+
+def check_image_upload(upload: UploadedFile | None) -> UploadedFile:
+    """The upload when it says it is an image, or the real server's 415."""
     if upload is None or not (upload.content_type or "").startswith("image"):
         raise ApiError(415, "Not an image")
+    return upload
+
+
+def read_image(upload: UploadedFile | None, max_pixels: int | None = None) -> Image.Image:
+    """The uploaded file as a decoded image, or a 415: the real server's for bytes Pillow cannot
+    read, and the same status, with the reason, for an image past the pixel limit (the real server
+    answers 415 "Failed to read image" for Pillow's decompression bombs). Blocking: call it off
+    the event loop."""
+    upload = check_image_upload(upload)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(upload.data))
-            image.load()
+        return open_image(upload.data, max_pixels)
+    except ImageTooLarge as error:
+        raise ApiError(415, f"Failed to read image: {error}") from None
     except Exception:  # Pillow raises many kinds for bad bytes; all mean the same to a client
         raise ApiError(415, "Failed to read image") from None
-    return image
 
 
 def parse_resize_to(text: str | None) -> tuple[int, int] | None:
@@ -93,7 +131,14 @@ def png_bytes(image: Image.Image, text: dict[str, str | None] | None = None) -> 
 
 def webp_thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
     """A WebP no larger than size×size, keeping the aspect ratio (never enlarged)."""
-    image = Image.open(io.BytesIO(data))
+    return thumbnail_of(open_image(data), size)
+
+
+def thumbnail_of(image: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:
+    """The WebP preview of a decoded image (workflow thumbnails, style presets, model images): the
+    same bytes as the thumbnail of its stored PNG, without encoding that PNG first. The image is
+    shrunk in place (`thumbnail` works so): give it one nobody needs afterwards."""
+    image = normalized(image)
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     normalized(image).save(out, format="WEBP")

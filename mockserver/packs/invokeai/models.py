@@ -15,15 +15,14 @@ labels it.
 from __future__ import annotations
 
 import html
-import io
 import typing as t
 from urllib.parse import urlsplit
 
-from PIL import Image
-
+from mockserver.engine.bodies import UploadedFile
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.model_manager import ModelError, ModelManager
 
@@ -131,22 +130,21 @@ def get_model_image(request: Request) -> Response:
 
 
 @handlers("update_model_image")
-def update_model_image(request: Request) -> None:
-    upload = (request.body or {}).get("image")
-    if upload is None or not (upload.content_type or "").startswith("image"):
-        raise ApiError(415, "Not an image")
-    try:
-        picture = Image.open(io.BytesIO(upload.data))
-        picture.load()
-    except Exception:  # any undecodable upload
-        raise ApiError(415, "Failed to read image") from None
-    # Stored as InvokeAI stores it: a WebP thumbnail no larger than 256×256. The real route saves
-    # an image under any key; the mock wants the model to exist (404 `model not found`).
-    webp = imaging.webp_thumbnail(imaging.png_bytes(picture))
+async def update_model_image(request: Request) -> None:
+    upload = imaging.check_image_upload((request.body or {}).get("image"))
+    # Stored as InvokeAI stores it: a WebP thumbnail no larger than 256×256, made off the event
+    # loop (a small file may hold a huge picture; the pixel limit refuses it before decoding).
+    # The real route saves an image under any key; the mock wants the model to exist (404
+    # `model not found`).
+    webp = await off_loop(_model_image, upload)
     with _Write(request) as models:
         models.record(request.params["key"])
         models.set_image(request.params["key"], webp)
     return None
+
+
+def _model_image(upload: UploadedFile) -> bytes:
+    return imaging.thumbnail_of(imaging.read_image(upload))
 
 
 @handlers("delete_model_image")

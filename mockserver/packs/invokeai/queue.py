@@ -9,14 +9,15 @@ from mockserver.engine.http import Request
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 from mockserver.packs.invokeai.session_queue import FINISHED, SessionQueue
+from mockserver.packs.invokeai.session_runs import settle
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
 
 
-def _queue(request: Request) -> tuple[InvokeStore, SessionQueue, str]:
+async def _queue(request: Request) -> tuple[InvokeStore, SessionQueue, str]:
     store: InvokeStore = request.state
-    store.advance(store.clock.now())
+    await settle(store)
     return store, store.queue, request.params["queue_id"]
 
 
@@ -27,18 +28,14 @@ def _item(queue: SessionQueue, queue_id: str, item_id: int) -> dict:
     return item
 
 
-def _settle(store: InvokeStore) -> None:
-    """After a change the processor may act on at once (instant speed runs it to the end)."""
-    store.advance(store.clock.now())
-
-
 @handlers("enqueue_batch")
-def enqueue_batch(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def enqueue_batch(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     with store.lock:
         result = queue.enqueue(queue_id, request.body["batch"], bool(request.body.get("prepend", False)),
                                given=_batch_as_sent(request))
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
     return result
 
 
@@ -55,8 +52,8 @@ def _batch_as_sent(request: Request) -> dict | None:
 
 
 @handlers("list_all_queue_items")
-def list_all_queue_items(request: Request) -> list:
-    store, queue, queue_id = _queue(request)
+async def list_all_queue_items(request: Request) -> list:
+    store, queue, queue_id = await _queue(request)
     destination = request.params.get("destination")
     items = [i for i in queue.in_queue(queue_id) if destination is None or i["destination"] == destination]
     items.sort(key=lambda item: (-item["priority"], item["item_id"]))
@@ -64,8 +61,8 @@ def list_all_queue_items(request: Request) -> list:
 
 
 @handlers("get_queue_item_ids")
-def get_queue_item_ids(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def get_queue_item_ids(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     items = sorted(queue.in_queue(queue_id), key=lambda item: item["item_id"])
     # ORDER BY created_at: a batch's items share their creation time and keep their insertion order.
     items.sort(key=lambda item: item["created_at"], reverse=request.params.get("order_dir", "DESC") == "DESC")
@@ -73,89 +70,95 @@ def get_queue_item_ids(request: Request) -> dict:
 
 
 @handlers("get_queue_items_by_item_ids")
-def get_queue_items_by_item_ids(request: Request) -> list:
-    store, queue, queue_id = _queue(request)
+async def get_queue_items_by_item_ids(request: Request) -> list:
+    store, queue, queue_id = await _queue(request)
     found = (queue.get(queue_id, item_id) for item_id in request.body["item_ids"])
     return [queue.dto(item) for item in found if item is not None]
 
 
 @handlers("resume")
-def resume(request: Request) -> dict:
-    store, queue, _ = _queue(request)
+async def resume(request: Request) -> dict:
+    store, queue, _ = await _queue(request)
     with store.lock:
         queue.resume(store.clock.now())
         status = queue.processor_status()
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
     return status
 
 
 @handlers("pause")
-def pause(request: Request) -> dict:
-    store, queue, _ = _queue(request)
+async def pause(request: Request) -> dict:
+    store, queue, _ = await _queue(request)
     with store.lock:
         queue.pause()
     return queue.processor_status()
 
 
 @handlers("cancel_all_except_current")
-def cancel_all_except_current(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def cancel_all_except_current(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     with store.lock:
         canceled = queue.cancel_where(queue_id, lambda item: item["status"] == "pending")
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
     return {"canceled": canceled}
 
 
 @handlers("delete_all_except_current")
-def delete_all_except_current(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def delete_all_except_current(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     with store.lock:
         deleted = queue.delete_where(queue_id, lambda item: item["status"] == "pending")
     return {"deleted": deleted}
 
 
 @handlers("cancel_by_batch_ids")
-def cancel_by_batch_ids(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def cancel_by_batch_ids(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     batch_ids = set(request.body["batch_ids"])
     with store.lock:
         canceled = queue.cancel_where(queue_id, lambda item: item["batch_id"] in batch_ids)
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
     return {"canceled": canceled}
 
 
 @handlers("cancel_by_destination")
-def cancel_by_destination(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def cancel_by_destination(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     destination = request.params["destination"]
     with store.lock:
         canceled = queue.cancel_where(queue_id, lambda item: item["destination"] == destination)
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
     return {"canceled": canceled}
 
 
 @handlers("delete_by_destination")
-def delete_by_destination(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def delete_by_destination(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     destination = request.params["destination"]
     with store.lock:
         deleted = queue.delete_where(queue_id, lambda item: item["destination"] == destination)
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
     return {"deleted": deleted}
 
 
 @handlers("retry_items_by_id")
-def retry_items_by_id(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def retry_items_by_id(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     with store.lock:
         retried = queue.retry(queue_id, list(request.body))
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
     return {"queue_id": queue_id, "retried_item_ids": retried}
 
 
 @handlers("clear")
-def clear(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def clear(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     with store.lock:
         deleted = queue.delete_where(queue_id, lambda item: True)
         store.emit("queue_cleared", {"queue_id": queue_id}, room=queue_id)
@@ -163,69 +166,71 @@ def clear(request: Request) -> dict:
 
 
 @handlers("prune")
-def prune(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def prune(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     with store.lock:
         deleted = queue.delete_where(queue_id, lambda item: item["status"] in FINISHED)
     return {"deleted": deleted}
 
 
 @handlers("get_current_queue_item")
-def get_current_queue_item(request: Request) -> dict | None:
-    store, queue, queue_id = _queue(request)
+async def get_current_queue_item(request: Request) -> dict | None:
+    store, queue, queue_id = await _queue(request)
     item = queue.get(queue_id, queue.current) if queue.current is not None else None
     return queue.dto(item) if item is not None else None
 
 
 @handlers("get_next_queue_item")
-def get_next_queue_item(request: Request) -> dict | None:
-    store, queue, queue_id = _queue(request)
+async def get_next_queue_item(request: Request) -> dict | None:
+    store, queue, queue_id = await _queue(request)
     pending = queue.pending_order(queue_id)
     return queue.dto(pending[0]) if pending else None
 
 
 @handlers("get_queue_status")
-def get_queue_status(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def get_queue_status(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     return {"queue": queue.queue_status(queue_id), "processor": queue.processor_status()}
 
 
 @handlers("get_batch_status")
-def get_batch_status(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def get_batch_status(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     return queue.batch_status(queue_id, request.params["batch_id"])
 
 
 @handlers("get_queue_item")
-def get_queue_item(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def get_queue_item(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     # This one route leaves null fields out (FastAPI's response_model_exclude_none).
     return queue.dto(_item(queue, queue_id, request.params["item_id"]), exclude_none=True)
 
 
 @handlers("delete_queue_item")
-def delete_queue_item(request: Request) -> None:
-    store, queue, queue_id = _queue(request)
+async def delete_queue_item(request: Request) -> None:
+    store, queue, queue_id = await _queue(request)
     item_id = request.params["item_id"]
     with store.lock:
         # An unknown id is no error: the real server answers null for it all the same.
         queue.delete_where(queue_id, lambda item: item["item_id"] == item_id)
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
 
 
 @handlers("cancel_queue_item")
-def cancel_queue_item(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def cancel_queue_item(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     with store.lock:
         item = _item(queue, queue_id, request.params["item_id"])
         queue.cancel(item)
-        _settle(store)
+    # After a change the processor may act on at once (instant speed runs it to the end).
+    await settle(store)
     return queue.dto(item)
 
 
 @handlers("counts_by_destination")
-def counts_by_destination(request: Request) -> dict:
-    store, queue, queue_id = _queue(request)
+async def counts_by_destination(request: Request) -> dict:
+    store, queue, queue_id = await _queue(request)
     destination = request.params["destination"]
     items = [item for item in queue.in_queue(queue_id) if item["destination"] == destination]
     return {"queue_id": queue_id, "destination": destination, **queue.counts(items)}

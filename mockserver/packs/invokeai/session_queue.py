@@ -13,22 +13,14 @@ from __future__ import annotations
 
 import collections
 import copy
-import hashlib
-import io
 import itertools
-import json
-import types
 import typing as t
 
-from PIL import Image
-
-from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.catalogue import Catalogue
-from mockserver.packs.invokeai.field_validation import Invalid
 from mockserver.packs.invokeai.graph_validation import GraphChecker
-from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, TensorStore, data_url, traceback_for
-from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
+from mockserver.packs.invokeai.runners.context import TensorStore, traceback_for
 from mockserver.packs.invokeai.runners.metadata import without_none
+from mockserver.packs.invokeai.session_runs import SessionRun
 from mockserver.packs.invokeai.store import QUEUE_SECTIONS, timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
 
@@ -38,16 +30,7 @@ NODE_SECONDS = 0.005
 FINISHED = ("completed", "failed", "canceled")
 STATUSES = ("pending", "in_progress", "completed", "failed", "canceled")
 MAX_QUEUE_SIZE = 10000  # InvokeAI's default `max_queue_size`
-CACHE_SKIP = {"rand_int", "rand_float", "random_range"}  # random nodes are never served from the cache
 
-
-
-def registry() -> types.ModuleType:
-    """The node runners, imported when the first node runs: they bring numpy and the image
-    machinery, which a server that never runs a graph does not need at start-up."""
-    from mockserver.packs.invokeai.runners import registry as runners
-
-    return runners
 
 class SessionQueue:
     def __init__(self, store: t.Any, catalogue: Catalogue) -> None:
@@ -61,12 +44,13 @@ class SessionQueue:
         self.current: int | None = None
         self.idle_since = 0.0
         self.finish_at = 0.0
-        self._running: dict | None = None  # the node being run, for its progress events
+        self.in_flight: SessionRun | None = None  # the item whose nodes are running (session_runs.py)
+        self._waiting: collections.deque | None = None  # pending items in the order they are taken
+        self._waiting_made = 0  # next_item_id when that order was made
         # Status counts per queue and per (queue, batch), kept as items change so the status
         # answers and every status event are O(1) rather than a walk over the whole queue.
         self._queue_counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         self._batch_counts: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
-        self._now = 0.0
         # Latents, masks and conditioning by name, for every session (a cached output may name one)
         self.tensors = TensorStore()
         self.read_prompt_file: t.Callable[[str], str | None] = lambda path: None  # seed.py sets the folder
@@ -241,30 +225,49 @@ class SessionQueue:
     # -- processing ---------------------------------------------------------------------------
 
     def advance(self, now: float) -> None:
-        """Run the processor forward to `now`: finish what is due, start what is next."""
-        waiting: collections.deque | None = None  # sorted once per call: nothing is enqueued meanwhile
+        """Run the processor forward to `now`, every due session's nodes inline. The server runs
+        them off the event loop instead (`session_runs.settle`); both take the same steps."""
+        while (run := self.next_run(now)) is not None:
+            run.execute()
+            self.conclude(run)
+
+    def next_run(self, now: float) -> SessionRun | None:
+        """Move the processor towards `now` (items picked up, their status events) until an item's
+        nodes are due: that item's run, now in flight, or None when nothing is due (or a run is
+        in flight already: nothing moves until it is concluded)."""
+        if self.in_flight is not None:
+            return None
         while True:
             if self.current is not None:
                 if self.speed == "realtime" and now < self.finish_at:
-                    return
-                self._finish(self.items[self.current], now if self.speed == "instant" else self.finish_at)
-                continue
+                    return None
+                self.in_flight = SessionRun(self, self.items[self.current],
+                                            now if self.speed == "instant" else self.finish_at)
+                return self.in_flight
             if not self.started or not any(counts["pending"] for counts in self._queue_counts.values()):
-                return
-            if waiting is None:
-                waiting = collections.deque(self.pending_order())
-            while waiting and waiting[0]["status"] != "pending":
-                waiting.popleft()
-            if not waiting:
-                return
-            item = waiting[0]
+                return None
+            item = self._next_pending()
+            if item is None:
+                return None
             taken = max(self.idle_since, item["created_at"]) + DEQUEUE_SECONDS
             start = now if self.speed == "instant" else taken - DEQUEUE_SECONDS + PICKUP_SECONDS
             if start > now:
-                return
+                return None
             # The real server stamps started_at when it takes the item and reports it in progress
             # about 0.45 s later, once the session is ready: both are kept apart here too.
             self._start(item, start, started_at=start if self.speed == "instant" else taken)
+
+    def _next_pending(self) -> dict | None:
+        """The pending item the processor takes next. The order is sorted once and kept until
+        items are added (an instant run through 10,000 items must not sort 10,000 times); items
+        that have left the queue or stopped pending since are skipped."""
+        if self._waiting is None or self._waiting_made != self.next_item_id:
+            self._waiting = collections.deque(self.pending_order())
+            self._waiting_made = self.next_item_id
+        waiting = self._waiting
+        while waiting and (waiting[0]["status"] != "pending" or self.items.get(waiting[0]["item_id"]) is not waiting[0]):
+            waiting.popleft()
+        return waiting[0] if waiting else None
 
     def _start(self, item: dict, when: float, started_at: float) -> None:
         self.current = item["item_id"]
@@ -274,134 +277,30 @@ class SessionQueue:
         self._status_event(item)
         self.store.changed(*QUEUE_SECTIONS)
 
-    def _finish(self, item: dict, when: float) -> None:
-        self._now = when  # the simulated moment the nodes ran: images made now are stamped with it
-        try:
-            failure = self._run(item)
-        except Exception as error:  # never leave an item running: it would wedge the queue
-            failure = ({"id": item["session_id"], "type": "session"}, item["session_id"],
-                       NodeFailed(type(error).__name__, str(error), "services/session_processor"))
+    def conclude(self, run: SessionRun) -> None:
+        """Finish the item whose nodes `run` ran: completed, or failed at its failing node."""
+        if self.in_flight is run:
+            self.in_flight = None
+        if not run.finished:  # the task awaiting it was cancelled (shutdown): the item runs again later
+            return
+        item, when = run.item, run.when
+        item["session"] = run.session
+        if not run.live():  # canceled, deleted or reset while it ran: that said all there is to say
+            self.store.changed()
+            return
         self.current = None
         self.idle_since = when
-        if failure is None:
+        if run.failure is None:
             self._set_status(item, "completed", updated_at=when, completed_at=when)
             self._status_event(item)
         else:
-            node, prepared_id, error = failure
+            node, prepared_id, error = run.failure
             self._set_status(item, "failed", updated_at=when, completed_at=when, error_type=error.error_type,
                              error_message=error.message, error_traceback=traceback_for(error))
             # The real server reports the item's failure first, then the node's error.
             self._status_event(item)
-            self._event(item, "invocation_error", node, {"error_type": error.error_type, "error_message": error.message,
-                                                        "error_traceback": item["error_traceback"],
-                                                        "user_id": None, "project_id": None})
-        # Nodes change the store only through add_image (which names what it adds) and the cache.
-        self.store.changed(*QUEUE_SECTIONS, ("cache", ""))
-
-    def _run(self, item: dict) -> tuple[dict, str, NodeFailed] | None:
-        """Execute the session's graph as the real server does (`runners/graph_execution.py`: iterate
-        expands what it feeds, collect gathers it back); None when it ran out of nodes, else the
-        failing node."""
-        session = item["session"]
-        execution = GraphExecution(session, self.store.new_id)
-        context = self._context(item)
-        while (node := execution.next()) is not None:
-            refused = self._incoming_problem(context, node, execution.fed_fields(node["id"]))
-            if refused is not None:  # as `next()` fails on the real server: before the node starts
-                session["errors"][node["id"]] = f"{refused.error_type}: {refused.message}"
-                return node, node["id"], refused
-            self._event(item, "invocation_started", node)
-            self._running = node
-            try:
-                output = self._output(context, node)
-            except NodeFailed as error:
-                session["errors"][node["id"]] = f"{error.error_type}: {error.message}"
-                return node, node["id"], error
-            finally:
-                self._running = None
-            execution.complete(node["id"], output)
-            self._event(item, "invocation_complete", node, {"result": output})
-        return None
-
-    def _incoming_problem(self, context: RunContext, node: dict, fed: list[str]) -> NodeFailed | None:
-        """Values from edges are assigned with pydantic's checks on the real server: each is
-        validated (and coerced, 1 → 1.0 for a float) against its field, then the node's own
-        validators judge them."""
-        spec = self.catalogue.node(node["type"])
-        for name in fed:
-            field = spec.inputs.get(name) if spec is not None else None
-            if field is None:
-                continue
-            try:
-                node[name] = self.checker.fields.validate(node[name], field.schema, ())
-            except Invalid:
-                return registry().input_error(node, name)
-        return registry().validator_problem(context, node, fed)
-
-    def _output(self, context: RunContext, node: dict) -> dict:
-        """A node's output, from the invocation cache when it is on and has seen these inputs."""
-        cache = self.store.cache
-        cacheable = cache["enabled"] and node.get("use_cache", True) and node["type"] not in CACHE_SKIP
-        key = None
-        if cacheable:
-            inputs = {k: v for k, v in node.items() if k != "id"}  # the real key: everything but the id
-            key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-            if key in cache["entries"]:
-                cache["hits"] += 1
-                return copy.deepcopy(cache["entries"][key])
-            cache["misses"] += 1
-        output = {"output_meta": None, **registry().run_node(context, node)}
-        if key is not None:
-            cache["entries"][key] = copy.deepcopy(output)
-            while len(cache["entries"]) > cache["max_size"]:
-                cache["entries"].pop(next(iter(cache["entries"])))
-        return output
-
-    def _context(self, item: dict) -> RunContext:
-        store = self.store
-
-        def save_image(picture: Image.Image, node: dict, node_id: str, category: str = "general") -> dict:
-            board = (node.get("board") or {}).get("board_id") or item["destination"]
-            metadata = node.get("metadata")
-            graph_text = json.dumps(item["session"]["graph"])
-            workflow_text = json.dumps(item["workflow"]) if item["workflow"] else None
-            metadata_text = json.dumps(metadata) if isinstance(metadata, dict) else None
-            data = imaging.png_bytes(picture, {"invokeai_metadata": metadata_text, "invokeai_workflow": workflow_text,
-                                               "invokeai_graph": graph_text})
-            return store.add_image(data, picture.width, picture.height, category=category,
-                                   is_intermediate=bool(node.get("is_intermediate")), board_id=board,
-                                   session_id=item["session_id"], node_id=node_id,  # the prepared node's id
-                                   origin="internal", metadata=metadata_text,
-                                   workflow=workflow_text, graph=graph_text, when=self._now)
-
-        def load_image(name: str) -> Image.Image:
-            picture = Image.open(io.BytesIO(store.image_bytes[name]))
-            picture.load()
-            return picture
-
-        def progress(message: str, percentage: float | None = None, image: Image.Image | None = None,
-                     size: tuple[int, int] | None = None) -> None:
-            if self._running is not None:
-                preview = None
-                if image is not None:
-                    width, height = size or image.size
-                    preview = {"width": width, "height": height, "dataURL": data_url(image)}
-                self._event(item, "invocation_progress", self._running,
-                            {"message": message, "percentage": percentage, "image": preview})
-
-        def image_metadata(name: str) -> dict | None:
-            text = (store.images.get(name) or {}).get("metadata")
-            return json.loads(text) if text else None
-
-        def search_models(name: str, model_type: str) -> list[dict]:
-            return store.models.list_records(model_type=model_type, model_name=name)
-
-        return RunContext(save_image=save_image, load_image=load_image,
-                                model=store.models.get_record,
-                                rng=store.prompt_rng, progress=progress, tensors=self.tensors,
-                                image_metadata=image_metadata, read_prompt_file=self.read_prompt_file,
-                                search_models=search_models, node_spec=self.catalogue.node)
-
+from mockserver.packs.invokeai.session_runs import SessionRun
+from mockserver.packs.invokeai.store import QUEUE_SECTIONS, timestamp
     # -- events -------------------------------------------------------------------------------
 
     def _base(self, item: dict) -> dict:
@@ -419,8 +318,9 @@ class SessionQueue:
             "queue_status": self.queue_status(item["queue_id"]),
             "session_id": item["session_id"], "credits": None}, room=item["queue_id"])
 
-    def _event(self, item: dict, name: str, node: dict, extra: dict | None = None) -> None:
-        source = item["session"]["prepared_source_mapping"].get(node["id"], node["id"])
+    def node_event(self, item: dict, session: dict, name: str, node: dict, extra: dict | None = None) -> None:
+        """An invocation event; `session` is the one running (a run's private copy until it ends)."""
+        source = session["prepared_source_mapping"].get(node["id"], node["id"])
         self.store.emit(name, {**self._base(item), "session_id": item["session_id"],
                                "invocation": copy.deepcopy(node), "invocation_source_id": source, **(extra or {})},
                         room=item["queue_id"])

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from mockserver.engine.pack import Store
 from mockserver.engine.records import EVERY, Rows
+from mockserver.packs.invokeai.bulk_downloads import BulkDownloads
 
 # Board counts: InvokeAI counts `general` as images and every other category as assets.
 IMAGE_CATEGORIES = ("general",)
@@ -49,7 +50,7 @@ class InvokeStore(Store):
         self.style_presets: dict[str, dict] = {}
         self.preset_images: dict[str, bytes] = {}
         self.client_state: dict[str, str] = {}  # one store for the server, whatever the queue id
-        self.bulk_downloads: dict[str, bytes] = {}
+        self.bulk_downloads = BulkDownloads()  # archives made, not yet fetched (bounded: bulk_downloads.py)
         self.outbox: collections.deque = collections.deque(maxlen=10000)  # (event, data, room) for socket.io
         # The SessionQueue and the ModelManager, which need the store themselves: seed.new_state
         # makes them right after it.
@@ -86,9 +87,14 @@ class InvokeStore(Store):
         return events
 
     def advance(self, now: float) -> None:
-        """Move the queue processor and the model jobs forward to `now`."""
+        """Move the queue processor and the model jobs forward to `now`, nodes run inline. On the
+        event loop, `await session_runs.settle(store)` instead: it runs the nodes in a worker."""
         with self.lock:
             self.queue.advance(now)
+            self.advance_models(now)
+
+    def advance_models(self, now: float) -> None:
+        with self.lock:
             moves = self.models.moves
             self.models.advance(now)
             if self.models.moves != moves:
@@ -319,7 +325,7 @@ class InvokeStore(Store):
             self.client_state = dict(data.get("client_state", {}))
             self.log_level = int(data.get("log_level", self.log_level))
             self.cache = {**self.cache, **data.get("cache", {}), "entries": {}}
-            self.bulk_downloads = {}
+            self.bulk_downloads = BulkDownloads(self.bulk_downloads.limits)
             if data.get("queue"):
                 self.queue.load(data["queue"])
             if data.get("models"):

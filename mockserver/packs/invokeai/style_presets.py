@@ -12,6 +12,7 @@ from mockserver.engine.bodies import UploadedFile
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.store import InvokeStore
 
@@ -54,11 +55,12 @@ def _parse_data(text: str) -> dict:
 
 
 def _preview(form: dict) -> bytes | None:
-    """The form's optional `image` as the stored WebP preview; a bad image is refused up front."""
+    """The form's optional `image` as the stored WebP preview; a bad image is refused up front.
+    Blocking: decodes and encodes."""
     upload = form.get("image")
     if not isinstance(upload, UploadedFile):
         return None
-    return imaging.webp_thumbnail(imaging.png_bytes(imaging.read_image(upload)))
+    return imaging.thumbnail_of(imaging.read_image(upload))
 
 
 def _set_image(store: InvokeStore, preset: dict, preview: bytes | None) -> None:
@@ -93,11 +95,11 @@ def get_style_preset(request: Request) -> dict:
 
 
 @handlers("create_style_preset")
-def create_style_preset(request: Request) -> dict:
+async def create_style_preset(request: Request) -> dict:
     store: InvokeStore = request.state
     form = request.body or {}
     fields = _parse_data(form["data"])
-    preview = _preview(form)
+    preview = await off_loop(_preview, form)
     with store.lock:
         preset = _store_preset(store, fields)
         _set_image(store, preset, preview)
@@ -106,13 +108,14 @@ def create_style_preset(request: Request) -> dict:
 
 
 @handlers("update_style_preset")
-def update_style_preset(request: Request) -> dict:
+async def update_style_preset(request: Request) -> dict:
     store: InvokeStore = request.state
     form = request.body or {}
     preset = _preset(store, request.params["style_preset_id"])
     fields = _parse_data(form["data"])
-    preview = _preview(form)
+    preview = await off_loop(_preview, form)
     with store.lock:
+        preset = _preset(store, preset["id"])  # it may have gone meanwhile
         _store_preset(store, fields, preset["id"])
         # As on the real server, an update without an image removes the preset's image.
         _set_image(store, preset, preview)

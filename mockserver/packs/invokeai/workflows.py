@@ -7,9 +7,11 @@ import copy
 import math
 import re
 
+from mockserver.engine.bodies import UploadedFile
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError, Issue, RequestInvalid
 from mockserver.engine.pack import Handlers
+from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.store import InvokeStore, timestamp
 
@@ -200,15 +202,22 @@ def counts_by_category(request: Request) -> dict:
 
 
 @handlers("set_workflow_thumbnail")
-def set_workflow_thumbnail(request: Request) -> dict:
+async def set_workflow_thumbnail(request: Request) -> dict:
     store: InvokeStore = request.state
     record = _workflow(store, request.params["workflow_id"])
-    picture = imaging.read_image((request.body or {}).get("image"))
+    upload = imaging.check_image_upload((request.body or {}).get("image"))
+    thumbnail = await off_loop(_thumbnail, upload)
     with store.lock:
-        store.workflow_thumbnails[record["workflow_id"]] = imaging.webp_thumbnail(imaging.png_bytes(picture))
+        record = _workflow(store, request.params["workflow_id"])  # it may have gone meanwhile
+        store.workflow_thumbnails[record["workflow_id"]] = thumbnail
         record["updated_at"] = store.now()
         store.changed()
     return record_dto(store, record, thumbnail=True)
+
+
+def _thumbnail(upload: UploadedFile) -> bytes:
+    """The stored WebP preview of an uploaded image. Blocking: decodes and encodes."""
+    return imaging.thumbnail_of(imaging.read_image(upload))
 
 
 @handlers("delete_workflow_thumbnail")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
 
-MAX_IMAGE_PIXELS = 8192 * 8192
+from mockserver.packs.invokeai import imaging
 MAX_TENSORS = 4096  # descriptors kept for latents, masks and conditioning: small dicts, oldest dropped first
 
 Runner = t.Callable[["RunContext", dict], dict]
@@ -107,7 +107,7 @@ def size(width: t.Any, height: t.Any) -> tuple[int, int]:
     width, height = int(width), int(height)
     if width <= 0 or height <= 0:
         raise NodeFailed("ValueError", f"Image size must be positive, got {width}x{height}", "invocations/image.py")
-    if width * height > MAX_IMAGE_PIXELS:
+    if width * height > imaging.MAX_IMAGE_PIXELS:  # the same limit as every image route's
         raise NodeFailed("OverflowError", f"Image of {width}x{height} pixels is too large", "invocations/image.py")
     return width, height
 
