@@ -299,8 +299,12 @@ class SessionQueue:
                              error_message=error.message, error_traceback=traceback_for(error))
             # The real server reports the item's failure first, then the node's error.
             self._status_event(item)
-from mockserver.packs.invokeai.session_runs import SessionRun
-from mockserver.packs.invokeai.store import QUEUE_SECTIONS, timestamp
+            self.node_event(item, item["session"], "invocation_error", node,
+                            {"error_type": error.error_type, "error_message": error.message,
+                             "error_traceback": item["error_traceback"], "user_id": None, "project_id": None})
+        # Nodes change the store only through add_image (which names what it adds) and the cache.
+        self.store.changed(*QUEUE_SECTIONS, ("cache", ""))
+
     # -- events -------------------------------------------------------------------------------
 
     def _base(self, item: dict) -> dict:
