@@ -21,7 +21,8 @@ from invokeai_support import (
 from PIL import Image
 from starlette.testclient import TestClient
 
-from mockserver.packs.invokeai import imaging, session_runs
+from mockserver.packs.invokeai import imaging
+from mockserver.packs.invokeai.runners import registry
 
 IMAGES = "/api/v1/images/"
 MODELS = "/api/v2/models"
@@ -189,7 +190,7 @@ class HeldNodes:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.running = threading.Event()
         self.release = threading.Event()
-        original = session_runs.run_node
+        original = registry.run_node
 
         def held(context: t.Any, node_: dict) -> dict:
             if node_["type"] == "integer":
@@ -197,7 +198,7 @@ class HeldNodes:
                 assert self.release.wait(BLOCK_TIMEOUT)
             return original(context, node_)
 
-        monkeypatch.setattr(session_runs, "run_node", held)
+        monkeypatch.setattr(registry, "run_node", held)
 
 
 def in_thread(call: t.Callable[[], t.Any]) -> tuple[threading.Thread, list]:
