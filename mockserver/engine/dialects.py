@@ -16,6 +16,7 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "missing": "Field required",
     "int_parsing": "Input should be a valid integer, unable to parse string as an integer",
     "int_type": "Input should be a valid integer",
+    "int_parsing_size": "Unable to parse input string as an integer, exceeded maximum size",
     "int_from_float": "Input should be a valid integer, got a number with a fractional part",
     "float_parsing": "Input should be a valid number, unable to parse string as a number",
     "float_type": "Input should be a valid number",

@@ -13,6 +13,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
+from mockserver.engine import jsonlimits
 from mockserver.engine.streams import Receive, Send, Shutdown, send_stream
 
 
@@ -80,12 +81,19 @@ class Request:
     state: t.Any = None  # the pack's store
     operation: t.Any = None  # the compiled spec Operation (its definition carries vendor extensions)
     client: tuple[str, int] | None = None
+    max_json_depth: int = jsonlimits.DEFAULT_MAX_DEPTH  # the server's bound on JSON nesting, for JSON a handler parses itself
 
     _query: dict[str, list[str]] | None = None
 
     @property
     def operation_id(self) -> str | None:
         return self.operation.operation_id if self.operation is not None else None
+
+    def parse_json(self, data: bytes | str) -> t.Any:
+        """JSON a handler reads itself (a form field, an uploaded file, an undeclared body), under
+        the server's depth bound: ValueError (JSONDecodeError, `jsonlimits.JsonTooDeep`, an
+        integer too long) when it does not read."""
+        return jsonlimits.loads(data, self.max_json_depth)
 
     @property
     def query(self) -> dict[str, list[str]]:

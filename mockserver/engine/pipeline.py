@@ -20,6 +20,7 @@ from mockserver.engine.faults import Fault, Faults
 from mockserver.engine.http import Receive, Request, Response, Send, header_dict, read_body
 from mockserver.engine.issues import ApiError, Issue, RequestInvalid
 from mockserver.engine.journal import Journal
+from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH
 from mockserver.engine.params import MISSING
 from mockserver.engine.routing import Match, MethodNotAllowed, Redirect, Router
 from mockserver.engine.spec import Operation
@@ -32,6 +33,7 @@ log = logging.getLogger("mockserver")
 class Settings:
     validate_responses: bool = False  # check every answer against the spec (tests turn it on)
     max_body_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = DEFAULT_MAX_DEPTH  # deeper request JSON is refused (see engine/jsonlimits.py)
 
 
 class ApiApp:
@@ -75,7 +77,8 @@ class ApiApp:
             return
         raw_headers = scope["headers"]
         request = Request(method, path, scope.get("query_string", b"").decode("latin-1"),
-                          header_dict(raw_headers), client=scope.get("client"))
+                          header_dict(raw_headers), client=scope.get("client"),
+                          max_json_depth=self.settings.max_json_depth)
         response, drop = await self._respond(found, request, receive)
         if self._journal is not None:
             self._journal.record(
@@ -181,7 +184,8 @@ class ApiApp:
         if operation.body is not None:
             try:
                 request.body = operation.body.decode(request.raw_body, request.content_type,
-                                                     lax=self.dialect.lax_json)
+                                                     lax=self.dialect.lax_json,
+                                                     max_depth=self.settings.max_json_depth)
             except RequestInvalid as invalid:
                 issues.extend(invalid.issues)
         if issues:
