@@ -13,6 +13,7 @@ from mockserver.engine import control
 from mockserver.engine.clock import Clock
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.fallback import fallback_pack, synthesized_operation_id
+from mockserver.engine.journal import Journal
 from mockserver.engine.pack import Handlers, Pack, PackContext
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.resources import specs_dir
@@ -38,7 +39,8 @@ def build_server(config: ServerConfig) -> MockServer:
     clock = Clock()
     if config.clock_start is not None:
         clock.set(config.clock_start, frozen=True)
-    services = Services(clock=clock, seed=seed, settings=config.settings)
+    services = Services(clock=clock, seed=seed, settings=config.settings,
+                        journal=Journal(config.settings.journal))
     packs = _selected_packs(config, seed)
     _check_options_have_their_pack(config.pack_options, packs)
     runtimes = [_runtime(pack, services) for pack in packs]

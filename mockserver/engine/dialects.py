@@ -95,6 +95,11 @@ class Dialect:
     def payload_too_large(self, limit: int) -> Response:
         return self.error(ApiError(413, f"Request body exceeds the limit of {limit} bytes"))
 
+    def request_timeout(self, seconds: float) -> Response:
+        """A body that did not arrive in time; the connection is closed after this answer."""
+        return self.error(ApiError(408, f"Request body not received within {seconds:g} s",
+                                   headers={"connection": "close"}))
+
     def unsupported_media_type(self, content_type: str, allowed: t.Iterable[str], body: bytes) -> Response:
         return self.error(ApiError(415, f"Unsupported Media Type: {content_type or 'none'}"))
 

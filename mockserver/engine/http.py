@@ -127,14 +127,28 @@ def header_dict(raw: t.Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
+class BodyTimeout(Exception):
+    """The client did not send its whole body in time (raised by the server's `receive`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"request body not received within {seconds:g} s")
+        self.seconds = seconds
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body was complete: there is no request to answer."""
+
+
 async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None when it is larger than `limit` bytes."""
+    """The whole request body, or None when it is larger than `limit` bytes. Raises ClientGone
+    when the client leaves before the body is complete (a part of a body is never handled), and
+    lets the server's BodyTimeout through."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
