@@ -281,3 +281,34 @@ def test_a_workflow_too_deep_to_save_is_refused_and_saving_still_works(every_pac
     assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
     assert client.get("/api/v1/workflows/", params={"per_page": 1}).json()["total"] == before
     assert client.get("/__mock__/state").status_code == 200
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("text", ["[" * 5000 + "]" * 5000, '{"a": ' * 200 + "1" + "}" * 200, '{"w": %s}' % DIGITS])
+def test_json_a_handler_reads_itself_is_bounded_too(every_pack: tuple[TestClient, t.Any], text: str) -> None:
+    """Form fields, uploaded files and undeclared bodies that handlers parse: the same bounds,
+    and each handler's own answer for JSON it cannot read."""
+    client, server = every_pack
+    answers = {
+        "preset": client.post("/api/v1/style_presets/", files={"data": (None, text)}),
+        "import": client.post("/api/v1/style_presets/import",
+                              files={"file": ("p.json", text.encode(), "application/json")}),
+        "resize": client.post("/api/v1/images/upload?image_category=general&is_intermediate=false",
+                              files={"file": ("a.png", _png(), "image/png"), "resize_to": (None, text)}),
+        "llm": client.post("/hosts/llm/v1/chat/completions", content=text,
+                           headers={"authorization": ALICE_KEY, "content-type": "application/json"}),
+    }
+    assert {name: response.status_code for name, response in answers.items()} == dict.fromkeys(answers, 400)
+    upload = client.post("/api/v1/images/upload?image_category=general&is_intermediate=false",
+                         files={"file": ("a.png", _png(), "image/png"), "metadata": (None, text)})
+    assert upload.status_code == 201  # metadata that does not read is dropped, as the real server does
+    assert client.get(f"/api/v1/images/i/{upload.json()['image_name']}/metadata").json() is None

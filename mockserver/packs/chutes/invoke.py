@@ -67,7 +67,7 @@ def _epoch(iso_time: str) -> int:
 
 def _mega_body(request: Request) -> dict:
     try:
-        payload = json.loads(request.raw_body)
+        payload = request.parse_json(request.raw_body)  # depth-bounded: ValueError past it
     except (ValueError, UnicodeDecodeError):
         payload = None
     if not isinstance(payload, dict):
@@ -154,7 +154,7 @@ def _request_body(request: Request) -> dict:
     if request.method not in ("POST", "PUT", "PATCH"):
         return {}
     try:
-        body = json.loads(request.raw_body)
+        body = request.parse_json(request.raw_body)
     except ValueError as error:
         raise ApiError(400, f"invalid request JSON payload: {error}") from None
     if not isinstance(body, dict):  # the real server fails with a 500 here

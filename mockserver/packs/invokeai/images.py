@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 
+from mockserver.engine import jsonlimits
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
@@ -29,14 +30,14 @@ def _embedded_text(image: object, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _json_object_text(text: str | None) -> str | None:
+def _json_object_text(text: str | None, max_depth: int) -> str | None:
     """Metadata as stored: a JSON object's text, or nothing when it does not parse (the real server
     logs and carries on)."""
     if not text:
         return None
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = jsonlimits.loads(text, max_depth)
+    except ValueError:  # nested too deep to keep, too: not a metadata object
         return None
     return json.dumps(value) if isinstance(value, dict) else None
 
@@ -46,10 +47,11 @@ def upload_image(request: Request) -> Response:
     store: InvokeStore = request.state
     params, form = request.params, request.body or {}
     picture = imaging.read_image(form.get("file"))
-    resize_to = imaging.parse_resize_to(form.get("resize_to"))
+    resize_to = imaging.parse_resize_to(form.get("resize_to"), request.max_json_depth)
     # The form's metadata wins (null when it is not a JSON object); without it, the PNG's own.
     sent = form.get("metadata")
-    metadata = _json_object_text(sent if sent else _embedded_text(picture, "invokeai_metadata"))
+    metadata = _json_object_text(sent if sent else _embedded_text(picture, "invokeai_metadata"),
+                                 request.max_json_depth)
     workflow = _embedded_text(picture, "invokeai_workflow")
     graph = _embedded_text(picture, "invokeai_graph")
     picture = imaging.prepare_upload(picture, resize_to=resize_to, crop_visible=bool(params.get("crop_visible")))
