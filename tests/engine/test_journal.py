@@ -138,3 +138,37 @@ def test_limits_refuse_nonsense_on_the_command_line(flag: str, capsys: pytest.Ca
     with pytest.raises(SystemExit):
         main(["serve", flag, "0"])
     assert "not a positive integer" in capsys.readouterr().err
+
+
+def test_serve_takes_the_limits_from_its_command_line() -> None:
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    from live import serve
+
+    def call(base: str, method: str, path: str, body: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, t.Any]:
+        request = urllib.request.Request(base + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    args = ("--api", "openai_usage", "--max-json-depth", "4", "--journal-max-entries", "3", "--journal-body-kb", "1")
+    with serve(*args) as base:
+        status, answer = call(base, "PUT", "/__mock__/clock", b'{"now": [[[[1]]]]}',
+                              {"content-type": "application/json"})
+        assert status == 400 and "nested deeper than 4 levels" in answer["error"]["issues"][0]["ctx"]["error"]
+        week_ago = int(time.time()) - 7 * 86400
+        for _ in range(5):
+            status, _ = call(base, "GET", f"/v1/organization/costs?start_time={week_ago}&limit=7&api_key=abc",
+                             headers={"authorization": "Bearer sk-admin-mockserver"})
+            assert status == 200
+        journal = call(base, "GET", "/__mock__/journal")[1]
+    assert journal["total"] == 3
+    entry = journal["requests"][-1]
+    assert entry["headers"]["authorization"].startswith("Bearer [redacted sha256:") and "abc" not in entry["query"]
+    assert entry["response_body_truncated"] is True and len(entry["response_body"]) == 1024
