@@ -99,13 +99,14 @@ def _control_app(runtimes: list[PackRuntime], services: Services,
     """The engine's control operations, with each pack's own control operations in front."""
     dialect = DIALECTS["control"]
     spec = load_spec(specs_dir() / "control.yaml", control.handlers.resolve)
-    app = ApiApp("control", spec.operations, dialect, state=server, settings=services.settings)
+    settings = services.settings.for_state_documents()
+    app = ApiApp("control", spec.operations, dialect, state=server, settings=settings)
     for runtime in runtimes:
         if runtime.pack.control_spec_path is None:
             continue
         pack_spec = load_spec(runtime.pack.control_spec_path, runtime.pack.control_handlers.resolve,
                               base_path=f"{CONTROL_PREFIX}/packs/{runtime.name}")
         app = ApiApp(f"control:{runtime.name}", pack_spec.operations, dialect,
-                     state=(lambda r=runtime: r.state), settings=services.settings, fallback=app)
+                     state=(lambda r=runtime: r.state), settings=settings, fallback=app)
         runtime.control_app = app
     return app

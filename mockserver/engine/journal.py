@@ -22,6 +22,8 @@ from urllib.parse import quote_plus, unquote_plus
 
 import orjson
 
+from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH, too_deep_at
+
 # Headers whose values are credentials. `x-chutes-signature` with its nonce can be replayed inside
 # the Chutes nonce window; the hotkey (an SS58 public address) and the nonce alone authorise
 # nothing, and tests check them, so they stay.
@@ -95,7 +97,8 @@ def _body_view(body: bytes, content_type: str, size: int) -> t.Any:
     if not body:
         return None
     whole = size <= len(body)
-    if whole and "json" in content_type:
+    # JSON too deep to be accepted is shown as text: parsed, it could not be written out again.
+    if whole and "json" in content_type and too_deep_at(body, DEFAULT_MAX_DEPTH) is None:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -7,6 +7,7 @@ needs. Every failure is rendered in the API's dialect; only a bug in the mock it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import time
@@ -36,6 +37,14 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     max_json_depth: int = DEFAULT_MAX_DEPTH  # deeper request JSON is refused (see engine/jsonlimits.py)
     journal: JournalLimits = field(default_factory=JournalLimits)
+
+    def for_state_documents(self) -> "Settings":
+        """The control plane's: a state export nests what clients stored (at most
+        `max_json_depth` deep) in up to a dozen levels of its own, and must import again."""
+        return dataclasses.replace(self, max_json_depth=self.max_json_depth + STATE_NESTING)
+
+
+STATE_NESTING = 32
 
 
 class ApiApp:

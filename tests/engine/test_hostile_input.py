@@ -270,14 +270,17 @@ def test_a_chutes_nonce_of_thousands_of_digits_is_an_invalid_nonce(every_pack: t
     assert response.status_code == 401 and response.json() == {"detail": "Invalid nonce!"}
 
 
+def _workflow(form_depth: int) -> str:
+    form = '{"elements": {}, "root": ' * (form_depth - 1) + "1" + "}" * (form_depth - 1)
+    return ('{"workflow": {"name": "deep", "author": "", "description": "", "version": "1", "contact": "", '
+            '"tags": "", "notes": "", "exposedFields": [], "meta": {"version": "3.0.0", "category": "user"}, '
+            '"nodes": [], "edges": [], "form": %s}}' % form)
+
+
 def test_a_workflow_too_deep_to_save_is_refused_and_saving_still_works(every_pack: tuple[TestClient, t.Any]) -> None:
     client, _ = every_pack
     before = client.get("/api/v1/workflows/", params={"per_page": 1}).json()["total"]
-    form = '{"elements": {}, "root": ' * 250 + "1" + "}" * 250
-    workflow = ('{"workflow": {"name": "deep", "author": "", "description": "", "version": "1", "contact": "", '
-                '"tags": "", "notes": "", "exposedFields": [], "meta": {"version": "3.0.0", "category": "user"}, '
-                '"nodes": [], "edges": [], "form": %s}}' % form)
-    response = client.post("/api/v1/workflows/", content=workflow, headers={"content-type": "application/json"})
+    response = client.post("/api/v1/workflows/", content=_workflow(250), headers={"content-type": "application/json"})
     assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
     assert client.get("/api/v1/workflows/", params={"per_page": 1}).json()["total"] == before
     assert client.get("/__mock__/state").status_code == 200
@@ -312,3 +315,15 @@ def test_json_a_handler_reads_itself_is_bounded_too(every_pack: tuple[TestClient
                          files={"file": ("a.png", _png(), "image/png"), "metadata": (None, text)})
     assert upload.status_code == 201  # metadata that does not read is dropped, as the real server does
     assert client.get(f"/api/v1/images/i/{upload.json()['image_name']}/metadata").json() is None
+
+
+def test_the_deepest_accepted_workflow_survives_a_state_round_trip(every_pack: tuple[TestClient, t.Any]) -> None:
+    client, _ = every_pack
+    response = client.post("/api/v1/workflows/", content=_workflow(126), headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text[:300]
+    workflow_id = response.json()["workflow_id"]
+    state = client.get("/__mock__/state")
+    assert state.status_code == 200
+    assert client.put("/__mock__/state", content=state.content,
+                      headers={"content-type": "application/json"}).status_code == 200
+    assert client.get(f"/api/v1/workflows/i/{workflow_id}").json()["workflow"]["form"]["elements"] == {}
