@@ -92,7 +92,7 @@ def _scan(chunk: np.ndarray, limit: int, depth: int, in_string: int) -> tuple[in
     return None, int(depths[-1]), int(quotes[-1] % 2)
 
 
-_INT_TEXT = re.compile(r"^\s*([+-]?)0*(\d+)\s*$")
+_INT_TEXT = re.compile(r"^\s*([+-]?)(\d+)\s*$")  # no `0*` before `\d+`: that pair backtracks quadratically
 
 
 class IntTooLong(ValueError):

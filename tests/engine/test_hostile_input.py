@@ -60,6 +60,19 @@ def test_loads_refuses_before_parsing_and_past_the_recursion_limit() -> None:
     assert jsonlimits.loads(b"[" * 128 + b"]" * 128, 128) is not None
 
 
+def test_integer_text_checks_do_not_backtrack() -> None:
+    # `0*\d+` before a mismatch backtracks quadratically: this took 30 s before.
+    assert not jsonlimits.is_oversized_int_text("0" * 20_000 + "x")
+    assert jsonlimits.is_oversized_int_text(" -" + "9" * 4301 + " ")
+
+
+def test_a_hotkey_of_any_length_is_refused_before_decoding() -> None:
+    from mockserver.packs.chutes import ss58
+
+    with pytest.raises(ValueError, match="too long"):
+        ss58.decode("5" * 100_000)  # base58 of 100 KB: 7 s of big-integer arithmetic before
+
+
 def test_integer_text_as_pydantic_reads_it() -> None:
     assert int_text(" -000" + "9" * 4300) == -int("9" * 4300)
     with pytest.raises(IntTooLong):

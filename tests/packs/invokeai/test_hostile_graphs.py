@@ -4,7 +4,7 @@ each fails its node with the error the real node ends in, and the server and its
 from __future__ import annotations
 
 import pytest
-from invokeai_support import enqueue, graph, int_graph, node, ok, run_until_idle
+from invokeai_support import enqueue, enqueue_raw, graph, int_graph, node, ok, run_until_idle
 from starlette.testclient import TestClient
 
 BIG = int("9" * 4000)  # a valid JSON integer, under CPython's 4,300-digit limit
@@ -50,3 +50,15 @@ def test_a_collection_too_large_to_hold_fails_the_node(client: TestClient, graph
 def test_a_huge_integer_value_passes_through(client: TestClient) -> None:
     assert _run(client, int_graph(BIG))["status"] == "completed"
     assert client.get("/__mock__/state").status_code == 200
+
+
+@pytest.mark.parametrize(("graph_node", "kind"), [
+    (node("i", "integer", value="9" * 5000), "int_parsing_size"),
+    (node("i", "integer", value="1" + "0" * 5000 + ".0"), "int_parsing_size"),
+    (node("f", "float", value=BIG), "float_type"),
+    (node("m", "float_math", operation="ADD", a=BIG, b=1), "float_type"),
+])
+def test_node_fields_past_any_number_are_refused_at_enqueue(client: TestClient, graph_node: dict, kind: str) -> None:
+    response = enqueue_raw(client, graph(graph_node))
+    assert response.status_code == 422, response.text[:300]
+    assert [issue["type"] for issue in response.json()["detail"]] == [kind]
