@@ -8,6 +8,7 @@ values, so a new entry point cannot forget them.
 from __future__ import annotations
 
 import re
+import time
 import typing as t
 
 import pytest
@@ -258,6 +259,10 @@ def test_no_entry_point_answers_5xx_to_hostile_input(every_pack: tuple[TestClien
                       headers={"content-type": "application/json"})
         check(name, operation, "a 200 KB Authorization", _path(operation.path),
               headers={"authorization": "Bearer " + "a" * 200_000})
+        if name == "chutes":
+            check(name, operation, "a 100 KB hotkey", _path(operation.path),
+                  headers={"x-chutes-hotkey": "5" * 100_000, "x-chutes-signature": "ab" * 64,
+                           "x-chutes-nonce": str(int(time.time()))})
     assert not failures, "\n".join(failures)
 
 
