@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"refuse request JSON nested deeper (default: {DEFAULT_MAX_DEPTH})")
     limits.add_argument("--header-timeout", type=float, default=Timeouts.head_seconds, metavar="SECONDS",
                         help="close connections whose request head takes longer (default: %(default)s; 0: never)")
+    limits.add_argument("--max-head-kb", type=float, default=Timeouts().head_bytes / 2**10, metavar="KB",
+                        help="largest request line and headers accepted, 431 past it (default: %(default)g)")
     limits.add_argument("--body-timeout", type=float, default=Timeouts.body_seconds, metavar="SECONDS",
                         help="answer 408 to bodies that take longer to arrive (default: %(default)s; 0: never)")
     limits.add_argument("--keep-alive", type=float, default=Timeouts.keep_alive_seconds, metavar="SECONDS",
@@ -203,7 +205,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("uvicorn.error").addFilter(_DroppedOnPurpose())
     _settle_heap()
     timeouts = Timeouts(head_seconds=args.header_timeout, body_seconds=args.body_timeout,
-                        keep_alive_seconds=args.keep_alive)
+                        keep_alive_seconds=args.keep_alive, head_bytes=int(args.max_head_kb * 2**10))
     uvicorn_config = uvicorn_config_for(server, timeouts, host=args.host, port=args.port, log_level=args.log_level,
                                         access_log=args.log_level in ("info", "debug"), lifespan="on")
     runner = Uvicorn(uvicorn_config, on_shutdown=server.begin_shutdown)

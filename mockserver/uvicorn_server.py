@@ -9,7 +9,8 @@ connection and sends its request head a byte at a time, or its body slowly, hold
 parser and buffers for as long as it likes. So the mock adds two deadlines (`Timeouts`):
 - the request head (request line and headers) must be complete within `head_seconds` of the
   connection opening or of the previous answer; else the connection is closed (with a 408 when
-  part of a head had arrived);
+  part of a head had arrived); and within `head_bytes` (431 past it: header values of any length
+  up to that get their normal answer, a 401 for a bad key);
 - the request body must be complete within `body_seconds` of the application first asking for
   it; else the answer is a 408 (in the API's error format) and the connection is closed.
 Each slow client costs only its own connection: the event loop serves everyone else meanwhile.
@@ -37,6 +38,7 @@ class Timeouts:
     head_seconds: float = 10.0
     body_seconds: float = 60.0
     keep_alive_seconds: float = 5.0
+    head_bytes: int = 1 << 20  # the request line and headers (uvicorn's httptools has no bound)
 
 
 class Uvicorn(uvicorn.Server):
@@ -52,7 +54,7 @@ class Uvicorn(uvicorn.Server):
 def config(app: t.Any, timeouts: Timeouts, **options: t.Any) -> uvicorn.Config:
     """A uvicorn config serving `app` with the deadlines of `timeouts`."""
     guarded = BodyDeadline(app, timeouts.body_seconds) if timeouts.body_seconds > 0 else app
-    http: t.Any = options.pop("http", None) or head_deadline_protocol(timeouts.head_seconds)
+    http: t.Any = options.pop("http", None) or head_deadline_protocol(timeouts.head_seconds, timeouts.head_bytes)
     return uvicorn.Config(guarded, http=http, timeout_keep_alive=timeouts.keep_alive_seconds, **options)
 
 
@@ -60,6 +62,8 @@ def config(app: t.Any, timeouts: Timeouts, **options: t.Any) -> uvicorn.Config:
 
 _HEAD_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
                  b"content-length: 22\r\nconnection: close\r\n\r\nRequest head too slow.")
+_HEAD_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                   b"content-length: 24\r\nconnection: close\r\n\r\nRequest head too large.\n")
 
 
 class _HeadDeadline:
@@ -67,6 +71,8 @@ class _HeadDeadline:
     starts a new request cycle for it (both httptools and h11 do so on the last header)."""
 
     head_seconds: float = 10.0
+    head_bytes: int = 1 << 20
+    _in_head: bool = False
     transport: asyncio.Transport
     cycle: t.Any
     loop: asyncio.AbstractEventLoop
@@ -78,9 +84,17 @@ class _HeadDeadline:
 
     def data_received(self, data: bytes) -> None:
         self._head_started = True
+        waiting = self._in_head
         super().data_received(data)  # type: ignore[misc]
         if self.cycle is not self._cycle_before:
+            self._in_head = False
             self._disarm_head_deadline()
+        elif waiting:
+            self._head_size += len(data)
+            if self._head_size > self.head_bytes and not self.transport.is_closing():
+                self._disarm_head_deadline()
+                self.transport.write(_HEAD_TOO_LARGE)
+                self.transport.close()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
@@ -95,7 +109,10 @@ class _HeadDeadline:
         self._disarm_head_deadline()
         self._cycle_before = self.cycle
         self._head_started = False
-        self._head_timer = self.loop.call_later(self.head_seconds, self._head_too_slow)
+        self._head_size = 0
+        self._in_head = True
+        if self.head_seconds > 0:
+            self._head_timer = self.loop.call_later(self.head_seconds, self._head_too_slow)
 
     def _disarm_head_deadline(self) -> None:
         timer = getattr(self, "_head_timer", None)
@@ -116,16 +133,15 @@ class _HeadDeadline:
         transport.close()
 
 
-def head_deadline_protocol(head_seconds: float) -> type[asyncio.Protocol]:
+def head_deadline_protocol(head_seconds: float, head_bytes: int = 1 << 20) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol (httptools when installed, as `http="auto"` picks, else h11) with
-    the request-head deadline."""
+    the request-head deadline and size bound."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
     except ImportError:  # httptools is optional in uvicorn
         from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
-    if head_seconds <= 0:
-        return Base
-    return type(f"HeadDeadline{Base.__name__}", (_HeadDeadline, Base), {"head_seconds": head_seconds})
+    return type(f"HeadDeadline{Base.__name__}", (_HeadDeadline, Base),
+                {"head_seconds": head_seconds, "head_bytes": head_bytes})
 
 
 # -- the request body ---------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 
-SERVE_ARGS = ("--api", "invokeai", "--header-timeout", "1", "--body-timeout", "1", "--keep-alive", "1")
+SERVE_ARGS = ("--api", "invokeai", "--header-timeout", "1", "--body-timeout", "1", "--keep-alive", "1",
+              "--max-head-kb", "256")
 GUARD = 60  # seconds a socket waits before the test gives up (a hang guard, not a bound under test)
 
 
@@ -106,3 +107,19 @@ def test_a_request_in_time_is_answered_normally(live_server: str, address: tuple
     sock.sendall(head + body)
     answer: t.Any = _until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 404 ")  # no board `none`: the body was read and handled
+
+
+def test_a_long_header_value_gets_its_normal_answer(live_server: str) -> None:
+    request = urllib.request.Request(f"{live_server}/api/v1/boards/?all=true", headers={"X-Long": "a" * 200_000})
+    with urllib.request.urlopen(request, timeout=GUARD) as response:
+        assert response.status == 200
+
+
+def test_a_request_head_past_its_bound_is_a_431(address: tuple[str, int]) -> None:
+    sock = _connect(address)
+    head = b"GET /api/v1/boards/ HTTP/1.1\r\nHost: mock\r\nX-Huge: "
+    # One byte past the bound, and no more: the server has read all of it when it answers, so it
+    # closes cleanly (unread bytes would make the close a reset, losing the answer).
+    sock.sendall(head + b"a" * (256 * 1024 + 1 - len(head)))
+    answer = _until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ")
