@@ -81,7 +81,7 @@ class Request:
     state: t.Any = None  # the pack's store
     operation: t.Any = None  # the compiled spec Operation (its definition carries vendor extensions)
     client: tuple[str, int] | None = None
-    max_json_depth: int = jsonlimits.DEFAULT_MAX_DEPTH  # the server's bound on JSON nesting, for JSON a handler parses itself
+    max_json_depth: int = jsonlimits.DEFAULT_MAX_DEPTH  # for JSON a handler parses itself (`parse_json`)
 
     _query: dict[str, list[str]] | None = None
 

@@ -83,7 +83,8 @@ def test_credentials_are_fingerprinted() -> None:
     assert "sk-secret" not in str(entry) and "abab" not in str(entry) and "session=abc" not in str(entry)
     assert "k-123" not in str(entry) and "t0k" not in str(entry)
     # what authorises nothing by itself stays, so tests can still check it
-    assert (shown["x-chutes-hotkey"], shown["x-chutes-nonce"], shown["user-agent"]) == ("5GRaqtRa", "1763683200", "tests")
+    kept = (shown["x-chutes-hotkey"], shown["x-chutes-nonce"], shown["user-agent"])
+    assert kept == ("5GRaqtRa", "1763683200", "tests")
     assert "limit=2" in entry["query"]
     assert fingerprint("Bearer sk-secret") != fingerprint("Bearer sk-other")
 
