@@ -123,3 +123,19 @@ def test_a_request_head_past_its_bound_is_a_431(address: tuple[str, int]) -> Non
     sock.sendall(head + b"a" * (256 * 1024 + 1 - len(head)))
     answer = _until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 431 ")
+
+
+def test_a_websocket_outlives_the_head_deadline(live_server: str) -> None:
+    import time
+
+    import websocket
+
+    url = live_server.replace("http://", "ws://") + "/ws/socket.io/?EIO=4&transport=websocket"
+    ws = websocket.create_connection(url, timeout=GUARD)
+    try:
+        assert ws.recv().startswith("0{")  # engine.io's open packet
+        time.sleep(3)  # past the 1 s head deadline, which must not touch an upgraded connection
+        ws.send("40")
+        assert ws.recv().startswith("40{")  # socket.io's connect answer
+    finally:
+        ws.close()
