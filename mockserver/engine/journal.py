@@ -6,7 +6,8 @@ first), and keeps at most `body_bytes` of each request and response body (an ent
 cut one, and how long the body was). Credentials never enter it: the values of `Authorization`,
 cookies, API-key headers and signing signatures, and of API-key-like query parameters, are
 replaced by a fingerprint (`[redacted sha256:…]`) that tells two credentials apart without
-revealing either.
+revealing either; so are credential-named JSON string fields (`token`, `access_token`, `password`,
+...) in the bodies kept.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import itertools
+import re
 import threading
 import typing as t
 from collections import deque
@@ -36,6 +38,11 @@ SECRET_QUERY_PARAMETERS = frozenset({
     "api_key", "apikey", "key", "token", "access_token", "auth", "authorization", "password",
     "secret", "signature", "sig", "client_secret",
 })
+# JSON string fields carrying credentials in bodies (InvokeAI's `access_token` for model sources,
+# its Hugging Face login `token`), wherever they appear.
+_SECRET_FIELD = re.compile(
+    rb'("(?:token|access_token|api_key|apikey|secret|secret_key|client_secret|password|hotkey_seed)"\s*:\s*")'
+    rb'((?:[^"\\]|\\.)+)(")', re.IGNORECASE)
 # What a client may see instead of whole text: the scheme word of an Authorization value stays.
 _SCHEMES = ("bearer ", "basic ", "token ", "digest ")
 _ENTRY_OVERHEAD = 200  # bytes an entry costs beyond its strings and bodies (object, dict, deque slot)
@@ -123,6 +130,14 @@ def redact_headers(headers: t.Mapping[str, str]) -> dict[str, str]:
             for name, value in headers.items()}
 
 
+def redact_body(body: bytes) -> bytes:
+    """`body` with the values of credential-named JSON string fields fingerprinted."""
+    if b'"' not in body:
+        return body
+    return _SECRET_FIELD.sub(lambda m: m.group(1) + fingerprint(m.group(2).decode("utf-8", "replace")).encode()
+                             + m.group(3), body)
+
+
 def redact_query(query: str) -> str:
     """The query string with credential-like parameters' values fingerprinted (others as sent)."""
     if not query:
@@ -151,11 +166,12 @@ class Journal:
         if not self.enabled:
             return
         limits = self.limits
+        kept, kept_response = body[:limits.body_bytes], response_body[:limits.body_bytes]
         if limits.redact:
             headers, query = redact_headers(headers), redact_query(query)
-        entry = Entry(id=0, headers=dict(headers), query=query, body=body[:limits.body_bytes],
-                      body_size=len(body), response_body=response_body[:limits.body_bytes],
-                      response_size=len(response_body), **fields)
+            kept, kept_response = redact_body(kept), redact_body(kept_response)
+        entry = Entry(id=0, headers=dict(headers), query=query, body=kept, body_size=len(body),
+                      response_body=kept_response, response_size=len(response_body), **fields)
         cost = entry.cost()
         with self._lock:
             entry.id = next(self._ids)

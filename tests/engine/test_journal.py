@@ -89,6 +89,17 @@ def test_credentials_are_fingerprinted() -> None:
     assert fingerprint("Bearer sk-secret") != fingerprint("Bearer sk-other")
 
 
+def test_credential_fields_in_bodies_are_fingerprinted() -> None:
+    journal = Journal()
+    _record(journal, body=b'{"source": "a/b", "access_token": "hf_s3cret", "nested": {"Token": "t0k"}}',
+            content_type="application/json", response_body=b'{"password": "pw", "name": "n"}',
+            response_type="application/json")
+    shown = journal.find()[0].to_json()
+    assert shown["body"]["access_token"] == fingerprint("hf_s3cret") and shown["body"]["source"] == "a/b"
+    assert shown["body"]["nested"]["Token"].startswith("[redacted sha256:")
+    assert shown["response_body"] == {"password": fingerprint("pw"), "name": "n"}
+
+
 def test_query_credentials_in_any_spelling() -> None:
     assert "s3cret" not in redact_query("API-Key=s3cret&access_token%3D=x&Signature=s3cret")
     assert redact_query("a=1&b=&c") == "a=1&b=&c"
