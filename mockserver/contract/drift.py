@@ -26,14 +26,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import yaml
+
+from mockserver.engine.openapi import HTTP_METHODS, RefCycle, follow
 
 ABSENT = "absent"  # an operation, parameter, property, response or content type one side lacks
 UNSET = "none"  # a facet (bound, enum, default) one side does not state
 
-_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _BOUNDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum",
            "minLength", "maxLength", "pattern", "minItems", "maxItems")
 
@@ -81,14 +82,8 @@ def _parse(text: str, source: str) -> t.Any:
 
 # ================================================================================= normalise
 
-class _Cycle(Exception):
-    def __init__(self, ref: str) -> None:
-        super().__init__(ref)
-        self.ref = ref
-
-
 class Document:
-    """One document's raw tree and the resolution of its local `$ref`s."""
+    """One document's raw tree and the resolution of its local `$ref`s (engine/openapi.py's)."""
 
     def __init__(self, raw: Mapping) -> None:
         self.raw = raw
@@ -96,40 +91,20 @@ class Document:
     def deref(self, node: t.Any, seen: frozenset[str] = frozenset()) -> tuple[t.Any, frozenset[str]]:
         """Follow `$ref`s until a node that is not one. Keys beside a `$ref` override the target's
         (3.1 allows them). `seen` is the chain of references followed so far; meeting one of them
-        again raises `_Cycle`."""
-        while isinstance(node, Mapping) and "$ref" in node:
-            ref = node["$ref"]
-            if not isinstance(ref, str):
-                return {}, seen
-            if ref in seen:
-                raise _Cycle(ref)
-            seen = seen | {ref}
-            target = self._lookup(ref)
-            siblings = {key: value for key, value in node.items() if key != "$ref"}
-            node = {**target, **siblings} if siblings and isinstance(target, Mapping) else target
-        return node, seen
+        again raises `RefCycle`. A reference into another document is compared by its address."""
+        return follow(node, self.raw, seen, missing=_unresolved, siblings=True)
 
     def node(self, raw: t.Any) -> Mapping:
         """A non-schema object (parameter, request body, response, path item), `$ref` followed."""
         try:
             node, _ = self.deref(raw)
-        except _Cycle:
+        except RefCycle:
             return {}
         return node if isinstance(node, Mapping) else {}
 
-    def _lookup(self, ref: str) -> t.Any:
-        if not ref.startswith("#"):
-            return {"$unresolved": ref}  # another document: compared by its address only
-        node: t.Any = self.raw
-        for token in ref[1:].split("/")[1:]:
-            token = unquote(token).replace("~1", "/").replace("~0", "~")
-            if isinstance(node, Mapping) and token in node:
-                node = node[token]
-            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                node = node[int(token)]
-            else:
-                return {"$unresolved": ref}
-        return node
+
+def _unresolved(ref: str) -> dict:
+    return {"$unresolved": ref}
 
 
 @dataclass(frozen=True)
@@ -189,7 +164,7 @@ def _flatten(doc: Document, raw: t.Any, seen: frozenset[str]) -> tuple[dict, fro
     """`raw` with references followed and compositions merged, nullability in `$nullable`."""
     try:
         node, seen = doc.deref(raw, seen)
-    except _Cycle as cycle:
+    except RefCycle as cycle:
         return {"$recursive": cycle.ref}, seen
     if not isinstance(node, Mapping):
         return {}, seen  # `true`, `{}`-like or malformed: anything goes
@@ -363,7 +338,7 @@ def normalise(raw: Mapping) -> Api:
     operations: dict[tuple[str, str], Operation] = {}
     for path, item in (raw.get("paths") or {}).items():
         item = doc.node(item)
-        for method in _METHODS:
+        for method in HTTP_METHODS:
             if isinstance(item.get(method), Mapping):
                 operation = _operation(doc, str(path), method, item, item[method])
                 key = (operation.method, _template(operation.path))

@@ -15,8 +15,11 @@ negative data, and with `--stateful` the stateful phase built from the spec's Op
 answer goes through not_a_server_error, status_code_conformance, content_type_conformance,
 response_headers_conformance, response_schema_conformance, negative_data_rejection,
 missing_required_header, ignored_auth and the rest of the built-in checks that apply. Where a
-check cannot fit an API's documented behaviour, the API's `Profile` (below: the only place that
-knows about particular APIs) changes it and says why.
+check cannot fit an API's documented behaviour, the API's `Profile` changes it and says why: each
+pack owns its profile (`mockserver/packs/<name>/contract.py`), and this module knows no API.
+Only schemathesis's public API is used; its one global registry, of checks, gets the runner's
+own check when a run starts (never at import), which does nothing for specs this runner did not
+load.
 
 Exit status: 0 when every selected operation passed (or was skipped on purpose), 1 on any failure
 or error, 2 on a usage error (bad option, unknown API or operation id, unreadable spec).
@@ -25,9 +28,6 @@ or error, 2 on a usage error (bad option, unknown API or operation id, unreadabl
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
-import json
 import random
 import re
 import sys
@@ -39,553 +39,60 @@ from urllib.parse import urlparse
 
 import yaml
 
-from mockserver.engine.resources import fixtures_dir, specs_dir
+from mockserver.contract.profile import (
+    Case, Profile, Response, UnknownApi, document_unreadable_json_bodies, lax_valid_body, mark, pack_profile,
+    profile_of_spec, query_valid_as_sent, refusal_problem,
+)
+from mockserver.engine.openapi import operations
+from mockserver.engine.resources import specs_dir
 
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 DEFAULT_MAX_EXAMPLES = 25
-# Marks a spec as loaded by this runner (value: the profile's name), so the runner's own check
-# (registered with schemathesis globally, as checks are) does nothing for anyone else's schema.
-MARKER = "x-mockserver-contract-profile"
 
 
 class UsageError(Exception):
     """A bad option or input: exit status 2."""
 
 
-# ============================================================================== per-API profiles
-
-Case = t.Any  # schemathesis.Case
-Response = t.Any  # schemathesis.Response
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What the runner knows about one API: everything API-specific lives here.
-
-    - `dialect`: the pack's error dialect (`mockserver.packs.load_pack(name).dialect`); its
-      `validation_status` (400 openai/control, 422 fastapi) is what negative data must get.
-    - `auth_scheme` / `mock_credentials`: the security scheme the mock's well-known credential
-      fills when no `--base-url` is given (the value: a schemathesis `auth.openapi` entry).
-    - `checks`: schemathesis check settings beyond the common ones, each with its reason;
-      `operation_checks`: the same for single operations (by operationId).
-    - `transform`: the spec as schemathesis gets it, when the document as written misleads it.
-    - `refusal`: for a schema-valid request answered with a documented 4xx other than 401, why
-      that refusal is wrong (a message), or None when the API documents it for that request.
-    - `dictionaries` / `parameters`: schemathesis generation hints (values the API accepts).
-    - `samples`: operationId -> a function that may turn a positive case into one the API
-      accepts (half of them, so the generated ones still get through too).
-    - `unexpected_methods`: the methods the coverage phase tries on paths that do not list them
-      (None: schemathesis's list; `--allow-destructive` off always leaves out DELETE).
-    - `hotkey`: whether `--chutes-hotkey-seed` applies.
-    - `stateful_note`: said when `--stateful` is asked for.
-    - `validator_refusals`: operations where a schema-valid request may get a 422 made only of
-      validator errors (`value_error`, `union_tag_invalid`), the checks the schema cannot state.
-    """
-
-    name: str
-    dialect: str
-    auth_scheme: str | None = None
-    mock_credentials: t.Callable[[], dict] | None = None
-    checks: dict[str, dict] = field(default_factory=dict)
-    operation_checks: dict[str, dict[str, dict]] = field(default_factory=dict)
-    transform: t.Callable[[dict], dict] | None = None
-    refusal: t.Callable[[Case, Response], str | None] | None = None
-    dictionaries: dict[str, dict] = field(default_factory=dict)
-    parameters: dict[str, dict] = field(default_factory=dict)
-    samples: dict[str, t.Callable[[Case], None]] = field(default_factory=dict)
-    unexpected_methods: tuple[str, ...] | None = None
-    hotkey: bool = False
-    stateful_note: str | None = None
-    # Operations whose schema-valid requests the server may still refuse with a 422 from a
-    # validator (pydantic `value_error` / `union_tag_invalid`): a rule no schema states.
-    validator_refusals: frozenset[str] = frozenset()
-
-    @property
-    def validation_status(self) -> int:
-        from mockserver.engine.dialects import DIALECTS
-
-        return DIALECTS[self.dialect].validation_status
-
-
-# -- openai_usage -----------------------------------------------------------------------------------
-
-OPENAI_ADMIN_KEY = "sk-admin-mockserver"
-OPENAI_LIMIT_MAXIMA = {"1m": 1440, "1h": 168, "1d": 31}  # usage endpoints; costs' 180 is in the schema
-# The time rules below compare with the server's "now", which ours may trail or lead a little.
-CLOCK_SLACK = 30
-
-
-def _openai_refusal(case: Case, response: Response) -> str | None:
-    """A 400 for a schema-valid request must name (`error.param`) a rule the spec documents that the
-    schema cannot state, and the request must break it: `limit` above the per-bucket_width maximum,
-    an empty start_time..end_time range (end_time defaults to now), a `page` cursor this endpoint
-    did not issue. Every other documented 4xx (429) is the server's to give."""
-    if response.status_code != 400:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    param = error.get("param") if isinstance(error, dict) else None
-    query = case.query if isinstance(case.query, dict) else {}
-    now = time.time()
-    try:
-        if param == "limit" and not case.path.endswith("/costs"):
-            width = query.get("bucket_width", "1d")
-            if "limit" in query and int(query["limit"]) > OPENAI_LIMIT_MAXIMA.get(width, 0):
-                return None
-        elif param == "end_time":
-            start = int(query["start_time"])
-            if "end_time" in query and int(query["end_time"]) <= start:
-                return None
-            if "end_time" not in query and start >= now - CLOCK_SLACK:
-                return None
-        elif param == "start_time":
-            if "end_time" not in query and int(query["start_time"]) >= now - CLOCK_SLACK:
-                return None
-        elif param == "page" and "page" in query:
-            return None  # generated text is never a cursor this endpoint issued
-    except (KeyError, TypeError, ValueError):
-        pass
-    return f"schema-valid request refused with 400 for no documented rule (param {param!r}): {response.text[:300]}"
-
-
-# -- chutes -------------------------------------------------------------------------------------------
-
-CHUTES_AUTH_HEADERS = ("XChutesHotkey", "XChutesSignature", "XChutesNonce", "Authorization")
-CHUTES_CALLER = "chutes"  # the fixture user the in-process mock is called as (admin API key)
-# One warmup event as the server streams it: `data: {"status": "cold"|"hot", "log": "..."}`.
-CHUTES_WARMUP_EVENT = {
-    "type": "object", "required": ["data"],
-    "properties": {
-        "event": {"type": "string", "enum": ["message"]},
-        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {
-            "type": "object", "required": ["status", "log"], "additionalProperties": False,
-            "properties": {"status": {"type": "string", "enum": ["cold", "hot"]}, "log": {"type": "string"}}}},
-    },
-}
-CHUTES_FORM_CHECKS = {"negative_data_rejection": {"enabled": False}}
-CHUTES_CORD = {"method": "POST", "path": "/echo", "function": "echo", "stream": False}
-CHUTES_DEPLOY = {"image": "chutes/sglang:0.4.9", "public": False, "code": "chute = 1\n", "filename": "my_chute.py",
-                 "ref_str": "my_chute:chute", "standard_template": None,
-                 "node_selector": {"gpu_count": 1, "min_vram_gb_per_gpu": 24}, "cords": [CHUTES_CORD]}
-
-
-def _chutes_credentials() -> dict:
-    users = yaml.safe_load((fixtures_dir() / "chutes" / "users.yaml").read_text(encoding="utf-8"))["users"]
-    caller = next(u for u in users if u["username"] == CHUTES_CALLER)
-    key = next(k["value"] for k in caller["api_keys"] if k.get("admin"))
-    return {"APIKeyHeader": {"api_key": key}}
-
-
-UNREADABLE_BODY_DETAIL = "There was an error parsing the body"
-
-
-def document_unreadable_json_bodies(spec: dict) -> dict:
-    """FastAPI answers a JSON body that is not UTF-8 (-16, -32) text with a 400 `There was an error
-    parsing the body` before anything else; upstream documents never say so. Schemathesis sends
-    such bodies ("random bytes"), so each operation taking JSON gets that 400 documented."""
-    for item in spec.get("paths", {}).values():
-        for method, operation in item.items():
-            if method not in METHODS or not isinstance(operation, dict):
-                continue
-            content = (operation.get("requestBody") or {}).get("content") or {}
-            if not any("json" in media for media in content):
-                continue
-            operation.setdefault("responses", {}).setdefault("400", {
-                "description": f"The body is not text: `{{\"detail\": \"{UNREADABLE_BODY_DETAIL}\"}}`.",
-                "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}}}})
-    return spec
-
-
-def unreadable_json_body(case: Case) -> bool:
-    """A case whose JSON body is bytes that are not text in any encoding JSON allows."""
-    if "json" not in (case.media_type or "") or not isinstance(case.body, (bytes, bytearray)):
-        return False
-    try:
-        json.loads(bytes(case.body))
-    except UnicodeDecodeError:
-        return True
-    except ValueError:
-        return False
-    return False
-
-
-def chutes_as_tested(spec: dict) -> dict:
-    """Two changes, neither to what the API promises (tests/contract/test_schemathesis_chutes.py uses it too),
-    and the 400 for unreadable JSON bodies documented (`document_unreadable_json_bodies`):
-
-    - The four auth headers every authenticated operation declares as parameters (X-Chutes-Hotkey,
-      X-Chutes-Signature, X-Chutes-Nonce, Authorization) are dropped. Declared parameters are always
-      generated, so schemathesis would replace the valid credentials with generated text (and a
-      generated X-Chutes-Hotkey + X-Chutes-Signature pair switches the server to hotkey auth): a
-      401 that says nothing about the operation. Credentials come from the run (`--header`,
-      `--chutes-hotkey-seed`, the mock's key) and `ignored_auth` tests that they are required.
-    - The warmup's `text/event-stream` schema: schemathesis reads the schema of an event stream in an
-      OpenAPI 3.0 document as the schema of one event (`{data, event, id, retry}`), so the spec's
-      `{type: string}` fails on every event. It becomes the event the description documents.
-    """
-    refs = {f"#/components/parameters/{name}" for name in CHUTES_AUTH_HEADERS}
-    for item in spec.get("paths", {}).values():
-        for operation in item.values():
-            if isinstance(operation, dict) and "parameters" in operation:
-                operation["parameters"] = [p for p in operation["parameters"] if p.get("$ref") not in refs]
-    warmup = spec["paths"].get("/chutes/warmup/{chute_id_or_name}", {}).get("get")
-    if warmup is not None:
-        content = warmup["responses"]["200"]["content"]
-        if content.get("text/event-stream", {}).get("schema") == {"type": "string"}:
-            content["text/event-stream"]["schema"] = CHUTES_WARMUP_EVENT
-    return document_unreadable_json_bodies(spec)
-
-
-def _chutes_refusal(case: Case, response: Response) -> str | None:
-    """Chutes refuses schema-valid requests for many documented reasons the schema cannot state
-    (deploy rules, a lookup that finds nothing, a report already filed, billing): any documented
-    4xx but 401/422 is fine, with FastAPI's `{"detail": "<text>"}` body."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if isinstance(detail, str) and detail:
-        return None
-    return f"refusal {response.status_code} without a `{{\"detail\": \"<text>\"}}` body: {response.text[:300]}"
-
-
-def _chutes_deploy_sample(case: Case) -> None:
-    """Half the schema-valid deploys become one that passes every deploy rule the schema cannot
-    state (image, cords, node selector, name/filename/ref_str patterns, Python code), under a name
-    derived from the generated body: without it no deploy succeeds, and the stateful links that
-    start from a deployed chute never run. `accept_fee` is dropped: never agree to pay."""
-    body = case.body
-    if not isinstance(body, dict):
-        return
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    if int(digest[0], 16) % 2:
-        return
-    case.body = {**CHUTES_DEPLOY, "name": f"contract-{digest[:10]}"}
-    if isinstance(case.query, dict):
-        case.query.pop("accept_fee", None)
-
-
-# -- invokeai ---------------------------------------------------------------------------------------
-
-# InvokeAI 6.8's community edition answers 501 for these (the spec documents it): a server error by
-# schemathesis's reading, and the honest answer here.
-INVOKEAI_NOT_IMPLEMENTED = (
-    "create_image_upload_entry", "list_video_dtos", "get_video_dto", "update_video", "get_video_ids",
-    "get_videos_by_ids", "delete_videos_from_list", "star_videos_in_list", "unstar_videos_in_list",
-    "delete_uncategorized_videos", "add_videos_to_board", "remove_videos_from_board",
-)
-# The semver grammar the real server checks `meta.version` against (in a validator, not its schema).
-SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$"
-
-
-def invokeai_as_tested(spec: dict) -> dict:
-    """Rules the real server checks in pydantic validators, which its schema cannot state, given
-    to schemathesis so its positive data is data the server accepts. The spec as served keeps the
-    upstream schemas, so each refusal keeps its real 422 shape (`value_error`, `union_tag_invalid`):
-    - a workflow's `meta.version` is a semantic version;
-    - a graph node's `type` is one of the invocation types (a discriminated union upstream, one
-      open `InvocationNode` schema in our spec, which leaves `nodes`, `id` and `type` to the
-      mock's own checks so their refusals have pydantic's shapes): here nodes are objects with an
-      `id` and a `type`; the fields of each type are not stated, so a refusal inside a node is a
-      validator refusal (see `_validator_refusal`); batch data items, which the mock also checks
-      itself, are strings, numbers or image fields;
-    Edges must join existing nodes' fields and batch data must name existing nodes, which no
-    schema can say either; those refusals are accepted as validator refusals (the profile's
-    `validator_refusals`), since narrowing the schema would also narrow what the answers echo.
-    The 400 for unreadable JSON bodies is documented (`document_unreadable_json_bodies`).
-    """
-    schemas = spec.get("components", {}).get("schemas", {})
-    version = schemas.get("WorkflowMeta", {}).get("properties", {}).get("version")
-    if isinstance(version, dict):
-        version["pattern"] = SEMVER_PATTERN
-    node = schemas.get("InvocationNode", {})
-    properties = node.get("properties", {})
-    if isinstance(properties.get("type"), dict):
-        properties["type"].update(type="string", enum=list(_invocation_types()))
-        node["required"] = ["id", "type"]
-        for name, kind in (("id", "string"), ("is_intermediate", "boolean"), ("use_cache", "boolean")):
-            if isinstance(properties.get(name), dict):
-                properties[name]["type"] = kind
-    nodes = schemas.get("Graph", {}).get("properties", {}).get("nodes")
-    if isinstance(nodes, dict):
-        nodes["type"] = "object"
-    items = schemas.get("BatchDatum", {}).get("properties", {}).get("items")
-    if isinstance(items, dict):
-        items["items"] = {"anyOf": [{"type": "string"}, {"type": "number"}, {"$ref": "#/components/schemas/ImageField"}]}
-    return document_unreadable_json_bodies(spec)
-
-
-def _invocation_types() -> list[str]:
-    from mockserver.packs.invokeai.catalogue import load_catalogue
-
-    return list(load_catalogue().order)
-
-
-def _content_type(response: Response) -> str:
-    value = response.headers.get("content-type") or ""
-    return (value[0] if isinstance(value, list) and value else str(value)).lower()
-
-
-def _invokeai_refusal(case: Case, response: Response) -> str | None:
-    """InvokeAI refuses schema-valid requests for reasons the schema cannot state (a name that does
-    not exist, a file that is not an image, a default workflow that is read-only): any documented
-    4xx but 401/422, with FastAPI's `{"detail": "<text>"}` body (none for HEAD)."""
-    if case.method.upper() == "HEAD":
-        return None
-    if _content_type(response).startswith("text/html"):
-        return None  # the HuggingFace install page answers its refusals as HTML, as documented
-    try:
-        body = response.json()
-    except ValueError:
-        return f"refusal without a JSON body: {response.text[:200]}"
-    if not (isinstance(body, dict) and isinstance(body.get("detail"), str)):
-        return f'refusal body is not {{"detail": "<text>"}}: {response.text[:200]}'
-    return None
-
-
-PROFILES: dict[str, Profile] = {
-    "openai_usage": Profile(
-        name="openai_usage", dialect="openai",
-        auth_scheme="AdminApiKeyAuth", mock_credentials=lambda: {"AdminApiKeyAuth": {"bearer": OPENAI_ADMIN_KEY}},
-        refusal=_openai_refusal,
-        # Read-only: nothing is created, so there is nothing to chain and the spec has no links.
-        stateful_note="openai_usage is read-only: its spec has no OpenAPI links, so the stateful phase "
-                      "has nothing to chain (schemathesis may still infer a few)",
-    ),
-    "chutes": Profile(
-        name="chutes", dialect="fastapi",
-        auth_scheme="APIKeyHeader", mock_credentials=_chutes_credentials,
-        transform=chutes_as_tested, refusal=_chutes_refusal, hotkey=True,
-        checks={
-            # The check expects 405 for a method a path does not list. The real app ends with a
-            # catch-all route for GET/POST/PUT/DELETE/PATCH/HEAD (chute invocations): e.g.
-            # `PUT /invocations/usage` is 401 without credentials and 404 `No matching chute found!`
-            # with them, as the spec's info.description documents.
-            "unsupported_method": {"enabled": False},
-            # For a method outside that set (OPTIONS, TRACE) Starlette answers 405 naming the methods
-            # of the first route whose path matched in the real route order (OPTIONS /chutes/vllm:
-            # GET /chutes/{chute_id_or_name}), not the methods the spec lists for the path.
-            "allow_header_conformance": {"enabled": False},
-        },
-        # With those two checks off, requests with methods the spec does not list test nothing.
-        unexpected_methods=(),
-        # ensure_resource_availability reads a 404 from a link target after a create as "the
-        # created chute is gone". It looks for a delete in between only on the created resource's
-        # own path and below it; these operations name the chute elsewhere (/chutes/code/{id},
-        # /chutes/warmup/{id}, the share body), so after DELETE /chutes/{id} their documented 404
-        # is taken for a lost chute. Share also answers 404 for a target *user* that does not
-        # exist (`Could not find target user to share with`), the generated one in particular.
-        operation_checks={
-            **{operation_id: {"ensure_resource_availability": {"enabled": False}}
-               for operation_id in ("get_chute_code_chutes_code__chute_id__get",
-                                    "warm_up_chute_chutes_warmup__chute_id_or_name__get",
-                                    "share_chute_chutes_share_post")},
-            # Every multipart field is text on the wire, and FastAPI reads a boolean form field as
-            # pydantic does: a "type-violating" `public` generated as 0 arrives as "0", a valid
-            # false, and the build goes on to its business rules (or succeeds).
-            "create_image_images__post": CHUTES_FORM_CHECKS,
-        },
-        # Generated names, images and code are almost never ones a deploy accepts; these are.
-        dictionaries={
-            "images": {"values": ["chutes/sglang:0.4.9", "vllm", "diffusion:0.3.0"]},
-            "names": {"values": ["my-chute", "chutes/llama-3.1-8b"]},
-            "filenames": {"values": ["my_chute.py"]},
-            "ref_strs": {"values": ["my_chute:chute"]},
-            "code": {"values": ["chute = 1\n"]},
-        },
-        parameters={
-            "body.image": {"dictionary": "images", "probability": 0.5},
-            "body.name": {"dictionary": "names", "probability": 0.5},
-            "body.filename": {"dictionary": "filenames", "probability": 0.5},
-            "body.ref_str": {"dictionary": "ref_strs", "probability": 0.5},
-            "body.code": {"dictionary": "code", "probability": 0.5},
-        },
-        samples={"deploy_chute_chutes__post": _chutes_deploy_sample},
-    ),
-    "invokeai": Profile(
-        name="invokeai", dialect="fastapi",  # no auth: InvokeAI's API is open on its port
-        transform=invokeai_as_tested, refusal=_invokeai_refusal,
-        validator_refusals=frozenset({"enqueue_batch"}),
-        checks={
-            # The real app ends with the web UI's StaticFiles mount at `/`, which takes every
-            # request no route takes in full: a method the path does not list is a 405 without
-            # `Allow` (any method but GET/HEAD) or a 404 (GET/HEAD: no such file).
-            "unsupported_method": {"enabled": False},
-            "allow_header_conformance": {"enabled": False},
-        },
-        # With those two checks off, requests with methods the spec does not list test nothing.
-        unexpected_methods=(),
-        operation_checks={
-            **{operation_id: {"not_a_server_error": {"enabled": False}}
-               for operation_id in INVOKEAI_NOT_IMPLEMENTED},
-            # Every multipart field is text on the wire, so a "schema-violating" upload is one whose
-            # file part is not an image; the real server answers that with 415 before anything else.
-            **{operation_id: {"negative_data_rejection": {"expected-statuses": ["415", "422"]}}
-               for operation_id in ("upload_image", "set_workflow_thumbnail", "import_style_presets")},
-            # The same for a preset's `data` field: a mutated value is still text, read as preset
-            # JSON first, and refused with the documented 400 `Invalid preset data`.
-            **{operation_id: {"negative_data_rejection": {"expected-statuses": ["400", "415", "422"]}}
-               for operation_id in ("create_style_preset", "update_style_preset")},
-            # `DELETE /api/v2/models/install/huggingface` is the install job route with id
-            # "huggingface": a 422 int_parsing on the real server as here, not a 405.
-            "install_hugging_face_model": {"unsupported_method": {"enabled": False}},
-            # use_after_free (stateful) expects a 404 from a resource after a DELETE of it. The
-            # DELETEs of install and download jobs cancel them: the job stays listed, status
-            # `cancelled` (or as it was, when already finished), until a prune, as upstream's
-            # `cancel_job` keeps it; so the 200 that follows is the documented answer. Two reads
-            # answer for any name, existing or not, as upstream's do (no 404 documented): a
-            # board's image names are a query over the images (`[]` for a deleted board), and an
-            # image's URLs are built from its name alone.
-            **{operation_id: {"use_after_free": {"enabled": False}}
-               for operation_id in ("get_model_install_job", "get_download_job", "list_all_board_image_names",
-                                    "get_image_urls")},
-            # ensure_resource_availability (stateful) reads a 404 from a link target right after a
-            # create as "the created resource is gone". These read a part the new resource may not
-            # have yet, and answer the documented 404 when it is missing: a preset created without
-            # an image (`Style preset image not found`), a workflow before a thumbnail is set
-            # (`Workflow thumbnail not found`). A workflow update ignores the path and updates the
-            # workflow its body's `id` names, as the real server does: a generated body names none
-            # (404 `Workflow not found`; real: 500).
-            **{operation_id: {"ensure_resource_availability": {"enabled": False}}
-               for operation_id in ("get_style_preset_image", "get_workflow_thumbnail", "update_workflow")},
-        },
-    ),
-}
-
+# ============================================================================== profiles
 
 def profile_for(api: str | None, spec_dialect: str) -> Profile:
-    """The API's profile; for `--spec FILE` a generic one (no API-specific knowledge) in the dialect
-    given. The pack is the authority on its dialect."""
+    """The API's profile (its pack's `contract.py`); for `--spec FILE` a generic one (no
+    API-specific knowledge) in the dialect given."""
     if api is None:
         return Profile(name="spec", dialect=spec_dialect)
-    from mockserver.packs import AVAILABLE, load_pack
+    try:
+        return pack_profile(api)
+    except UnknownApi:
+        from mockserver.packs import AVAILABLE
 
-    if api not in AVAILABLE:
-        raise UsageError(f"unknown API {api!r}; available: {', '.join(AVAILABLE)}")
-    dialect = load_pack(api).dialect
-    profile = PROFILES.get(api) or Profile(name=api, dialect=dialect)
-    return profile if profile.dialect == dialect else dataclasses.replace(profile, dialect=dialect)
+        raise UsageError(f"unknown API {api!r}; available: {', '.join(AVAILABLE)}") from None
 
 
 # ============================================================================== the runner's own check
 
 def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Case) -> bool | None:
-    """Replaces schemathesis's positive_data_acceptance: a schema-valid request gets a 2xx or a
-    refusal the operation documents for it. A documented 401 is wrong (the run's credentials are
-    valid), and so is the dialect's validation status where it means "invalid input" only (422);
-    any other documented 4xx goes to the API's profile, which says whether it is documented for
-    this request. 5xx and undocumented statuses are left to not_a_server_error and
-    status_code_conformance, so each defect is reported once, by the check that names it."""
-    profile_name = case.operation.schema.raw_schema.get(MARKER)
-    if profile_name is None or case.meta is None or not case.meta.generation.mode.is_positive:
+    """Replaces schemathesis's positive_data_acceptance for the specs this runner loads: a
+    schema-valid request gets a 2xx or a refusal the operation documents for it, as the spec's
+    profile judges (`mockserver.contract.profile.refusal_problem`). Registered with schemathesis
+    when a run starts (its engine runs the checks of its one registry); for a spec this runner did
+    not load (no MARKER) it does nothing."""
+    profile = profile_of_spec(case.operation.schema.raw_schema)
+    if profile is None or case.meta is None or not case.meta.generation.mode.is_positive:
         return None
-    status = response.status_code
-    documented = {int(code) for code in case.operation.definition.raw.get("responses", {}) if str(code).isdigit()}
-    if 200 <= status < 300 or not 400 <= status < 500 or status not in documented:
-        return None
-    profile = _ACTIVE_PROFILES.get(profile_name)
-    if status == 422 and profile is not None and _validator_refusal(profile, case, response):
-        return None
-    if status == 401 and _names_a_rule(case, response):
-        return None
-    if status == 401 or (status == 422 and profile is not None and profile.validation_status == 422):
-        raise AssertionError(f"schema-valid request answered {status}: {response.text[:300]}")
-    if profile is not None and profile.refusal is not None:
-        problem = profile.refusal(case, response)
-        if problem is not None:
-            raise AssertionError(problem)
+    problem = refusal_problem(profile, case, response)
+    if problem is not None:
+        raise AssertionError(problem)
     return None
 
 
-def lax_valid_body(case: Case) -> bool:
-    """A "negative" case whose only violation is a JSON body that pydantic v2's lax mode turns into
-    a valid one (`0` for a boolean, `"30"` for an integer): a FastAPI server accepts it, rightly."""
-    from mockserver.engine.lax import lax_value
-    from mockserver.engine.schema import SchemaValidator
+def _lax_cases_are_valid(ctx: t.Any, case: Case, response: Response) -> None:
+    """An after_call hook (it runs before the checks): a "negative" case that pydantic's lax mode
+    makes valid is a valid request to a FastAPI server (it accepts `0` for a boolean), and so is
+    one whose wrong-typed query value is valid text on the wire; each is judged as valid."""
+    from schemathesis import GenerationMode
 
-    meta = case.meta
-    if meta is None or not meta.generation.mode.is_negative or "json" not in (case.media_type or ""):
-        return False
-    if {str(getattr(location, "value", location)) for location, info in meta.components.items()
-            if info.mode.is_negative} != {"body"}:
-        return False
-    spec = case.operation.schema.raw_schema
-    components = spec.get("components", {}).get("schemas", {})
-    request_body = case.operation.definition.raw.get("requestBody", {})
-    if "$ref" in request_body:
-        request_body = spec["components"]["requestBodies"][request_body["$ref"].rsplit("/", 1)[-1]]
-    schema = request_body.get("content", {}).get(case.media_type, {}).get("schema")
-    if schema is None:
-        return False
-    converted = lax_value(case.body, schema, components)
-    return converted is not case.body and SchemaValidator(schema, components).is_valid(converted)
-
-
-NODE_LOC = ["body", "batch", "graph", "nodes"]
-def _names_a_rule(case: Case, response: Response) -> bool:
-    """A 401 that is a business rule, not bad credentials (Chutes' `POST /images/` for another
-    user's name): the operation's own 401 names its `detail` text, in backquotes."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        return False
-    documented = case.operation.definition.raw.get("responses", {}).get("401", {})
-    return isinstance(detail, str) and bool(detail) and f"`{detail}`" in str(documented)
-
-
-def _validator_refusal(profile: Profile, case: Case, response: Response) -> bool:
-    if case.operation.definition.raw.get("operationId") not in profile.validator_refusals:
-        return False
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        return False
-    return bool(detail) and isinstance(detail, list) and all(
-        isinstance(issue, dict) and (issue.get("type") in ("value_error", "union_tag_invalid") or in_node(issue))
-        for issue in detail)
-
-
-def in_node(issue: dict) -> bool:
-    """An error about a field of a graph node (`body, batch, graph, nodes, <id>, <type>, <field>`):
-    the node's type schema says what its fields take, which the spec's open node cannot."""
-    loc = issue.get("loc")
-    return isinstance(loc, list) and len(loc) >= 7 and loc[:4] == NODE_LOC
-
-
-_ACTIVE_PROFILES: dict[str, Profile] = {}
-_REGISTERED = False
-
-
-def lax_dialect(profile: Profile) -> bool:
-    """The server validates bodies as pydantic v2 does (lax mode) and refuses unreadable ones with 400."""
-    from mockserver.engine.dialects import DIALECTS
-
-    dialect = DIALECTS.get(profile.dialect)
-    return dialect is not None and dialect.lax_json
-
-
-def _lax_cases_are_valid(ctx: t.Any, case: Case, **kwargs: t.Any) -> None:
-    """before_call: a "negative" case that pydantic's lax mode makes valid is a valid request to a
-    FastAPI server (it accepts `0` for a boolean), so it is judged as one."""
-    from schemathesis.generation import GenerationMode
-
-    profile = _ACTIVE_PROFILES.get(case.operation.schema.raw_schema.get(MARKER))
-    if profile is not None and lax_dialect(profile) and lax_valid_body(case):
+    if lax_valid_body(case) or query_valid_as_sent(case):
         case.meta.generation.mode = GenerationMode.POSITIVE
-
-
-def _register_check() -> None:
-    global _REGISTERED
-    if not _REGISTERED:
-        import schemathesis
-
-        schemathesis.check(positive_data_acceptance_documented)
-        schemathesis.hook("before_call")(_lax_cases_are_valid)
-        _REGISTERED = True
 
 
 # ============================================================================== options
@@ -639,7 +146,9 @@ class SpecOperation:
         return bool(security) and all(requirement for requirement in security)
 
 
-def load_spec(options: Options, profile: Profile) -> tuple[dict, Path]:
+def load_contract_spec(options: Options, profile: Profile) -> tuple[dict, Path]:
+    """The spec as schemathesis gets it: read (`--spec FILE` or the pack's), checked to be OpenAPI
+    3.x, changed by the profile's `transform`, and marked with the profile that judges it."""
     path = options.spec if options.spec is not None else specs_dir() / f"{options.api}.yaml"
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -653,22 +162,14 @@ def load_spec(options: Options, profile: Profile) -> tuple[dict, Path]:
     spec = copy.deepcopy(spec)
     if profile.transform is not None:
         spec = profile.transform(spec)
-    if lax_dialect(profile):
+    if profile.lax:
         spec = document_unreadable_json_bodies(spec)
-    spec[MARKER] = profile.name
-    return spec, path
+    return mark(spec, profile), path
 
 
 def operations_of(spec: dict) -> list[SpecOperation]:
-    found = []
-    for path, item in spec["paths"].items():
-        if not isinstance(item, dict):
-            continue
-        for method in METHODS:
-            operation = item.get(method)
-            if isinstance(operation, dict):
-                found.append(SpecOperation(method.upper(), path, operation.get("operationId"), operation))
-    return found
+    return [SpecOperation(method.upper(), path, operation.get("operationId"), operation)
+            for path, method, operation in operations(spec)]
 
 
 DESTRUCTIVE_WORDS = re.compile(r"clear|prune|reset|empty[_\-\s]?cache|delete", re.IGNORECASE)
@@ -754,7 +255,7 @@ def _run(options: Options) -> int:
     base_url = _base_url(options.base_url) if options.base_url else None
     if options.rate is not None:
         _check_rate(options.rate)
-    spec, spec_path = load_spec(options, profile)
+    spec, spec_path = load_contract_spec(options, profile)
     selection = select(operations_of(spec), spec, options, headers)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     target = base_url or "the in-process mock"
@@ -852,14 +353,11 @@ def _base_url(url: str) -> str:
 
 
 def _check_rate(rate: str) -> None:
-    from schemathesis.core.errors import InvalidRateLimit
-    from schemathesis.core.rate_limit import parse_units
-
-    try:
-        limit, _ = parse_units(rate)
-    except InvalidRateLimit:
-        raise UsageError(f"--rate {rate!r}: expected N/s, N/m, N/h or N/d (e.g. 10/s)") from None
-    if limit < 1:
+    """schemathesis's rate grammar: a count per second, minute, hour or day."""
+    match = re.fullmatch(r"\s*(-?\d+)/([smhd])", rate)
+    if match is None:
+        raise UsageError(f"--rate {rate!r}: expected N/s, N/m, N/h or N/d (e.g. 10/s)")
+    if int(match.group(1)) < 1:
         raise UsageError(f"--rate {rate!r}: the limit must be at least 1")
 
 
@@ -891,12 +389,11 @@ def _credentials(profile: Profile, base_url: str | None, headers: dict[str, str]
 def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None, headers: dict[str, str],
             seed: int, selection: Selection, hotkey: t.Any) -> t.Any:
     import schemathesis
-    from schemathesis.config import ConfigError, SchemathesisConfig
-    from schemathesis.config._output import DEFAULT_KEYS_TO_SANITIZE
-    from schemathesis.config._phases import DEFAULT_UNEXPECTED_METHODS
+    from schemathesis.config import ConfigError, CoveragePhaseConfig, SanitizationConfig, SchemathesisConfig
 
-    _register_check()
-    _ACTIVE_PROFILES[profile.name] = profile
+    # The runner's own check: schemathesis's engine runs the checks of its registry (keyed by name,
+    # so registering again is a no-op), and the check ignores specs the runner did not mark.
+    schemathesis.check(positive_data_acceptance_documented)
     in_process = base_url is None
     data: dict[str, t.Any] = {
         "seed": seed,
@@ -916,20 +413,21 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
             # DELETE route there that the spec does not describe.
             "coverage": {"unexpected-methods": [
                 method for method in (profile.unexpected_methods if profile.unexpected_methods is not None
-                                      else sorted(DEFAULT_UNEXPECTED_METHODS))
+                                      else sorted(CoveragePhaseConfig().unexpected_methods))
                 if options.allow_destructive or method != "delete"]},
         },
         # Reports show requests as sent against the in-process mock (its credentials are public
         # fixtures, and masking also hides parameters that merely look sensitive, which makes the
         # curl commands wrong); against a real server, credentials are masked.
         "output": {"sanitization": {"enabled": not in_process,
-                                    "keys-to-sanitize": [*DEFAULT_KEYS_TO_SANITIZE, "x-chutes-signature"]}},
+                                    "keys-to-sanitize": [*SanitizationConfig().keys_to_sanitize,
+                                                         "x-chutes-signature"]}},
         "checks": {
             # Invalid input must get the dialect's validation status (400 OpenAI, 422 FastAPI) and
             # nothing else: neither another 4xx nor a 5xx (which the default list allows).
             # FastAPI refuses a JSON body that is not text with a 400 before validating anything.
             "negative_data_rejection": {"expected-statuses": [str(profile.validation_status)] + (
-                ["400"] if lax_dialect(profile) else [])},
+                ["400"] if profile.lax else [])},
             # The built-in check counts every 4xx for schema-valid input as a failure unless listed,
             # and listing them lets them pass anywhere; `positive_data_acceptance_documented` above
             # replaces it (documented refusals only, judged by the profile).
@@ -981,6 +479,9 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
             return case
 
         schema.hooks.register_hook_with_name(map_case, "map_case")
+    if profile.lax:
+        # On this schema only (schemathesis.hook would apply to every schema in the process).
+        schema.hooks.register_hook_with_name(_lax_cases_are_valid, "after_call")
     return schema
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import typing as t
 
+from mockserver.engine.openapi import deref
+
 _MAX_DEPTH = 32
 
 
@@ -15,11 +17,9 @@ def fill_defaults(value: t.Any, schema: dict, schemas: dict) -> t.Any:
 
 
 def _resolve(schema: t.Any, schemas: dict) -> dict:
-    seen = 0
-    while isinstance(schema, dict) and "$ref" in schema and seen < _MAX_DEPTH:
-        schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
-        seen += 1
-    return schema if isinstance(schema, dict) else {}
+    """`schema`, or the component schema its `$ref`s lead to (`{}` when none)."""
+    resolved = deref(schema, {"components": {"schemas": schemas}})
+    return resolved if isinstance(resolved, dict) else {}
 
 
 def _fill(value: t.Any, schema: t.Any, schemas: dict, depth: int) -> t.Any:

@@ -38,6 +38,8 @@ from faker import Faker
 from re import _constants as sre
 from re import _parser as sre_parse
 
+from mockserver.engine.openapi import Bound, lower_bound, to_json_schema, upper_bound
+
 __all__ = ["ExampleGenerator"]
 
 SOFT_DEPTH = 6  # deeper than this: only required properties, only minItems items
@@ -415,34 +417,10 @@ class _Generation:
 # -- numeric bounds ------------------------------------------------------------------------------
 
 
-class _Bound(t.NamedTuple):
-    value: int | float
-    exclusive: bool
-
-
-def _lower_bound(schema: Schema) -> _Bound | None:
-    return _bound(schema, "minimum", "exclusiveMinimum", max)
-
-
-def _upper_bound(schema: Schema) -> _Bound | None:
-    return _bound(schema, "maximum", "exclusiveMaximum", min)
-
-
-def _bound(schema: Schema, inclusive_key: str, exclusive_key: str,
-           tighter: t.Callable[..., t.Any]) -> _Bound | None:
-    """OpenAPI 3.0's boolean `exclusiveMinimum` qualifies `minimum`; 3.1's numeric one is a bound
-    of its own. Both are accepted, as documents in the wild mix them."""
-    value = schema.get(inclusive_key)
-    flag = schema.get(exclusive_key)
-    candidates: list[_Bound] = []
-    if _is_number(value):
-        candidates.append(_Bound(value, flag is True))
-    if _is_number(flag):
-        candidates.append(_Bound(flag, True))
-    if not candidates:
-        return None
-    best = tighter(b.value for b in candidates)
-    return _Bound(best, any(b.exclusive for b in candidates if b.value == best))
+# The bounds as openapi.py reads them, 3.0's boolean and 3.1's numeric exclusive ones alike.
+_Bound = Bound
+_lower_bound = lower_bound
+_upper_bound = upper_bound
 
 
 def _bound_allows(bound: _Bound | None, x: float, *, above: bool) -> bool:
@@ -878,10 +856,6 @@ def _lcm(a: object, b: object) -> object:
 
 # -- validation ----------------------------------------------------------------------------------
 
-_OPENAPI_ONLY = {"nullable", "discriminator", "readOnly", "writeOnly", "xml", "externalDocs",
-                 "example", "deprecated"}
-
-
 class _ValidatorCache:
     """Compiled draft-4 validators for OpenAPI 3.0 schema dicts, by identity."""
 
@@ -897,74 +871,8 @@ class _ValidatorCache:
 def _compile(schema: Schema) -> t.Any:
     # Formats are checked (date-time, email, hostname, ipv4, ipv6, uri): a strict client checks
     # them too, so an `example` of "yesterday" for a date-time is not one to serve.
+    # The translation terminates on cyclic (resolved recursive) schemas.
     try:
-        return jsonschema_rs.Draft4Validator(to_draft4(schema), validate_formats=True)
+        return jsonschema_rs.Draft4Validator(to_json_schema(schema), validate_formats=True)
     except Exception:  # whatever jsonschema-rs rejects, we simply can't check against
         return None
-
-
-def to_draft4(root: Schema) -> Schema:
-    """Translate a resolved OpenAPI 3.0 schema to JSON Schema draft 4. Unlike a plain recursive
-    copy this terminates on cyclic schemas: a dict met again while it is being translated becomes
-    a `$ref` into `definitions`."""
-    names: dict[int, str] = {}
-    done: dict[int, object] = {}
-    active: set[int] = set()
-    definitions: dict[str, object] = {}
-
-    def convert(node: object) -> object:
-        if not isinstance(node, dict):
-            return node
-        if id(node) in active:
-            name = names.setdefault(id(node), f"s{len(names)}")
-            return {"$ref": f"#/definitions/{name}"}
-        if id(node) in done:
-            return done[id(node)]
-        active.add(id(node))
-        out = _translate_keywords(node, convert)
-        active.discard(id(node))
-        done[id(node)] = out
-        if id(node) in names:
-            definitions[names[id(node)]] = out
-        return out
-
-    top = convert(root)
-    if definitions:
-        return {"definitions": definitions, "allOf": [top]}
-    return t.cast(Schema, top)
-
-
-def _translate_keywords(node: Schema, convert: t.Callable[[object], object]) -> object:
-    out: dict[str, object] = {}
-    for key, value in node.items():
-        if key in _OPENAPI_ONLY or key.startswith("x-"):
-            continue
-        if key == "properties" and isinstance(value, dict):
-            out[key] = {name: convert(sub) for name, sub in value.items()}
-        elif key in ("items", "not", "additionalProperties"):
-            out[key] = convert(value)
-        elif key in ("allOf", "oneOf", "anyOf") and isinstance(value, list):
-            out[key] = [convert(sub) for sub in value]
-        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
-            continue  # below: draft 4 needs them boolean and next to their bound
-        else:
-            out[key] = value
-    for inclusive_key, exclusive_key, bound in (("minimum", "exclusiveMinimum", _lower_bound),
-                                                ("maximum", "exclusiveMaximum", _upper_bound)):
-        found = bound(node)
-        if found is not None:
-            out[inclusive_key] = found.value
-            if found.exclusive:
-                out[exclusive_key] = True
-    if node.get("nullable"):
-        return _allow_null(out)
-    return out
-
-
-def _allow_null(schema: dict) -> dict:
-    if isinstance(schema.get("type"), str):
-        schema = {**schema, "type": [schema["type"], "null"]}
-        if "enum" in schema and None not in schema["enum"]:
-            schema["enum"] = [*schema["enum"], None]
-        return schema
-    return {"anyOf": [{"type": "null"}, schema]}

@@ -15,7 +15,7 @@ from mockserver.engine.examples import ExampleGenerator
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers, Pack, Store
-from mockserver.engine.spec import HTTP_METHODS, _deref
+from mockserver.engine.openapi import deref, operations, resolve_all
 
 
 class _NoState(Store):
@@ -35,12 +35,9 @@ def fallback_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", name:
         raw = yaml.safe_load(handle)
     generator = ExampleGenerator(seed)
     handlers = Handlers()
-    for path, item in (raw.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            if method in (item or {}):
-                definition = item[method]
-                operation_id = definition.get("operationId") or synthesized_operation_id(method, path)
-                handlers(operation_id)(_example_handler(definition, raw, generator, operation_id))
+    for path, method, definition in operations(raw):
+        operation_id = definition.get("operationId") or synthesized_operation_id(method, path)
+        handlers(operation_id)(_example_handler(definition, raw, generator, operation_id))
     base_path = _base_path(raw)
     return Pack(
         name=name or spec_path.stem,
@@ -93,10 +90,10 @@ def _base_path(raw: dict) -> str:
 def _example_handler(definition: dict, raw: dict, generator: ExampleGenerator,
                      operation_id: str) -> t.Callable[[Request], Response]:
     status, response = _chosen_response(definition, raw)
-    content = _deref(response, raw).get("content") or {} if response else {}
+    content = deref(response, raw).get("content") or {} if response else {}
     media_type = next((ct for ct in content if "json" in ct), next(iter(content), None))
     # Resolved once: the generator memoizes per schema object, so one object per operation.
-    media = _resolved(content[media_type], raw) if media_type is not None else None
+    media = resolve_all(content[media_type], raw) if media_type is not None else None
 
     def answer(request: Request) -> Response:
         if media_type is None:
@@ -120,16 +117,3 @@ def _chosen_response(definition: dict, raw: dict) -> tuple[int, dict | None]:
     if "default" in responses:
         return 200, responses["default"]
     return 204, None
-
-
-def _resolved(value: t.Any, root: dict, depth: int = 0) -> t.Any:
-    """A copy with every local `$ref` replaced by its target; cycles are cut at depth 12."""
-    if isinstance(value, dict):
-        if "$ref" in value and isinstance(value["$ref"], str) and value["$ref"].startswith("#/"):
-            if depth > 12:
-                return {}
-            return _resolved(_deref(value, root), root, depth + 1)
-        return {k: _resolved(v, root, depth) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolved(v, root, depth) for v in value]
-    return value

@@ -1,7 +1,7 @@
 """OpenAPI 3.0 schemas as compiled JSON Schema validators.
 
-OpenAPI 3.0's Schema Object is JSON Schema draft 4 plus a few keywords of its own. We translate it
-once at load time (`nullable`, `readOnly`/`writeOnly`) and compile it with jsonschema-rs, whose
+OpenAPI 3.0's Schema Object is JSON Schema draft 4 plus a few keywords of its own. It is translated
+once at load time (by engine/openapi.py, the one translator) and compiled with jsonschema-rs, whose
 validators run in about half a microsecond on the happy path. Errors are only examined when a value
 fails, and then translated into `Issue`s with pydantic-style kinds.
 """
@@ -12,44 +12,10 @@ import typing as t
 
 import jsonschema_rs
 
+from mockserver.engine import openapi
 from mockserver.engine.issues import Issue, Location
 from mockserver.engine.jsonlimits import is_oversized_int_text
 
-_OPENAPI_ONLY = {"nullable", "discriminator", "readOnly", "writeOnly", "xml", "externalDocs",
-                 "example", "deprecated"}
-
-
-def to_json_schema(schema: t.Any, *, direction: str = "request") -> t.Any:
-    """Translate an OpenAPI 3.0 schema (refs kept as they are) to JSON Schema draft 4.
-
-    `direction` drops readOnly properties from `required` in requests and writeOnly ones in
-    responses, as OpenAPI prescribes.
-    """
-    if isinstance(schema, list):
-        return [to_json_schema(item, direction=direction) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: to_json_schema(v, direction=direction) for k, v in schema.items()
-           if k not in _OPENAPI_ONLY and not k.startswith("x-")}
-    if "properties" in schema and "required" in schema:
-        skip = "readOnly" if direction == "request" else "writeOnly"
-        hidden = {name for name, prop in schema["properties"].items()
-                  if isinstance(prop, dict) and prop.get(skip)}
-        out["required"] = [name for name in schema["required"] if name not in hidden]
-        if not out["required"]:
-            del out["required"]
-    if schema.get("nullable"):
-        out = _allow_null(out)
-    return out
-
-
-def _allow_null(schema: dict) -> dict:
-    if "type" in schema and isinstance(schema["type"], str):
-        schema = {**schema, "type": [schema["type"], "null"]}
-        if "enum" in schema and None not in schema["enum"]:
-            schema["enum"] = [*schema["enum"], None]
-        return schema
-    return {"anyOf": [{"type": "null"}, schema]}
 
 
 class SchemaValidator:
@@ -58,11 +24,12 @@ class SchemaValidator:
     __slots__ = ("_validator", "schema")
 
     def __init__(self, schema: dict, components: dict | None = None, *, direction: str = "request"):
-        converted = to_json_schema(schema, direction=direction)
+        converted = openapi.to_json_schema(schema, direction=direction)
         if components:
             # Keep `#/components/schemas/...` refs resolvable, recursion included.
             converted = {"allOf": [converted],
-                         "components": {"schemas": to_json_schema(components, direction=direction)}}
+                         "components": {"schemas": {name: openapi.to_json_schema(sub, direction=direction)
+                                                     for name, sub in components.items()}}}
         self.schema = converted
         self._validator = jsonschema_rs.Draft4Validator(converted, validate_formats=False)
 

@@ -17,10 +17,13 @@ from connexion.resolver import Resolver
 from connexion.spec import Specification
 
 from mockserver.engine.bodies import BodyDecoder
+from mockserver.engine import openapi
+from mockserver.engine.openapi import HTTP_METHODS, deref
 from mockserver.engine.params import ParameterDecoder
 from mockserver.engine.schema import SchemaValidator
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+__all__ = ["HTTP_METHODS", "LoadedSpec", "MissingHandler", "Operation", "load_spec"]
+
 Handler = t.Callable[..., t.Any]
 
 
@@ -59,7 +62,7 @@ class Operation:
     def _response(self, status: int) -> dict | None:
         responses = self.definition.get("responses", {})
         found = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
-        return _deref(found, {"components": self.components}) if found is not None else None
+        return deref(found, {"components": self.components}) if found is not None else None
 
     def _response_media(self, status: int, content_type: str) -> dict | None:
         content = (self._response(status) or {}).get("content") or {}
@@ -88,12 +91,9 @@ def load_spec(path: Path | str, resolve: t.Callable[[str], Handler], *,
     served_base = (specification.base_path if base_path is None else base_path).rstrip("/")
     resolver = resolver_class(function_resolver=resolve)
     components = raw.get("components", {}) or {}
-    operations = []
-    for template, item in (raw.get("paths") or {}).items():
-        for method in HTTP_METHODS:
-            if method in item:
-                operations.append(_compile_operation(specification, resolver, served_base, template,
-                                                     method, item[method], components))
+    operations = [_compile_operation(specification, resolver, served_base, template, method, definition,
+                                     components)
+                  for template, method, definition in openapi.operations(raw)]
     return LoadedSpec(specification, served_base, operations)
 
 
@@ -112,7 +112,7 @@ def _compile_operation(specification: Specification, resolver: Resolver, base_pa
         path=base_path + template,
         handler=connexion_op.function,
         parameters=[ParameterDecoder(p) for p in connexion_op.parameters],
-        body=BodyDecoder(_deref(body, specification.raw), components.get("schemas") or {}) if body else None,
+        body=BodyDecoder(deref(body, specification.raw), components.get("schemas") or {}) if body else None,
         secured=any(requirement for requirement in security),
         auth_optional=any(not requirement for requirement in security),
         success_status=_success_status(definition),
@@ -124,15 +124,3 @@ def _compile_operation(specification: Specification, resolver: Resolver, base_pa
 def _success_status(definition: dict) -> int:
     codes = sorted(int(code) for code in definition.get("responses", {}) if code.isdigit())
     return next((code for code in codes if 200 <= code < 300), 200)
-
-
-def _deref(value: t.Any, root: dict) -> t.Any:
-    """Follow a top-level local `$ref` (request bodies and responses may be references)."""
-    seen = 0
-    while isinstance(value, dict) and "$ref" in value and seen < 16:
-        target: t.Any = root
-        for part in value["$ref"].lstrip("#/").split("/"):
-            target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(target, dict) else {}
-        value = target
-        seen += 1
-    return value

@@ -33,12 +33,15 @@ from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
 from mockserver.app import ServerConfig, build_server
-from mockserver.contract.runner import (
-    INVOKEAI_NOT_IMPLEMENTED, PROFILES, SEMVER_PATTERN, UNREADABLE_BODY_DETAIL, in_node, invokeai_as_tested,
-    lax_valid_body, unreadable_json_body,
+from mockserver.contract.profile import (
+    UNREADABLE_BODY_DETAIL, lax_valid_body, query_valid_as_sent, unreadable_json_body,
 )
 from mockserver.engine.pipeline import Settings
 from mockserver.engine.resources import specs_dir
+from mockserver.packs.invokeai import contract
+from mockserver.packs.invokeai.contract import NOT_IMPLEMENTED as INVOKEAI_NOT_IMPLEMENTED
+from mockserver.packs.invokeai.contract import SEMVER_PATTERN
+from mockserver.packs.invokeai.contract import as_tested as invokeai_as_tested
 
 PACK = "invokeai"
 CONTROL = f"/__mock__/packs/{PACK}"
@@ -46,7 +49,7 @@ NOW = 1_763_683_200  # 2025-11-21T00:00:00Z
 API = "/api/v1"
 MODELS = "/api/v2/models"
 QUEUE = f"{API}/queue/default"
-PROFILE = PROFILES[PACK]  # what `mockserver contract --api invokeai` knows about this API
+PROFILE = contract.profile()  # what `mockserver contract --api invokeai` knows about this API
 
 # A bulk download of a list naming an image twice holds it twice, as the real server's archive does
 # (zipfile warns about the duplicate entry name, on both).
@@ -340,11 +343,11 @@ CONFIG_DATA: dict[str, t.Any] = {
         # any of them pass anywhere); `documented_refusals_only` below replaces it.
         "positive_data_acceptance": {"enabled": False},
         # A method a path does not list falls through to the web UI's StaticFiles mount, as on
-        # the real server: 405 without `Allow`, or 404 for GET/HEAD (the runner's profile says so).
+        # the real server: 405 without `Allow`, or 404 for GET/HEAD (the pack's contract profile says so).
         **PROFILE.checks,
     },
     "operations": [
-        # The runner's per-operation check settings, each with its reason in PROFILES["invokeai"]:
+        # The profile's per-operation check settings, each with its reason in packs/invokeai/contract.py:
         # - not_a_server_error off for the community edition's documented 501s
         #   (documented_refusals_only requires exactly that 501 for schema-valid input, and
         #   test_not_implemented_operations_answer_501 pins it);
@@ -402,15 +405,12 @@ def _validator_refusal(response: schemathesis.Response, case: schemathesis.Case)
     """A graph's edges must join fields of nodes in it and batch data must name a node and field of
     the graph: rules the real server checks in pydantic validators and no schema can state, so
     schemathesis's "valid" batches break them more often than not. The
-    runner accepts such a 422 for the operations of `validator_refusals` (enqueue_batch): one made
+    runner accepts such a 422 for the operations of `VALIDATOR_REFUSALS` (enqueue_batch): one made
     only of validator errors, or of errors inside a node (its type's schema says what its fields
     take; the spec's node is open). Here, more narrowly, every error must also be about the batch."""
-    if _operation_id(case) not in PROFILE.validator_refusals or response.status_code != 422:
+    if response.status_code != 422 or not contract.validator_refusal(case, response):
         return False
-    detail = response.json().get("detail")
-    return bool(detail) and isinstance(detail, list) and all(
-        isinstance(issue, dict) and (issue.get("type") in ("value_error", "union_tag_invalid") or in_node(issue))
-        and issue.get("loc", [])[:2] == ["body", "batch"] for issue in detail)
+    return all(issue.get("loc", [])[:2] == ["body", "batch"] for issue in response.json()["detail"])
 
 
 def _content_type(response: schemathesis.Response) -> str:
@@ -539,8 +539,9 @@ def test_invokeai_api(case: schemathesis.Case) -> None:
             # Bytes that are not text: FastAPI's 400 before any validation (documented as tested).
             response = case.call_and_validate(excluded_checks=[schemathesis.checks.negative_data_rejection])
             assert response.status_code == 400 and response.json() == {"detail": UNREADABLE_BODY_DETAIL}
-        elif lax_valid_body(case):
-            # Valid after pydantic's lax conversions (`0` for a boolean): accepted, as on the real server.
+        elif lax_valid_body(case) or query_valid_as_sent(case):
+            # Valid after pydantic's lax conversions (`0` for a boolean), or a query value that is
+            # valid text on the wire (a number for a tag): accepted, as on the real server.
             case.call_and_validate(additional_checks=[valid_request_answered],
                                    excluded_checks=[schemathesis.checks.negative_data_rejection])
         else:

@@ -38,3 +38,15 @@ def test_a_default_is_a_copy_and_recursion_stops() -> None:
     deep = {"child": {"child": {"child": None}}}
     assert fill_defaults(deep, {"$ref": "#/components/schemas/Node"}, SCHEMAS) == {
         "child": {"child": {"child": None, "depth": 1}, "depth": 1}, "depth": 1}
+
+
+def test_references_are_json_pointers_not_last_segments() -> None:
+    # A pointer into a component (its `stream` property's schema) and an escaped name both resolve
+    # as pointers; a ref whose last segment merely names a component does not.
+    schemas = {**SCHEMAS, "a/b": {"type": "object", "properties": {"level": {"type": "integer", "default": 3}}}}
+    schema = {"type": "object", "properties": {
+        "flag": {"$ref": "#/components/schemas/Cord/properties/stream"},
+        "slashed": {"$ref": "#/components/schemas/a~1b"},
+        "elsewhere": {"$ref": "#/definitions/Cord"}}}
+    body = fill_defaults({"slashed": {}, "elsewhere": {}}, schema, schemas)
+    assert body == {"flag": False, "slashed": {"level": 3}, "elsewhere": {}}

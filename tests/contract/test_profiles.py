@@ -1,0 +1,110 @@
+"""Contract profiles: each pack owns its own, and they judge refusals of schema-valid requests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import typing as t
+from types import SimpleNamespace
+
+import pytest
+
+from mockserver.contract.profile import MARKER, Profile, mark, pack_profile, profile_of_spec, refusal_problem
+from mockserver.contract.runner import positive_data_acceptance_documented
+from mockserver.packs import AVAILABLE, load_pack
+from mockserver.packs.openai_usage import contract as openai_contract
+
+NOW = 1_750_000_000
+
+
+class FakeResponse:
+    def __init__(self, status: int, body: t.Any) -> None:
+        self.status_code = status
+        self.text = json.dumps(body)
+        self._body = body
+
+    def json(self) -> t.Any:
+        return self._body
+
+
+def usage_case(query: dict, responses: tuple[str, ...] = ("200", "400", "401", "429"),
+               raw_schema: dict | None = None) -> t.Any:
+    operation = SimpleNamespace(definition=SimpleNamespace(raw={"responses": {code: {} for code in responses}}),
+                                schema=SimpleNamespace(raw_schema=raw_schema or {}))
+    positive = SimpleNamespace(generation=SimpleNamespace(mode=SimpleNamespace(is_positive=True)))
+    return SimpleNamespace(query=query, path="/organization/usage/completions", operation=operation,
+                           method="GET", meta=positive)
+
+
+def openai_error(param: str) -> FakeResponse:
+    return FakeResponse(400, {"error": {"message": "bad", "type": "invalid_request_error", "param": param,
+                                        "code": None}})
+
+
+@pytest.mark.parametrize("api", AVAILABLE)
+def test_each_pack_owns_its_profile(api: str) -> None:
+    profile = pack_profile(api)
+    assert profile.name == api and profile.dialect == load_pack(api).dialect
+    assert type(profile) is Profile
+    assert profile.refusal is not None  # every pack here documents refusals the schema cannot state
+
+
+def test_openai_refusals_must_name_a_broken_rule() -> None:
+    profile = openai_contract.profile(now=lambda: NOW, clock_slack=0)
+    over = usage_case({"start_time": 0, "bucket_width": "1h", "limit": 169})
+    assert refusal_problem(profile, over, openai_error("limit")) is None
+    within = usage_case({"start_time": 0, "bucket_width": "1h", "limit": 168})
+    assert "no documented rule (param 'limit')" in refusal_problem(profile, within, openai_error("limit"))
+    empty = usage_case({"start_time": NOW})  # end_time defaults to now
+    assert refusal_problem(profile, empty, openai_error("start_time")) is None
+    assert refusal_problem(profile, usage_case({"start_time": NOW - 1}), openai_error("start_time")) is not None
+    # The key is valid: a 401 is always wrong; a 429 is the server's to give; undocumented statuses
+    # are status_code_conformance's to report.
+    assert "answered 401" in refusal_problem(profile, within, FakeResponse(401, {"error": {}}))
+    assert refusal_problem(profile, within, FakeResponse(429, {"error": {}})) is None
+    assert refusal_problem(profile, usage_case({}, responses=("200",)), openai_error("limit")) is None
+
+
+def test_the_runner_check_judges_only_specs_it_marked() -> None:
+    within = {"start_time": 0, "bucket_width": "1h", "limit": 168}
+    foreign = usage_case(within)
+    assert positive_data_acceptance_documented(None, openai_error("limit"), foreign) is None
+    spec = mark({}, pack_profile("openai_usage"))
+    assert spec[MARKER] == {"name": "openai_usage", "dialect": "openai"}
+    assert profile_of_spec(spec).name == "openai_usage"
+    with pytest.raises(AssertionError, match="no documented rule"):
+        positive_data_acceptance_documented(None, openai_error("limit"), usage_case(within, raw_schema=spec))
+
+
+def test_importing_the_runner_and_profiles_registers_nothing() -> None:
+    code = ("import sys\n"
+            "import mockserver.contract.runner\n"
+            + "".join(f"import mockserver.packs.{api}.contract\n" for api in AVAILABLE)
+            + "print('schemathesis' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # schemathesis (and its check registry) untouched at import
+
+
+def query_case(query: dict, negative: tuple[str, ...] = ("query",)) -> t.Any:
+    spec = {"paths": {"/w": {"get": {}}}, "components": {"parameters": {"Tags": {
+        "name": "tags", "in": "query", "schema": {"type": "array", "nullable": True, "items": {"type": "string"}}}}}}
+    definition = {"parameters": [{"$ref": "#/components/parameters/Tags"},
+                                 {"name": "page", "in": "query", "required": True, "schema": {"type": "integer"}}]}
+    mode = SimpleNamespace(is_negative=True, is_positive=False)
+    components = {location: SimpleNamespace(mode=SimpleNamespace(is_negative=location in negative))
+                  for location in ("query", "body")}
+    return SimpleNamespace(query=query, operation=SimpleNamespace(
+        path="/w", definition=SimpleNamespace(raw=definition), schema=SimpleNamespace(raw_schema=spec)),
+        meta=SimpleNamespace(generation=SimpleNamespace(mode=mode), components=components))
+
+
+def test_a_query_value_that_is_valid_text_is_not_negative() -> None:
+    from mockserver.contract.profile import query_valid_as_sent
+
+    assert query_valid_as_sent(query_case({"tags": 2.6e16, "page": 1}))  # "2.6e+16" is a tag
+    assert query_valid_as_sent(query_case({"tags": [3, "x"], "page": 1}))
+    assert not query_valid_as_sent(query_case({"tags": "x", "page": "one"}))  # not an integer as text either
+    assert not query_valid_as_sent(query_case({"tags": {"a": 1}, "page": 1}))
+    assert not query_valid_as_sent(query_case({"tags": "x"}))  # the required page is missing
+    assert not query_valid_as_sent(query_case({"tags": 1, "page": 1}, negative=("query", "body")))
