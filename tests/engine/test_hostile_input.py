@@ -345,3 +345,11 @@ def test_the_deepest_accepted_workflow_survives_a_state_round_trip(every_pack: t
     assert client.put("/__mock__/state", content=state.content,
                       headers={"content-type": "application/json"}).status_code == 200
     assert client.get(f"/api/v1/workflows/i/{workflow_id}").json()["workflow"]["form"]["elements"] == {}
+
+
+def test_numbers_inside_chutes_path_text(every_pack: tuple[TestClient, t.Any]) -> None:
+    client, _ = every_pack
+    headers = {"authorization": ALICE_KEY}
+    export = client.get(f"/invocations/exports/2025/01/02/{DIGITS}.csv", headers=headers)
+    assert export.status_code == 404 and export.json()["detail"].endswith(f"hour={DIGITS}")
+    assert client.get("/invocations/exports/2025/01/02/0000000000012.csv", headers=headers).status_code in (200, 404)
