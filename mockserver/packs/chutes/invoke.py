@@ -178,7 +178,9 @@ def _prepare_body(chute: dict, body: dict, stream: bool) -> None:
             body.pop(key, None)
         steps = body.get("num_inference_steps")
         if isinstance(steps, str) and steps.isdigit() or isinstance(steps, int) and not isinstance(steps, bool):
-            body["num_inference_steps"] = min(int(steps), 30 if chute["name"] == "FLUX-1.dev" else 50)
+            cap = 30 if chute["name"] == "FLUX-1.dev" else 50
+            # past a few digits the cap wins anyway (and int() refuses thousands of digits)
+            body["num_inference_steps"] = cap if len(str(steps).lstrip("0")) > 6 else min(int(steps), cap)
         if not _valid_diffusion_input(body):
             raise ApiError(400, "bad request, naughty naughty")
     elif chute["standard_template"] == "vllm":
@@ -208,7 +210,9 @@ def _in_range(body: dict, name: str, low: float, high: float, *, integer: bool =
     value = body[name]
     if value is None:
         return nullable
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):  # (an int is finite, and may be too big for a float)
         return False
     return (not integer or value == int(value)) and low <= value <= high
 
