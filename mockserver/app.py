@@ -12,7 +12,8 @@ from mockserver.engine.clock import Clock
 from mockserver.engine.control_access import ControlAccess
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.fallback import synthesized_operation_id
-from mockserver.engine.pack import Handlers, Pack, PackContext, build_store
+from mockserver.engine.journal import Journal
+from mockserver.engine.pack import Pack, PackContext, build_store
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.resources import specs_dir
 from mockserver.engine.server import CONTROL_PREFIX, MockServer, PackRuntime, Services
@@ -38,7 +39,8 @@ def build_server(config: ServerConfig) -> MockServer:
     clock = Clock()
     if config.clock_start is not None:
         clock.set(config.clock_start, frozen=True)
-    services = Services(clock=clock, seed=seed, settings=config.settings)
+    services = Services(clock=clock, seed=seed, settings=config.settings,
+                        journal=Journal(config.settings.journal))
     packs = _selected_packs(config, seed)
     _check_options_have_their_pack(config.pack_options, packs)
     runtimes = [_runtime(pack, services) for pack in packs]
@@ -97,13 +99,14 @@ def _control_app(runtimes: list[PackRuntime], services: Services,
     """The engine's control operations, with each pack's own control operations in front."""
     dialect = DIALECTS["control"]
     spec = load_spec(specs_dir() / "control.yaml", control.handlers.resolve)
-    app = ApiApp("control", spec.operations, dialect, state=server, settings=services.settings)
+    settings = services.settings.for_state_documents()
+    app = ApiApp("control", spec.operations, dialect, state=server, settings=settings)
     for runtime in runtimes:
         if runtime.pack.control_spec_path is None:
             continue
         pack_spec = load_spec(runtime.pack.control_spec_path, runtime.pack.control_handlers.resolve,
                               base_path=f"{CONTROL_PREFIX}/packs/{runtime.name}")
         app = ApiApp(f"control:{runtime.name}", pack_spec.operations, dialect,
-                     state=(lambda r=runtime: r.state), settings=services.settings, fallback=app)
+                     state=(lambda r=runtime: r.state), settings=settings, fallback=app)
         runtime.control_app = app
     return app

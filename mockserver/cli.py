@@ -12,7 +12,10 @@ from pathlib import Path
 
 from mockserver.engine.clock import iso, parse_instant
 from mockserver.engine.control_access import LOOPBACK_NAMES, TOKEN_ENV, ControlAccess
+from mockserver.engine.journal import JournalLimits
+from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH
 from mockserver.engine.pipeline import Settings
+from mockserver.uvicorn_server import Timeouts
 from mockserver.packs import AVAILABLE
 
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
@@ -47,6 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--validate-responses", action="store_true",
                        help="check every answer against the spec; a violation answers 500")
     serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body accepted")
+    limits = serve.add_argument_group("limits", "bounds on what one client can make the server hold or wait for")
+    limits.add_argument("--max-json-depth", type=_positive_int, default=DEFAULT_MAX_DEPTH, metavar="N",
+                        help=f"refuse request JSON nested deeper (default: {DEFAULT_MAX_DEPTH})")
+    limits.add_argument("--header-timeout", type=float, default=Timeouts.head_seconds, metavar="SECONDS",
+                        help="close connections whose request head takes longer (default: %(default)s; 0: never)")
+    limits.add_argument("--max-head-kb", type=float, default=Timeouts().head_bytes / 2**10, metavar="KB",
+                        help="largest request line and headers accepted, 431 past it (default: %(default)g)")
+    limits.add_argument("--body-timeout", type=float, default=Timeouts.body_seconds, metavar="SECONDS",
+                        help="answer 408 to bodies that take longer to arrive (default: %(default)s; 0: never)")
+    limits.add_argument("--keep-alive", type=float, default=Timeouts.keep_alive_seconds, metavar="SECONDS",
+                        help="close idle keep-alive connections after this (default: %(default)s)")
+    limits.add_argument("--journal-max-entries", type=_positive_int, default=JournalLimits().max_entries, metavar="N",
+                        help="requests the journal keeps (default: %(default)s)")
+    limits.add_argument("--journal-max-mb", type=float, default=JournalLimits().max_bytes / 2**20, metavar="MB",
+                        help="bytes the journal keeps, bodies and headers (default: %(default)g)")
+    limits.add_argument("--journal-body-kb", type=float, default=JournalLimits().body_bytes / 2**10, metavar="KB",
+                        help="of each request and response body, what the journal keeps (default: %(default)g)")
+    limits.add_argument("--journal-keep-credentials", action="store_true",
+                        help="record Authorization, cookies, API keys and signatures in clear (default: redacted)")
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"])
     _add_control_options(serve)
@@ -181,12 +203,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     # connexion imports starlette's test client at import time; its deprecation notice is noise here.
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
-    import uvicorn
 
     from mockserver.app import ServerConfig, build_server
     from mockserver.engine.server import PrefixConflict
     from mockserver.engine.spec_cache import InvalidSpec
     from mockserver.uvicorn_server import Uvicorn
+    from mockserver.uvicorn_server import config as uvicorn_config_for
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     apis = [name.strip() for value in args.api for name in value.split(",") if name.strip()]
@@ -202,7 +224,8 @@ def _serve(args: argparse.Namespace) -> int:
         apis=apis, spec=args.spec, spec_dialect=args.spec_dialect, seed=args.seed,
         state_file=args.state_file, clock_start=clock_start, control=access,
         settings=Settings(validate_responses=args.validate_responses,
-                          max_body_bytes=int(args.max_body_mb * 1024 * 1024)),
+                          max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+                          max_json_depth=args.max_json_depth, journal=_journal_limits(args)),
         pack_options=_pack_option_values(args))
     try:
         server = build_server(config)
@@ -215,8 +238,10 @@ def _serve(args: argparse.Namespace) -> int:
     _print_banner(server, args)
     logging.getLogger("uvicorn.error").addFilter(_DroppedOnPurpose())
     _settle_heap()
-    uvicorn_config = uvicorn.Config(server, host=args.host, port=args.port, log_level=args.log_level,
-                                    access_log=args.log_level in ("info", "debug"), lifespan="on")
+    timeouts = Timeouts(head_seconds=args.header_timeout, body_seconds=args.body_timeout,
+                        keep_alive_seconds=args.keep_alive, head_bytes=int(args.max_head_kb * 2**10))
+    uvicorn_config = uvicorn_config_for(server, timeouts, host=args.host, port=args.port, log_level=args.log_level,
+                                        access_log=args.log_level in ("info", "debug"), lifespan="on")
     runner = Uvicorn(uvicorn_config, on_shutdown=server.begin_shutdown)
     with contextlib.suppress(KeyboardInterrupt):
         runner.run()
@@ -229,6 +254,18 @@ class _DroppedOnPurpose(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "returned without starting response" not in record.getMessage()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _journal_limits(args: argparse.Namespace) -> JournalLimits:
+    return JournalLimits(max_entries=args.journal_max_entries, max_bytes=int(args.journal_max_mb * 2**20),
+                         body_bytes=int(args.journal_body_kb * 2**10), redact=not args.journal_keep_credentials)
 
 
 def _fail(message: str) -> int:

@@ -109,7 +109,7 @@ class RecordedRequest:
     path: str
     query_string: str
     query: dict[str, list[str]]  # parsed: `{"group_by[]": ["line_item"], "limit": ["7"]}`
-    headers: dict[str, str]  # lower-case names
+    headers: dict[str, str]  # lower-case names; credentials redacted (see `sent_credential`)
     body: t.Any  # JSON bodies parsed, text as text, binary as {"bytes": n}; None when empty
     status: int  # 0 when a fault dropped the connection
     duration_ms: float
@@ -128,6 +128,14 @@ class RecordedRequest:
     def url(self) -> str:
         """Path and query as sent."""
         return f"{self.path}?{self.query_string}" if self.query_string else self.path
+
+    def sent_credential(self, header: str, value: str) -> bool:
+        """Whether the request carried `value` in `header`. The journal keeps credentials only as
+        fingerprints (`[redacted sha256:…]`), so compare through this rather than `headers`."""
+        from mockserver.engine.journal import fingerprint
+
+        recorded = self.headers.get(header.lower())
+        return recorded is not None and recorded in (value, fingerprint(value))
 
 
 class InjectedFault:

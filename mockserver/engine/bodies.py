@@ -6,8 +6,10 @@ import json
 import typing as t
 from dataclasses import dataclass
 
+from mockserver.engine import jsonlimits
 from mockserver.engine.defaults import fill_defaults
 from mockserver.engine.issues import Issue, RequestInvalid
+from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH
 from mockserver.engine.lax import lax_value
 from mockserver.engine.params import CoercionError, coercer_for
 from mockserver.engine.schema import SchemaValidator
@@ -24,7 +26,9 @@ class UploadedFile:
 
 
 class BodyUnreadable(Exception):
-    """A JSON body whose bytes are not text in any encoding JSON allows."""
+    """A JSON body the parser fails on other than by a syntax error: bytes that are not text in
+    any encoding JSON allows, or an integer longer than Python reads (FastAPI answers both with
+    its 400)."""
 
     def __init__(self, position: int, message: str) -> None:
         super().__init__(message)
@@ -65,10 +69,11 @@ class BodyDecoder:
         self.default_type = next(iter(self.media), "application/json")
         self.field_wise = _is_field_wise(self.media.get(self.default_type, ("", {}, None))[:2])
 
-    def decode(self, raw: bytes, content_type: str, *, lax: bool = False) -> t.Any:
+    def decode(self, raw: bytes, content_type: str, *, lax: bool = False,
+               max_depth: int = DEFAULT_MAX_DEPTH) -> t.Any:
         """The decoded body (None when absent and optional); raises RequestInvalid,
         UnsupportedMediaType or BodyUnreadable. `lax`: convert JSON values the way pydantic's lax
-        mode does before refusing them."""
+        mode does before refusing them. `max_depth`: JSON nested deeper is refused unparsed."""
         if not raw:
             if self.required:
                 raise RequestInvalid(self._missing())
@@ -78,7 +83,10 @@ class BodyDecoder:
         actual = media_kind(content_type) if content_type else kind
         if kind in _FORM_KINDS and actual in _FORM_KINDS:
             kind = actual  # a form is a form: FastAPI reads either encoding for form fields
-        value = _DECODERS[kind](raw, content_type or declared, self._resolved(schema))
+        if kind == "json":
+            value = decode_json(raw, max_depth)
+        else:
+            value = _DECODERS[kind](raw, content_type or declared, self._resolved(schema))
         if validator is not None and not validator.is_valid(_for_validation(value)):
             # Lax conversion leaves what it cannot convert as sent, so the issues of the converted
             # body are pydantic's: only the values lax mode refuses, with the input as sent.
@@ -140,19 +148,24 @@ def _is_field_wise(media: tuple) -> bool:
     return kind in _FORM_KINDS or ref.rsplit("/", 1)[-1].startswith("Body_")
 
 
-def _decode_json(raw: bytes, content_type: str, schema: dict) -> t.Any:
+def decode_json(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> t.Any:
+    """A JSON body as FastAPI reads it, with the mock's depth bound (see `jsonlimits`)."""
     # The standard parser, as FastAPI uses: integers of any size stay integers (orjson would turn
     # those past 64 bits into floats), and the error texts are the ones FastAPI reports.
     try:
-        return json.loads(raw)
+        return jsonlimits.loads(raw, max_depth)
     except UnicodeDecodeError as error:
         raise BodyUnreadable(error.start, str(error)) from None
     except json.JSONDecodeError as error:
         position = getattr(error, "pos", getattr(error, "start", 0))
         message = getattr(error, "msg", None) or str(error)
         raise RequestInvalid([Issue("json_invalid", ("body", position), {}, {"error": message})]) from None
-    except RecursionError:
-        raise RequestInvalid([Issue("json_invalid", ("body", 0), {}, {"error": "nested too deeply"})]) from None
+    except jsonlimits.JsonTooDeep as error:
+        # The real servers parse any depth their stack allows and break later (a stored value too
+        # deep to save); refusing it up front, as a decode error, is the mock's own choice.
+        raise RequestInvalid([Issue("json_invalid", ("body", error.position), {}, {"error": str(error)})]) from None
+    except ValueError as error:  # an integer of more than 4,300 digits: json.loads's int() refuses it
+        raise BodyUnreadable(0, str(error)) from None
 
 
 def _decode_text(raw: bytes, content_type: str, schema: dict) -> str:
@@ -269,6 +282,6 @@ def _for_validation(value: t.Any) -> t.Any:
 
 
 _DECODERS: dict[str, t.Callable[[bytes, str, dict], t.Any]] = {
-    "json": _decode_json, "text": _decode_text, "binary": _decode_binary,
+    "text": _decode_text, "binary": _decode_binary,
     "form": _decode_form, "multipart": _decode_multipart,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import typing as t
 from datetime import datetime, timezone
 
 LATEST = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant ISO 8601 and datetime can show
@@ -12,10 +13,23 @@ LATEST = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant ISO 8601 and d
 
 def check_instant(when: float) -> float:
     """`when` as a float, or ValueError if no timestamp shown to a client could express it."""
-    when = float(when)
+    when = as_seconds(when)
     if not math.isfinite(when) or not 0 <= when <= LATEST:
         raise ValueError(f"{when!r} is not a Unix time between 1970 and 9999")
     return when
+
+
+def as_seconds(value: t.Any) -> float:
+    """A number of seconds as a float; ValueError for anything else, including an integer too
+    large for a float (float() raises OverflowError) and text of thousands of digits."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError("a number too large for any time") from None
+    except TypeError:
+        raise ValueError(f"{type(value).__name__} is not a number") from None
 
 
 class Clock:
@@ -37,6 +51,7 @@ class Clock:
                 self._frozen_at, self._offset = None, float(when) - time.time()
 
     def advance(self, seconds: float) -> None:
+        seconds = as_seconds(seconds)
         with self._lock:
             check_instant(self.now() + seconds)
             if self._frozen_at is not None:
@@ -74,7 +89,7 @@ class Clock:
         if isinstance(frozen_at, bool) or isinstance(offset, bool):
             raise ValueError("clock values must be numbers")
         try:
-            offset = float(offset)
+            offset = as_seconds(offset)
             frozen_at = None if frozen_at is None else check_instant(frozen_at)
             check_instant(time.time() + offset)
         except (TypeError, ValueError) as error:
@@ -87,10 +102,12 @@ def iso(timestamp: float) -> str:
 
 
 def parse_instant(value: str | int | float) -> float:
-    """Unix seconds, or an ISO 8601 instant (a naive one is taken as UTC)."""
+    """Unix seconds, or an ISO 8601 instant (a naive one is taken as UTC); ValueError otherwise."""
     if isinstance(value, (int, float)):
-        return float(value)
+        return as_seconds(value)
     text = value.strip()
+    if len(text) > 64:  # no instant is written longer; and float() of megabytes of digits is slow
+        raise ValueError(f"{len(text)} characters is too long for an instant")
     try:
         return float(text)
     except ValueError:

@@ -16,6 +16,7 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "missing": "Field required",
     "int_parsing": "Input should be a valid integer, unable to parse string as an integer",
     "int_type": "Input should be a valid integer",
+    "int_parsing_size": "Unable to parse input string as an integer, exceeded maximum size",
     "int_from_float": "Input should be a valid integer, got a number with a fractional part",
     "float_parsing": "Input should be a valid number, unable to parse string as a number",
     "float_type": "Input should be a valid number",
@@ -93,6 +94,11 @@ class Dialect:
 
     def payload_too_large(self, limit: int) -> Response:
         return self.error(ApiError(413, f"Request body exceeds the limit of {limit} bytes"))
+
+    def request_timeout(self, seconds: float) -> Response:
+        """A body that did not arrive in time; the connection is closed after this answer."""
+        return self.error(ApiError(408, f"Request body not received within {seconds:g} s",
+                                   headers={"connection": "close"}))
 
     def unsupported_media_type(self, content_type: str, allowed: t.Iterable[str], body: bytes) -> Response:
         return self.error(ApiError(415, f"Unsupported Media Type: {content_type or 'none'}"))

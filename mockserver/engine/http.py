@@ -13,6 +13,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 
+from mockserver.engine import jsonlimits
 from mockserver.engine.streams import Receive, Send, Shutdown, send_stream
 
 
@@ -80,12 +81,19 @@ class Request:
     state: t.Any = None  # the pack's store
     operation: t.Any = None  # the compiled spec Operation (its definition carries vendor extensions)
     client: tuple[str, int] | None = None
+    max_json_depth: int = jsonlimits.DEFAULT_MAX_DEPTH  # for JSON a handler parses itself (`parse_json`)
 
     _query: dict[str, list[str]] | None = None
 
     @property
     def operation_id(self) -> str | None:
         return self.operation.operation_id if self.operation is not None else None
+
+    def parse_json(self, data: bytes | str) -> t.Any:
+        """JSON a handler reads itself (a form field, an uploaded file, an undeclared body), under
+        the server's depth bound: ValueError (JSONDecodeError, `jsonlimits.JsonTooDeep`, an
+        integer too long) when it does not read."""
+        return jsonlimits.loads(data, self.max_json_depth)
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -119,14 +127,28 @@ def header_dict(raw: t.Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
+class BodyTimeout(Exception):
+    """The client did not send its whole body in time (raised by the server's `receive`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"request body not received within {seconds:g} s")
+        self.seconds = seconds
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body was complete: there is no request to answer."""
+
+
 async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None when it is larger than `limit` bytes."""
+    """The whole request body, or None when it is larger than `limit` bytes. Raises ClientGone
+    when the client leaves before the body is complete (a part of a body is never handled), and
+    lets the server's BodyTimeout through."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

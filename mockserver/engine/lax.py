@@ -14,6 +14,7 @@ import re
 import typing as t
 
 from mockserver.engine.defaults import _resolve
+from mockserver.engine.jsonlimits import int_text, is_oversized_int_text
 
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
@@ -23,7 +24,8 @@ _MAX_DEPTH = 64
 
 def _to_int(value: t.Any) -> t.Any:
     if isinstance(value, str) and _INTEGER.match(value):
-        return int(value)
+        # Past 4,300 digits stays text: validation then reports pydantic's `int_parsing_size`.
+        return value if is_oversized_int_text(value) else int_text(value)
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     return value

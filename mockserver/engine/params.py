@@ -7,6 +7,7 @@ import re
 import typing as t
 
 from mockserver.engine.issues import Issue
+from mockserver.engine.jsonlimits import IntTooLong, int_text
 from mockserver.engine.schema import SchemaValidator
 
 MISSING: t.Any = object()
@@ -22,10 +23,14 @@ class CoercionError(Exception):
 
 
 def _to_int(text: str) -> int:
-    # Integer literals only: "1e3" or "1.0" are refused, as pydantic refuses them.
-    if _INTEGER.match(text.strip()):
-        return int(text)
-    raise CoercionError("int_parsing")
+    # Integer literals only: "1e3" or "1.0" are refused, as pydantic refuses them; past 4,300
+    # digits pydantic says `int_parsing_size` (and int() would raise).
+    if not _INTEGER.match(text.strip()):
+        raise CoercionError("int_parsing")
+    try:
+        return int_text(text)
+    except IntTooLong:
+        raise CoercionError("int_parsing_size") from None
 
 
 def _to_float(text: str) -> float:

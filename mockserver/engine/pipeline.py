@@ -7,19 +7,22 @@ needs. Every failure is rendered in the API's dialect; only a bug in the mock it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import time
 import json
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mockserver.engine.bodies import BodyUnreadable, UnsupportedMediaType
 from mockserver.engine.dialects import Dialect
 from mockserver.engine.faults import Fault, Faults
-from mockserver.engine.http import Receive, Request, Response, Send, header_dict, read_body
+from mockserver.engine.http import (BodyTimeout, ClientGone, Receive, Request, Response, Send, header_dict,
+                                    read_body)
 from mockserver.engine.issues import ApiError, Issue, RequestInvalid
-from mockserver.engine.journal import Journal
+from mockserver.engine.journal import Journal, JournalLimits
+from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH
 from mockserver.engine.params import MISSING
 from mockserver.engine.routing import Match, MethodNotAllowed, Redirect, Router
 from mockserver.engine.spec import Operation
@@ -32,6 +35,16 @@ log = logging.getLogger("mockserver")
 class Settings:
     validate_responses: bool = False  # check every answer against the spec (tests turn it on)
     max_body_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = DEFAULT_MAX_DEPTH  # deeper request JSON is refused (see engine/jsonlimits.py)
+    journal: JournalLimits = field(default_factory=JournalLimits)
+
+    def for_state_documents(self) -> "Settings":
+        """The control plane's: a state export nests what clients stored (at most
+        `max_json_depth` deep) in up to a dozen levels of its own, and must import again."""
+        return dataclasses.replace(self, max_json_depth=self.max_json_depth + STATE_NESTING)
+
+
+STATE_NESTING = 32
 
 
 class ApiApp:
@@ -75,7 +88,8 @@ class ApiApp:
             return
         raw_headers = scope["headers"]
         request = Request(method, path, scope.get("query_string", b"").decode("latin-1"),
-                          header_dict(raw_headers), client=scope.get("client"))
+                          header_dict(raw_headers), client=scope.get("client"),
+                          max_json_depth=self.settings.max_json_depth)
         response, drop = await self._respond(found, request, receive)
         if self._journal is not None:
             self._journal.record(
@@ -83,7 +97,9 @@ class ApiApp:
                 path=path, query=request.query_string, headers=request.headers, body=request.raw_body,
                 content_type=request.headers.get("content-type", ""),
                 status=0 if drop else response.status,
-                duration_ms=(time.perf_counter() - started) * 1000)
+                duration_ms=(time.perf_counter() - started) * 1000,
+                response_body=b"" if drop or response.stream is not None else response.body,
+                response_type=response.media_type or "")
         if drop:
             await _drop_connection(receive, send)
         else:
@@ -107,8 +123,9 @@ class ApiApp:
         operation = found.operation
         request.operation = operation
         request.path_params = found.path_params
-        if not await self._take_body(request, receive):
-            return self.dialect.payload_too_large(self.settings.max_body_bytes), False
+        refused = await self._take_body(request, receive)
+        if refused is not None:
+            return refused, False
         request.content_type = request.headers.get("content-type", "")
         try:
             request.state = self._state()
@@ -136,17 +153,24 @@ class ApiApp:
             response = self._checked(operation, response)
         return response, False
 
-    async def _take_body(self, request: Request, receive: Receive) -> bool:
-        """Read the body into the request; False when it is over the size limit."""
-        body = await read_body(receive, self.settings.max_body_bytes)
+    async def _take_body(self, request: Request, receive: Receive) -> Response | None:
+        """Read the body into the request; the answer instead when it cannot be had whole (too
+        large, too slow, or the client left)."""
+        try:
+            body = await read_body(receive, self.settings.max_body_bytes)
+        except BodyTimeout as timeout:
+            return self.dialect.request_timeout(timeout.seconds)
+        except ClientGone:  # nobody will read this answer; the journal shows what happened
+            return self.dialect.error(ApiError(400, "The client disconnected before its body was complete"))
         if body is None:
-            return False
+            return self.dialect.payload_too_large(self.settings.max_body_bytes)
         request.raw_body = body
-        return True
+        return None
 
     async def _catch_all(self, request: Request, receive: Receive) -> Response:
-        if not await self._take_body(request, receive):
-            return self.dialect.payload_too_large(self.settings.max_body_bytes)
+        refused = await self._take_body(request, receive)
+        if refused is not None:
+            return refused
         try:
             request.state = self._state()
             result = self._unmatched(request)
@@ -181,7 +205,8 @@ class ApiApp:
         if operation.body is not None:
             try:
                 request.body = operation.body.decode(request.raw_body, request.content_type,
-                                                     lax=self.dialect.lax_json)
+                                                     lax=self.dialect.lax_json,
+                                                     max_depth=self.settings.max_json_depth)
             except RequestInvalid as invalid:
                 issues.extend(invalid.issues)
         if issues:

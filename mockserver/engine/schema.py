@@ -14,6 +14,7 @@ import jsonschema_rs
 
 from mockserver.engine import openapi
 from mockserver.engine.issues import Issue, Location
+from mockserver.engine.jsonlimits import is_oversized_int_text
 
 
 
@@ -127,6 +128,8 @@ def _type_kind(kind: t.Any, value: t.Any) -> tuple[str, dict | None]:
     wanted = next((t_ for t_ in expected if t_ != "null"), "")
     if isinstance(value, str) and wanted.lower() in ("integer", "number", "boolean"):
         # pydantic tries to read a string as the number or boolean first: a parsing error.
+        if wanted.lower() == "integer" and is_oversized_int_text(value):
+            return "int_parsing_size", None
         return {"integer": "int_parsing", "number": "float_parsing", "boolean": "bool_parsing"}[wanted.lower()], None
     return {
         "integer": "int_type", "number": "float_type", "string": "string_type",

@@ -24,7 +24,7 @@ from mockserver.engine.control_access import ControlAccess, ControlGate
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.durability import GENERATORS, Durability, restore_generators
 from mockserver.engine.faults import Faults
-from mockserver.engine.http import Receive, Response, Send
+from mockserver.engine.http import Receive, Send
 from mockserver.engine.issues import ApiError
 from mockserver.engine.journal import Journal
 from mockserver.engine.pack import Pack, PackContext, Store, build_store

@@ -12,7 +12,7 @@ from mockserver.app import ServerConfig, build_server
 from mockserver.engine.bodies import UploadedFile
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
-from mockserver.engine.pack import Handlers, Pack, PackContext, Store
+from mockserver.engine.pack import Handlers, Pack, Store
 from mockserver.engine.pipeline import Settings
 
 TINY_SPEC = Path(__file__).parent / "data" / "tiny.yaml"

@@ -51,7 +51,8 @@ def test_journal_entries_are_typed_and_filterable(mock: MockServerHandle, http: 
     assert (sent.method, sent.pack, sent.operation_id, sent.status) == ("GET", "openai_usage", "usage-costs", 200)
     assert sent.query == {"start_time": [str(NOW - 3 * 86400)], "group_by[]": ["line_item"], "limit": ["2"]}
     assert sent.url == f"{COSTS}?{sent.query_string}"
-    assert sent.headers["authorization"] == "Bearer sk-admin-mockserver"
+    assert sent.sent_credential("Authorization", "Bearer sk-admin-mockserver")
+    assert "sk-admin-mockserver" not in sent.headers["authorization"]  # the journal keeps no secrets
     assert sent.body is None and sent.raw["id"] == sent.id
 
     assert [r.path for r in mock.requests(path="/v1/organization/usage/*")] == ["/v1/organization/usage/embeddings"]

@@ -212,6 +212,7 @@ def _parse_offset(offset: str | None) -> tuple[int, int] | None:
     if not offset or offset == "-":
         return (0, 0)
     match = _STREAM_ID.match(offset)
-    if match is None:
-        return None
-    return (int(match.group(1)), int(match.group(2) or 0))
+    if match is None or any(len(part or "") > 20 for part in match.groups()):
+        return None  # Redis stream ids are two 64-bit numbers (and int() refuses thousands of digits)
+    ms, seq = int(match.group(1)), int(match.group(2) or 0)
+    return (ms, seq) if ms < 2**64 and seq < 2**64 else None

@@ -133,8 +133,12 @@ def hourly_export(request: Request) -> Response:
     match = _HOUR_FORMAT.match(hour_format)
     if match is None:
         raise ApiError(400, f"Invalid format: {hour_format}")
-    hour, suffix, kind = int(match.group(1)), match.group(2), match.group(3)
-    missing = ApiError(404, f"Invocations export not found year={year} month={month} day={day} hour={hour}")
+    digits, suffix, kind = match.groups()
+    digits = digits.lstrip("0") or "0"  # the hour as int() would print it
+    missing = ApiError(404, f"Invocations export not found year={year} month={month} day={day} hour={digits}")
+    if len(digits) > 2:
+        raise missing  # no hour has three digits (and int() refuses thousands)
+    hour = int(digits)
     try:
         start = datetime(year, month, day, hour, tzinfo=timezone.utc)
     except (ValueError, OverflowError):

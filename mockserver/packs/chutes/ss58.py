@@ -8,6 +8,7 @@ _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
 _PREFIX = b"SS58PRE"
 GENERIC_SUBSTRATE = 42
+_MAX_LENGTH = 64  # 35 bytes (prefix, key, checksum) are 48 base58 digits at most
 
 
 def _checksum(payload: bytes) -> bytes:
@@ -26,6 +27,8 @@ def encode(public_key: bytes, network: int = GENERIC_SUBSTRATE) -> str:
 
 def decode(address: str) -> bytes:
     """The 32-byte public key of a single-byte-prefix address; ValueError if it is not one."""
+    if len(address) > _MAX_LENGTH:  # refused before decoding: base58 of megabytes is quadratic work
+        raise ValueError("too long for an SS58 address")
     number = 0
     for char in address:
         if char not in _INDEX:

@@ -12,7 +12,7 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field
 
-from mockserver.engine.clock import iso, parse_instant
+from mockserver.engine.clock import parse_instant
 from mockserver.engine.pack import Store
 from mockserver.engine.records import Rows
 from mockserver.packs.chutes.instances import Instance, Instances

@@ -15,6 +15,7 @@ import re
 import typing as t
 
 from mockserver.engine.issues import Issue
+from mockserver.engine.jsonlimits import IntTooLong, int_text
 from mockserver.engine.schema import expected_text
 from mockserver.packs.invokeai.catalogue import SCHEMA_REF
 
@@ -213,7 +214,10 @@ def _integer(value: t.Any, loc: Loc) -> int:
         kind = "int_from_float" if math.isfinite(value) else "finite_number"
         raise Invalid([Issue(kind, loc, value)])
     if isinstance(value, str):
-        parsed = _parse_int(value.strip())
+        try:
+            parsed = _parse_int(value.strip())
+        except IntTooLong:
+            raise Invalid([Issue("int_parsing_size", loc, value)]) from None
         if parsed is None:
             raise Invalid([Issue("int_parsing", loc, value)])
         return parsed
@@ -222,14 +226,17 @@ def _integer(value: t.Any, loc: Loc) -> int:
 
 def _parse_int(text: str) -> int | None:
     """pydantic's reading of a string as an integer: ASCII digits (underscores between them), an
-    optional sign, and a fractional part of zeros only."""
+    optional sign, and a fractional part of zeros only; IntTooLong past 4,300 digits."""
     match = _INT_TEXT.fullmatch(text)
-    return int(match.group(1)) if match else None
+    return int_text(match.group(1).replace("_", "")) if match else None
 
 
 def _number(value: t.Any, loc: Loc) -> float:
     if isinstance(value, (bool, int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past any float: pydantic calls it no number
+            raise Invalid([Issue("float_type", loc, value)]) from None
     if isinstance(value, str):
         try:
             return float(value.strip())

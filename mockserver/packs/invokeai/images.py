@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from mockserver.engine import jsonlimits
 from mockserver.engine.bodies import UploadedFile
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
@@ -31,14 +32,14 @@ def _embedded_text(image: object, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _json_object_text(text: str | None) -> str | None:
+def _json_object_text(text: str | None, max_depth: int) -> str | None:
     """Metadata as stored: a JSON object's text, or nothing when it does not parse (the real server
     logs and carries on)."""
     if not text:
         return None
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = jsonlimits.loads(text, max_depth)
+    except ValueError:  # nested too deep to keep, too: not a metadata object
         return None
     return json.dumps(value) if isinstance(value, dict) else None
 
@@ -51,7 +52,7 @@ async def upload_image(request: Request) -> Response:
     # Decoding, cropping, resizing and the PNG encoding run off the event loop; the store
     # changes back on it, in one step.
     prepared = await off_loop(_prepare_upload, upload, form.get("resize_to"), bool(params.get("crop_visible")),
-                              form.get("metadata"))
+                              form.get("metadata"), request.max_json_depth)
     image = store.add_image(prepared.data, prepared.width, prepared.height,
                             category=params["image_category"], is_intermediate=params["is_intermediate"],
                             board_id=params.get("board_id"), session_id=params.get("session_id"),
@@ -71,12 +72,13 @@ class _PreparedUpload:
 
 
 def _prepare_upload(upload: UploadedFile, resize_text: str | None, crop_visible: bool,
-                    sent_metadata: str | None) -> _PreparedUpload:
+                    sent_metadata: str | None, max_depth: int) -> _PreparedUpload:
     """The upload as the PNG the gallery stores, with its text chunks. Blocking."""
     picture = imaging.read_image(upload)
-    resize_to = imaging.parse_resize_to(resize_text)
+    resize_to = imaging.parse_resize_to(resize_text, max_depth)
     # The form's metadata wins (null when it is not a JSON object); without it, the PNG's own.
-    metadata = _json_object_text(sent_metadata if sent_metadata else _embedded_text(picture, "invokeai_metadata"))
+    metadata = _json_object_text(sent_metadata if sent_metadata else _embedded_text(picture, "invokeai_metadata"),
+                                 max_depth)
     workflow = _embedded_text(picture, "invokeai_workflow")
     graph = _embedded_text(picture, "invokeai_graph")
     picture = imaging.prepare_upload(picture, resize_to=resize_to, crop_visible=crop_visible)

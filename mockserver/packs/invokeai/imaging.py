@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import json
 import threading
 import warnings
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from mockserver.engine import jsonlimits
 from mockserver.engine.bodies import UploadedFile
 from mockserver.engine.http import Response
 from mockserver.engine.issues import ApiError
@@ -73,12 +73,12 @@ def read_image(upload: UploadedFile | None, max_pixels: int | None = None) -> Im
         raise ApiError(415, "Failed to read image") from None
 
 
-def parse_resize_to(text: str | None) -> tuple[int, int] | None:
+def parse_resize_to(text: str | None, max_depth: int = jsonlimits.DEFAULT_MAX_DEPTH) -> tuple[int, int] | None:
     """`{"width": w, "height": h}` from the upload form, or the real server's 400."""
     if text is None:
         return None
     try:
-        dims = json.loads(text)
+        dims = jsonlimits.loads(text, max_depth)
         width, height = _lax_int(dims["width"]), _lax_int(dims["height"])
         if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
             raise ValueError

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import typing as t
 
 from mockserver.engine.bodies import UploadedFile
@@ -41,10 +40,10 @@ def preset_dto(store: InvokeStore, preset: dict) -> dict:
             "id": preset["id"], "image": image}
 
 
-def _parse_data(text: str) -> dict:
+def _parse_data(request: Request, text: str) -> dict:
     """The form's `data` field: JSON with name, positive_prompt, negative_prompt and type."""
     try:
-        data = json.loads(text)
+        data = request.parse_json(text)
         fields = {key: data[key] for key in ("name", "positive_prompt", "negative_prompt", "type")}
     except (ValueError, TypeError, KeyError):
         raise ApiError(400, "Invalid preset data") from None
@@ -98,7 +97,7 @@ def get_style_preset(request: Request) -> dict:
 async def create_style_preset(request: Request) -> dict:
     store: InvokeStore = request.state
     form = request.body or {}
-    fields = _parse_data(form["data"])
+    fields = _parse_data(request, form["data"])
     preview = await off_loop(_preview, form)
     with store.lock:
         preset = _store_preset(store, fields)
@@ -112,7 +111,7 @@ async def update_style_preset(request: Request) -> dict:
     store: InvokeStore = request.state
     form = request.body or {}
     preset = _preset(store, request.params["style_preset_id"])
-    fields = _parse_data(form["data"])
+    fields = _parse_data(request, form["data"])
     preview = await off_loop(_preview, form)
     with store.lock:
         preset = _preset(store, preset["id"])  # it may have gone meanwhile
@@ -176,7 +175,7 @@ def _import_row(row: t.Any) -> dict:
     return {"name": name, "positive_prompt": prompt, "negative_prompt": negative, "type": "user"}
 
 
-def _import_rows(upload: UploadedFile) -> list[dict]:
+def _import_rows(request: Request, upload: UploadedFile) -> list[dict]:
     """Every preset of a CSV (name, prompt, negative_prompt columns) or a JSON list, or the real
     server's 400 naming the format; nothing is stored unless the whole file reads."""
     kind = (upload.content_type or "").split(";")[0].strip().lower()
@@ -185,7 +184,7 @@ def _import_rows(upload: UploadedFile) -> list[dict]:
     is_json = kind == "application/json"
     try:
         text = upload.data.decode("utf-8-sig")
-        rows = json.loads(text) if is_json else list(csv.DictReader(io.StringIO(text)))
+        rows = request.parse_json(text) if is_json else list(csv.DictReader(io.StringIO(text)))
         if not isinstance(rows, list):
             raise ValueError
         return [_import_row(row) for row in rows]
@@ -196,7 +195,7 @@ def _import_rows(upload: UploadedFile) -> list[dict]:
 @handlers("import_style_presets")
 def import_style_presets(request: Request) -> None:
     store: InvokeStore = request.state
-    presets = _import_rows(request.body["file"])  # all parsed before any is stored
+    presets = _import_rows(request, request.body["file"])  # all parsed before any is stored
     with store.lock:
         for fields in presets:
             _store_preset(store, fields)

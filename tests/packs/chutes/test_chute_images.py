@@ -225,6 +225,8 @@ def test_a_stream_resumes_after_the_offset_it_was_given(api: t.Any) -> None:
     rest = read(third["offset"])
     assert rest == everything[3:]
     assert read("not-an-id") == [b"data: ERROR: Invalid stream ID specified as stream command argument"]
+    for past_64_bits in ("9" * 5000, "1-" + "9" * 5000, str(2**64)):  # int() refuses the first two
+        assert read(past_64_bits) == [b"data: ERROR: Invalid stream ID specified as stream command argument"]
 
 
 # -- deploying on images ------------------------------------------------------------------------------

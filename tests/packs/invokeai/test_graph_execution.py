@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typing as t
 
-from invokeai_support import edge, enqueue, graph, node, ok, queue_item, set_speed
+from invokeai_support import edge, enqueue, graph, node, ok, set_speed
 
 QUEUE = "/api/v1/queue/default"
 

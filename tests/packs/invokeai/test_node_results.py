@@ -10,7 +10,7 @@ import typing as t
 
 import numpy as np
 import pytest
-from invokeai_support import make_server, ok, reset
+from invokeai_support import make_server, reset
 from node_graphs import PROMPT_FILE, edge, install_models, node, result_of, run_graph, upload_image
 from PIL import Image, ImageChops
 from starlette.testclient import TestClient

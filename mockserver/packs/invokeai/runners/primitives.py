@@ -9,11 +9,21 @@ import typing as t
 
 import numpy as np
 
+from mockserver.engine.jsonlimits import MAX_INT_DIGITS
 from mockserver.packs.invokeai.runners.context import (
     NodeFailed, RunContext, Runner, latents_info,
 )
 
 NOT_EXECUTABLE = "This class should never be executed or instantiated directly."
+# The real server computes whatever a graph asks and fails later: on a result it cannot write
+# (CPython's 4,300-digit int/str limit), or never (a range of 10**4000 items). The mock fails the
+# node at once with the error the real one ends in, so no graph can stall the server or store a
+# value that breaks every later answer and state save.
+INT_TOO_LONG = ("Exceeds the limit (4300 digits) for integer string conversion; "
+                "use sys.set_int_max_str_digits() to increase the limit")
+_INT_LIMIT = 10 ** MAX_INT_DIGITS
+_INT_LIMIT_BITS = _INT_LIMIT.bit_length()
+MAX_COLLECTION = 100_000  # items a collection node makes (a million ints is ~40 MB held per result)
 
 
 def _value(output_type: str, convert: t.Callable[[t.Any], t.Any]) -> Runner:
@@ -61,16 +71,28 @@ def _int_collection(values: t.Iterable[t.Any]) -> dict:
     return {"collection": [int(v) for v in values], "type": "integer_collection_output"}
 
 
+def _bounded(count: int) -> None:
+    """Refuse to build a collection past MAX_COLLECTION items (the real node runs out of memory)."""
+    if count > MAX_COLLECTION:
+        raise NodeFailed("MemoryError", f"a collection of {count} items; the mock makes at most {MAX_COLLECTION}",
+                         "invocations/collections.py")
+
+
+def _bounded_range(start: int, stop: int, step: int) -> range:
+    _bounded(max(0, -((start - stop) // step)))  # len(range) overflows past sys.maxsize items
+    return range(start, stop, step)
+
+
 def _range(ctx: RunContext, node: dict) -> dict:
     if node["step"] == 0:
         raise NodeFailed("ValueError", "range() arg 3 must not be zero", "invocations/collections.py")
-    return _int_collection(range(node["start"], node["stop"], node["step"]))
+    return _int_collection(_bounded_range(node["start"], node["stop"], node["step"]))
 
 
 def _range_of_size(ctx: RunContext, node: dict) -> dict:
     if node["step"] == 0:
         raise NodeFailed("ValueError", "range() arg 3 must not be zero", "invocations/collections.py")
-    return _int_collection(range(node["start"], node["start"] + node["step"] * node["size"], node["step"]))
+    return _int_collection(_bounded_range(node["start"], node["start"] + node["step"] * node["size"], node["step"]))
 
 
 def _random_range(ctx: RunContext, node: dict) -> dict:
@@ -79,11 +101,13 @@ def _random_range(ctx: RunContext, node: dict) -> dict:
         raise NodeFailed("ValueError", "high <= low", "invocations/collections.py")
     if node["size"] < 0:
         raise NodeFailed("ValueError", "negative dimensions are not allowed", "invocations/collections.py")
+    _bounded(node["size"])
     rng = np.random.default_rng(node["seed"])
     return _int_collection(rng.integers(low=node["low"], high=node["high"], size=node["size"]))
 
 
 def _float_range(ctx: RunContext, node: dict) -> dict:
+    _bounded(node["steps"])
     values = np.linspace(node["start"], node["stop"], node["steps"])
     return {"collection": [float(v) for v in values], "type": "float_collection_output"}
 
@@ -91,7 +115,17 @@ def _float_range(ctx: RunContext, node: dict) -> dict:
 # -- math ----------------------------------------------------------------------------------------
 
 def _int(value: t.Any) -> dict:
-    return {"value": int(value), "type": "integer_output"}
+    value = int(value)
+    if value.bit_length() >= _INT_LIMIT_BITS and abs(value) >= _INT_LIMIT:
+        raise NodeFailed("ValueError", INT_TOO_LONG, "invocations/math.py")
+    return {"value": value, "type": "integer_output"}
+
+
+def _power(a: int, b: int) -> int:
+    """`a ** b`, refused before it is computed when the result would be past the digit limit."""
+    if b > 0 and b * (abs(a).bit_length() - 1) > _INT_LIMIT_BITS:  # at least that many bits
+        raise NodeFailed("ValueError", INT_TOO_LONG, "invocations/math.py")
+    return a**b
 
 
 def _float(value: t.Any) -> dict:
@@ -120,7 +154,7 @@ def _rand_float(ctx: RunContext, node: dict) -> dict:
 
 INTEGER_OPS: dict[str, t.Callable[[int, int], int]] = {
     "ADD": lambda a, b: a + b, "SUB": lambda a, b: a - b, "MUL": lambda a, b: a * b,
-    "DIV": lambda a, b: int(a / b), "EXP": lambda a, b: a**b, "MOD": lambda a, b: a % b,
+    "DIV": lambda a, b: int(a / b), "EXP": _power, "MOD": lambda a, b: a % b,
     "ABS": lambda a, b: abs(a), "MIN": min, "MAX": max,
 }
 FLOAT_OPS: dict[str, t.Callable[[float, float], float]] = {
