@@ -17,21 +17,31 @@ with `int_parsing_size`. `int_text` reads integer text the way pydantic does, wi
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import typing as t
 
-import numpy as np
+if t.TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_MAX_DEPTH = 128
 MAX_INT_DIGITS = 4300  # CPython's default int/str conversion limit, and pydantic's bound
 
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)  # `\"` and `\\` must not read as quotes or escapes
 _CHUNK = 1 << 20  # bytes scanned at once: bounds the scan's memory whatever the body's size
-_STEP = np.zeros(256, np.int8)
-_STEP[[ord("["), ord("{")]] = 1
-_STEP[[ord("]"), ord("}")]] = -1
 _QUOTE, _OPEN_FOLDED, _CLOSE_FOLDED = 0x22, 0x7B, 0x7D  # `"`; `[`/`{` and `]`/`}` with bit 0x20 set
+
+
+@functools.cache
+def _steps() -> "np.ndarray":
+    """Each byte's change of depth: +1 for `[` and `{`, -1 for `]` and `}`."""
+    import numpy as np
+
+    table = np.zeros(256, np.int8)
+    table[[ord("["), ord("{")]] = 1
+    table[[ord("]"), ord("}")]] = -1
+    return table
 
 
 class JsonTooDeep(ValueError):
@@ -67,6 +77,8 @@ def too_deep_at(raw: bytes, limit: int) -> int | None:
         return None  # cannot nest deeper than it has openers: the common case
     if b"\\" in raw:
         raw = _ESCAPE.sub(b"__", raw)
+    import numpy as np  # here, not at import: only bodies with more openers than the limit get here
+
     depth, in_string = 0, 0
     for start in range(0, len(raw), _CHUNK):
         chunk = np.frombuffer(raw, np.uint8, count=min(_CHUNK, len(raw) - start), offset=start)
@@ -78,13 +90,15 @@ def too_deep_at(raw: bytes, limit: int) -> int | None:
 
 def _scan(chunk: np.ndarray, limit: int, depth: int, in_string: int) -> tuple[int | None, int, int]:
     """(offset of the first bracket past `limit` or None, depth and in-string state at the end)."""
+    import numpy as np
+
     folded = chunk | 0x20
     offsets = np.flatnonzero((folded == _OPEN_FOLDED) | (folded == _CLOSE_FOLDED) | (chunk == _QUOTE))
     if not offsets.size:
         return None, depth, in_string
     kinds = chunk[offsets]
     quotes = np.cumsum(kinds == _QUOTE, dtype=np.int64) + in_string
-    steps = np.where(quotes % 2 == 0, _STEP[kinds], 0)
+    steps = np.where(quotes % 2 == 0, _steps()[kinds], 0)
     depths = np.cumsum(steps, dtype=np.int64) + depth
     over = np.flatnonzero(depths > limit)
     if over.size:
