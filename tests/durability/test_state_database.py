@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from mockserver.app import ServerConfig, build_server
 from mockserver.engine import records, statefile
+from mockserver.engine.pipeline import Settings
 from mockserver.engine.records import Rows
 from mockserver.engine.statefile import StateDatabase
 
@@ -144,8 +145,9 @@ def test_something_else_at_the_path_is_refused(tmp_path: Path) -> None:
 # -- the server with --state-file ----------------------------------------------------------------
 
 
-def _invokeai(path: Path | None, seed: int | None = 1, apis: tuple[str, ...] = ("invokeai",)) -> t.Any:
-    return build_server(ServerConfig(apis=list(apis), seed=seed, state_file=path))
+def _invokeai(path: Path | None, seed: int | None = 1, apis: tuple[str, ...] = ("invokeai",),
+              settings: Settings | None = None) -> t.Any:
+    return build_server(ServerConfig(apis=list(apis), seed=seed, state_file=path, settings=settings or Settings()))
 
 
 def _board(client: TestClient, name: str) -> str:
@@ -386,9 +388,11 @@ def test_a_deeply_nested_workflow_is_saved_and_does_not_stop_later_saves(tmp_pat
     workflow = {"name": "deep", "author": "", "description": "", "version": "1.0.0", "contact": "", "tags": "",
                 "notes": "", "exposedFields": [], "meta": {"version": "3.0.0", "category": "user"},
                 "nodes": [], "edges": [], "form": form}
-    with TestClient(_invokeai(path)) as client:
+    # Past the default depth limit (128): a server told to accept deeper JSON must still save it.
+    deeper = Settings(max_json_depth=400)
+    with TestClient(_invokeai(path, settings=deeper)) as client:
         deep = client.post("/api/v1/workflows/", json={"workflow": workflow}).json()["workflow_id"]
         _board(client, "after")
-    with TestClient(_invokeai(path)) as client:
+    with TestClient(_invokeai(path, settings=deeper)) as client:
         assert client.get(f"/api/v1/workflows/i/{deep}").json()["workflow"]["form"] == form
         assert [b["board_name"] for b in client.get("/api/v1/boards/", params={"all": True}).json()] == ["after"]
