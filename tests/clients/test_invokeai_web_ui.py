@@ -233,7 +233,9 @@ def test_canvas_inpaint_of_a_gallery_image_completes(page: Page, api: httpx.Clie
     page.get_by_role("menuitem", name="As Raster Layer (Resize)", exact=True).click()  # the image fills the bbox
     page.get_by_test_id("control-layers-add-layer-menu-button").click()
     page.get_by_role("menuitem", name="Inpaint Mask").click()
+    canvas_settled(page)
     paint_a_stroke(page)
+    canvas_settled(page)  # the stroke is in the mask layer before the graph is built from it
     before = {item["item_id"] for item in queue_items(api)}
     page.get_by_role("button", name="Invoke", exact=True).click()
     eventually(lambda: [item["status"] for item in queue_items(api) if item["item_id"] not in before] == ["completed"],
@@ -244,6 +246,12 @@ def test_canvas_inpaint_of_a_gallery_image_completes(page: Page, api: httpx.Clie
     session = api.get(f"/api/v1/queue/default/i/{item['item_id']}").json()["session"]
     node_types = {node["type"] for node in session["graph"]["nodes"].values()}
     assert {"create_gradient_mask", "apply_mask_to_image"} <= node_types, sorted(node_types)  # the inpaint graph
+
+
+def canvas_settled(page: Page) -> None:
+    """The canvas shows a spinner while it rasterizes or composites layers; a stroke drawn, or a
+    graph built, meanwhile can miss what is still being drawn (seen on a loaded machine)."""
+    expect(page.locator(".chakra-spinner")).to_have_count(0)
 
 
 def paint_a_stroke(page: Page) -> None:
