@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import os
 import socket
-import time
 
 import httpx
 import pytest
@@ -96,10 +95,9 @@ def test_fault_forms(mock: MockServerHandle, http: httpx.Client) -> None:
             costs(http)
     assert mock.requests(path=COSTS)[-1].status == 0
     with mock.fault(pack="openai_usage", latency_ms=1500):
-        started = time.monotonic()
-        with pytest.raises(httpx.ReadTimeout):  # the client's read timeout holds in-process too
+        # The client's read timeout holds in-process too: it gives up before the 1.5 s answer.
+        with pytest.raises(httpx.ReadTimeout):
             http.get(COSTS, params={"start_time": NOW - 86400}, timeout=0.2)
-        assert time.monotonic() - started < 1.0
     mock.fault("usage-costs", status=500)  # without `with`: in force until removed or reset
     mock.reset()
     assert costs(http).status_code == 200
