@@ -40,8 +40,17 @@ from urllib.parse import urlparse
 import yaml
 
 from mockserver.contract.profile import (
-    Case, Profile, Response, UnknownApi, document_unreadable_json_bodies, lax_valid_body, mark, pack_profile,
-    profile_of_spec, query_valid_as_sent, refusal_problem,
+    Case,
+    Profile,
+    Response,
+    UnknownApi,
+    document_unreadable_json_bodies,
+    lax_valid_body,
+    mark,
+    pack_profile,
+    profile_of_spec,
+    query_valid_as_sent,
+    refusal_problem,
 )
 from mockserver.engine.openapi import operations
 from mockserver.engine.resources import specs_dir

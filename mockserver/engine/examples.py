@@ -29,13 +29,13 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 
-import jsonschema_rs
-
 # `re._parser` is private, but it is the only parser of Python's own regex syntax in the standard
 # library, and sampling from the parse tree is far cheaper and more predictable than
 # hypothesis' `from_regex` (which is also not reproducible from a seed).
 from re import _constants as sre
 from re import _parser as sre_parse
+
+import jsonschema_rs
 
 from mockserver.engine.openapi import Bound, lower_bound, to_json_schema, upper_bound
 

@@ -13,8 +13,8 @@ import yaml
 
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
-from mockserver.engine.pack import Handlers, Pack, Store
 from mockserver.engine.openapi import deref, operations, resolve_all
+from mockserver.engine.pack import Handlers, Pack, Store
 
 if t.TYPE_CHECKING:
     from mockserver.engine.examples import ExampleGenerator

@@ -9,17 +9,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 import logging
 import time
-import json
 import typing as t
 from dataclasses import dataclass, field
 
 from mockserver.engine.bodies import BodyUnreadable, UnsupportedMediaType
 from mockserver.engine.dialects import Dialect
 from mockserver.engine.faults import Fault, Faults
-from mockserver.engine.http import (BodyTimeout, ClientGone, Receive, Request, Response, Send, header_dict,
-                                    read_body)
+from mockserver.engine.http import BodyTimeout, ClientGone, Receive, Request, Response, Send, header_dict, read_body
 from mockserver.engine.issues import ApiError, Issue, RequestInvalid
 from mockserver.engine.journal import Journal, JournalLimits
 from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH

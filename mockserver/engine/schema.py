@@ -17,7 +17,6 @@ from mockserver.engine.issues import Issue, Location
 from mockserver.engine.jsonlimits import is_oversized_int_text
 
 
-
 class SchemaValidator:
     """A compiled schema. `issues(value, loc)` is empty when the value is valid.
 

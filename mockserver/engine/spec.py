@@ -12,8 +12,8 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mockserver.engine.bodies import BodyDecoder
 from mockserver.engine import openapi
+from mockserver.engine.bodies import BodyDecoder
 from mockserver.engine.openapi import HTTP_METHODS, deref
 from mockserver.engine.params import ParameterDecoder
 from mockserver.engine.schema import SchemaValidator

@@ -15,8 +15,7 @@ from mockserver.engine.clock import iso
 from mockserver.engine.http import Request, Response, json_bytes
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
-from mockserver.packs.chutes.render import (
-    chute_response, cord_ref_id, cord_summary, hourly_usd, supported_gpus)
+from mockserver.packs.chutes.render import chute_response, cord_ref_id, cord_summary, hourly_usd, supported_gpus
 from mockserver.packs.chutes.seed import make_chute, version_of
 from mockserver.packs.chutes.store import ChutesStore
 

@@ -19,7 +19,6 @@ import typing as t
 
 from PIL import Image, ImageDraw
 
-
 _WORDS = ("the", "a", "model", "answer", "is", "simple", "mock", "chute", "result", "tokens", "stream",
           "request", "server", "quiet", "river", "light", "stone", "signal", "garden", "number", "blue",
           "clear", "fast", "small", "world", "idea", "here", "again", "every", "kind", "of", "and")

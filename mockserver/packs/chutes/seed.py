@@ -11,6 +11,7 @@ from mockserver.engine.pack import PackContext
 from mockserver.packs.chutes.render import compute_multiplier, hourly_usd, supported_gpus
 from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for, image_id_for
 
+
 def _cord(function: str, public_api_path: str | None, *, method: str = "POST", stream: bool = False,
           passthrough: bool = False, path: str | None = None, output_content_type: str | None = None,
           input_schema: dict | None = None, output_schema: dict | None = None) -> dict:

@@ -10,8 +10,16 @@ import numpy as np
 from PIL import Image, ImageChops, ImageColor, ImageDraw, ImageEnhance, ImageOps
 
 from mockserver.packs.invokeai import image_ops
-from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_output, load, load_optional, number,
-                                                passthrough)
+from mockserver.packs.invokeai.image_io import (
+    Runner,
+    color,
+    fail,
+    image_output,
+    load,
+    load_optional,
+    number,
+    passthrough,
+)
 
 if t.TYPE_CHECKING:
     from mockserver.packs.invokeai.runners.context import RunContext

@@ -11,8 +11,19 @@ import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from mockserver.packs.invokeai import image_ops
-from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_output, load, load_mask, load_optional,
-                                                number, save_mask, size, tensor_name)
+from mockserver.packs.invokeai.image_io import (
+    Runner,
+    color,
+    fail,
+    image_output,
+    load,
+    load_mask,
+    load_optional,
+    number,
+    save_mask,
+    size,
+    tensor_name,
+)
 from mockserver.packs.invokeai.runners.context import save_denoise_mask, save_latents
 
 if t.TYPE_CHECKING:

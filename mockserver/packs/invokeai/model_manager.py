@@ -24,9 +24,17 @@ import uuid
 from pathlib import Path
 
 from mockserver.packs.invokeai import model_files
-from mockserver.packs.invokeai.model_configs import (CHECKPOINT_CLASSES, CLASSES, COMMON_FIELDS,
-                                                     RECORD_CHANGE_FIELDS, REQUIRED_STRINGS, _default_field,
-                                                     _settings, _validation_text, config_class)
+from mockserver.packs.invokeai.model_configs import (
+    CHECKPOINT_CLASSES,
+    CLASSES,
+    COMMON_FIELDS,
+    RECORD_CHANGE_FIELDS,
+    REQUIRED_STRINGS,
+    _default_field,
+    _settings,
+    _validation_text,
+    config_class,
+)
 from mockserver.packs.invokeai.model_errors import ModelError, _Failure
 from mockserver.packs.invokeai.model_jobs import ModelJobs
 from mockserver.packs.invokeai.model_sources import _catalogue, _diffusers_layout, _hf_metadata

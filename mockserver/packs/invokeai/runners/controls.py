@@ -6,7 +6,13 @@ the denoiser; the IP-Adapter also names its CLIP Vision image encoder, and Redux
 from __future__ import annotations
 
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, identifier, load, require_model, stable_name,
+    NodeFailed,
+    RunContext,
+    Runner,
+    identifier,
+    load,
+    require_model,
+    stable_name,
 )
 
 # The CLIP Vision encoders IP-Adapters use, by the node's `clip_vision_model` choice: the starter

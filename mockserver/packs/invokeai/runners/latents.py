@@ -15,7 +15,14 @@ from PIL import Image
 from mockserver.packs.invokeai.runners import render
 from mockserver.packs.invokeai.runners.conditioning import prompt_of
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, latents_info, load_model, required, save_denoise_mask, save_latents,
+    NodeFailed,
+    RunContext,
+    Runner,
+    latents_info,
+    load_model,
+    required,
+    save_denoise_mask,
+    save_latents,
     size,
 )
 

@@ -11,7 +11,10 @@ import numpy as np
 
 from mockserver.engine.jsonlimits import MAX_INT_DIGITS
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, latents_info,
+    NodeFailed,
+    RunContext,
+    Runner,
+    latents_info,
 )
 
 NOT_EXECUTABLE = "This class should never be executed or instantiated directly."

@@ -7,7 +7,15 @@ import typing as t
 
 from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
 from mockserver.packs.invokeai.runners import (
-    conditioning, controls, latent_ops, latents, metadata, models, primitives, prompts, vision,
+    conditioning,
+    controls,
+    latent_ops,
+    latents,
+    metadata,
+    models,
+    primitives,
+    prompts,
+    vision,
 )
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner
 
