@@ -183,7 +183,8 @@ class Pack:
     # once per server with a function returning the pack's current state (it changes on reset and
     # import) and the values of the pack's `options` by `dest`. Its `mounts` get HTTP and websocket
     # requests under their path prefixes; its `run()` runs from start-up to shutdown.
-    companion: t.Callable[[t.Callable[[], Store], t.Mapping[str, t.Any]], "Companion"] | None = None
+    # (The state is the pack's own Store subclass, hence Any in these callables.)
+    companion: t.Callable[[t.Callable[[], t.Any], t.Mapping[str, t.Any]], "Companion"] | None = None
     options: tuple[PackOption, ...] = ()  # extra `mockserver serve` options, for the companion
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
     # server has a catch-all route of its own (it may return an awaitable); None: the dialect's 404 / 405.
@@ -191,7 +192,7 @@ class Pack:
     unmatched_methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"})
     # For APIs whose real server routes by the Host's first label (`engine/hosts.py`): called with
     # (label, method, path, current state); True sends the request to this pack whatever its path.
-    claims_host: t.Callable[[str, str, str, Store], bool] | None = None
+    claims_host: t.Callable[[str, str, str, t.Any], bool] | None = None
     spec_path: Path | None = None
     control_spec_path: Path | None = None
 

@@ -227,8 +227,9 @@ def _job_run(store: ChutesStore, chute: dict, rng: t.Any, created: float, now: f
     started = created + round(rng.uniform(5.0, 240.0), 3)  # waiting for a miner to take it
     duration = round(rng.uniform(300.0, job["timeout"] or 4 * 3600.0), 3)
     status, terminated, _ = rng.choices(_JOB_OUTCOMES, weights=[w for *_, w in _JOB_OUTCOMES])[0]
-    finished: float | None = started + duration
-    if finished >= now:
+    ends = started + duration
+    finished: float | None = ends
+    if ends >= now:
         status, terminated, finished = "running", False, None
     miner = rng.randint(0, 15)
     return {

@@ -215,7 +215,7 @@ def _composite(ctx: RunContext, node: dict) -> dict:
     if key:
         try:
             rgba = (tuple(int(v) for v in key.strip("()").split(",")) if key.startswith("(")
-                    else ImageColor.getcolor(key, "RGBA"))
+                    else t.cast(tuple[int, ...], ImageColor.getcolor(key, "RGBA")))  # RGBA: always a tuple
         except ValueError as error:
             fail("ValueError", str(error), "invocations/composition-nodes.py")
         rgba = tuple(list(rgba) + [0] * (3 - len(rgba)))[:4] if len(rgba) < 3 else rgba

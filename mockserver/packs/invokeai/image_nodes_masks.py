@@ -274,7 +274,7 @@ def _masked_latents(ctx: RunContext, node: dict, full: tuple[int, int]) -> str |
     unet = (node.get("unet") or {}).get("unet") if isinstance(node.get("unet"), dict) else None
     if not (isinstance(unet, dict) and node.get("vae") and isinstance(node.get("image"), dict)):
         return None
-    record = ctx.model(unet.get("key")) if unet.get("key") else None
+    record = ctx.model(unet["key"]) if unet.get("key") else None
     if not record or record.get("variant") != "inpaint":
         return None
     ctx.progress("Running VAE encoder")

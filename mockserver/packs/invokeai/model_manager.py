@@ -184,7 +184,8 @@ class ModelManager(ModelJobs):
             rows = self._ordered()
             found: list[dict] = []
             # One search per base, concatenated, as the route does.
-            for base in (base_models or [None]):
+            bases: list[str | None] = list(base_models) if base_models else [None]
+            for base in bases:
                 found.extend(self.render(r) for r in rows if matches(r["config"], base))
             return found
 

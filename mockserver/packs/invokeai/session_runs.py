@@ -230,6 +230,7 @@ async def settle(store: t.Any, *, wait: bool = True) -> None:
                 run.future = asyncio.ensure_future(_execute(store, run))
         if not wait:
             return
+        assert run.future is not None  # an in-flight run was started above or on an earlier tick
         await asyncio.shield(run.future)
 
 

@@ -94,6 +94,7 @@ def _sd_denoise(ctx: RunContext, node: dict) -> dict:
                          f"noise.shape={_shape(noise_info['width'], noise_info['height'])}",
                          "invocations/denoise_latents.py")
     shape = noise_info or base_info
+    assert shape is not None  # one of noise and latents was given (checked above)
     seed = int((noise or {}).get("seed") or (noise_info or {}).get("seed") or 0)
     return _denoise(ctx, node, width=shape["width"], height=shape["height"], seed=seed,
                     prompt=prompt_of(ctx, node["positive_conditioning"]),
