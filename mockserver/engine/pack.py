@@ -8,6 +8,7 @@ import threading
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
+from random import Random  # the class, for annotations below PackContext.random
 
 from mockserver.engine.clock import Clock
 from mockserver.engine.http import Request
@@ -82,10 +83,10 @@ class Store:
     def retire(self) -> None:
         self.retired = True
 
-    def export(self) -> dict:
+    def export(self) -> dict[str, t.Any]:
         raise NotImplementedError
 
-    def load(self, data: dict) -> None:
+    def load(self, data: dict[str, t.Any]) -> None:
         raise NotImplementedError
 
     def durable_records(self) -> dict[str, t.Any]:
@@ -95,7 +96,7 @@ class Store:
         which costs a copy per commit: stores with many records override this."""
         return self.export()
 
-    def load_records(self, data: dict) -> None:
+    def load_records(self, data: dict[str, t.Any]) -> None:
         """Load what `durable_records` described (bytes where the export has base64); called
         on a fresh store."""
         self.load(data)
@@ -127,7 +128,7 @@ class PackContext:
         return generator
 
     @contextlib.contextmanager
-    def capturing_generators(self) -> t.Iterator[dict[str, random.Random]]:
+    def capturing_generators(self) -> t.Iterator[dict[str, Random]]:
         """Collect the generators made while the block runs (a store being built), by label."""
         outer, self._captured = self._captured, {}
         try:

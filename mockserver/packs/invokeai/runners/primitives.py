@@ -182,7 +182,8 @@ def _round_float(ctx: RunContext, node: dict) -> dict:
 
 def _float_to_int(ctx: RunContext, node: dict) -> dict:
     value, multiple, method = float(node["value"]), int(node["multiple"]), node["method"]
-    rounders: dict[str, t.Callable[[float], int]] = {"Nearest": round, "Floor": math.floor, "Ceiling": math.ceil, "Truncate": int}
+    rounders: dict[str, t.Callable[[float], int]] = {"Nearest": round, "Floor": math.floor, "Ceiling": math.ceil,
+                                                     "Truncate": int}
     return _int(rounders[method](value / multiple) * multiple)
 
 
