@@ -10,7 +10,7 @@ PORT   ?= 8000
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: serve test bench venv clean chromium
+.PHONY: serve test lint bench venv clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ serve: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+## ruff (pyflakes, pycodestyle errors, import order) and mypy (strict on mockserver/engine/); CI runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check mockserver tests tools benchmarks
+	$(BIN)/mypy mockserver
+
 ## The InvokeAI web UI browser test drives Debian's Chromium (playwright's own download is not used):
 ## installed here when missing, as root.
 chromium:
@@ -42,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-clients build *.egg-info .pytest_cache .hypothesis benchmarks/node_modules
+	rm -rf $(VENV) .venv-clients build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache benchmarks/node_modules

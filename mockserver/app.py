@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import typing as t
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ def _operation_name(operation_id: str | None, method: str, template: str) -> str
 
 
 def _runtime(pack: Pack, services: Services) -> PackRuntime:
+    assert pack.spec_path is not None  # Pack.__post_init__ fills it in
     spec = load_spec(pack.spec_path, pack.handlers.resolve, name_operation=_operation_name)
     context = PackContext(pack.name, services.seed, services.clock, pack.fixtures)
     runtime = PackRuntime(pack, spec, context, build_store(pack, context))
@@ -107,6 +109,6 @@ def _control_app(runtimes: list[PackRuntime], services: Services,
         pack_spec = load_spec(runtime.pack.control_spec_path, runtime.pack.control_handlers.resolve,
                               base_path=f"{CONTROL_PREFIX}/packs/{runtime.name}")
         app = ApiApp(f"control:{runtime.name}", pack_spec.operations, dialect,
-                     state=(lambda r=runtime: r.state), settings=settings, fallback=app)
+                     state=functools.partial(getattr, runtime, "state"), settings=settings, fallback=app)
         runtime.control_app = app
     return app

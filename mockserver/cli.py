@@ -15,8 +15,8 @@ from mockserver.engine.control_access import LOOPBACK_NAMES, TOKEN_ENV, ControlA
 from mockserver.engine.journal import JournalLimits
 from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH
 from mockserver.engine.pipeline import Settings
-from mockserver.uvicorn_server import Timeouts
 from mockserver.packs import AVAILABLE
+from mockserver.uvicorn_server import Timeouts
 
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 

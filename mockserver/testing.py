@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as _dt
@@ -187,7 +188,7 @@ class MockServerHandle:
         `reset()` puts it back there. `live=True` runs `python -m mockserver serve` on a free port
         instead of in-process. `control_token` makes the control plane require that token (from
         other clients too); the helpers here send it."""
-        config = MockServerConfig(apis=apis, live=live, seed=seed, clock=clock,
+        config = MockServerConfig(apis=_api_names(apis), live=live, seed=seed, clock=clock,
                                   validate_responses=validate_responses, control_token=control_token)
         return cls.from_config(config, startup_timeout=startup_timeout)
 
@@ -475,7 +476,7 @@ class _InProcessBackend:
             future.cancel()
             raise
 
-    def submit(self, coroutine: t.Coroutine) -> "asyncio.Future":
+    def submit(self, coroutine: t.Coroutine) -> concurrent.futures.Future:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     def client(self, **kwargs: t.Any) -> httpx.Client:
@@ -495,7 +496,8 @@ class _InProcessBackend:
         except Exception:  # a bug in the mock: answered as uvicorn would, and logged
             log.exception("mockserver raised while answering %s %s", request.method, request.url)
             return 500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error"
-        body = b"".join([chunk async for chunk in response.stream])
+        stream = t.cast(httpx.AsyncByteStream, response.stream)  # an ASGI app's response streams asynchronously
+        body = b"".join([chunk async for chunk in stream])
         return response.status_code, response.headers.raw, body
 
     def output(self) -> str:
@@ -664,7 +666,7 @@ class _LiveBackend:
             f"mockserver did not become healthy within {timeout:.0f}s (last: {last_error})"))
 
     def _describe(self, headline: str) -> str:
-        return f"{headline}\ncommand: {' '.join(self.process.args)}\n{self.output()}"
+        return f"{headline}\ncommand: {' '.join(map(str, t.cast(list[str], self.process.args)))}\n{self.output()}"
 
     def output(self) -> str:
         if self._final_output is not None:

@@ -55,7 +55,9 @@ def config(app: t.Any, timeouts: Timeouts, **options: t.Any) -> uvicorn.Config:
     """A uvicorn config serving `app` with the deadlines of `timeouts`."""
     guarded = BodyDeadline(app, timeouts.body_seconds) if timeouts.body_seconds > 0 else app
     http: t.Any = options.pop("http", None) or head_deadline_protocol(timeouts.head_seconds, timeouts.head_bytes)
-    return uvicorn.Config(guarded, http=http, timeout_keep_alive=timeouts.keep_alive_seconds, **options)
+    # uvicorn annotates timeout_keep_alive as int but only hands it to loop.call_later: a float works.
+    keep_alive = timeouts.keep_alive_seconds
+    return uvicorn.Config(guarded, http=http, timeout_keep_alive=keep_alive, **options)  # type: ignore[arg-type]
 
 
 # -- the request head ---------------------------------------------------------------------------

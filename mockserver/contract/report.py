@@ -360,7 +360,8 @@ def write_junit(report: Report, path: Path) -> None:
             ET.SubElement(case, "failure", {"message": text.splitlines()[0][:300]}).text = text
         for text in report.run_errors:
             ET.SubElement(case, "error", {"message": text.splitlines()[0][:300]}).text = text
-    tree = ET.ElementTree(ET.Element("testsuites"))
-    tree.getroot().append(suite)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -40,8 +40,17 @@ from urllib.parse import urlparse
 import yaml
 
 from mockserver.contract.profile import (
-    Case, Profile, Response, UnknownApi, document_unreadable_json_bodies, lax_valid_body, mark, pack_profile,
-    profile_of_spec, query_valid_as_sent, refusal_problem,
+    Case,
+    Profile,
+    Response,
+    UnknownApi,
+    document_unreadable_json_bodies,
+    lax_valid_body,
+    mark,
+    pack_profile,
+    profile_of_spec,
+    query_valid_as_sent,
+    refusal_problem,
 )
 from mockserver.engine.openapi import operations
 from mockserver.engine.resources import specs_dir
@@ -309,7 +318,7 @@ def _run(options: Options) -> int:
 
 
 def _execute(schema: t.Any, result: t.Any, out: t.TextIO) -> None:
-    from schemathesis.engine import from_schema
+    from schemathesis.engine import events, from_schema
     from schemathesis.engine.run import PhaseName
 
     from mockserver.contract import report as reporting
@@ -320,7 +329,7 @@ def _execute(schema: t.Any, result: t.Any, out: t.TextIO) -> None:
         for event in stream:
             for kind, op in collector.handle(event):
                 print(reporting.progress_line(kind, op), file=out, flush=True)
-            if type(event).__name__ == "PhaseStarted" and event.phase.name == PhaseName.STATEFUL_TESTING \
+            if isinstance(event, events.PhaseStarted) and event.phase.name == PhaseName.STATEFUL_TESTING \
                     and event.phase.is_enabled:
                 print("  stateful phase (OpenAPI links):", file=out, flush=True)
     except KeyboardInterrupt:
@@ -455,7 +464,7 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
         config = SchemathesisConfig.from_dict(data)
     except ConfigError as error:
         raise UsageError(str(error)) from None
-    schema = schemathesis.openapi.from_dict(spec, config=config)
+    schema: t.Any = schemathesis.openapi.from_dict(spec, config=config)
     # An exclude, not an include: schemathesis ORs include filters, and the per-operation check
     # settings (`operations` above) come with an include of their own that matches everything. It
     # names the spec's operations left out, by method and path: the coverage phase also asks it

@@ -97,7 +97,8 @@ class HotkeyAuth(requests.auth.AuthBase):
         if isinstance(body, str):
             body = body.encode("utf-8")
         elif body is not None and not isinstance(body, bytes):  # a generator/file: not produced by schemathesis
-            body = b"".join(part if isinstance(part, bytes) else str(part).encode() for part in body)
+            parts = t.cast(t.Iterable[bytes | str], body)
+            body = b"".join(part if isinstance(part, bytes) else str(part).encode() for part in parts)
             request.body = body
         nonce = str(int(self.clock()))
         address = self.hotkey.ss58

@@ -58,10 +58,10 @@ def media_kind(content_type: str) -> str:
 class BodyDecoder:
     """The request body of one operation."""
 
-    def __init__(self, request_body: dict, components: dict) -> None:
+    def __init__(self, request_body: dict[str, t.Any], components: dict[str, t.Any]) -> None:
         self.components = components
         self.required = bool(request_body.get("required", False))
-        self.media: dict[str, tuple[str, dict, SchemaValidator | None]] = {}
+        self.media: dict[str, tuple[str, dict[str, t.Any], SchemaValidator | None]] = {}
         for content_type, media in (request_body.get("content") or {}).items():
             schema = (media or {}).get("schema")
             validator = SchemaValidator(schema, components) if schema else None
@@ -98,12 +98,13 @@ class BodyDecoder:
             value = fill_defaults(value, schema, self.components)
         return value
 
-    def _resolved(self, schema: dict) -> dict:
+    def _resolved(self, schema: dict[str, t.Any]) -> dict[str, t.Any]:
         """The schema itself for a `$ref` to a component (form fields are typed by its properties)."""
         ref = schema.get("$ref", "") if isinstance(schema, dict) else ""
         prefix = "#/components/schemas/"
         if ref.startswith(prefix):
-            return self.components.get(ref[len(prefix):], schema)
+            resolved: dict[str, t.Any] = self.components.get(ref[len(prefix):], schema)
+            return resolved
         return schema
 
     def _missing(self) -> list[Issue]:
@@ -142,7 +143,7 @@ class BodyDecoder:
 _FORM_KINDS = ("form", "multipart")
 
 
-def _is_field_wise(media: tuple) -> bool:
+def _is_field_wise(media: tuple[t.Any, ...]) -> bool:
     kind, schema = media
     ref = schema.get("$ref", "") if isinstance(schema, dict) else ""
     return kind in _FORM_KINDS or ref.rsplit("/", 1)[-1].startswith("Body_")
@@ -168,31 +169,31 @@ def decode_json(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> t.Any:
         raise BodyUnreadable(0, str(error)) from None
 
 
-def _decode_text(raw: bytes, content_type: str, schema: dict) -> str:
+def _decode_text(raw: bytes, content_type: str, schema: dict[str, t.Any]) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise RequestInvalid([Issue("string_unicode", ("body",), None)]) from None
 
 
-def _decode_binary(raw: bytes, content_type: str, schema: dict) -> bytes:
+def _decode_binary(raw: bytes, content_type: str, schema: dict[str, t.Any]) -> bytes:
     return raw
 
 
-def _decode_form(raw: bytes, content_type: str, schema: dict) -> dict:
+def _decode_form(raw: bytes, content_type: str, schema: dict[str, t.Any]) -> dict[str, t.Any]:
     from urllib.parse import parse_qsl
-    fields: dict[str, list] = {}
+    fields: dict[str, list[t.Any]] = {}
     for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
         fields.setdefault(key, []).append(value)
     return _typed_fields(fields, schema)
 
 
-def _decode_multipart(raw: bytes, content_type: str, schema: dict) -> dict:
+def _decode_multipart(raw: bytes, content_type: str, schema: dict[str, t.Any]) -> dict[str, t.Any]:
     fields = _parse_multipart(raw, content_type)
     return _typed_fields(fields, schema)
 
 
-def _typed_fields(fields: dict[str, list], schema: dict) -> dict:
+def _typed_fields(fields: dict[str, list[t.Any]], schema: dict[str, t.Any]) -> dict[str, t.Any]:
     """Form fields are text; give them the types their schema properties declare."""
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
     typed: dict[str, t.Any] = {}
@@ -209,7 +210,7 @@ def _typed_fields(fields: dict[str, list], schema: dict) -> dict:
     return typed
 
 
-def _coerce_field(coerce: t.Callable[[str], t.Any], value: t.Any, loc: tuple, issues: list[Issue]) -> t.Any:
+def _coerce_field(coerce: t.Callable[[str], t.Any], value: t.Any, loc: tuple[t.Any, ...], issues: list[Issue]) -> t.Any:
     if isinstance(value, UploadedFile) or coerce is str:
         return value
     try:
@@ -219,7 +220,7 @@ def _coerce_field(coerce: t.Callable[[str], t.Any], value: t.Any, loc: tuple, is
         return value
 
 
-def _parse_multipart(raw: bytes, content_type: str) -> dict[str, list]:
+def _parse_multipart(raw: bytes, content_type: str) -> dict[str, list[t.Any]]:
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     _, options = parse_options_header(content_type)
@@ -227,7 +228,7 @@ def _parse_multipart(raw: bytes, content_type: str) -> dict[str, list]:
     if not boundary:
         raise RequestInvalid([Issue("value_error", ("body",), None,
                                     {"error": "multipart body without a boundary"})])
-    fields: dict[str, list] = {}
+    fields: dict[str, list[t.Any]] = {}
     part: dict[str, t.Any] = {}
 
     def on_part_begin() -> None:
@@ -281,7 +282,7 @@ def _for_validation(value: t.Any) -> t.Any:
     return value
 
 
-_DECODERS: dict[str, t.Callable[[bytes, str, dict], t.Any]] = {
+_DECODERS: dict[str, t.Callable[[bytes, str, dict[str, t.Any]], t.Any]] = {
     "text": _decode_text, "binary": _decode_binary,
     "form": _decode_form, "multipart": _decode_multipart,
 }

@@ -67,20 +67,20 @@ class Clock:
     def frozen(self) -> bool:
         return self._frozen_at is not None
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, t.Any]:
         now = self.now()
         return {"now": now, "iso": iso(now), "frozen": self.frozen, "offset": self._offset}
 
-    def export(self) -> dict:
+    def export(self) -> dict[str, t.Any]:
         return {"frozen_at": self._frozen_at, "offset": self._offset}
 
-    def restore(self, data: dict) -> None:
+    def restore(self, data: dict[str, t.Any]) -> None:
         frozen_at, offset = self.parse_export(data)
         with self._lock:
             self._frozen_at, self._offset = frozen_at, offset
 
     @staticmethod
-    def parse_export(data: dict) -> tuple[float | None, float]:
+    def parse_export(data: dict[str, t.Any]) -> tuple[float | None, float]:
         """(frozen_at, offset) from `export()`, checked as a whole: ValueError if either is off."""
         if not isinstance(data, dict):
             raise ValueError("clock must be an object")

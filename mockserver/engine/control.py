@@ -10,11 +10,14 @@ from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 
+if t.TYPE_CHECKING:
+    from mockserver.engine.server import MockServer, PackRuntime
+
 handlers = Handlers()
 
 
 @handlers("getHealth")
-def get_health(request: Request) -> dict:
+def get_health(request: Request) -> dict[str, t.Any]:
     server = request.state
     return {"status": "ok", "packs": server.describe(), "seed": server.services.seed,
             "clock": server.services.clock.describe(),
@@ -22,12 +25,12 @@ def get_health(request: Request) -> dict:
 
 
 @handlers("listPacks")
-def list_packs(request: Request) -> list:
-    return request.state.describe()
+def list_packs(request: Request) -> list[dict[str, t.Any]]:
+    return _server(request).describe()
 
 
 @handlers("resetAll")
-def reset_all(request: Request) -> dict:
+def reset_all(request: Request) -> dict[str, t.Any]:
     server = request.state
     for runtime in server.runtimes.values():
         runtime.reset()
@@ -37,48 +40,48 @@ def reset_all(request: Request) -> dict:
 
 
 @handlers("resetPack")
-def reset_pack(request: Request) -> dict:
+def reset_pack(request: Request) -> dict[str, t.Any]:
     runtime = _runtime(request)
     runtime.reset()
     return {"packs": [runtime.name]}
 
 
 @handlers("exportState")
-def export_state(request: Request) -> dict:
-    return request.state.export_state()
+def export_state(request: Request) -> dict[str, t.Any]:
+    return _server(request).export_state()
 
 
 @handlers("importState")
-def import_state(request: Request) -> dict:
+def import_state(request: Request) -> dict[str, t.Any]:
     _load(request.state.import_state, request.body)
     return {"packs": sorted(request.body["packs"])}
 
 
 @handlers("exportPackState")
-def export_pack_state(request: Request) -> dict:
+def export_pack_state(request: Request) -> dict[str, t.Any]:
     return _runtime(request).export()
 
 
 @handlers("importPackState")
-def import_pack_state(request: Request) -> dict:
+def import_pack_state(request: Request) -> dict[str, t.Any]:
     runtime = _runtime(request)
     _load(runtime.load, request.body)
     return {"packs": [runtime.name]}
 
 
 @handlers("listRequests")
-def list_requests(request: Request) -> dict:
+def list_requests(request: Request) -> dict[str, t.Any]:
     found = request.state.services.journal.find(**request.params)
     return {"total": len(found), "requests": [entry.to_json() for entry in found]}
 
 
 @handlers("clearJournal")
-def clear_journal(request: Request) -> dict:
+def clear_journal(request: Request) -> dict[str, t.Any]:
     return {"cleared": request.state.services.journal.clear(request.params.get("pack"))}
 
 
 @handlers("listFaults")
-def list_faults(request: Request) -> list:
+def list_faults(request: Request) -> list[t.Any]:
     return [fault.to_json() for fault in request.state.services.faults.list()]
 
 
@@ -112,13 +115,13 @@ def delete_fault(request: Request) -> Response:
 
 
 @handlers("getClock")
-def get_clock(request: Request) -> dict:
-    return request.state.services.clock.describe()
+def get_clock(request: Request) -> dict[str, t.Any]:
+    return _server(request).services.clock.describe()
 
 
 @handlers("setClock")
-def set_clock(request: Request) -> dict:
-    clock = request.state.services.clock
+def set_clock(request: Request) -> dict[str, t.Any]:
+    clock = _server(request).services.clock
     try:
         clock.set(parse_instant(request.body["now"]), frozen=request.body.get("frozen", True))
     except (ValueError, OverflowError) as error:
@@ -127,15 +130,15 @@ def set_clock(request: Request) -> dict:
 
 
 @handlers("resetClock")
-def reset_clock(request: Request) -> dict:
-    clock = request.state.services.clock
+def reset_clock(request: Request) -> dict[str, t.Any]:
+    clock = _server(request).services.clock
     clock.reset()
     return clock.describe()
 
 
 @handlers("advanceClock")
-def advance_clock(request: Request) -> dict:
-    clock = request.state.services.clock
+def advance_clock(request: Request) -> dict[str, t.Any]:
+    clock = _server(request).services.clock
     try:
         clock.advance(request.body["seconds"])
     except ValueError as error:
@@ -143,7 +146,7 @@ def advance_clock(request: Request) -> dict:
     return clock.describe()
 
 
-def _load(load: t.Callable[[dict], None], data: dict) -> None:
+def _load(load: t.Callable[[dict[str, t.Any]], None], data: dict[str, t.Any]) -> None:
     """Imports are staged and swapped in only when complete, so any failure leaves state as it was;
     whatever the malformed input broke, the client gets a 400 that says what."""
     try:
@@ -152,8 +155,14 @@ def _load(load: t.Callable[[dict], None], data: dict) -> None:
         raise ApiError(400, f"state not loaded: {type(error).__name__}: {error}") from None
 
 
-def _runtime(request: Request) -> t.Any:
-    server = request.state
+def _server(request: Request) -> MockServer:
+    """The control plane's state is the server itself."""
+    server: MockServer = request.state
+    return server
+
+
+def _runtime(request: Request) -> PackRuntime:
+    server = _server(request)
     name = request.params["pack"]
     if name not in server.runtimes:
         raise ApiError(404, f"pack {name!r} is not served; served: {', '.join(server.runtimes)}")

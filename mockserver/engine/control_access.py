@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 from mockserver.engine import cors
 from mockserver.engine.dialects import DIALECTS
-from mockserver.engine.http import Receive, Response, Send
+from mockserver.engine.http import Response
 from mockserver.engine.issues import ApiError
+from mockserver.engine.streams import Receive, Send
 
 TOKEN_ENV = "MOCKSERVER_CONTROL_TOKEN"
 TOKEN_HEADER = "x-mockserver-token"
@@ -110,7 +111,8 @@ class ControlGate:
         self._origins = {parse_origin(o) for o in access.origins if o != ANY}
         self._any_origin = ANY in access.origins
 
-    async def serve(self, app: t.Any, scope: dict, receive: Receive, send: Send, *, as_sent: dict) -> None:
+    async def serve(self, app: t.Any, scope: dict[str, t.Any], receive: Receive, send: Send, *,
+                    as_sent: dict[str, t.Any]) -> None:
         """Serve `scope` with the control app if the request, `as_sent` (before any rewriting
         of its path or Host), may drive the control plane; otherwise answer the refusal."""
         refusal = self.refusal(as_sent)
@@ -130,7 +132,7 @@ class ControlGate:
             send = cors.with_cors(send, t.cast(str, origin).strip())
         await app(scope, receive, send)
 
-    def refusal(self, scope: dict) -> Response | None:
+    def refusal(self, scope: dict[str, t.Any]) -> Response | None:
         """The 403 for a request from elsewhere (Host or origin), or None."""
         host_problem = self._host_problem(scope)
         if host_problem is not None:
@@ -140,7 +142,7 @@ class ControlGate:
             return _error(403, f"control plane refused: {origin_problem}", {"vary": "Origin"})
         return None
 
-    def token_refusal(self, scope: dict) -> Response | None:
+    def token_refusal(self, scope: dict[str, t.Any]) -> Response | None:
         """The 401 for a request without the token, when one is set; or None."""
         if self.access.token is None or self._has_token(scope):
             return None
@@ -150,7 +152,7 @@ class ControlGate:
 
     # -- Host -----------------------------------------------------------------------------------
 
-    def _host_problem(self, scope: dict) -> str | None:
+    def _host_problem(self, scope: dict[str, t.Any]) -> str | None:
         value = cors.header(scope, b"host")
         if value is None or self._any_host:
             return None  # no browser sends a request without a Host
@@ -163,7 +165,7 @@ class ControlGate:
                 "a team server can allow more with --control-allow-host NAME")
 
     @staticmethod
-    def own_addresses(scope: dict) -> list[Address]:
+    def own_addresses(scope: dict[str, t.Any]) -> list[Address]:
         """The loopback names and the address the connection arrived on, with the server's port
         (any port when the ASGI server does not say)."""
         server = scope.get("server") or (None, None)
@@ -173,7 +175,7 @@ class ControlGate:
 
     # -- Origin ---------------------------------------------------------------------------------
 
-    def _origin_problem(self, scope: dict) -> str | None:
+    def _origin_problem(self, scope: dict[str, t.Any]) -> str | None:
         origin = cors.header(scope, b"origin")
         if origin is None:
             if (cors.header(scope, b"sec-fetch-site") or "").strip().lower() == "cross-site":
@@ -186,7 +188,7 @@ class ControlGate:
                 "allow a page's origin with --control-allow-origin ORIGIN")
 
     @staticmethod
-    def _own_origin(scope: dict, origin: str) -> bool:
+    def _own_origin(scope: dict[str, t.Any], origin: str) -> bool:
         """Whether `origin` is the origin of the URL the request was sent to (its scheme and Host)."""
         parsed = parse_origin(origin)
         scheme = scope.get("scheme", "http")
@@ -198,7 +200,7 @@ class ControlGate:
 
     # -- token ----------------------------------------------------------------------------------
 
-    def _has_token(self, scope: dict) -> bool:
+    def _has_token(self, scope: dict[str, t.Any]) -> bool:
         expected = t.cast(str, self.access.token).encode()
         authorization = (cors.header(scope, b"authorization") or "").strip()
         scheme, _, credential = authorization.partition(" ")

@@ -9,8 +9,10 @@ none of this (see `control_access.py`).
 from __future__ import annotations
 
 import re
+import typing as t
 
-from mockserver.engine.http import Response, Send
+from mockserver.engine.http import Response
+from mockserver.engine.streams import Send
 
 # RFC 9110 token: what a method or a header name may be. Anything else asked for is not echoed.
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -19,34 +21,35 @@ PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-
 PREFLIGHT_MAX_AGE = "600"
 
 
-def header(scope: dict, name: bytes) -> str | None:
+def header(scope: dict[str, t.Any], name: bytes) -> str | None:
     """The first value of header `name` (lower-case bytes), or None."""
-    for key, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None
 
 
-def has_origin(scope: dict) -> bool:
+def has_origin(scope: dict[str, t.Any]) -> bool:
     return header(scope, b"origin") is not None
 
 
-def is_preflight(scope: dict) -> bool:
+def is_preflight(scope: dict[str, t.Any]) -> bool:
     return scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method") is not None
 
 
-def requested_method(scope: dict) -> str | None:
+def requested_method(scope: dict[str, t.Any]) -> str | None:
     method = (header(scope, b"access-control-request-method") or "").strip()
     return method if _TOKEN.match(method) else None
 
 
-def requested_headers(scope: dict) -> list[str]:
+def requested_headers(scope: dict[str, t.Any]) -> list[str]:
     """The header names a preflight asks for, lower-cased, each a valid token."""
     names = (header(scope, b"access-control-request-headers") or "").split(",")
     return [name.strip().lower() for name in names if _TOKEN.match(name.strip())]
 
 
-def preflight_grant(scope: dict, allow_origin: str) -> Response:
+def preflight_grant(scope: dict[str, t.Any], allow_origin: str) -> Response:
     """A 204 allowing exactly what the preflight asks for, from `allow_origin` (`*` or one origin)."""
     headers = {"access-control-allow-origin": allow_origin, "access-control-max-age": PREFLIGHT_MAX_AGE,
                "vary": PREFLIGHT_VARY}
@@ -59,7 +62,7 @@ def preflight_grant(scope: dict, allow_origin: str) -> Response:
     return Response.empty(204, headers)
 
 
-def preflight(scope: dict) -> Response:
+def preflight(scope: dict[str, t.Any]) -> Response:
     """An emulated API's answer to any preflight: allowed, from any origin."""
     return preflight_grant(scope, "*")
 
@@ -70,7 +73,7 @@ def with_cors(send: Send, allow_origin: str = "*") -> Send:
     grant = [(b"access-control-allow-origin", allow_origin.encode("latin-1")),
              (b"access-control-expose-headers", b"*")]
 
-    async def cors_send(message: dict) -> None:
+    async def cors_send(message: dict[str, t.Any]) -> None:
         if message["type"] == "http.response.start":
             headers = _vary_by_origin(list(message.get("headers", [])))
             message = {**message, "headers": [*headers, *grant]}

@@ -12,17 +12,17 @@ from mockserver.engine.openapi import deref
 _MAX_DEPTH = 32
 
 
-def fill_defaults(value: t.Any, schema: dict, schemas: dict) -> t.Any:
+def fill_defaults(value: t.Any, schema: dict[str, t.Any], schemas: dict[str, t.Any]) -> t.Any:
     return _fill(value, schema, schemas, 0)
 
 
-def _resolve(schema: t.Any, schemas: dict) -> dict:
+def _resolve(schema: t.Any, schemas: dict[str, t.Any]) -> dict[str, t.Any]:
     """`schema`, or the component schema its `$ref`s lead to (`{}` when none)."""
     resolved = deref(schema, {"components": {"schemas": schemas}})
     return resolved if isinstance(resolved, dict) else {}
 
 
-def _fill(value: t.Any, schema: t.Any, schemas: dict, depth: int) -> t.Any:
+def _fill(value: t.Any, schema: t.Any, schemas: dict[str, t.Any], depth: int) -> t.Any:
     schema = _resolve(schema, schemas)
     if depth > _MAX_DEPTH or value is None:
         return value
@@ -44,7 +44,7 @@ def _fill(value: t.Any, schema: t.Any, schemas: dict, depth: int) -> t.Any:
     return value
 
 
-def _matching_branch(value: t.Any, branches: list, schemas: dict) -> dict | None:
+def _matching_branch(value: t.Any, branches: list[t.Any], schemas: dict[str, t.Any]) -> dict[str, t.Any] | None:
     """The first object (or array) branch for an object (or array) value."""
     wanted = "object" if isinstance(value, dict) else "array" if isinstance(value, list) else None
     if wanted is None:

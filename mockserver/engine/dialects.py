@@ -122,7 +122,7 @@ class FastAPIDialect(Dialect):
         return Response.json({"detail": [self.issue_body(issue) for issue in issues]}, 422)
 
     @staticmethod
-    def issue_body(issue: Issue) -> dict:
+    def issue_body(issue: Issue) -> dict[str, t.Any]:
         body = {"type": issue.kind, "loc": list(issue.loc), "msg": pydantic_message(issue),
                 "input": issue.input}
         if issue.ctx and issue.kind not in ("missing",):
@@ -238,7 +238,7 @@ def _shown(value: t.Any) -> str:
     return f"'{value}'" if isinstance(value, str) else repr(value)
 
 
-def _openai_list(ctx: dict) -> str:
+def _openai_list(ctx: dict[str, t.Any]) -> str:
     # pydantic's "'a', 'b' or 'c'" becomes OpenAI's "'a', 'b', and 'c'".
     text = ctx.get("expected", "")
     head, sep, tail = text.rpartition(" or ")

@@ -36,7 +36,7 @@ GENERATORS = "~generators"  # each pack's section of generator positions
 
 @dataclass
 class LoadedState:
-    clock: dict | None
+    clock: dict[str, t.Any] | None
     packs: dict[str, dict[str, t.Any]]  # pack → durable records (with GENERATORS)
 
 
@@ -50,11 +50,11 @@ class Durability:
         self.last_stats = CommitStats()
         self._saved: dict[str, tuple[int, int]] = {}  # pack → (id of its store, version) on disk
         self._compare_all: set[str] = set()  # packs whose next commit compares every record
-        self._saved_clock: dict | None = None
+        self._saved_clock: dict[str, t.Any] | None = None
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mockserver-state")
         self._commit_lock = threading.Lock()
-        self._batch: asyncio.Future | None = None  # requests waiting for the next commit
-        self._draining: asyncio.Task | None = None
+        self._batch: asyncio.Future[t.Any] | None = None  # requests waiting for the next commit
+        self._draining: asyncio.Task[t.Any] | None = None
         self._closed = False
 
     # -- what changed -------------------------------------------------------------------------
@@ -64,7 +64,7 @@ class Durability:
         return (any(self._saved.get(name) != (id(r.state), r.state.version) for name, r in self.runtimes.items())
                 or self.clock.export() != self._saved_clock)
 
-    def _capture(self) -> tuple[dict[str, PackCapture], dict[str, tuple[int, int]], dict, set[str]]:
+    def _capture(self) -> tuple[dict[str, PackCapture], dict[str, tuple[int, int]], dict[str, t.Any], set[str]]:
         """Serialize every store that changed since the last commit, each under its lock."""
         captures: dict[str, PackCapture] = {}
         marks: dict[str, tuple[int, int]] = {}
@@ -196,7 +196,7 @@ class Durability:
             self._saved_clock = self.clock.export()
 
 
-def _position(generator: t.Any) -> list:
+def _position(generator: t.Any) -> list[t.Any]:
     version, internal, gauss = generator.getstate()
     return [version, list(internal), gauss]
 

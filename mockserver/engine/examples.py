@@ -29,13 +29,13 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 
-import jsonschema_rs
-
 # `re._parser` is private, but it is the only parser of Python's own regex syntax in the standard
 # library, and sampling from the parse tree is far cheaper and more predictable than
 # hypothesis' `from_regex` (which is also not reproducible from a seed).
 from re import _constants as sre
 from re import _parser as sre_parse
+
+import jsonschema_rs
 
 from mockserver.engine.openapi import Bound, lower_bound, to_json_schema, upper_bound
 
@@ -75,7 +75,7 @@ class ExampleGenerator:
         self._validators = _ValidatorCache()
         self._merged: _IdentityCache[Schema] = _IdentityCache()
 
-    def for_media(self, media: dict, *, key: str = "") -> object:
+    def for_media(self, media: dict[str, t.Any], *, key: str = "") -> object:
         """Body for a resolved OpenAPI Media Type Object: its `example`, else the first of
         `examples` (their `value`), else generated from `schema`. `key` (e.g. the operationId)
         makes the output depend only on (seed, key), not on call order."""
@@ -90,7 +90,7 @@ class ExampleGenerator:
             return None
         return self.from_schema(schema, key=key)
 
-    def from_schema(self, schema: dict, *, key: str = "") -> object:
+    def from_schema(self, schema: dict[str, t.Any], *, key: str = "") -> object:
         """A value valid against a resolved (no $ref) OpenAPI 3.0 schema."""
         with _LOCK:
             first: object = None
@@ -259,7 +259,7 @@ class _Generation:
 
     # -- objects and arrays --------------------------------------------------------------------
 
-    def object(self, schema: Schema, depth: int) -> dict:
+    def object(self, schema: Schema, depth: int) -> dict[str, t.Any]:
         properties = schema.get("properties") or {}
         required = [r for r in schema.get("required") or [] if isinstance(r, str)]
         extra = schema.get("additionalProperties")
@@ -279,14 +279,14 @@ class _Generation:
             self.add_extra_entries(out, extra if isinstance(extra, dict) else {}, wanted, depth)
         return _drop_optional(out, required, schema.get("maxProperties"))
 
-    def add_extra_entries(self, out: dict, schema: Schema, wanted: int, depth: int) -> None:
+    def add_extra_entries(self, out: dict[str, t.Any], schema: Schema, wanted: int, depth: int) -> None:
         while len(out) < wanted:
             key = self.fake.word()
             while key in out:
                 key += str(self.rng.randint(0, 9))
             out[key] = self.value(schema, depth + 1, key)
 
-    def array(self, schema: Schema, depth: int, name: str) -> list:
+    def array(self, schema: Schema, depth: int, name: str) -> list[t.Any]:
         items = schema.get("items")
         low = schema.get("minItems") or 0
         high = schema.get("maxItems")
@@ -302,8 +302,8 @@ class _Generation:
             return [self.value(items, depth + 1, item_name) for _ in range(count)]
         return self.unique_items(items, count, depth, item_name)
 
-    def unique_items(self, items: object, count: int, depth: int, name: str) -> list:
-        out: list[object] = []
+    def unique_items(self, items: t.Any, count: int, depth: int, name: str) -> list[t.Any]:
+        out: list[t.Any] = []
         seen: set[object] = set()
         for attempt in range(count * 5 + 10):
             if len(out) == count:
@@ -454,7 +454,7 @@ def _integer_step(multiple: object) -> int:
     return Fraction(str(multiple)).numerator
 
 
-def _window(low: t.Any, high: t.Any, span: t.Any, origin: int = 1) -> tuple[t.Any, t.Any]:
+def _window(low: t.Any, high: t.Any, span: t.Any, origin: int = 1) -> tuple[int, int]:
     """A plausible part of [low, high] (either may be None): the `span` values from `origin` up
     when the bounds allow, else those at the end of the range nearest to them. Nobody reads 1e18
     or -2147483648 as an example."""
@@ -465,7 +465,7 @@ def _window(low: t.Any, high: t.Any, span: t.Any, origin: int = 1) -> tuple[t.An
     return start, stop if high is None else min(high, stop)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> t.TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -661,7 +661,8 @@ class _RegexSampler:
 
 def _class_item_size(op: t.Any, arg: t.Any) -> int:
     if op is sre.RANGE:
-        return arg[1] - arg[0] + 1
+        low, high = int(arg[0]), int(arg[1])  # sre_parse's RANGE: two code points
+        return high - low + 1
     if op is sre.CATEGORY:
         return len(_CATEGORY_POOLS.get(arg, "a"))
     return 1
@@ -714,7 +715,7 @@ def _minimal(schema: Schema) -> object:
             "boolean": False}.get(_schema_type(schema) or "", None)
 
 
-def _drop_optional(out: dict, required: list[str], max_properties: object) -> dict:
+def _drop_optional(out: dict[str, t.Any], required: list[str], max_properties: object) -> dict[str, t.Any]:
     if not isinstance(max_properties, int) or len(out) <= max_properties:
         return out
     for key in reversed(list(out)):
@@ -737,12 +738,12 @@ def _freeze(value: object) -> object:
     return value
 
 
-def _discriminator_tag(discriminator: dict, branch: Schema, index: int,
+def _discriminator_tag(discriminator: dict[str, t.Any], branch: Schema, index: int,
                        branch_count: int) -> str | None:
     """The `mapping` key naming `branch`: mapped to the very dict (a resolver that resolves the
     mapping too), to a `$ref` whose last segment is the branch's `title`, or by position when
     the mapping lists one key per branch. None when nothing says."""
-    mapping = discriminator.get("mapping") or {}
+    mapping: dict[str, t.Any] = discriminator.get("mapping") or {}
     for tag, target in mapping.items():
         if target is branch:
             return tag
@@ -751,8 +752,9 @@ def _discriminator_tag(discriminator: dict, branch: Schema, index: int,
             return tag
     if len(mapping) == branch_count and all(isinstance(v, str) for v in mapping.values()):
         return list(mapping)[index]
-    if not mapping and isinstance(branch.get("title"), str):
-        return branch["title"]  # implicit mapping: the schema's name
+    title = branch.get("title")
+    if not mapping and isinstance(title, str):
+        return title  # implicit mapping: the schema's name
     return None
 
 
@@ -816,7 +818,7 @@ def _merge_pair(a: Schema, b: Schema) -> Schema:
     return out
 
 
-def _merge_properties(a: dict, b: dict) -> dict:
+def _merge_properties(a: dict[str, t.Any], b: dict[str, t.Any]) -> dict[str, t.Any]:
     out = dict(a)
     for name, sub in b.items():
         out[name] = {"allOf": [out[name], sub]} if name in out and out[name] is not sub else sub

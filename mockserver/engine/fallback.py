@@ -13,18 +13,18 @@ import yaml
 
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
-from mockserver.engine.pack import Handlers, Pack, Store
 from mockserver.engine.openapi import deref, operations, resolve_all
+from mockserver.engine.pack import Handlers, Pack, Store
 
 if t.TYPE_CHECKING:
     from mockserver.engine.examples import ExampleGenerator
 
 
 class _NoState(Store):
-    def export(self) -> dict:
+    def export(self) -> dict[str, t.Any]:
         return {}
 
-    def load(self, data: dict) -> None:
+    def load(self, data: dict[str, t.Any]) -> None:
         pass
 
 
@@ -54,7 +54,7 @@ def fallback_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", name:
     )
 
 
-def _credentials_present(raw: dict) -> t.Callable[[Request], None]:
+def _credentials_present(raw: dict[str, t.Any]) -> t.Callable[[Request], None]:
     """Like Prism: with no way to know valid credentials, require that some declared scheme's
     credentials are present (a bearer token, a Basic header, the API key's header/query/cookie)."""
     schemes = (raw.get("components") or {}).get("securitySchemes") or {}
@@ -83,15 +83,16 @@ def _credentials_present(raw: dict) -> t.Callable[[Request], None]:
     return authenticate
 
 
-def _base_path(raw: dict) -> str:
+def _base_path(raw: dict[str, t.Any]) -> str:
     from urllib.parse import urlsplit
     servers = raw.get("servers") or []
     if not servers:
         return ""
-    return urlsplit(servers[0].get("url", "")).path.rstrip("/")
+    url: str = servers[0].get("url", "")
+    return urlsplit(url).path.rstrip("/")
 
 
-def _example_handler(definition: dict, raw: dict, generator: ExampleGenerator,
+def _example_handler(definition: dict[str, t.Any], raw: dict[str, t.Any], generator: ExampleGenerator,
                      operation_id: str) -> t.Callable[[Request], Response]:
     status, response = _chosen_response(definition, raw)
     content = deref(response, raw).get("content") or {} if response else {}
@@ -102,6 +103,7 @@ def _example_handler(definition: dict, raw: dict, generator: ExampleGenerator,
     def answer(request: Request) -> Response:
         if media_type is None:
             return Response.empty(status)
+        assert media is not None  # resolved whenever there is a media type
         body = generator.for_media(media, key=operation_id)
         if "json" in media_type:
             response = Response.json(body, status)
@@ -113,7 +115,7 @@ def _example_handler(definition: dict, raw: dict, generator: ExampleGenerator,
     return answer
 
 
-def _chosen_response(definition: dict, raw: dict) -> tuple[int, dict | None]:
+def _chosen_response(definition: dict[str, t.Any], raw: dict[str, t.Any]) -> tuple[int, dict[str, t.Any] | None]:
     responses = definition.get("responses") or {}
     codes = sorted(code for code in responses if str(code).isdigit() and 200 <= int(code) < 300)
     if codes:

@@ -23,7 +23,7 @@ class Fault:
         return ((self.pack is None or self.pack == pack)
                 and (self.operation_id is None or self.operation_id == operation_id))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, t.Any]:
         return asdict(self)
 
 

@@ -13,6 +13,7 @@ Clients that can only change a base URL on 127.0.0.1 use the path form instead:
 from __future__ import annotations
 
 import re
+import typing as t
 
 HOSTS_PREFIX = "/hosts"
 
@@ -27,14 +28,15 @@ def first_label(host: str) -> str | None:
     return found.group(1) if found else None
 
 
-def host_of(scope: dict) -> str:
-    for name, value in scope["headers"]:
+def host_of(scope: dict[str, t.Any]) -> str:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == b"host":
             return value.decode("latin-1")
     return ""
 
 
-def from_path_form(scope: dict) -> dict | None:
+def from_path_form(scope: dict[str, t.Any]) -> dict[str, t.Any] | None:
     """The scope `/hosts/{label}/rest` stands for, or None when the path is not in that form."""
     found = _PATH_FORM.match(scope["path"])
     if found is None:

@@ -18,7 +18,7 @@ class Issue:
     kind: str  # "missing", "int_parsing", "string_too_short", "enum", ...
     loc: Location  # ("query", "limit"), ("body", "name"), ("body",)
     input: t.Any = None
-    ctx: dict | None = None
+    ctx: dict[str, t.Any] | None = None
 
     @property
     def param(self) -> str | None:
@@ -44,10 +44,10 @@ class ApiError(Exception):
 
     status: int
     message: str
-    fields: dict = field(default_factory=dict)
-    headers: dict = field(default_factory=dict)
+    fields: dict[str, t.Any] = field(default_factory=dict)
+    headers: dict[str, t.Any] = field(default_factory=dict)
 
-    def __init__(self, status: int, message: str, *, headers: dict | None = None, **fields: t.Any):
+    def __init__(self, status: int, message: str, *, headers: dict[str, t.Any] | None = None, **fields: t.Any):
         super().__init__(message)
         self.status = status
         self.message = message

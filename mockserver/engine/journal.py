@@ -78,7 +78,7 @@ class Entry:
     response_size: int = 0
     redact: bool = True  # credential fields in the bodies are fingerprinted when shown
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, t.Any]:
         body, response_body = self.body, self.response_body
         if self.redact:  # here, not when recording: the scan costs ~0.3 ms for a 40 KB JSON answer
             body, response_body = redact_body(body), redact_body(response_body)

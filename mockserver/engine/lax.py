@@ -55,7 +55,7 @@ def _to_bool(value: t.Any) -> t.Any:
     return value
 
 
-def _scalar(value: t.Any, schema: dict) -> t.Any:
+def _scalar(value: t.Any, schema: dict[str, t.Any]) -> t.Any:
     kind = schema.get("type")
     enum = schema.get("enum")
     if kind == "integer" or (kind is None and enum and all(type(e) is int for e in enum)):
@@ -71,14 +71,14 @@ _JSON_TYPES = {str: ("string",), bool: ("boolean",), int: ("integer", "number"),
                dict: ("object",), list: ("array",)}
 
 
-def _same_type(value: t.Any, schema: dict) -> bool:
+def _same_type(value: t.Any, schema: dict[str, t.Any]) -> bool:
     kind = schema.get("type")
     if kind is None:
         return isinstance(value, dict) and "properties" in schema
     return kind in _JSON_TYPES.get(type(value), ())
 
 
-def lax_value(value: t.Any, schema: t.Any, schemas: dict, depth: int = 0) -> t.Any:
+def lax_value(value: t.Any, schema: t.Any, schemas: dict[str, t.Any], depth: int = 0) -> t.Any:
     """`value` with pydantic's lax conversions applied where `schema` asks for another type
     (a new object; the input is not changed)."""
     schema = _resolve(schema, schemas)

@@ -30,7 +30,7 @@ class RefCycle(Exception):
         self.ref = ref
 
 
-def operations(raw: Mapping) -> t.Iterator[tuple[str, str, dict]]:
+def operations(raw: Mapping[str, t.Any]) -> t.Iterator[tuple[str, str, dict[str, t.Any]]]:
     """Every operation of a document as (path template, lower-case method, operation object)."""
     for template, item in (raw.get("paths") or {}).items():
         if not isinstance(item, Mapping):
@@ -141,15 +141,15 @@ class Bound(t.NamedTuple):
     exclusive: bool
 
 
-def lower_bound(schema: Mapping) -> Bound | None:
+def lower_bound(schema: Mapping[str, t.Any]) -> Bound | None:
     return _bound(schema, "minimum", "exclusiveMinimum", max)
 
 
-def upper_bound(schema: Mapping) -> Bound | None:
+def upper_bound(schema: Mapping[str, t.Any]) -> Bound | None:
     return _bound(schema, "maximum", "exclusiveMaximum", min)
 
 
-def _bound(schema: Mapping, inclusive_key: str, exclusive_key: str,
+def _bound(schema: Mapping[str, t.Any], inclusive_key: str, exclusive_key: str,
            tighter: t.Callable[..., t.Any]) -> Bound | None:
     """OpenAPI 3.0's boolean `exclusiveMinimum` qualifies `minimum`; 3.1's numeric one is a bound
     of its own. Both are accepted, as documents in the wild mix them."""
@@ -166,7 +166,7 @@ def _bound(schema: Mapping, inclusive_key: str, exclusive_key: str,
     return Bound(best, any(b.exclusive for b in candidates if b.value == best))
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> t.TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -213,8 +213,8 @@ def to_json_schema(schema: t.Any, *, direction: str | None = None) -> t.Any:
     return top
 
 
-def _translate_keywords(node: Mapping, convert: t.Callable[[t.Any], t.Any],
-                        hidden_flag: str | None) -> dict:
+def _translate_keywords(node: Mapping[str, t.Any], convert: t.Callable[[t.Any], t.Any],
+                        hidden_flag: str | None) -> dict[str, t.Any]:
     out: dict[str, t.Any] = {}
     for key, value in node.items():
         if key in OPENAPI_ONLY or key.startswith("x-"):
@@ -245,7 +245,7 @@ def _translate_keywords(node: Mapping, convert: t.Callable[[t.Any], t.Any],
     return out
 
 
-def _allow_null(schema: dict) -> dict:
+def _allow_null(schema: dict[str, t.Any]) -> dict[str, t.Any]:
     if isinstance(schema.get("type"), str):
         schema = {**schema, "type": [schema["type"], "null"]}
         if "enum" in schema and None not in schema["enum"]:

@@ -8,6 +8,7 @@ import threading
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
+from random import Random  # the class, for annotations below PackContext.random
 
 from mockserver.engine.clock import Clock
 from mockserver.engine.http import Request
@@ -82,10 +83,10 @@ class Store:
     def retire(self) -> None:
         self.retired = True
 
-    def export(self) -> dict:
+    def export(self) -> dict[str, t.Any]:
         raise NotImplementedError
 
-    def load(self, data: dict) -> None:
+    def load(self, data: dict[str, t.Any]) -> None:
         raise NotImplementedError
 
     def durable_records(self) -> dict[str, t.Any]:
@@ -95,7 +96,7 @@ class Store:
         which costs a copy per commit: stores with many records override this."""
         return self.export()
 
-    def load_records(self, data: dict) -> None:
+    def load_records(self, data: dict[str, t.Any]) -> None:
         """Load what `durable_records` described (bytes where the export has base64); called
         on a fresh store."""
         self.load(data)
@@ -127,7 +128,7 @@ class PackContext:
         return generator
 
     @contextlib.contextmanager
-    def capturing_generators(self) -> t.Iterator[dict[str, random.Random]]:
+    def capturing_generators(self) -> t.Iterator[dict[str, Random]]:
         """Collect the generators made while the block runs (a store being built), by label."""
         outer, self._captured = self._captured, {}
         try:
@@ -183,7 +184,8 @@ class Pack:
     # once per server with a function returning the pack's current state (it changes on reset and
     # import) and the values of the pack's `options` by `dest`. Its `mounts` get HTTP and websocket
     # requests under their path prefixes; its `run()` runs from start-up to shutdown.
-    companion: t.Callable[[t.Callable[[], Store], t.Mapping[str, t.Any]], "Companion"] | None = None
+    # (The state is the pack's own Store subclass, hence Any in these callables.)
+    companion: t.Callable[[t.Callable[[], t.Any], t.Mapping[str, t.Any]], "Companion"] | None = None
     options: tuple[PackOption, ...] = ()  # extra `mockserver serve` options, for the companion
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
     # server has a catch-all route of its own (it may return an awaitable); None: the dialect's 404 / 405.
@@ -191,7 +193,7 @@ class Pack:
     unmatched_methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"})
     # For APIs whose real server routes by the Host's first label (`engine/hosts.py`): called with
     # (label, method, path, current state); True sends the request to this pack whatever its path.
-    claims_host: t.Callable[[str, str, str, Store], bool] | None = None
+    claims_host: t.Callable[[str, str, str, t.Any], bool] | None = None
     spec_path: Path | None = None
     control_spec_path: Path | None = None
 

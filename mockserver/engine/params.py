@@ -57,7 +57,7 @@ _COERCERS: dict[str, t.Callable[[str], t.Any]] = {
 }
 
 
-def coercer_for(schema: dict) -> t.Callable[[str], t.Any]:
+def coercer_for(schema: dict[str, t.Any]) -> t.Callable[[str], t.Any]:
     """String → value for a scalar schema (strings and unknown types are kept as text)."""
     enum = schema.get("enum")
     if "type" not in schema and enum and all(type(value) is int for value in enum):
@@ -71,7 +71,7 @@ class ParameterDecoder:
     __slots__ = ("name", "location", "required", "default", "is_array", "explode", "delimiter",
                  "schema", "_coerce", "_validator", "_loc")
 
-    def __init__(self, definition: dict) -> None:
+    def __init__(self, definition: dict[str, t.Any]) -> None:
         schema = definition.get("schema", {}) or {}
         self.schema = schema
         self.name: str = definition["name"]

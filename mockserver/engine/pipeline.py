@@ -9,24 +9,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 import logging
 import time
-import json
 import typing as t
 from dataclasses import dataclass, field
 
 from mockserver.engine.bodies import BodyUnreadable, UnsupportedMediaType
 from mockserver.engine.dialects import Dialect
 from mockserver.engine.faults import Fault, Faults
-from mockserver.engine.http import (BodyTimeout, ClientGone, Receive, Request, Response, Send, header_dict,
-                                    read_body)
+from mockserver.engine.http import BodyTimeout, ClientGone, Request, Response, header_dict, read_body
 from mockserver.engine.issues import ApiError, Issue, RequestInvalid
 from mockserver.engine.journal import Journal, JournalLimits
 from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH
 from mockserver.engine.params import MISSING
 from mockserver.engine.routing import Match, MethodNotAllowed, Redirect, Router
 from mockserver.engine.spec import Operation
-from mockserver.engine.streams import Shutdown
+from mockserver.engine.streams import Receive, Send, Shutdown
 
 log = logging.getLogger("mockserver")
 
@@ -75,7 +74,7 @@ class ApiApp:
         # operation matches, before the dialect's 404/405 and the pack's `unmatched`.
         self.mounted_behind: t.Any = None
 
-    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
@@ -173,6 +172,7 @@ class ApiApp:
             return refused
         try:
             request.state = self._state()
+            assert self._unmatched is not None  # only routed here when the pack has a catch-all
             result = self._unmatched(request)
             if inspect.isawaitable(result):
                 result = await result

@@ -87,7 +87,7 @@ def capture(records: t.Mapping[str, t.Any]) -> dict[str, SectionCapture]:
 def capture_touched(records: t.Mapping[str, t.Any], touched: t.Iterable[tuple[str, t.Any]]) -> dict[str, SectionCapture]:
     """Serialize only the named records (section, key) of `durable_records()`; a section named
     with `EVERY`, or one not keyed by record (a list, a single value), is captured whole."""
-    keys: dict[str, list] = {}
+    keys: dict[str, list[t.Any]] = {}
     for section, key in touched:
         keys.setdefault(section, []).append(key)
     sections: dict[str, SectionCapture] = {}
@@ -96,18 +96,18 @@ def capture_touched(records: t.Mapping[str, t.Any], touched: t.Iterable[tuple[st
         if not isinstance(value, Rows) or any(key is EVERY for key in names):
             sections.update(capture({name: value}) if name in records else {})
             continue
-        section = SectionCapture(DICT if value.as_dict else ROWS, [], partial=True)
+        captured = SectionCapture(DICT if value.as_dict else ROWS, [], partial=True)
         for key in dict.fromkeys(names):
             record = value.mapping.get(key, _GONE)
             if record is _GONE:
-                section.removed.append(str(key))
+                captured.removed.append(str(key))
                 continue
             row = _row(name, str(key), record)
             if row is None:
-                section.unstorable.append(str(key))
+                captured.unstorable.append(str(key))
             else:
-                section.rows.append(row)
-        sections[name] = section
+                captured.rows.append(row)
+        sections[name] = captured
     return sections
 
 
@@ -132,7 +132,7 @@ def _row(section: str, key: str, record: t.Any) -> Row | None:
         return None
 
 
-def _chunk_row(section: str, key: str, elements: list) -> Row:
+def _chunk_row(section: str, key: str, elements: list[t.Any]) -> Row:
     """A list's chunk; an element that cannot be saved is left out (and logged), not the chunk."""
     row = _row(section, key, elements)
     if row is not None:

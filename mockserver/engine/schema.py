@@ -17,7 +17,6 @@ from mockserver.engine.issues import Issue, Location
 from mockserver.engine.jsonlimits import is_oversized_int_text
 
 
-
 class SchemaValidator:
     """A compiled schema. `issues(value, loc)` is empty when the value is valid.
 
@@ -27,15 +26,16 @@ class SchemaValidator:
 
     __slots__ = ("_source", "_components", "_direction", "_schema", "_compiled")
 
-    def __init__(self, schema: dict, components: dict | None = None, *, direction: str = "request"):
+    def __init__(self, schema: dict[str, t.Any], components: dict[str, t.Any] | None = None, *,
+                 direction: str = "request"):
         self._source = schema
         self._components = components
         self._direction = direction
-        self._schema: dict | None = None
+        self._schema: dict[str, t.Any] | None = None
         self._compiled: t.Any = None
 
     @property
-    def schema(self) -> dict:
+    def schema(self) -> dict[str, t.Any]:
         """The JSON Schema the value is checked against."""
         if self._schema is None:
             converted = openapi.to_json_schema(self._source, direction=self._direction)
@@ -57,7 +57,7 @@ class SchemaValidator:
         return compiled
 
     def is_valid(self, value: t.Any) -> bool:
-        return self._validator.is_valid(value)
+        return bool(self._validator.is_valid(value))  # jsonschema_rs is untyped; it returns a bool
 
     def issues(self, value: t.Any, loc: Location) -> list[Issue]:
         if self._validator.is_valid(value):
@@ -65,7 +65,7 @@ class SchemaValidator:
         issues: list[Issue] = []
         for error in self._validator.iter_errors(value):
             issue = _issue_from_error(error, loc)
-            if issue.kind == "extra_forbidden" and isinstance(issue.input, dict):
+            if issue.kind == "extra_forbidden" and isinstance(issue.input, dict) and issue.ctx is not None:
                 # pydantic reports each unexpected key at its own location, with its value.
                 issues.extend(Issue("extra_forbidden", issue.loc + (key,), issue.input[key])
                               for key in issue.ctx["unexpected"] if key in issue.input)
@@ -77,7 +77,7 @@ class SchemaValidator:
 _COMPONENT_REF = "#/components/schemas/"
 
 
-def _reachable(schema: t.Any, components: dict) -> list[str]:
+def _reachable(schema: t.Any, components: dict[str, t.Any]) -> list[str]:
     """The names of the components `schema` refers to, directly or through other components."""
     found: dict[str, None] = {}
     stack = [schema]
@@ -118,12 +118,12 @@ def _issue_from_error(error: t.Any, loc: Location) -> Issue:
     return Issue(issue_kind, where, value, ctx)
 
 
-def _branch_distance(errors: list) -> tuple[int, int]:
+def _branch_distance(errors: list[t.Any]) -> tuple[int, int]:
     null_only = len(errors) == 1 and "null" in str(getattr(errors[0].kind, "types", ""))
     return (1 if null_only else 0, len(errors))
 
 
-def _type_kind(kind: t.Any, value: t.Any) -> tuple[str, dict | None]:
+def _type_kind(kind: t.Any, value: t.Any) -> tuple[str, dict[str, t.Any] | None]:
     expected = [str(t_) for t_ in kind.types] if hasattr(kind, "types") else []
     wanted = next((t_ for t_ in expected if t_ != "null"), "")
     if isinstance(value, str) and wanted.lower() in ("integer", "number", "boolean"):
@@ -137,8 +137,8 @@ def _type_kind(kind: t.Any, value: t.Any) -> tuple[str, dict | None]:
     }.get(wanted.lower(), "value_error"), None
 
 
-def _sized(short: str, long_: str, key: str) -> t.Callable[[t.Any, t.Any], tuple[str, dict]]:
-    def translate(kind: t.Any, value: t.Any) -> tuple[str, dict]:
+def _sized(short: str, long_: str, key: str) -> t.Callable[[t.Any, t.Any], tuple[str, dict[str, t.Any]]]:
+    def translate(kind: t.Any, value: t.Any) -> tuple[str, dict[str, t.Any]]:
         is_text = isinstance(value, str)
         ctx = {key: kind.limit}
         if not is_text:
@@ -147,7 +147,7 @@ def _sized(short: str, long_: str, key: str) -> t.Callable[[t.Any, t.Any], tuple
     return translate
 
 
-_KIND_TRANSLATIONS: dict[str, t.Callable[[t.Any, t.Any], tuple[str, dict | None]]] = {
+_KIND_TRANSLATIONS: dict[str, t.Callable[[t.Any, t.Any], tuple[str, dict[str, t.Any] | None]]] = {
     "Type": _type_kind,
     "Minimum": lambda k, v: ("greater_than_equal", {"ge": k.limit}),
     "Maximum": lambda k, v: ("less_than_equal", {"le": k.limit}),

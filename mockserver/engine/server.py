@@ -24,13 +24,15 @@ from mockserver.engine.control_access import ControlAccess, ControlGate
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.durability import GENERATORS, Durability, restore_generators
 from mockserver.engine.faults import Faults
-from mockserver.engine.http import Receive, Send
 from mockserver.engine.issues import ApiError
 from mockserver.engine.journal import Journal
 from mockserver.engine.pack import Pack, PackContext, Store, build_store
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.spec import LoadedSpec
-from mockserver.engine.streams import Shutdown
+from mockserver.engine.streams import Receive, Send, Shutdown
+
+if t.TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 log = logging.getLogger("mockserver")
 
@@ -67,7 +69,8 @@ class PackRuntime:
 
             # Every non-empty size: the real server compresses even a 4-byte `null` (an empty 204
             # must stay empty).
-            self._gzipped = GZipMiddleware(self.app, minimum_size=1)
+            # ApiApp takes the scope as a dict, starlette types it as a MutableMapping: the same object.
+            self._gzipped = GZipMiddleware(t.cast("ASGIApp", self.app), minimum_size=1)
         return self._gzipped
 
     def new_store(self) -> Store:
@@ -82,11 +85,11 @@ class PackRuntime:
         old, self.state = self.state, fresh
         old.retire()
 
-    def export(self) -> dict:
+    def export(self) -> dict[str, t.Any]:
         with self.state.lock:
             return self.state.export()
 
-    def load(self, data: dict) -> None:
+    def load(self, data: dict[str, t.Any]) -> None:
         fresh = self.new_store()
         fresh.load(data)
         move_generators_past(fresh, data)
@@ -120,8 +123,8 @@ class MockServer:
         self._host_claims = [r for r in runtimes if r.pack.claims_host is not None and r.app is not None]
         self.durability = (Durability(statefile.StateDatabase(state_file), self.runtimes, services.clock)
                            if state_file is not None else None)
-        self._flusher: asyncio.Task | None = None
-        self._background: list[asyncio.Task] = []
+        self._flusher: asyncio.Task[t.Any] | None = None
+        self._background: list[asyncio.Task[t.Any]] = []
         self._companions = {r.name: r.pack.companion(_state_of(r), _options_of(r.pack, pack_options or {}))
                             for r in runtimes if r.pack.companion is not None}
         self._mounts = sorted(((prefix, app) for companion in self._companions.values()
@@ -135,7 +138,7 @@ class MockServer:
 
     # -- ASGI ---------------------------------------------------------------------------------
 
-    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
@@ -148,7 +151,7 @@ class MockServer:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
-    async def _http(self, scope: dict, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
         as_sent = scope  # the control plane's checks look at the Host the client really sent
         if self._host_claims:
             scope = hosts.from_path_form(scope) or scope
@@ -183,14 +186,14 @@ class MockServer:
                 first = first or runtime.asgi
         return first
 
-    def _mounted(self, scope: dict) -> t.Any:
+    def _mounted(self, scope: dict[str, t.Any]) -> t.Any:
         path = scope["path"]
         for prefix, app in self._mounts:
             if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
                 return app
         return None
 
-    def _host_app(self, scope: dict) -> t.Any:
+    def _host_app(self, scope: dict[str, t.Any]) -> t.Any:
         """The app of a pack that claims this request's Host (see `engine/hosts.py`)."""
         if not self._host_claims:
             return None
@@ -198,7 +201,8 @@ class MockServer:
         if label is None:
             return None
         for runtime in self._host_claims:
-            if runtime.pack.claims_host(label, scope["method"], scope["path"], runtime.state):
+            claims = runtime.pack.claims_host  # never None in _host_claims
+            if claims is not None and claims(label, scope["method"], scope["path"], runtime.state):
                 return runtime.asgi
         return None
 
@@ -245,7 +249,7 @@ class MockServer:
 
     # -- state --------------------------------------------------------------------------------
 
-    def export_state(self) -> dict:
+    def export_state(self) -> dict[str, t.Any]:
         return {
             "format": statefile.FORMAT,
             "saved_at": iso(time.time()),
@@ -254,7 +258,7 @@ class MockServer:
             "packs": {name: runtime.export() for name, runtime in self.runtimes.items()},
         }
 
-    def import_state(self, data: dict) -> None:
+    def import_state(self, data: dict[str, t.Any]) -> None:
         """Load an export. Packs are checked first so a bad file changes nothing."""
         packs = data.get("packs")
         if not isinstance(packs, dict):
@@ -298,7 +302,7 @@ class MockServer:
             return False
         served = {name: records for name, records in loaded.packs.items() if name in self.runtimes}
 
-        def load(store: Store, pack_records: dict) -> None:
+        def load(store: Store, pack_records: dict[str, t.Any]) -> None:
             positions = pack_records.pop(GENERATORS, None)
             store.load_records(pack_records)
             restore_generators(store, positions)
@@ -327,7 +331,7 @@ class MockServer:
 
     # -- description --------------------------------------------------------------------------
 
-    def describe(self) -> list[dict]:
+    def describe(self) -> list[dict[str, t.Any]]:
         return [{"name": r.name, "prefixes": list(r.pack.prefixes), "dialect": r.pack.dialect,
                  "operations": len(r.spec.operations), "spec": str(r.pack.spec_path)}
                 for r in self.runtimes.values()]
@@ -353,7 +357,7 @@ def _state_of(runtime: PackRuntime) -> t.Callable[[], Store]:
     return lambda: runtime.state
 
 
-def _log_failure(task: asyncio.Task) -> None:
+def _log_failure(task: asyncio.Task[t.Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("%s stopped", task.get_name(), exc_info=task.exception())
 
@@ -391,7 +395,7 @@ def _after_commit(send: Send, durability: Durability, dialect: t.Any) -> Send:
     the client gets a 503 in the API's own error format instead of an answer it cannot rely on."""
     failed = False
 
-    async def durable_send(message: dict) -> None:
+    async def durable_send(message: dict[str, t.Any]) -> None:
         nonlocal failed
         if failed:
             return  # the original answer's body: the 503 went instead

@@ -12,8 +12,8 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mockserver.engine.bodies import BodyDecoder
 from mockserver.engine import openapi
+from mockserver.engine.bodies import BodyDecoder
 from mockserver.engine.openapi import HTTP_METHODS, deref
 from mockserver.engine.params import ParameterDecoder
 from mockserver.engine.schema import SchemaValidator
@@ -39,8 +39,8 @@ class Operation:
     secured: bool  # some security requirement applies
     auth_optional: bool  # ...but `{}` among the requirements lets anonymous callers in
     success_status: int
-    definition: dict  # the raw (unresolved) operation object
-    components: dict  # the spec's raw components, which the definition's refs point into
+    definition: dict[str, t.Any]  # the raw (unresolved) operation object
+    components: dict[str, t.Any]  # the spec's raw components, which the definition's refs point into
     _response_validators: dict[tuple[int, str], SchemaValidator | None] = field(default_factory=dict)
 
     def documents(self, status: int) -> bool:
@@ -56,15 +56,16 @@ class Operation:
                 if schema else None)
         return self._response_validators[key]
 
-    def _response(self, status: int) -> dict | None:
+    def _response(self, status: int) -> dict[str, t.Any] | None:
         responses = self.definition.get("responses", {})
         found = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") or responses.get("default")
         return deref(found, {"components": self.components}) if found is not None else None
 
-    def _response_media(self, status: int, content_type: str) -> dict | None:
+    def _response_media(self, status: int, content_type: str) -> dict[str, t.Any] | None:
         content = (self._response(status) or {}).get("content") or {}
         if content_type in content:
-            return content[content_type]
+            media: dict[str, t.Any] = content[content_type]
+            return media
         return next((m for ct, m in content.items() if ct in ("*/*", content_type.split("/")[0] + "/*")), None)
 
 
@@ -83,7 +84,7 @@ class LoadedSpec:
     operations: list[Operation]
 
     @property
-    def raw(self) -> dict:
+    def raw(self) -> dict[str, t.Any]:
         return self.document.raw
 
 
@@ -104,7 +105,7 @@ def load_spec(path: Path | str, resolve: t.Callable[[str], Handler], *,
 
 def _compile_operation(document: CompiledDocument, resolve: t.Callable[[str], Handler],
                        name_operation: OperationNamer, base_path: str, template: str, method: str,
-                       definition: dict, components: dict) -> Operation:
+                       definition: dict[str, t.Any], components: dict[str, t.Any]) -> Operation:
     operation_id = name_operation(definition.get("operationId"), method, template)
     if operation_id is None:
         raise MissingHandler(f"{method.upper()} {template} has no operationId")
@@ -126,6 +127,6 @@ def _compile_operation(document: CompiledDocument, resolve: t.Callable[[str], Ha
     )
 
 
-def _success_status(definition: dict) -> int:
+def _success_status(definition: dict[str, t.Any]) -> int:
     codes = sorted(int(code) for code in definition.get("responses", {}) if code.isdigit())
     return next((code for code in codes if 200 <= code < 300), 200)

@@ -41,11 +41,11 @@ class InvalidSpec(ValueError):
 
 @dataclass
 class CompiledDocument:
-    raw: dict  # the document as written, references kept
+    raw: dict[str, t.Any]  # the document as written, references kept
     base_path: str  # the path of its first server URL, as connexion reads it ("" when none)
     # (path template, method) -> the operation's parameters with references resolved, the path
     # item's own parameters after the operation's (connexion's order)
-    parameters: dict[tuple[str, str], list[dict]]
+    parameters: dict[tuple[str, str], list[dict[str, t.Any]]]
 
 
 def cache_dir() -> Path | None:
@@ -145,7 +145,7 @@ def _compile(path: Path | str) -> CompiledDocument:
         specification = Specification.load(str(path))
     except InvalidSpecification as error:
         raise InvalidSpec(error.message) from error
-    parameters: dict[tuple[str, str], list[dict]] = {}
+    parameters: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
     for template, method, _ in openapi.operations(specification.raw):
         operation = specification.get_operation(template, method)
         parameters[(template, method)] = [*operation.get("parameters", []),

@@ -393,7 +393,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict[str, t.Any]:
     """A state file from before the database (or any JSON export)."""
     try:
         data = orjson.loads(Path(path).read_bytes())

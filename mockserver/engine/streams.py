@@ -13,8 +13,8 @@ import contextlib
 import threading
 import typing as t
 
-Send = t.Callable[[dict], t.Awaitable[None]]
-Receive = t.Callable[[], t.Awaitable[dict]]
+Send = t.Callable[[dict[str, t.Any]], t.Awaitable[None]]
+Receive = t.Callable[[], t.Awaitable[dict[str, t.Any]]]
 
 
 class Shutdown:
@@ -28,7 +28,7 @@ class Shutdown:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._started = False
-        self._waiters: set[asyncio.Future] = set()
+        self._waiters: set[asyncio.Future[t.Any]] = set()
 
     @property
     def started(self) -> bool:
@@ -56,7 +56,7 @@ class Shutdown:
                 self._waiters.discard(waiter)
 
 
-def _resolve(waiter: asyncio.Future) -> None:
+def _resolve(waiter: asyncio.Future[t.Any]) -> None:
     if not waiter.done():
         waiter.set_result(None)
 

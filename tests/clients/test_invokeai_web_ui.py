@@ -17,7 +17,6 @@ import typing as t
 
 import httpx
 import pytest
-
 from invokeai_ui_support import PageProblems, launch_chromium, ui_bundle
 from live import serve
 from playwright.sync_api import Page, expect, sync_playwright

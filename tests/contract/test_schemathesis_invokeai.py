@@ -34,15 +34,18 @@ from starlette.testclient import TestClient
 
 from mockserver.app import ServerConfig, build_server
 from mockserver.contract.profile import (
-    UNREADABLE_BODY_DETAIL, lax_valid_body, query_valid_as_sent, unreadable_json_body,
+    UNREADABLE_BODY_DETAIL,
+    lax_valid_body,
+    query_valid_as_sent,
+    unreadable_json_body,
 )
 from mockserver.engine.pipeline import Settings
 from mockserver.engine.resources import specs_dir
 from mockserver.packs.invokeai import contract
+from mockserver.packs.invokeai.bulk_downloads import BulkDownloads
 from mockserver.packs.invokeai.contract import NOT_IMPLEMENTED as INVOKEAI_NOT_IMPLEMENTED
 from mockserver.packs.invokeai.contract import SEMVER_PATTERN
 from mockserver.packs.invokeai.contract import as_tested as invokeai_as_tested
-from mockserver.packs.invokeai.bulk_downloads import BulkDownloads
 
 PACK = "invokeai"
 CONTROL = f"/__mock__/packs/{PACK}"

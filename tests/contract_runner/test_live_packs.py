@@ -13,8 +13,8 @@ import httpx
 import pytest
 import sr25519
 import yaml
-
 from live import serve
+
 from mockserver.engine.resources import fixtures_dir
 from mockserver.packs.chutes import ss58
 

@@ -6,7 +6,6 @@ import typing as t
 
 import httpx
 import pytest
-
 from live import serve
 
 pytestmark = pytest.mark.live

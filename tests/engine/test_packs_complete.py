@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from mockserver.engine.resources import specs_dir
 from mockserver.engine.spec import HTTP_METHODS, load_spec
 from mockserver.packs import AVAILABLE, load_pack
-
-import yaml
 
 
 @pytest.mark.parametrize("name", AVAILABLE)

@@ -14,8 +14,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
-
 # pytester drops the modules an in-process run imported when the run ends. Imported here first,
 # they stay, so each run doesn't import the server again, and nothing ends up with two copies of
 # a module: httpx maps httpcore's exceptions by class, so a re-imported httpcore would make a
@@ -23,6 +21,7 @@ import pytest
 import httpcore  # noqa: F401,E402
 import httpx  # noqa: F401,E402
 import openai  # noqa: F401,E402
+import pytest
 
 import mockserver.app  # noqa: F401,E402
 import mockserver.testing  # noqa: F401,E402

@@ -10,8 +10,7 @@ import socket
 import httpx
 import pytest
 
-from mockserver.testing import (ControlPlaneError, MockServerConfig, MockServerHandle, RecordedRequest,
-                                ServerStartError)
+from mockserver.testing import ControlPlaneError, MockServerConfig, MockServerHandle, RecordedRequest, ServerStartError
 
 NOW = 1749988800  # 2025-06-15T12:00:00Z
 ADMIN = {"authorization": "Bearer sk-admin-mockserver"}

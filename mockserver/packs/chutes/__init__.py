@@ -10,7 +10,14 @@ OPTIONS: tuple[PackOption, ...] = ()
 
 def build_pack() -> Pack:
     from mockserver.packs.chutes import (
-        bounties, chutes, control, images, instance_logs, invocations, logos, users,
+        bounties,
+        chutes,
+        control,
+        images,
+        instance_logs,
+        invocations,
+        logos,
+        users,
     )
     from mockserver.packs.chutes.auth import authenticate
     from mockserver.packs.chutes.invoke import hostname_invocation

@@ -61,7 +61,7 @@ def nonce_is_valid(nonce: str | None, now: float) -> bool:
 
 
 def _by_signature(request: Request, hotkey: str, signature: str, nonce: str | None, optional: bool) -> dict | None:
-    if not nonce_is_valid(nonce, request.state.clock.now()):
+    if nonce is None or not nonce_is_valid(nonce, request.state.clock.now()):
         raise ApiError(401, "Invalid nonce!")
     message = signed_message(request, hotkey, nonce)
     try:

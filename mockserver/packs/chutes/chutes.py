@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import csv
+import functools
 import io
 import re
 import typing as t
@@ -15,8 +16,7 @@ from mockserver.engine.clock import iso
 from mockserver.engine.http import Request, Response, json_bytes
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
-from mockserver.packs.chutes.render import (
-    chute_response, cord_ref_id, cord_summary, hourly_usd, supported_gpus)
+from mockserver.packs.chutes.render import chute_response, cord_ref_id, cord_summary, hourly_usd, supported_gpus
 from mockserver.packs.chutes.seed import make_chute, version_of
 from mockserver.packs.chutes.store import ChutesStore
 
@@ -45,7 +45,7 @@ def _owned_chute(request: Request, value: str) -> dict:
 
 # -- sharing ------------------------------------------------------------------------------------
 
-def _share_parties(request: Request) -> tuple[dict, dict]:
+def _share_parties(request: Request) -> tuple[dict, dict | None]:
     store: ChutesStore = request.state
     caller = request.principal
     wanted = request.body["chute_id_or_name"]
@@ -101,7 +101,7 @@ def list_chutes(request: Request) -> dict:
     items, cord_refs = [], {}
     for chute in found[start:start + limit]:
         item, ref, cords = store.memoized(("list", include_schemas), chute,
-                                          lambda c=chute: _list_entry(store, c, include_schemas))
+                                          functools.partial(_list_entry, store, chute, include_schemas))
         cord_refs[ref] = cords
         items.append(item)
     return {"total": len(found), "page": page, "limit": limit, "items": items, "cord_refs": cord_refs}

@@ -19,7 +19,6 @@ import typing as t
 
 from PIL import Image, ImageDraw
 
-
 _WORDS = ("the", "a", "model", "answer", "is", "simple", "mock", "chute", "result", "tokens", "stream",
           "request", "server", "quiet", "river", "light", "stone", "signal", "garden", "number", "blue",
           "clear", "fast", "small", "world", "idea", "here", "again", "every", "kind", "of", "and")
@@ -150,7 +149,7 @@ def model_card(chute: dict, created: int, price: dict | None = None) -> dict:
 
 
 def tokenize(body: dict) -> dict:
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    messages: t.Any = body.get("messages") if isinstance(body.get("messages"), list) else []
     text = _content_text(body.get("prompt")) or " ".join(
         _content_text(m.get("content")) for m in messages if isinstance(m, dict))
     ids = [digest(piece) % 150000 for piece in _TOKEN.findall(text)]
@@ -158,7 +157,7 @@ def tokenize(body: dict) -> dict:
 
 
 def detokenize(body: dict) -> dict:
-    tokens = body.get("tokens") if isinstance(body.get("tokens"), list) else []
+    tokens: t.Any = body.get("tokens") if isinstance(body.get("tokens"), list) else []
     return {"prompt": " ".join(_WORDS[int(x) % len(_WORDS)] for x in tokens if isinstance(x, int))}
 
 
@@ -168,7 +167,7 @@ def embeddings(model: str, body: dict) -> tuple[dict, int]:
     """OpenAI's embedding list for each input (floats, or base64 float32 as the SDK asks by default)."""
     inputs = body.get("input")
     items = inputs if isinstance(inputs, list) and not all(isinstance(x, int) for x in inputs) else [inputs]
-    size = body.get("dimensions") if isinstance(body.get("dimensions"), int) and body["dimensions"] > 0 \
+    size: t.Any = body.get("dimensions") if isinstance(body.get("dimensions"), int) and body["dimensions"] > 0 \
         else EMBEDDING_DIMENSIONS
     data, tokens = [], 0
     for index, item in enumerate(items):

@@ -11,6 +11,7 @@ from mockserver.engine.pack import PackContext
 from mockserver.packs.chutes.render import compute_multiplier, hourly_usd, supported_gpus
 from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for, image_id_for
 
+
 def _cord(function: str, public_api_path: str | None, *, method: str = "POST", stream: bool = False,
           passthrough: bool = False, path: str | None = None, output_content_type: str | None = None,
           input_schema: dict | None = None, output_schema: dict | None = None) -> dict:
@@ -226,8 +227,9 @@ def _job_run(store: ChutesStore, chute: dict, rng: t.Any, created: float, now: f
     started = created + round(rng.uniform(5.0, 240.0), 3)  # waiting for a miner to take it
     duration = round(rng.uniform(300.0, job["timeout"] or 4 * 3600.0), 3)
     status, terminated, _ = rng.choices(_JOB_OUTCOMES, weights=[w for *_, w in _JOB_OUTCOMES])[0]
-    finished: float | None = started + duration
-    if finished >= now:
+    ends = started + duration
+    finished: float | None = ends
+    if ends >= now:
         status, terminated, finished = "running", False, None
     miner = rng.randint(0, 15)
     return {

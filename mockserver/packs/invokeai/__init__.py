@@ -12,7 +12,17 @@ OPTIONS: tuple[PackOption, ...] = (UI_OPTION,)  # --invokeai-ui DIR
 
 def build_pack() -> Pack:
     from mockserver.packs.invokeai import (
-        app, boards, client_state, control, images, models, queue, style_presets, utilities, videos, workflows,
+        app,
+        boards,
+        client_state,
+        control,
+        images,
+        models,
+        queue,
+        style_presets,
+        utilities,
+        videos,
+        workflows,
     )
     from mockserver.packs.invokeai.events import InvokeCompanion
     from mockserver.packs.invokeai.seed import new_state

@@ -3,6 +3,8 @@ names are read off the images each time, so they follow images in and out."""
 
 from __future__ import annotations
 
+import typing as t
+
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
@@ -35,7 +37,8 @@ def create_board(request: Request) -> Response:
 def list_boards(request: Request) -> dict | list:
     store: InvokeStore = request.state
     params = request.params
-    offset, limit = params.get("offset"), params.get("limit")
+    offset: t.Any = params.get("offset")
+    limit: t.Any = params.get("limit")
     if not params.get("all") and (offset is None or limit is None):
         raise ApiError(400, "Invalid request: Must provide either 'all' or both 'offset' and 'limit'")
     boards = [b for b in store.boards.values() if params.get("include_archived") or not b["archived"]]

@@ -13,8 +13,17 @@ import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from mockserver.packs.invokeai import image_ops
-from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_output, load, load_optional, number,
-                                                passthrough, size)
+from mockserver.packs.invokeai.image_io import (
+    Runner,
+    color,
+    fail,
+    image_output,
+    load,
+    load_optional,
+    number,
+    passthrough,
+    size,
+)
 from mockserver.packs.invokeai.image_nodes_filters import FILTER_NODES
 from mockserver.packs.invokeai.image_nodes_masks import MASK_NODES
 from mockserver.packs.invokeai.image_nodes_models import MODEL_NODES

@@ -10,8 +10,16 @@ import numpy as np
 from PIL import Image, ImageChops, ImageColor, ImageDraw, ImageEnhance, ImageOps
 
 from mockserver.packs.invokeai import image_ops
-from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_output, load, load_optional, number,
-                                                passthrough)
+from mockserver.packs.invokeai.image_io import (
+    Runner,
+    color,
+    fail,
+    image_output,
+    load,
+    load_optional,
+    number,
+    passthrough,
+)
 
 if t.TYPE_CHECKING:
     from mockserver.packs.invokeai.runners.context import RunContext
@@ -207,7 +215,7 @@ def _composite(ctx: RunContext, node: dict) -> dict:
     if key:
         try:
             rgba = (tuple(int(v) for v in key.strip("()").split(",")) if key.startswith("(")
-                    else ImageColor.getcolor(key, "RGBA"))
+                    else t.cast(tuple[int, ...], ImageColor.getcolor(key, "RGBA")))  # RGBA: always a tuple
         except ValueError as error:
             fail("ValueError", str(error), "invocations/composition-nodes.py")
         rgba = tuple(list(rgba) + [0] * (3 - len(rgba)))[:4] if len(rgba) < 3 else rgba

@@ -11,8 +11,19 @@ import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from mockserver.packs.invokeai import image_ops
-from mockserver.packs.invokeai.image_io import (Runner, color, fail, image_output, load, load_mask, load_optional,
-                                                number, save_mask, size, tensor_name)
+from mockserver.packs.invokeai.image_io import (
+    Runner,
+    color,
+    fail,
+    image_output,
+    load,
+    load_mask,
+    load_optional,
+    number,
+    save_mask,
+    size,
+    tensor_name,
+)
 from mockserver.packs.invokeai.runners.context import save_denoise_mask, save_latents
 
 if t.TYPE_CHECKING:
@@ -263,7 +274,7 @@ def _masked_latents(ctx: RunContext, node: dict, full: tuple[int, int]) -> str |
     unet = (node.get("unet") or {}).get("unet") if isinstance(node.get("unet"), dict) else None
     if not (isinstance(unet, dict) and node.get("vae") and isinstance(node.get("image"), dict)):
         return None
-    record = ctx.model(unet.get("key")) if unet.get("key") else None
+    record = ctx.model(unet["key"]) if unet.get("key") else None
     if not record or record.get("variant") != "inpaint":
         return None
     ctx.progress("Running VAE encoder")

@@ -101,7 +101,7 @@ def _esrgan(ctx: RunContext, node: dict) -> dict:
 
 def _model_scale(ctx: RunContext, node: dict) -> int:
     model = node.get("image_to_image_model") or {}
-    record = ctx.model(model.get("key")) if isinstance(model, dict) and model.get("key") else None
+    record = ctx.model(model["key"]) if isinstance(model, dict) and model.get("key") else None
     if record is None:
         fail("UnknownModelException", f"Unknown model: {model.get('key') if isinstance(model, dict) else None}",
              "services/model_records/model_records_sql.py")

@@ -7,7 +7,6 @@ import typing as t
 
 from mockserver.packs.invokeai.model_errors import ModelError
 
-
 # -- config classes ------------------------------------------------------------------------------
 # InvokeAI 6.8's AnyModelConfig members: type, formats (the first is the default), and the fields
 # after the common ones, in the order the server serializes them.

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import copy
 import posixpath
+import random
 import string
+import threading
 import typing as t
 from datetime import datetime, timezone
 
 from mockserver.packs.invokeai import model_files
 from mockserver.packs.invokeai.model_configs import RECORD_CHANGE_FIELDS
 from mockserver.packs.invokeai.model_errors import ModelError, _Failure
-from mockserver.packs.invokeai.model_sources import _guess_source, _source_text
+from mockserver.packs.invokeai.model_sources import _Catalogue, _guess_source, _source_text
 
 # -- timing on the engine clock (seconds) --------------------------------------------------------
 # "realtime": a job waits a moment, downloads over DOWNLOAD_SECONDS (bytes in proportion to the
@@ -55,6 +57,33 @@ class ModelJobs:
     `downloads`, `pruned_parts`, the job ids, `files`, `records`, `speed`, `clock`, `catalogue`,
     `hf_token`, `_lock`, `emit`), and a finished install registers its model through the manager's
     `_build_record` and `render`."""
+
+    # The manager's state these methods work on (set in `ModelManager.__init__` and `load`).
+    rng: random.Random
+    clock: t.Any
+    emit: t.Callable[[str, dict], None]
+    speed: str
+    _lock: threading.RLock
+    _now: float
+    moves: int
+    catalogue: _Catalogue
+    models_dir: str
+    records: dict[str, dict]
+    installs: list[dict]
+    downloads: dict[int, dict]
+    pruned_parts: dict[int, dict]
+    next_install_id: int
+    next_download_id: int
+    hf_token: str | None
+    files: dict[str, dict]
+
+    def render(self, record: dict, *, cover: bool = True) -> dict:
+        raise NotImplementedError  # ModelManager's
+
+    def _build_record(self, info: dict, *, name: str, path: str, size: int, source: str, source_type: str,
+                      description: str | None = None, hash_: str | None = None, key: str | None = None,
+                      source_api_response: str | None = None, overrides: dict | None = None) -> dict:
+        raise NotImplementedError  # ModelManager's
 
     # -- the clock ------------------------------------------------------------------------------
 
@@ -134,9 +163,9 @@ class ModelJobs:
             src["inplace"] = bool(inplace)
         else:
             src["access_token"] = access_token
-        for job in self.installs:  # one active job per source (sources compare as their text)
-            if _source_text(job["source"]) == _source_text(src) and job["status"] not in JOB_DONE:
-                return job
+        for active in self.installs:  # one active job per source (sources compare as their text)
+            if _source_text(active["source"]) == _source_text(src) and active["status"] not in JOB_DONE:
+                return active
         now = self.clock.now()
         failure: _Failure | None = None
         parts: list[dict] = []

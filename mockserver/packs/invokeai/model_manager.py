@@ -24,9 +24,17 @@ import uuid
 from pathlib import Path
 
 from mockserver.packs.invokeai import model_files
-from mockserver.packs.invokeai.model_configs import (CHECKPOINT_CLASSES, CLASSES, COMMON_FIELDS,
-                                                     RECORD_CHANGE_FIELDS, REQUIRED_STRINGS, _default_field,
-                                                     _settings, _validation_text, config_class)
+from mockserver.packs.invokeai.model_configs import (
+    CHECKPOINT_CLASSES,
+    CLASSES,
+    COMMON_FIELDS,
+    RECORD_CHANGE_FIELDS,
+    REQUIRED_STRINGS,
+    _default_field,
+    _settings,
+    _validation_text,
+    config_class,
+)
 from mockserver.packs.invokeai.model_errors import ModelError, _Failure
 from mockserver.packs.invokeai.model_jobs import ModelJobs
 from mockserver.packs.invokeai.model_sources import _catalogue, _diffusers_layout, _hf_metadata
@@ -176,7 +184,8 @@ class ModelManager(ModelJobs):
             rows = self._ordered()
             found: list[dict] = []
             # One search per base, concatenated, as the route does.
-            for base in (base_models or [None]):
+            bases: list[str | None] = list(base_models) if base_models else [None]
+            for base in bases:
                 found.extend(self.render(r) for r in rows if matches(r["config"], base))
             return found
 

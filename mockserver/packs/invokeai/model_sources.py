@@ -27,6 +27,14 @@ CKPT_URL_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")  # what HF 
 HF_URL = "https://huggingface.co/{repo}/resolve/main/{path}"
 HF_RESOLVE_RE = re.compile(r"^https?://huggingface\.co/([^/]+/[^/]+)/resolve/[^/]+/(.+)$", re.IGNORECASE)
 HF_PAGE_RE = re.compile(r"^https?://huggingface\.co/([^/]+/[^/]+)/?$", re.IGNORECASE)
+
+
+def _hf_page_repo(url: str) -> str:
+    """The repo id of a HuggingFace page URL (one `_guess_source` has already matched)."""
+    match = HF_PAGE_RE.match(url)
+    if match is None:
+        raise ValueError(f"not a HuggingFace page: {url}")
+    return match.group(1)
 # upstream's `_guess_source`: `owner/repo[:variant][:[/]subfolder]`
 REPO_VARIANTS = ("", "fp16", "fp32", "onnx", "openvino", "flax")
 HF_SOURCE_RE = re.compile(r"^([^/:]+/[^/:]+)(?::(" + "|".join(REPO_VARIANTS) + r")?(?::/?([^:]+))?)?$")
@@ -149,7 +157,7 @@ class _Catalogue:
             plan = {"kind": "file", "model": resolved.get("model") if resolved else None, "layout": None,
                     "top": filename, "size": resolved["size"] if resolved else 0}
             return [part], None, plan
-        repo_id = src["repo_id"] if src["type"] == "hf" else HF_PAGE_RE.match(src["url"]).group(1)
+        repo_id = src["repo_id"] if src["type"] == "hf" else _hf_page_repo(src["url"])
         repo = self.repo(repo_id)
         if repo is None:
             raise _Failure("UnknownMetadataException", f"'{repo_id}' not found. See trace for details.")

@@ -43,7 +43,7 @@ def build_document(catalogue: Catalogue, spec: dict) -> dict:
     """The whole document: the spec's operations, and every schema the real document has for them
     and for the nodes."""
     schemas = {name: to_openapi_31(schema) for name, schema in spec.get("components", {}).get("schemas", {}).items()
-               if not SCHEMA_REF + name in (NODE_STAND_IN, OUTPUT_STAND_IN)}
+               if SCHEMA_REF + name not in (NODE_STAND_IN, OUTPUT_STAND_IN)}
     schemas.update(catalogue.types)
     schemas.update({catalogue.schema_name(kind): catalogue.node_schema(kind) for kind in catalogue.node_types()})
     schemas.update({catalogue.output_schema_name(kind): catalogue.output_schema(kind)

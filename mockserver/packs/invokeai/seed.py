@@ -13,8 +13,8 @@ from pathlib import Path
 from mockserver.engine import resources
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
-from mockserver.packs.invokeai.model_manager import ModelManager
 from mockserver.packs.invokeai.catalogue import load_catalogue
+from mockserver.packs.invokeai.model_manager import ModelManager
 from mockserver.packs.invokeai.session_queue import SessionQueue
 from mockserver.packs.invokeai.store import InvokeStore
 from mockserver.packs.invokeai.workflows import new_record

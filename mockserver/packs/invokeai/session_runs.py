@@ -35,7 +35,6 @@ from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, da
 from mockserver.packs.invokeai.runners.graph_execution import GraphExecution
 
 
-
 def _runners() -> t.Any:
     """The node runners, imported when the first node runs: they bring numpy and the image
     machinery, which a server that never runs a graph does not need at start-up."""
@@ -231,6 +230,7 @@ async def settle(store: t.Any, *, wait: bool = True) -> None:
                 run.future = asyncio.ensure_future(_execute(store, run))
         if not wait:
             return
+        assert run.future is not None  # an in-flight run was started above or on an earlier tick
         await asyncio.shield(run.future)
 
 

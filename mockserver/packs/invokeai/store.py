@@ -249,8 +249,9 @@ class InvokeStore(Store):
     def add_board(self, name: str, is_private: bool) -> dict:
         with self.lock:
             now = self.now()
-            board = {"board_id": self.new_id(), "board_name": name, "created_at": now, "updated_at": now,
-                     "cover_image_name": None, "archived": False, "is_private": is_private}
+            board: dict[str, t.Any] = {"board_id": self.new_id(), "board_name": name, "created_at": now,
+                                       "updated_at": now, "cover_image_name": None, "archived": False,
+                                       "is_private": is_private}
             self.boards[board["board_id"]] = board
             self.changed(("boards", board["board_id"]))
             return board

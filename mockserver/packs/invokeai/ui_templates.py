@@ -110,7 +110,8 @@ def parse_field_type(schema: t.Mapping) -> FieldType:
         items = schema.get("items") or {}
         if "$ref" in items:
             return FieldType(_ref_name(items), "COLLECTION")
-        name = _PRIMITIVES.get(items.get("type")) if isinstance(items.get("type"), str) else None
+        item_type = items.get("type")
+        name = _PRIMITIVES.get(item_type) if isinstance(item_type, str) else None
         if name is None:
             raise UnparsableField("list of unsupported items")
         return FieldType(name, "COLLECTION")

@@ -36,7 +36,7 @@ def list_usage_events(request: Request) -> dict:
     store = request.state
     kinds = [params["kind"]] if "kind" in params else [*KINDS, "costs"]
     start, end = params.get("start_time", 0), params.get("end_time")
-    events = []
+    events: list[dict] = []
     for kind in kinds:
         source = store.cost_events if kind == "costs" else (
             {"kind": kind, **e} for e in store.logs[kind].to_json())

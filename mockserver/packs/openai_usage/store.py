@@ -239,7 +239,7 @@ class _DayRows(collections.abc.Mapping):
 def price_lines(kind: str, fields: dict, prices: dict) -> list[tuple[str, float, str, float]]:
     """(line item, quantity, unit, price per unit) for one usage event."""
     table = prices.get(kind, {})
-    model = fields.get("model")
+    model: t.Any = fields.get("model")  # None for some kinds: the line item then reads "None"
     if kind == "completions":
         model_prices = table.get(model) or table.get("default", {})
         suffix = " | batch" if fields.get("batch") else ""

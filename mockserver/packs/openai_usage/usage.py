@@ -60,8 +60,8 @@ def costs_renderer(store: UsageStore) -> t.Callable[[tuple[str, ...]], t.Callabl
         by_line_item = "line_item" in group
 
         def render(key: tuple, sums: list) -> dict:
-            fields = dict(zip(group, key))
-            line_item = fields.get("line_item")
+            fields: dict[str, t.Any] = dict(zip(group, key))
+            line_item: t.Any = fields.get("line_item")
             unit = store.units.get(line_item) if by_line_item else None
             return {
                 "object": COSTS.object,

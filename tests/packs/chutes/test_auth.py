@@ -10,8 +10,22 @@ import typing as t
 
 import pytest
 import sr25519
-from chutes_support import (CLOCK, CONTROL, USERS, auth, chute_args, chute_id_for, detail, hotkey_headers, key_of,
-                      keypair_of, ok, raw_json, sign, signed)
+from chutes_support import (
+    CLOCK,
+    CONTROL,
+    USERS,
+    auth,
+    chute_args,
+    chute_id_for,
+    detail,
+    hotkey_headers,
+    key_of,
+    keypair_of,
+    ok,
+    raw_json,
+    sign,
+    signed,
+)
 
 from mockserver.packs.chutes import ss58
 

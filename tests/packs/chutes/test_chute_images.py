@@ -8,8 +8,7 @@ import json
 import typing as t
 
 import pytest
-from chutes_support import (CONTROL, CUSTOM_ML, SGLANG, auth, chute_args, detail, image_id_for, ok,
-                            signed)
+from chutes_support import CONTROL, CUSTOM_ML, SGLANG, auth, chute_args, detail, image_id_for, ok, signed
 
 from mockserver.packs.chutes import images
 

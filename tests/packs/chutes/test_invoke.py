@@ -15,7 +15,7 @@ import typing as t
 from datetime import datetime, timezone
 
 import pytest
-from chutes_support import CLOCK, CONTROL, USERS, WORLD, auth, chute_id_for, chute_args, detail, ok, raw_json, signed
+from chutes_support import CLOCK, CONTROL, USERS, WORLD, auth, chute_args, chute_id_for, detail, ok, raw_json, signed
 from PIL import Image
 from starlette.testclient import TestClient
 

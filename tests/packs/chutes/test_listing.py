@@ -8,7 +8,7 @@ import typing as t
 import uuid
 
 import pytest
-from chutes_support import (CLOCK, USERS, WORLD, chute_args, chute_id_for, detail, ok, signed)
+from chutes_support import CLOCK, USERS, WORLD, chute_args, chute_id_for, detail, ok, signed
 
 NOT_FOUND = "Chute not found, or does not belong to you"
 DEEPSEEK = "deepseek-ai/DeepSeek-V3-0324"

@@ -15,8 +15,21 @@ import zlib
 
 import pytest
 from invokeai_support import (
-    CONTROL, advance, blank_graph, decoded, edge, enqueue, graph, new_board, node, ok, png_bytes, queue_item,
-    set_speed, upload, uploaded,
+    CONTROL,
+    advance,
+    blank_graph,
+    decoded,
+    edge,
+    enqueue,
+    graph,
+    new_board,
+    node,
+    ok,
+    png_bytes,
+    queue_item,
+    set_speed,
+    upload,
+    uploaded,
 )
 from PIL import Image
 from starlette.testclient import TestClient

@@ -24,6 +24,7 @@ from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext
 from mockserver.packs.invokeai.runners.registry import run_node, runners
 
+
 class Gallery:
     """A RunContext over an in-memory gallery, with helpers to put and read images."""
 

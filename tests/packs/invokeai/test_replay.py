@@ -53,8 +53,23 @@ import typing as t
 
 import pytest
 from invokeai_support import make_server
-from replay import (JITTER_MS, POLL_MS, Allowances, EchoClient, Entry, IdMap, Outcome, Replayer,
-                    check_observation, classify, compare, is_call, load_transcript, report, shape_problems)
+from replay import (
+    JITTER_MS,
+    POLL_MS,
+    Allowances,
+    EchoClient,
+    Entry,
+    IdMap,
+    Outcome,
+    Replayer,
+    check_observation,
+    classify,
+    compare,
+    is_call,
+    load_transcript,
+    report,
+    shape_problems,
+)
 from starlette.testclient import TestClient
 
 ENTRIES = load_transcript()

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import event as note_statistic
 from hypothesis import strategies as st
 
 CLOCK = 1_763_683_200  # the frozen "now" of the conftest's server (2025-11-21T00:00:00Z)
@@ -343,8 +344,8 @@ def test_usage_buckets_match_the_rules(api: t.Any, scenario: Scenario) -> None:
     bodies = check_usage(api, kind, query, before + after)
 
     counted = any(b["results"] for b in expected_usage(kind, query, before + after))
-    event(f"pages: {min(len(bodies), 3)}{'+' if len(bodies) > 3 else ''}")  # --hypothesis-show-statistics
-    event(f"counted results: {'some' if counted else 'none'}")
+    note_statistic(f"pages: {min(len(bodies), 3)}{'+' if len(bodies) > 3 else ''}")  # --hypothesis-show-statistics
+    note_statistic(f"counted results: {'some' if counted else 'none'}")
 
     # The same query again gives byte-identical pages (a deterministic order of results).
     again = api.usage(kind.path, query.params())

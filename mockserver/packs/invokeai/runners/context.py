@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw
 
 from mockserver.packs.invokeai import imaging
+
 MAX_TENSORS = 4096  # descriptors kept for latents, masks and conditioning: small dicts, oldest dropped first
 
 Runner = t.Callable[["RunContext", dict], dict]

@@ -5,8 +5,16 @@ the denoiser; the IP-Adapter also names its CLIP Vision image encoder, and Redux
 
 from __future__ import annotations
 
+import typing as t
+
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, identifier, load, require_model, stable_name,
+    NodeFailed,
+    RunContext,
+    Runner,
+    identifier,
+    load,
+    require_model,
+    stable_name,
 )
 
 # The CLIP Vision encoders IP-Adapters use, by the node's `clip_vision_model` choice: the starter
@@ -14,7 +22,7 @@ from mockserver.packs.invokeai.runners.context import (
 CLIP_VISION = {"ViT-L": ("clip-vit-large-patch14", "InvokeAI/clip-vit-large-patch14", "any"),
                "ViT-H": ("IP Adapter SD1.5 Image Encoder", "InvokeAI/ip_adapter_sd_image_encoder", "sd-1"),
                "ViT-G": ("IP Adapter SDXL Image Encoder", "InvokeAI/ip_adapter_sdxl_image_encoder", "sdxl")}
-TARGET_BLOCKS = {
+TARGET_BLOCKS: dict[tuple[str, str | None], list[str]] = {
     ("style", "sd-1"): ["up_blocks.1"],
     ("style", "sdxl"): ["up_blocks.0.attentions.1"],
     ("composition", "sd-1"): ["down_blocks.2", "mid_block"],
@@ -75,14 +83,16 @@ def ip_adapter(ctx: RunContext, node: dict) -> dict:
     if encoder_id:  # an InvokeAI-format adapter names its own encoder
         match = [c for c, (_, source, _) in CLIP_VISION.items() if source == encoder_id]
         choice = match[0] if match else choice
-    method, base = node.get("method", "full"), record.get("base", model.get("base"))
+    method: str = node.get("method", "full")
+    base: str | None = record.get("base", model.get("base"))
     if method == "full":
         blocks = ["block"]
     elif (method, base) in TARGET_BLOCKS:
         blocks = TARGET_BLOCKS[(method, base)]
     else:
         raise NodeFailed("ValueError", f"Unsupported IP-Adapter base type: '{base}'.", "invocations/ip_adapter.py")
-    field = {"image": node.get("image"), "ip_adapter_model": model, "image_encoder_model": _image_encoder(ctx, choice),
+    field: dict[str, t.Any] = {"image": node.get("image"), "ip_adapter_model": model,
+                               "image_encoder_model": _image_encoder(ctx, choice),
              "weight": node.get("weight"), "target_blocks": blocks, "method": method,
              "begin_step_percent": node.get("begin_step_percent"), "end_step_percent": node.get("end_step_percent"),
              "mask": node.get("mask")}
@@ -92,7 +102,7 @@ def ip_adapter(ctx: RunContext, node: dict) -> dict:
 def _flux_ip_adapter(ctx: RunContext, node: dict) -> dict:
     model = require_model(ctx, node.get("ip_adapter_model"), "Unknown model: {key}", "AssertionError",
                           "invocations/flux_ip_adapter.py")
-    field = {"image": node.get("image"), "ip_adapter_model": model,
+    field: dict[str, t.Any] = {"image": node.get("image"), "ip_adapter_model": model,
              "image_encoder_model": _image_encoder(ctx, node.get("clip_vision_model", "ViT-L")),
              "weight": node.get("weight"), "target_blocks": [], "method": "full",
              "begin_step_percent": node.get("begin_step_percent"), "end_step_percent": node.get("end_step_percent"),

@@ -226,7 +226,8 @@ class GraphExecution:
         parents = list(g.pred[candidate])
         created: list[NodeId] = []
         if self._is(candidate, "collect"):
-            mappings = [(parent, prepared) for parent in parents for prepared in self._prepared(parent)]
+            mappings: list[tuple[NodeId, NodeId | None]] = [
+                (parent, prepared) for parent in parents for prepared in self._prepared(parent)]
             created += self._create(candidate, mappings)
         else:
             iterators = [n for n in self._iterator_graph().ancestors(candidate) if self._is(n, "iterate")]
@@ -248,7 +249,7 @@ class GraphExecution:
         parent_iterators = [p for p in iteration if g.has_path(mapping[p], source)]
         return next((p for p in prepared if all(it in self.iterators_above[p] for it in parent_iterators)), None)
 
-    def _create(self, node_id: NodeId, mappings: list[tuple[NodeId, NodeId | None]]) -> list[NodeId]:
+    def _create(self, node_id: NodeId, mappings: t.Sequence[tuple[NodeId, NodeId | None]]) -> list[NodeId]:
         """The prepared copies of a node (one per item for an iterator), wired to the given parents."""
         node = self.nodes[node_id]
         count = -1

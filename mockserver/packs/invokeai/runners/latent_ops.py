@@ -8,11 +8,19 @@ import math
 
 from mockserver.packs.invokeai.runners import render
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, image_output, latents_info, load, load_model, required,
-    save_denoise_mask, save_latents, size,
+    NodeFailed,
+    RunContext,
+    Runner,
+    image_output,
+    latents_info,
+    load,
+    load_model,
+    required,
+    save_denoise_mask,
+    save_latents,
+    size,
 )
 from mockserver.packs.invokeai.runners.latents import grid
-
 
 # -- VAE -----------------------------------------------------------------------------------------
 

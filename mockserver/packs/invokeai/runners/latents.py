@@ -15,7 +15,14 @@ from PIL import Image
 from mockserver.packs.invokeai.runners import render
 from mockserver.packs.invokeai.runners.conditioning import prompt_of
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, latents_info, load_model, required, save_denoise_mask, save_latents,
+    NodeFailed,
+    RunContext,
+    Runner,
+    latents_info,
+    load_model,
+    required,
+    save_denoise_mask,
+    save_latents,
     size,
 )
 
@@ -87,6 +94,7 @@ def _sd_denoise(ctx: RunContext, node: dict) -> dict:
                          f"noise.shape={_shape(noise_info['width'], noise_info['height'])}",
                          "invocations/denoise_latents.py")
     shape = noise_info or base_info
+    assert shape is not None  # one of noise and latents was given (checked above)
     seed = int((noise or {}).get("seed") or (noise_info or {}).get("seed") or 0)
     return _denoise(ctx, node, width=shape["width"], height=shape["height"], seed=seed,
                     prompt=prompt_of(ctx, node["positive_conditioning"]),

@@ -51,7 +51,8 @@ def _sdxl_refiner(ctx: RunContext, node: dict) -> dict:
 def _t5(model: dict, kind: str) -> dict:
     """T5 submodels are named by the encoder's base, as the real helper does (FLUX's standalone
     encoder: base `any` → *_2; SD3's bundled one → *_3)."""
-    suffix = {"any": "_2", "sd-3": "_3"}.get(model.get("base"))
+    suffixes: dict[t.Any, str] = {"any": "_2", "sd-3": "_3"}
+    suffix = suffixes.get(model.get("base"))
     if suffix is None:
         raise NodeFailed("ValueError", f"Unsupported model base: {model.get('base')}", "util/t5_model_identifier.py")
     return identifier(model, kind + suffix)
@@ -137,7 +138,7 @@ def _lora_collection_loader(output_type: str, parts: tuple[str, ...], bases: tup
     def run(ctx: RunContext, node: dict) -> dict:
         loras = node.get("loras")
         loras = loras if isinstance(loras, list) else [loras]
-        output = {part: copy.deepcopy(node.get(part)) for part in parts}
+        output: dict[str, t.Any] = {part: copy.deepcopy(node.get(part)) for part in parts}
         added: list[str] = []
         for lora in loras:
             if lora is None or lora["lora"]["key"] in added:

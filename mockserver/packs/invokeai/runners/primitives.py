@@ -11,7 +11,10 @@ import numpy as np
 
 from mockserver.engine.jsonlimits import MAX_INT_DIGITS
 from mockserver.packs.invokeai.runners.context import (
-    NodeFailed, RunContext, Runner, latents_info,
+    NodeFailed,
+    RunContext,
+    Runner,
+    latents_info,
 )
 
 NOT_EXECUTABLE = "This class should never be executed or instantiated directly."
@@ -179,7 +182,8 @@ def _round_float(ctx: RunContext, node: dict) -> dict:
 
 def _float_to_int(ctx: RunContext, node: dict) -> dict:
     value, multiple, method = float(node["value"]), int(node["multiple"]), node["method"]
-    rounders = {"Nearest": round, "Floor": math.floor, "Ceiling": math.ceil, "Truncate": int}
+    rounders: dict[str, t.Callable[[float], int]] = {"Nearest": round, "Floor": math.floor, "Ceiling": math.ceil,
+                                                     "Truncate": int}
     return _int(rounders[method](value / multiple) * multiple)
 
 

@@ -7,7 +7,15 @@ import typing as t
 
 from mockserver.packs.invokeai.image_nodes import IMAGE_NODES
 from mockserver.packs.invokeai.runners import (
-    conditioning, controls, latent_ops, latents, metadata, models, primitives, prompts, vision,
+    conditioning,
+    controls,
+    latent_ops,
+    latents,
+    metadata,
+    models,
+    primitives,
+    prompts,
+    vision,
 )
 from mockserver.packs.invokeai.runners.context import NodeFailed, RunContext, Runner
 
@@ -66,7 +74,9 @@ def validator_problem(ctx: RunContext, node: dict, fed: t.Collection[str]) -> No
     """The nodes' own field validators (beyond the schema), as they judge a value on assignment."""
     kind = node["type"]
     if kind in ("integer_math", "float_math") and "b" in fed:  # the validator is on `b`
-        op, a, b = node.get("operation"), node.get("a"), node.get("b")
+        op: t.Any = node.get("operation")
+        a: t.Any = node.get("a")
+        b: t.Any = node.get("b")
         if op == "DIV" and b == 0 or kind == "integer_math" and (op == "MOD" and b == 0 or op == "EXP" and b < 0):
             return input_error(node, "b")
         if kind == "float_math" and op == "EXP" and (a == 0 and b < 0 or isinstance(float(a) ** b, complex)):

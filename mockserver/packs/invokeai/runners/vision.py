@@ -5,7 +5,10 @@ of the image sizes and the prompt). Grounding DINO and Segment Anything are with
 from __future__ import annotations
 
 from mockserver.packs.invokeai.runners.context import (
-    RunContext, Runner, load_named, require_model,
+    RunContext,
+    Runner,
+    load_named,
+    require_model,
 )
 
 
