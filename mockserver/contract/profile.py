@@ -209,17 +209,22 @@ def unreadable_json_body(case: Case) -> bool:
     return False
 
 
+def _negative_only_in(case: Case, part: str) -> bool:
+    """A negative case whose generated violations are all in one part of the request (`body`, `query`)."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative:
+        return False
+    return {str(getattr(location, "value", location)) for location, info in meta.components.items()
+            if info.mode.is_negative} == {part}
+
+
 def lax_valid_body(case: Case) -> bool:
     """A "negative" case whose only violation is a JSON body that pydantic v2's lax mode turns into
     a valid one (`0` for a boolean, `"30"` for an integer): a FastAPI server accepts it, rightly."""
     from mockserver.engine.lax import lax_value
     from mockserver.engine.schema import SchemaValidator
 
-    meta = case.meta
-    if meta is None or not meta.generation.mode.is_negative or "json" not in (case.media_type or ""):
-        return False
-    if {str(getattr(location, "value", location)) for location, info in meta.components.items()
-            if info.mode.is_negative} != {"body"}:
+    if not _negative_only_in(case, "body") or "json" not in (case.media_type or ""):
         return False
     spec = case.operation.schema.raw_schema
     components = spec.get("components", {}).get("schemas", {})
@@ -237,11 +242,7 @@ def query_valid_as_sent(case: Case) -> bool:
     valid string and rightly accepts it. Parameters of other types are judged as generated."""
     from mockserver.engine.schema import SchemaValidator
 
-    meta = case.meta
-    if meta is None or not meta.generation.mode.is_negative or not isinstance(case.query, dict):
-        return False
-    if {str(getattr(location, "value", location)) for location, info in meta.components.items()
-            if info.mode.is_negative} != {"query"}:
+    if not _negative_only_in(case, "query") or not isinstance(case.query, dict):
         return False
     spec = case.operation.schema.raw_schema
     components = spec.get("components", {}).get("schemas", {})

@@ -92,13 +92,18 @@ def add_api_key(request: Request) -> Response:
     return Response.json(vars(key), 201)
 
 
+def _chute(store: ChutesStore, chute_id: str) -> dict:
+    chute = store.chutes.get(chute_id)
+    if chute is None:
+        raise ApiError(404, f"no chute {chute_id!r}")
+    return chute
+
+
 @handlers("addInvocation")
 def add_invocation(request: Request) -> Response:
     store: ChutesStore = request.state
     body = request.body
-    chute = store.chutes.get(body["chute_id"])
-    if chute is None:
-        raise ApiError(404, f"no chute {body['chute_id']!r}")
+    chute = _chute(store, body["chute_id"])
     user = _user(store, body["user"])
     started = body.get("started_at", store.clock.now())
     invocation_id = str(uuid.UUID(int=store.rng.getrandbits(128), version=4))
@@ -126,9 +131,7 @@ def add_invocation(request: Request) -> Response:
 def add_job(request: Request) -> Response:
     store: ChutesStore = request.state
     body = request.body
-    chute = store.chutes.get(body["chute_id"])
-    if chute is None:
-        raise ApiError(404, f"no chute {body['chute_id']!r}")
+    chute = _chute(store, body["chute_id"])
     if not any(job.get("name") == body["method"] for job in chute["jobs"]):
         raise ApiError(404, f"chute {chute['name']!r} has no job named {body['method']!r}")
     user = _user(store, body["user"])
