@@ -17,7 +17,7 @@ handlers = Handlers()
 
 
 @handlers("getHealth")
-def get_health(request: Request) -> dict[str, t.Any]:
+def get_health(request: Request[t.Any]) -> dict[str, t.Any]:
     server = request.state
     return {"status": "ok", "packs": server.describe(), "seed": server.services.seed,
             "clock": server.services.clock.describe(),
@@ -25,12 +25,12 @@ def get_health(request: Request) -> dict[str, t.Any]:
 
 
 @handlers("listPacks")
-def list_packs(request: Request) -> list[dict[str, t.Any]]:
+def list_packs(request: Request[t.Any]) -> list[dict[str, t.Any]]:
     return _server(request).describe()
 
 
 @handlers("resetAll")
-def reset_all(request: Request) -> dict[str, t.Any]:
+def reset_all(request: Request[t.Any]) -> dict[str, t.Any]:
     server = request.state
     for runtime in server.runtimes.values():
         runtime.reset()
@@ -40,53 +40,53 @@ def reset_all(request: Request) -> dict[str, t.Any]:
 
 
 @handlers("resetPack")
-def reset_pack(request: Request) -> dict[str, t.Any]:
+def reset_pack(request: Request[t.Any]) -> dict[str, t.Any]:
     runtime = _runtime(request)
     runtime.reset()
     return {"packs": [runtime.name]}
 
 
 @handlers("exportState")
-def export_state(request: Request) -> dict[str, t.Any]:
+def export_state(request: Request[t.Any]) -> dict[str, t.Any]:
     return _server(request).export_state()
 
 
 @handlers("importState")
-def import_state(request: Request) -> dict[str, t.Any]:
+def import_state(request: Request[t.Any]) -> dict[str, t.Any]:
     _load(request.state.import_state, request.body)
     return {"packs": sorted(request.body["packs"])}
 
 
 @handlers("exportPackState")
-def export_pack_state(request: Request) -> dict[str, t.Any]:
+def export_pack_state(request: Request[t.Any]) -> dict[str, t.Any]:
     return _runtime(request).export()
 
 
 @handlers("importPackState")
-def import_pack_state(request: Request) -> dict[str, t.Any]:
+def import_pack_state(request: Request[t.Any]) -> dict[str, t.Any]:
     runtime = _runtime(request)
     _load(runtime.load, request.body)
     return {"packs": [runtime.name]}
 
 
 @handlers("listRequests")
-def list_requests(request: Request) -> dict[str, t.Any]:
+def list_requests(request: Request[t.Any]) -> dict[str, t.Any]:
     found = request.state.services.journal.find(**request.params)
     return {"total": len(found), "requests": [entry.to_json() for entry in found]}
 
 
 @handlers("clearJournal")
-def clear_journal(request: Request) -> dict[str, t.Any]:
+def clear_journal(request: Request[t.Any]) -> dict[str, t.Any]:
     return {"cleared": request.state.services.journal.clear(request.params.get("pack"))}
 
 
 @handlers("listFaults")
-def list_faults(request: Request) -> list[t.Any]:
+def list_faults(request: Request[t.Any]) -> list[t.Any]:
     return [fault.to_json() for fault in request.state.services.faults.list()]
 
 
 @handlers("addFault")
-def add_fault(request: Request) -> Response:
+def add_fault(request: Request[t.Any]) -> Response:
     server = request.state
     fields = {k: v for k, v in request.body.items()}
     pack = fields.get("pack")
@@ -102,25 +102,25 @@ def add_fault(request: Request) -> Response:
 
 
 @handlers("clearFaults")
-def clear_faults(request: Request) -> Response:
+def clear_faults(request: Request[t.Any]) -> Response:
     request.state.services.faults.clear()
     return Response.empty(204)
 
 
 @handlers("deleteFault")
-def delete_fault(request: Request) -> Response:
+def delete_fault(request: Request[t.Any]) -> Response:
     if not request.state.services.faults.remove(request.params["fault_id"]):
         raise ApiError(404, f"no fault {request.params['fault_id']}")
     return Response.empty(204)
 
 
 @handlers("getClock")
-def get_clock(request: Request) -> dict[str, t.Any]:
+def get_clock(request: Request[t.Any]) -> dict[str, t.Any]:
     return _server(request).services.clock.describe()
 
 
 @handlers("setClock")
-def set_clock(request: Request) -> dict[str, t.Any]:
+def set_clock(request: Request[t.Any]) -> dict[str, t.Any]:
     clock = _server(request).services.clock
     try:
         clock.set(parse_instant(request.body["now"]), frozen=request.body.get("frozen", True))
@@ -130,14 +130,14 @@ def set_clock(request: Request) -> dict[str, t.Any]:
 
 
 @handlers("resetClock")
-def reset_clock(request: Request) -> dict[str, t.Any]:
+def reset_clock(request: Request[t.Any]) -> dict[str, t.Any]:
     clock = _server(request).services.clock
     clock.reset()
     return clock.describe()
 
 
 @handlers("advanceClock")
-def advance_clock(request: Request) -> dict[str, t.Any]:
+def advance_clock(request: Request[t.Any]) -> dict[str, t.Any]:
     clock = _server(request).services.clock
     try:
         clock.advance(request.body["seconds"])
@@ -155,13 +155,13 @@ def _load(load: t.Callable[[dict[str, t.Any]], None], data: dict[str, t.Any]) ->
         raise ApiError(400, f"state not loaded: {type(error).__name__}: {error}") from None
 
 
-def _server(request: Request) -> MockServer:
+def _server(request: Request[t.Any]) -> MockServer:
     """The control plane's state is the server itself."""
     server: MockServer = request.state
     return server
 
 
-def _runtime(request: Request) -> PackRuntime:
+def _runtime(request: Request[t.Any]) -> PackRuntime:
     server = _server(request)
     name = request.params["pack"]
     if name not in server.runtimes:

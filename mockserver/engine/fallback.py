@@ -54,12 +54,12 @@ def fallback_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", name:
     )
 
 
-def _credentials_present(raw: dict[str, t.Any]) -> t.Callable[[Request], None]:
+def _credentials_present(raw: dict[str, t.Any]) -> t.Callable[[Request[t.Any]], None]:
     """Like Prism: with no way to know valid credentials, require that some declared scheme's
     credentials are present (a bearer token, a Basic header, the API key's header/query/cookie)."""
     schemes = (raw.get("components") or {}).get("securitySchemes") or {}
 
-    def present(request: Request, name: str) -> bool:
+    def present(request: Request[t.Any], name: str) -> bool:
         scheme = schemes.get(name) or {}
         kind = scheme.get("type")
         if kind == "apiKey":
@@ -74,7 +74,7 @@ def _credentials_present(raw: dict[str, t.Any]) -> t.Callable[[Request], None]:
             return authorization.lower().startswith(scheme.get("scheme", "bearer").lower() + " ")
         return bool(authorization)  # oauth2 / openIdConnect: a bearer token of some kind
 
-    def authenticate(request: Request) -> None:
+    def authenticate(request: Request[t.Any]) -> None:
         definition = request.operation.definition if request.operation else {}
         requirements = definition.get("security", raw.get("security", []))
         if not any(all(present(request, name) for name in requirement) for requirement in requirements):
@@ -93,14 +93,14 @@ def _base_path(raw: dict[str, t.Any]) -> str:
 
 
 def _example_handler(definition: dict[str, t.Any], raw: dict[str, t.Any], generator: ExampleGenerator,
-                     operation_id: str) -> t.Callable[[Request], Response]:
+                     operation_id: str) -> t.Callable[[Request[t.Any]], Response]:
     status, response = _chosen_response(definition, raw)
     content = deref(response, raw).get("content") or {} if response else {}
     media_type = next((ct for ct in content if "json" in ct), next(iter(content), None))
     # Resolved once: the generator memoizes per schema object, so one object per operation.
     media = resolve_all(content[media_type], raw) if media_type is not None else None
 
-    def answer(request: Request) -> Response:
+    def answer(request: Request[t.Any]) -> Response:
         if media_type is None:
             return Response.empty(status)
         assert media is not None  # resolved whenever there is a media type

@@ -16,6 +16,11 @@ import orjson
 from mockserver.engine import jsonlimits
 from mockserver.engine.streams import Receive, Send, Shutdown, send_stream
 
+if t.TYPE_CHECKING:
+    from mockserver.engine.spec import Operation
+
+StateT = t.TypeVar("StateT")
+
 
 def json_bytes(value: t.Any) -> bytes:
     try:
@@ -65,8 +70,12 @@ class Response:
 
 
 @dataclass(slots=True)
-class Request:
-    """One incoming request, after routing. `params` and `body` are filled by validation."""
+class Request(t.Generic[StateT]):
+    """One incoming request, after routing. `params` and `body` are filled by validation.
+
+    Typed by its pack's state, so a handler declares `request: Request[InvokeStore]` once and
+    `request.state` is that store (the pipeline sets it before any handler runs).
+    """
 
     method: str
     path: str
@@ -77,9 +86,9 @@ class Request:
     params: dict[str, t.Any] = field(default_factory=dict)
     body: t.Any = None
     content_type: str = ""
-    principal: t.Any = None  # whatever the pack's authenticator returned
-    state: t.Any = None  # the pack's store
-    operation: t.Any = None  # the compiled spec Operation (its definition carries vendor extensions)
+    principal: t.Any = None  # whatever the pack's authenticator returned (each pack's own record shape)
+    state: StateT = t.cast(t.Any, None)  # the pack's store
+    operation: Operation | None = None  # the compiled operation (its definition carries vendor extensions)
     client: tuple[str, int] | None = None
     max_json_depth: int = jsonlimits.DEFAULT_MAX_DEPTH  # for JSON a handler parses itself (`parse_json`)
 

@@ -140,7 +140,7 @@ class PackContext:
         return read_yaml(self.fixtures / filename)
 
 
-Authenticator = t.Callable[[Request], t.Any]
+Authenticator = t.Callable[[Request[t.Any]], t.Any]
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class Pack:
     options: tuple[PackOption, ...] = ()  # extra `mockserver serve` options, for the companion
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
     # server has a catch-all route of its own (it may return an awaitable); None: the dialect's 404 / 405.
-    unmatched: t.Callable[[Request], t.Any] | None = None
+    unmatched: t.Callable[[Request[t.Any]], t.Any] | None = None
     unmatched_methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"})
     # For APIs whose real server routes by the Host's first label (`engine/hosts.py`): called with
     # (label, method, path, current state); True sends the request to this pack whatever its path.

@@ -51,10 +51,10 @@ class ApiApp:
 
     def __init__(self, name: str, operations: list[Operation], dialect: Dialect, *,
                  state: t.Callable[[], t.Any], settings: Settings,
-                 authenticate: t.Callable[[Request], t.Any] | None = None,
+                 authenticate: t.Callable[[Request[t.Any]], t.Any] | None = None,
                  journal: Journal | None = None, faults: Faults | None = None,
                  redirect_slashes: bool = False, fallback: "ApiApp | None" = None,
-                 unmatched: t.Callable[[Request], t.Any] | None = None,
+                 unmatched: t.Callable[[Request[t.Any]], t.Any] | None = None,
                  unmatched_methods: frozenset[str] = frozenset(), shutdown: Shutdown | None = None) -> None:
         self.name = name
         self.operations = operations
@@ -86,7 +86,7 @@ class ApiApp:
             await self._fallback(scope, receive, send)
             return
         raw_headers = scope["headers"]
-        request = Request(method, path, scope.get("query_string", b"").decode("latin-1"),
+        request: Request[t.Any] = Request(method, path, scope.get("query_string", b"").decode("latin-1"),
                           header_dict(raw_headers), client=scope.get("client"),
                           max_json_depth=self.settings.max_json_depth)
         response, drop = await self._respond(found, request, receive)
@@ -104,7 +104,7 @@ class ApiApp:
         else:
             await response.send(send, head=method == "HEAD", receive=receive, shutdown=self._shutdown)
 
-    async def _respond(self, found: t.Any, request: Request, receive: Receive) -> tuple[Response, bool]:
+    async def _respond(self, found: t.Any, request: Request[t.Any], receive: Receive) -> tuple[Response, bool]:
         if (found is None or isinstance(found, MethodNotAllowed)) and self._unmatched is not None:
             if request.method in self._unmatched_methods:
                 return await self._catch_all(request, receive), False
@@ -152,7 +152,7 @@ class ApiApp:
             response = self._checked(operation, response)
         return response, False
 
-    async def _take_body(self, request: Request, receive: Receive) -> Response | None:
+    async def _take_body(self, request: Request[t.Any], receive: Receive) -> Response | None:
         """Read the body into the request; the answer instead when it cannot be had whole (too
         large, too slow, or the client left)."""
         try:
@@ -166,7 +166,7 @@ class ApiApp:
         request.raw_body = body
         return None
 
-    async def _catch_all(self, request: Request, receive: Receive) -> Response:
+    async def _catch_all(self, request: Request[t.Any], receive: Receive) -> Response:
         refused = await self._take_body(request, receive)
         if refused is not None:
             return refused
@@ -183,7 +183,7 @@ class ApiApp:
             return self.dialect.internal_error()
         return result if isinstance(result, Response) else Response.json(result)
 
-    def _validate(self, operation: Operation, request: Request) -> None:
+    def _validate(self, operation: Operation, request: Request[t.Any]) -> None:
         issues: list[Issue] = []
         params = request.params
         for decoder in operation.parameters:
@@ -222,7 +222,7 @@ class ApiApp:
             return self.dialect.error(ApiError(fault.status, message)), False
         return None
 
-    async def _call_handler(self, operation: Operation, request: Request) -> Response:
+    async def _call_handler(self, operation: Operation, request: Request[t.Any]) -> Response:
         result = operation.handler(request)
         if self._is_async[id(operation)]:
             result = await result
