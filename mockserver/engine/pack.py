@@ -13,7 +13,7 @@ from random import Random  # the class, for annotations below PackContext.random
 from mockserver.engine.clock import Clock
 from mockserver.engine.http import Request
 from mockserver.engine.resources import fixtures_dir, read_yaml, specs_dir
-from mockserver.engine.spec import Handler, MissingHandler
+from mockserver.engine.spec import Handler, LoadedSpec, MissingHandler
 
 
 class Handlers:
@@ -196,6 +196,11 @@ class Pack:
     claims_host: t.Callable[[str, str, str, t.Any], bool] | None = None
     spec_path: Path | None = None
     control_spec_path: Path | None = None
+    # Loads and compiles the pack's spec, given its handlers' resolver and the operation namer;
+    # None: `load_spec(spec_path)` (connexion-validated). `serve --spec` worlds load their own.
+    load_spec: t.Callable[[t.Callable[[str], Handler], t.Any], LoadedSpec] | None = None
+    # Wraps the dialect's wording (a `serve --spec` world answers in the document's error schemas).
+    dialect_wrapper: t.Callable[[t.Any], t.Any] | None = None
 
     def __post_init__(self) -> None:
         if self.spec_path is None:

@@ -1,0 +1,209 @@
+"""What a document's paths say about its resources, with the user's overrides on top.
+
+A collection is a path whose POST creates, or whose GET lists, what the same path plus one path
+parameter (the item path) reads, changes and deletes: `POST /repos/{owner}/{repo}/issues`,
+`GET /repos/{owner}/{repo}/issues`, `GET|PATCH|DELETE /repos/{owner}/{repo}/issues/{issue_number}`.
+The collection's own path parameters name its parent, so each concrete collection path
+(`/repos/octo/hello/issues`) holds its own records and counters.
+
+Overrides, from an override file or the document's `x-mockserver-*` extensions, win:
+- on an operation: `x-mockserver-role` (create, read, list, update, delete, static) and
+  `x-mockserver-resource` (the collection's path template);
+- on a collection (override file `resources:` keyed by collection template, or on its create
+  operation): `id-field` (the record field holding the id) and `id` (counter, uuid, slug, body).
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from dataclasses import dataclass, field
+
+from mockserver.engine.openapi import deref, follow, operations
+
+ROLES = ("create", "read", "list", "update", "delete", "static")
+ID_KINDS = ("counter", "uuid", "slug", "body")
+_PARAM = re.compile(r"^{([^}/]+)}$")
+
+
+@dataclass
+class Resource:
+    collection: str  # path template of the collection, as the document writes it
+    item: str  # path template of one item
+    id_param: str  # the item path's last parameter
+    id_field: str  # the record field holding that id
+    id_kind: str  # how a created record gets its id: one of ID_KINDS
+    operations: dict[str, str] = field(default_factory=dict)  # operation name -> role
+
+    @property
+    def name(self) -> str:
+        statics = [s for s in self.collection.split("/") if s and not _PARAM.match(s)]
+        return statics[-1] if statics else self.collection
+
+
+@dataclass
+class Inference:
+    resources: list[Resource]
+    roles: dict[str, tuple[str, Resource | None]]  # operation name -> (role, its resource)
+
+    def describe(self) -> str:
+        """What `mockserver infer` prints."""
+        lines = []
+        for resource in self.resources:
+            lines.append(f"{resource.name}: {resource.collection}  item {resource.item}")
+            lines.append(f"  id: {{{resource.id_param}}} -> field {resource.id_field!r} ({resource.id_kind})")
+            for name, role in sorted(resource.operations.items(), key=lambda item: ROLES.index(item[1])):
+                lines.append(f"  {role:<7} {name}")
+        static = sum(1 for role, _ in self.roles.values() if role == "static")
+        lines.append(f"{len(self.resources)} resources; {static} other operations answer examples "
+                     "or generated bodies")
+        return "\n".join(lines)
+
+
+Namer = t.Callable[[str, str, dict[str, t.Any]], str]
+
+
+def infer(raw: dict[str, t.Any], name_of: Namer, overrides: dict[str, t.Any] | None = None) -> Inference:
+    overrides = overrides or {}
+    op_overrides: dict[str, t.Any] = overrides.get("operations") or {}
+    res_overrides: dict[str, t.Any] = overrides.get("resources") or {}
+    found: dict[str, list[tuple[str, str, dict[str, t.Any]]]] = {}
+    for template, method, operation in operations(raw):
+        found.setdefault(template, []).append((method, name_of(method, template, operation), operation))
+    resources: dict[str, Resource] = {}
+    roles: dict[str, tuple[str, Resource | None]] = {}
+    for template, entries in found.items():
+        for method, name, operation in entries:
+            role, collection = _role(template, method, found, operation, op_overrides.get(name) or {})
+            resource = None
+            if role != "static" and collection is not None:
+                resource = resources.get(collection) or _new_resource(raw, collection, found, res_overrides)
+                if resource is None:
+                    role = "static"
+                else:
+                    resources[collection] = resource
+                    resource.operations[name] = role
+            roles[name] = (role, resource)
+    return Inference(list(resources.values()), roles)
+
+
+def _role(template: str, method: str, found: dict[str, t.Any], operation: dict[str, t.Any],
+          override: dict[str, t.Any]) -> tuple[str, str | None]:
+    role = override.get("role") or operation.get("x-mockserver-role")
+    collection = override.get("resource") or operation.get("x-mockserver-resource")
+    if role is not None:
+        if role not in ROLES:
+            raise ValueError(f"{method.upper()} {template}: x-mockserver-role {role!r} is not one of {ROLES}")
+        return role, collection or (_parent(template) if role in ("read", "update", "delete") else template)
+    if collection is not None:
+        role = _role_by_shape(template, method, collection)
+        return role, collection
+    parent = _parent(template)
+    if parent is not None and _item_of(parent, found) == template:
+        return {"get": "read", "put": "update", "patch": "update", "delete": "delete"}.get(method, "static"), parent
+    if _item_of(template, found) is not None:
+        return {"post": "create", "get": "list"}.get(method, "static"), template
+    return "static", None
+
+
+def _role_by_shape(template: str, method: str, collection: str) -> str:
+    if template == collection:
+        return {"post": "create", "get": "list"}.get(method, "static")
+    return {"get": "read", "put": "update", "patch": "update", "delete": "delete"}.get(method, "static")
+
+
+def _parent(template: str) -> str | None:
+    head, _, last = template.rstrip("/").rpartition("/")
+    return head if _PARAM.match(last) and head else None
+
+
+def _item_of(collection: str, found: dict[str, t.Any]) -> str | None:
+    """The item path of a would-be collection: one more path parameter, which a GET reads (a path
+    that is only deleted, say, is not enough to call what lives there a resource)."""
+    for template, entries in found.items():
+        if _parent(template) == collection and any(m == "get" for m, _, _ in entries):
+            return template
+    return None
+
+
+def _new_resource(raw: dict[str, t.Any], collection: str, found: dict[str, t.Any],
+                  res_overrides: dict[str, t.Any]) -> Resource | None:
+    item = _item_of(collection, found)
+    if item is None:
+        return None
+    id_param = t.cast(re.Match[str], _PARAM.match(item.rsplit("/", 1)[1])).group(1)
+    entries = found.get(collection, []) + found[item]
+    extensions: dict[str, t.Any] = {}
+    for _, _, operation in entries:
+        extensions.update({k[len("x-mockserver-"):]: v for k, v in operation.items()
+                           if k in ("x-mockserver-id-field", "x-mockserver-id")})
+    extensions.update(res_overrides.get(collection) or {})
+    fields = _record_fields(raw, entries)
+    id_field = extensions.get("id-field") or _id_field(id_param, fields)
+    id_kind = extensions.get("id") or _id_kind(raw, found[item], id_param, fields.get(id_field))
+    if id_kind not in ID_KINDS:
+        raise ValueError(f"{collection}: id {id_kind!r} is not one of {ID_KINDS}")
+    return Resource(collection, item, id_param, id_field, id_kind)
+
+
+def _record_fields(raw: dict[str, t.Any], entries: list[tuple[str, str, dict[str, t.Any]]]) -> dict[str, t.Any]:
+    """The properties of the record the item path reads (its GET's success body)."""
+    for method, _, operation in sorted(entries, key=lambda e: e[0] != "get"):
+        schema = success_schema(operation, raw)
+        if schema is not None:
+            props = properties(schema, raw)
+            if props:
+                return props
+    return {}
+
+
+def success_schema(operation: dict[str, t.Any], raw: dict[str, t.Any]) -> t.Any:
+    responses = operation.get("responses") or {}
+    for code in sorted(c for c in map(str, responses) if c.startswith("2")):
+        content = deref(responses[code], raw).get("content") or {}
+        media = next((m for ct, m in content.items() if "json" in ct), None)
+        if isinstance(media, dict) and "schema" in media:
+            return media["schema"]
+    return None
+
+
+def properties(schema: t.Any, raw: dict[str, t.Any], depth: int = 0) -> dict[str, t.Any]:
+    """An object schema's properties, `allOf` parts merged, references followed (not resolved)."""
+    try:
+        schema = follow(schema, raw)[0]
+    except Exception:  # noqa: BLE001 - a reference cycle: no properties to speak of
+        return {}
+    if not isinstance(schema, dict) or depth > 8:
+        return {}
+    out = dict(schema.get("properties") or {})
+    for part in schema.get("allOf") or []:
+        out.update(properties(part, raw, depth + 1))
+    return out
+
+
+def _id_field(id_param: str, fields: dict[str, t.Any]) -> str:
+    """`issue_number` -> `number`, `petId` -> `id`, `name` -> `name`, else `id`."""
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", id_param).lower()
+    candidates = [id_param, snake]
+    if "_" in snake:
+        candidates.append(snake.split("_", 1)[1])
+        candidates.append(snake.rsplit("_", 1)[1])
+    candidates.append("id")
+    return next((name for name in candidates if name in fields), "id" if not fields else candidates[-1])
+
+
+def _id_kind(raw: dict[str, t.Any], item_entries: list[tuple[str, str, dict[str, t.Any]]], id_param: str,
+             field_schema: t.Any) -> str:
+    schema: dict[str, t.Any] = {}
+    for _, _, operation in item_entries:
+        for parameter in operation.get("parameters") or []:
+            parameter = deref(parameter, raw)
+            if parameter.get("name") == id_param and parameter.get("in") == "path":
+                schema = deref(parameter.get("schema") or {}, raw)
+    if not schema and field_schema is not None:
+        schema = deref(field_schema, raw)
+    if schema.get("type") in ("integer", "number"):
+        return "counter"
+    if schema.get("format") == "uuid":
+        return "uuid"
+    return "slug"

@@ -1,0 +1,90 @@
+"""`mockserver serve --spec FILE`: any OpenAPI 3.0/3.1 document served as a stateful world.
+
+The document is a pack built at start-up: its operations are compiled like a pack's (validated
+parameters and bodies), inferred resources keep what clients create (`infer.py`), every other
+operation answers its example or a generated body, and errors use the document's own error
+schemas. Being a pack, it gets the control plane, journal, faults, clock, state export/import and
+`--state-file` as the hand-written packs do.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+from mockserver.engine.dialects import Dialect
+from mockserver.engine.fallback import credentials_present, synthesized_operation_id
+from mockserver.engine.openapi import operations
+from mockserver.engine.pack import Handlers, Pack, PackContext
+from mockserver.engine.spec import Handler, LoadedSpec, Operation, compile_document
+from mockserver.specworld import document as documents
+from mockserver.specworld.bodies import Bodies
+from mockserver.specworld.errors import SpecDialect
+from mockserver.specworld.handlers import World
+from mockserver.specworld.infer import Inference, infer
+from mockserver.specworld.store import WorldStore
+
+
+def operation_name(method: str, template: str, operation: dict[str, t.Any]) -> str:
+    """The operationId, or `METHOD /path` for an operation without one (as the engine names it)."""
+    return operation.get("operationId") or synthesized_operation_id(method, template)
+
+
+def read_overrides(path: Path | None) -> dict[str, t.Any]:
+    """The override file (YAML or JSON): `operations:` by operation name, `resources:` by
+    collection path template. Raises ValueError for a file of another shape."""
+    if path is None:
+        return {}
+    from mockserver.engine.resources import read_yaml
+
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict) or not all(isinstance(data.get(k) or {}, dict) for k in ("operations", "resources")):
+        raise ValueError(f"{path}: an override file holds 'operations' and 'resources' mappings")
+    return data
+
+
+def inferred(spec_path: Path, overrides: Path | None = None) -> Inference:
+    """What `mockserver infer FILE` prints."""
+    document = documents.load(spec_path)
+    return infer(document.raw, operation_name, read_overrides(overrides))
+
+
+def spec_world_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", name: str | None = None,
+                    overrides: Path | None = None) -> Pack:
+    document = documents.load(spec_path)
+    raw = document.raw
+    bodies = Bodies(raw, seed)
+    world = World(bodies, infer(raw, operation_name, read_overrides(overrides)))
+    handlers = Handlers()
+    for template, method, definition in operations(raw):
+        operation_id = operation_name(method, template, definition)
+        if operation_id not in handlers:  # a document repeating an operationId: the first one serves
+            handlers(operation_id)(world.handler(operation_id, method, template, definition))
+
+    def load_spec(resolve: t.Callable[[str], Handler], namer: t.Any) -> LoadedSpec:
+        return compile_document(documents.compiled(document), resolve, name_operation=namer)
+
+    def error_body(operation: Operation, status: int) -> t.Any:
+        media_type, media = bodies.media(operation.definition, status)
+        if media_type is None or "json" not in media_type:
+            return None
+        return bodies.example_or_generated(media, f"{operation.operation_id}:{status}")
+
+    def with_error_schemas(base: Dialect) -> Dialect:
+        return SpecDialect(base, error_body)
+
+    return Pack(
+        name=name or spec_path.stem,
+        dialect=dialect,
+        prefixes=(document.base_path or "/",),
+        handlers=handlers,
+        new_state=lambda context: _new_store(context),
+        authenticate=credentials_present(raw),
+        spec_path=spec_path,
+        load_spec=load_spec,
+        dialect_wrapper=with_error_schemas,
+    )
+
+
+def _new_store(context: PackContext) -> WorldStore:
+    return WorldStore(context.random("ids"))
