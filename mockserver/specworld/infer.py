@@ -77,7 +77,8 @@ def infer(raw: dict[str, t.Any], name_of: Namer, overrides: dict[str, t.Any] | N
             role, collection = _role(template, method, found, operation, op_overrides.get(name) or {})
             resource = None
             if role != "static" and collection is not None:
-                resource = resources.get(collection) or _new_resource(raw, collection, found, res_overrides)
+                forced = bool((op_overrides.get(name) or {}).get("role") or operation.get("x-mockserver-role"))
+                resource = resources.get(collection) or _new_resource(raw, collection, found, res_overrides, forced)
                 if resource is None:
                     role = "static"
                 else:
@@ -127,9 +128,15 @@ def _item_of(collection: str, found: dict[str, t.Any]) -> str | None:
 
 
 def _new_resource(raw: dict[str, t.Any], collection: str, found: dict[str, t.Any],
-                  res_overrides: dict[str, t.Any]) -> Resource | None:
+                  res_overrides: dict[str, t.Any], forced: bool) -> Resource | None:
+    """A resource when something can create its items (a POST to the collection, a PUT to an
+    item) or an override says so: what nothing creates (GitHub's `/users/{username}`) keeps
+    answering examples rather than 404 for ever."""
     item = _item_of(collection, found)
     if item is None:
+        return None
+    creatable = any(m == "post" for m, _, _ in found.get(collection, [])) or any(m == "put" for m, _, _ in found[item])
+    if not (creatable or forced or collection in res_overrides):
         return None
     id_param = t.cast(re.Match[str], _PARAM.match(item.rsplit("/", 1)[1])).group(1)
     entries = found.get(collection, []) + found[item]
