@@ -49,6 +49,7 @@ def load(path: Path) -> SpecDocument:
             return t.cast(SpecDocument, cached[0])
     root = _parse(data, path)
     version = _version(root, path)
+    _check_structure(root, version)
     files = _Bundler(path.resolve(), root).bundle()
     if version == "3.1":
         downgrade_document(root)
@@ -97,6 +98,30 @@ def _version(root: dict[str, t.Any], path: Path) -> str:
     if "swagger" in root:
         raise InvalidSpec("Swagger 2.0 is not served: convert it to OpenAPI 3 first")
     raise InvalidSpec(f"'openapi' is {declared or 'missing'}: OpenAPI 3.0 or 3.1 is served")
+
+
+def _check_structure(root: dict[str, t.Any], version: str) -> None:
+    """What the engine relies on, checked in one pass over the paths (validating a 10 MB document
+    against the whole OpenAPI meta-schema is what made connexion's start-up take minutes)."""
+    info = root.get("info")
+    if not isinstance(info, dict):
+        raise InvalidSpec("'info' is a required property")
+    for key in ("title", "version"):
+        if key not in info:
+            raise InvalidSpec(f"'{key}' is a required property")
+    paths = root.get("paths")
+    if paths is None and (version == "3.0" or not ({"components", "webhooks"} & set(root))):
+        raise InvalidSpec("'paths' is a required property")
+    if paths is not None and not isinstance(paths, dict):
+        raise InvalidSpec("'paths' is not an object")
+    for template, item in (paths or {}).items():
+        if not str(template).startswith("/"):
+            raise InvalidSpec(f"path {template!r} does not start with '/'")
+        if not isinstance(item, dict):
+            raise InvalidSpec(f"path {template!r} is not a Path Item Object")
+    for template, method, operation in operations(root):
+        if version == "3.0" and not isinstance(operation.get("responses"), dict):
+            raise InvalidSpec(f"{method.upper()} {template}: 'responses' is a required property")
 
 
 def _base_path(root: dict[str, t.Any]) -> str:

@@ -7,13 +7,14 @@ saying what went wrong. Statuses the operation does not document keep the fallba
 from __future__ import annotations
 
 import typing as t
+from http import HTTPStatus
 
 from mockserver.engine.dialects import Dialect
 from mockserver.engine.http import Response
 from mockserver.engine.issues import ApiError, Issue
 from mockserver.engine.spec import Operation
 
-_MESSAGE_FIELDS = ("message", "detail", "error_description", "title", "error")
+_MESSAGE_FIELDS = ("message", "detail", "error_description", "error")
 _VALIDATION_STATUSES = (422, 400)
 
 
@@ -64,14 +65,14 @@ class _OperationDialect(Dialect):
         body = self._error_body(self.operation, self.validation_status)
         if body is None:
             return self.base.validation_error(issues)
-        return Response.json(_with_message(body, "; ".join(_describe(issue) for issue in issues)
-                                           or "Validation Failed"), self.validation_status)
+        message = "; ".join(_describe(issue) for issue in issues) or "Validation Failed"
+        return Response.json(_with_message(body, message, self.validation_status), self.validation_status)
 
     def error(self, error: ApiError) -> Response:
         body = self._error_body(self.operation, error.status) if 400 <= error.status < 500 else None
         if body is None:
             return self.base.error(error)
-        return Response.json(_with_message(body, error.message), error.status, dict(error.headers))
+        return Response.json(_with_message(body, error.message, error.status), error.status, dict(error.headers))
 
     def unreadable_body(self, position: int, message: str) -> Response:
         return self.error(ApiError(400, f"Request body is not valid JSON: {message}"))
@@ -87,18 +88,27 @@ def _describe(issue: Issue) -> str:
     return f"{where}: {pydantic_message(issue)}"
 
 
-def _with_message(body: t.Any, message: str) -> t.Any:
-    """The body with its message fields (top level, or one level down as in `{"error": {...}}`)
-    saying `message`; fields of another type are left as generated."""
+def _with_message(body: t.Any, message: str, status: int) -> t.Any:
+    """The body saying what went wrong: its message field (`message`, `detail`...: top level, or
+    one level down as in `{"error": {...}}`) the message, a `title` the status's phrase (RFC 9457's
+    problem details), a numeric `status` or `code` the status. Fields of other types stay as generated."""
     if not isinstance(body, dict):
         return body
     out = dict(body)
+    worded = False
     for name in _MESSAGE_FIELDS:
-        if isinstance(out.get(name), str):
+        if isinstance(out.get(name), str) and not worded:
             out[name] = message
-            return out
-    for key, value in out.items():
-        if isinstance(value, dict) and any(isinstance(value.get(n), str) for n in _MESSAGE_FIELDS):
-            out[key] = _with_message(value, message)
-            return out
+            worded = True
+    if isinstance(out.get("title"), str):
+        out["title"] = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else message
+        worded = True
+    for name in ("status", "code"):
+        if isinstance(out.get(name), int) and not isinstance(out[name], bool):
+            out[name] = status
+    if not worded:
+        for key, value in out.items():
+            if isinstance(value, dict) and any(isinstance(value.get(n), str) for n in (*_MESSAGE_FIELDS, "title")):
+                out[key] = _with_message(value, message, status)
+                break
     return out

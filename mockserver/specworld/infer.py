@@ -139,7 +139,7 @@ def _new_resource(raw: dict[str, t.Any], collection: str, found: dict[str, t.Any
     if not (creatable or forced or collection in res_overrides):
         return None
     id_param = t.cast(re.Match[str], _PARAM.match(item.rsplit("/", 1)[1])).group(1)
-    entries = found.get(collection, []) + found[item]
+    entries = found[item] + found.get(collection, [])  # the item's GET reads the record: first
     extensions: dict[str, t.Any] = {}
     for _, _, operation in entries:
         extensions.update({k[len("x-mockserver-"):]: v for k, v in operation.items()
@@ -147,7 +147,7 @@ def _new_resource(raw: dict[str, t.Any], collection: str, found: dict[str, t.Any
     extensions.update(res_overrides.get(collection) or {})
     fields = _record_fields(raw, entries)
     id_field = extensions.get("id-field") or _id_field(id_param, fields)
-    id_kind = extensions.get("id") or _id_kind(raw, found[item], id_param, fields.get(id_field))
+    id_kind = extensions.get("id") or _id_kind(raw, item, found[item], id_param, fields.get(id_field))
     if id_kind not in ID_KINDS:
         raise ValueError(f"{collection}: id {id_kind!r} is not one of {ID_KINDS}")
     return Resource(collection, item, id_param, id_field, id_kind)
@@ -199,11 +199,12 @@ def _id_field(id_param: str, fields: dict[str, t.Any]) -> str:
     return next((name for name in candidates if name in fields), "id" if not fields else candidates[-1])
 
 
-def _id_kind(raw: dict[str, t.Any], item_entries: list[tuple[str, str, dict[str, t.Any]]], id_param: str,
-             field_schema: t.Any) -> str:
+def _id_kind(raw: dict[str, t.Any], item: str, item_entries: list[tuple[str, str, dict[str, t.Any]]],
+             id_param: str, field_schema: t.Any) -> str:
     schema: dict[str, t.Any] = {}
-    for _, _, operation in item_entries:
-        for parameter in operation.get("parameters") or []:
+    shared = raw["paths"][item].get("parameters") or []
+    for parameters in [shared, *(operation.get("parameters") or [] for _, _, operation in item_entries)]:
+        for parameter in parameters:
             parameter = deref(parameter, raw)
             if parameter.get("name") == id_param and parameter.get("in") == "path":
                 schema = deref(parameter.get("schema") or {}, raw)
