@@ -18,6 +18,9 @@ if t.TYPE_CHECKING:
     from mockserver.engine.examples import ExampleGenerator
 
 
+_NONE = object()
+
+
 class Resolver:
     """`$ref`s replaced by their targets, memoized across the whole document (recursive schemas
     become cyclic structures, which the generator and the translator walk safely)."""
@@ -71,10 +74,28 @@ class Bodies:
         return media_type, self.resolve(content[media_type])
 
     def example_or_generated(self, media: t.Any, key: str) -> t.Any:
-        """The media type's example (an `examples` entry by its `value`), else a generated body."""
+        """The media type's example (an `examples` entry by its `value`) when it matches the
+        schema, else a generated body: documents' examples drift from their schemas (GitHub's
+        repository example lacks the required `language`), and SDKs parse by the schema."""
         if not isinstance(media, Mapping):
             return None
-        return self.generator.for_media(dict(media), key=key)
+        schema = media.get("schema")
+        example = self._example(media)
+        if example is not _NONE and (not isinstance(schema, dict) or self.fits(schema, example)):
+            return fresh(example)
+        if isinstance(schema, dict):
+            return self.generator.from_schema(schema, key=key)
+        return None if example is _NONE else fresh(example)
+
+    @staticmethod
+    def _example(media: Mapping[str, t.Any]) -> t.Any:
+        if "example" in media:
+            return media["example"]
+        examples = media.get("examples")
+        for example in examples.values() if isinstance(examples, Mapping) else ():
+            if isinstance(example, Mapping) and "value" in example:  # `externalValue` ones are skipped
+                return example["value"]
+        return _NONE
 
     def generated(self, media: t.Any, key: str) -> t.Any:
         """A schema-valid body, ignoring examples (each record gets its own values)."""

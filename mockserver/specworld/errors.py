@@ -106,6 +106,8 @@ def _with_message(body: t.Any, message: str, status: int) -> t.Any:
     for name in ("status", "code"):
         if isinstance(out.get(name), int) and not isinstance(out[name], bool):
             out[name] = status
+        elif name == "status" and isinstance(out.get(name), str):
+            out[name] = str(status)  # GitHub's basic-error says "404"
     if not worded:
         for key, value in out.items():
             if isinstance(value, dict) and any(isinstance(value.get(n), str) for n in (*_MESSAGE_FIELDS, "title")):
