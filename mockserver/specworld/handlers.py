@@ -39,12 +39,17 @@ class World:
 
     def _static(self, name: str, operation: dict[str, t.Any]) -> Handler:
         status = _success_status(operation)
+        answered: list[tuple[str | None, t.Any]] = []  # the body depends only on (seed, operation): made once
 
         def answer(request: Request[t.Any]) -> Response:
-            media_type, media = self.bodies.media(operation, status)
+            if not answered:
+                media_type, media = self.bodies.media(operation, status)
+                answered.append((media_type, None if media_type is None else
+                                 self.bodies.example_or_generated(media, name)))
+            media_type, body = answered[0]
             if media_type is None:
                 return Response.empty(status)
-            return _respond(media_type, self.bodies.example_or_generated(media, name), status)
+            return _respond(media_type, body, status)
         return answer
 
     # ------------------------------------------------------------------------ resources

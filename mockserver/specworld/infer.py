@@ -70,15 +70,17 @@ def infer(raw: dict[str, t.Any], name_of: Namer, overrides: dict[str, t.Any] | N
     found: dict[str, list[tuple[str, str, dict[str, t.Any]]]] = {}
     for template, method, operation in operations(raw):
         found.setdefault(template, []).append((method, name_of(method, template, operation), operation))
+    items = _item_index(found)
     resources: dict[str, Resource] = {}
     roles: dict[str, tuple[str, Resource | None]] = {}
     for template, entries in found.items():
         for method, name, operation in entries:
-            role, collection = _role(template, method, found, operation, op_overrides.get(name) or {})
+            role, collection = _role(template, method, items, operation, op_overrides.get(name) or {})
             resource = None
             if role != "static" and collection is not None:
                 forced = bool((op_overrides.get(name) or {}).get("role") or operation.get("x-mockserver-role"))
-                resource = resources.get(collection) or _new_resource(raw, collection, found, res_overrides, forced)
+                resource = resources.get(collection) or _new_resource(raw, collection, found, items, res_overrides,
+                                                                      forced)
                 if resource is None:
                     role = "static"
                 else:
@@ -88,7 +90,7 @@ def infer(raw: dict[str, t.Any], name_of: Namer, overrides: dict[str, t.Any] | N
     return Inference(list(resources.values()), roles)
 
 
-def _role(template: str, method: str, found: dict[str, t.Any], operation: dict[str, t.Any],
+def _role(template: str, method: str, items: dict[str, str], operation: dict[str, t.Any],
           override: dict[str, t.Any]) -> tuple[str, str | None]:
     role = override.get("role") or operation.get("x-mockserver-role")
     collection = override.get("resource") or operation.get("x-mockserver-resource")
@@ -100,9 +102,9 @@ def _role(template: str, method: str, found: dict[str, t.Any], operation: dict[s
         role = _role_by_shape(template, method, collection)
         return role, collection
     parent = _parent(template)
-    if parent is not None and _item_of(parent, found) == template:
+    if parent is not None and items.get(parent) == template:
         return {"get": "read", "put": "update", "patch": "update", "delete": "delete"}.get(method, "static"), parent
-    if _item_of(template, found) is not None:
+    if template in items:
         return {"post": "create", "get": "list"}.get(method, "static"), template
     return "static", None
 
@@ -118,21 +120,23 @@ def _parent(template: str) -> str | None:
     return head if _PARAM.match(last) and head else None
 
 
-def _item_of(collection: str, found: dict[str, t.Any]) -> str | None:
-    """The item path of a would-be collection: one more path parameter, which a GET reads (a path
-    that is only deleted, say, is not enough to call what lives there a resource)."""
+def _item_index(found: dict[str, t.Any]) -> dict[str, str]:
+    """collection template -> its item template: one more path parameter, which a GET reads (a
+    path that is only deleted, say, is not enough to call what lives there a resource)."""
+    index: dict[str, str] = {}
     for template, entries in found.items():
-        if _parent(template) == collection and any(m == "get" for m, _, _ in entries):
-            return template
-    return None
+        parent = _parent(template)
+        if parent is not None and parent not in index and any(m == "get" for m, _, _ in entries):
+            index[parent] = template
+    return index
 
 
-def _new_resource(raw: dict[str, t.Any], collection: str, found: dict[str, t.Any],
+def _new_resource(raw: dict[str, t.Any], collection: str, found: dict[str, t.Any], items: dict[str, str],
                   res_overrides: dict[str, t.Any], forced: bool) -> Resource | None:
     """A resource when something can create its items (a POST to the collection, a PUT to an
     item) or an override says so: what nothing creates (GitHub's `/users/{username}`) keeps
     answering examples rather than 404 for ever."""
-    item = _item_of(collection, found)
+    item = items.get(collection)
     if item is None:
         return None
     creatable = any(m == "post" for m, _, _ in found.get(collection, [])) or any(m == "put" for m, _, _ in found[item])

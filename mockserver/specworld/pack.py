@@ -64,11 +64,17 @@ def spec_world_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", nam
     def load_spec(resolve: t.Callable[[str], Handler], namer: t.Any) -> LoadedSpec:
         return compile_document(documents.compiled(document), resolve, name_operation=namer)
 
+    error_bodies: dict[tuple[int, int], t.Any] = {}
+
     def error_body(operation: Operation, status: int) -> t.Any:
-        media_type, media = bodies.media(operation.definition, status)
-        if media_type is None or "json" not in media_type:
-            return None
-        return bodies.example_or_generated(media, f"{operation.operation_id}:{status}")
+        """The operation's documented body for `status` (None: not documented as JSON), made once;
+        the dialect copies it before wording it."""
+        key = (id(operation), status)
+        if key not in error_bodies:
+            media_type, media = bodies.media(operation.definition, status)
+            error_bodies[key] = (bodies.example_or_generated(media, f"{operation.operation_id}:{status}")
+                                 if media_type is not None and "json" in media_type else None)
+        return error_bodies[key]
 
     def with_error_schemas(base: Dialect) -> Dialect:
         return SpecDialect(base, error_body)
