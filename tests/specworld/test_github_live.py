@@ -11,7 +11,6 @@ import httpx
 import pytest
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
-
 from live import serve
 from octokit import github_description, github_description_31
 
