@@ -158,3 +158,23 @@ def test_openapi_31_keywords_are_enforced(body: dict[str, t.Any]) -> None:
         refused = client.post("/notebooks", json=body)
         assert refused.status_code == 400, refused.text
         assert set(refused.json()) >= {"type", "title", "status"}
+
+
+def test_an_edited_referenced_file_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCKSERVER_CACHE_DIR", str(tmp_path / "cache"))
+    spec = tmp_path / "api.yaml"
+    spec.write_text("""
+openapi: 3.1.0
+info: {title: api, version: "1"}
+paths:
+  /motd:
+    get:
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: "parts.yaml#/Motd"}}}}
+""")
+    parts = tmp_path / "parts.yaml"
+    for text in ("hello", "changed"):
+        parts.write_text(f"Motd: {{type: object, properties: {{text: {{const: {text}}}}}, required: [text]}}\n")
+        with TestClient(build_server(ServerConfig(spec=spec, seed=1))) as client:
+            assert client.get("/motd").json() == {"text": text}
+    assert list((tmp_path / "cache").glob("world-*.pickle"))  # the cache was used, and not stale
