@@ -58,7 +58,8 @@ class _OperationDialect(Dialect):
         self.allow_header_on_405 = base.allow_header_on_405
         self._error_body = error_body
         responses = operation.definition.get("responses") or {}
-        documented = [s for s in _VALIDATION_STATUSES if str(s) in responses and error_body(operation, s)]
+        documented = ([s for s in _VALIDATION_STATUSES if str(s) in responses and error_body(operation, s)] or
+                      [s for s in _VALIDATION_STATUSES if error_body(operation, s) is not None])
         self.validation_status = documented[0] if documented else base.validation_status
 
     def validation_error(self, issues: t.Sequence[Issue]) -> Response:

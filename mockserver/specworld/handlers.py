@@ -33,7 +33,14 @@ class World:
         status = _success_status(operation)
         make = {"create": self._create, "read": self._read, "list": self._list,
                 "update": self._update, "delete": self._delete}[role]
-        return make(name, operation, resource, status, method)
+        handler = make(name, operation, resource, status, method)
+        if resource.parent is None:
+            return handler
+
+        def under_parent(request: Request[WorldStore]) -> Response:
+            _require_parents(request, resource)
+            return handler(request)
+        return under_parent
 
     # ------------------------------------------------------------------------ static
 
@@ -187,6 +194,16 @@ def _existing(request: Request[WorldStore], resource: Resource) -> dict[str, t.A
     if record is None:
         raise ApiError(404, "Not Found")
     return record
+
+
+def _require_parents(request: Request[WorldStore], resource: Resource) -> None:
+    """A nested collection answers 404 while its parent item does not exist."""
+    parent = resource.parent
+    while parent is not None:
+        key = request.path_params.get(parent.id_param)
+        if key is None or request.state.get(_concrete(parent.collection, request), key) is None:
+            raise ApiError(404, "Not Found")
+        parent = parent.parent
 
 
 def _concrete(template: str, request: Request[t.Any]) -> str:

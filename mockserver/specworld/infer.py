@@ -34,6 +34,7 @@ class Resource:
     id_field: str  # the record field holding that id
     id_kind: str  # how a created record gets its id: one of ID_KINDS
     operations: dict[str, str] = field(default_factory=dict)  # operation name -> role
+    parent: Resource | None = None  # the resource whose item path this collection is under
 
     @property
     def name(self) -> str:
@@ -50,7 +51,8 @@ class Inference:
         """What `mockserver infer` prints."""
         lines = []
         for resource in self.resources:
-            lines.append(f"{resource.name}: {resource.collection}  item {resource.item}")
+            under = f"  under {resource.parent.item}" if resource.parent else ""
+            lines.append(f"{resource.name}: {resource.collection}  item {resource.item}{under}")
             lines.append(f"  id: {{{resource.id_param}}} -> field {resource.id_field!r} ({resource.id_kind})")
             for name, role in sorted(resource.operations.items(), key=lambda item: ROLES.index(item[1])):
                 lines.append(f"  {role:<7} {name}")
@@ -87,7 +89,17 @@ def infer(raw: dict[str, t.Any], name_of: Namer, overrides: dict[str, t.Any] | N
                     resources[collection] = resource
                     resource.operations[name] = role
             roles[name] = (role, resource)
+    _link_parents(resources)
     return Inference(list(resources.values()), roles)
+
+
+def _link_parents(resources: dict[str, Resource]) -> None:
+    """`/projects/{project_id}/tasks` lives under the item `/projects/{project_id}`: its tasks
+    exist only while that project does."""
+    for resource in resources.values():
+        under = [other for other in resources.values()
+                 if other is not resource and resource.collection.startswith(other.item + "/")]
+        resource.parent = max(under, key=lambda other: len(other.item), default=None)
 
 
 def _role(template: str, method: str, items: dict[str, str], operation: dict[str, t.Any],

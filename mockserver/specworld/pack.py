@@ -65,13 +65,18 @@ def spec_world_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", nam
         return compile_document(documents.compiled(document), resolve, name_operation=namer)
 
     error_bodies: dict[tuple[int, int], t.Any] = {}
+    common = _CommonErrors(raw)
 
     def error_body(operation: Operation, status: int) -> t.Any:
-        """The operation's documented body for `status` (None: not documented as JSON), made once;
-        the dialect copies it before wording it."""
+        """The body the operation documents for `status`, else the one most of the document's
+        operations document for it (None: JSON for it is documented nowhere); made once, the
+        dialect copies it before wording it."""
         key = (id(operation), status)
         if key not in error_bodies:
-            media_type, media = bodies.media(operation.definition, status)
+            definition = operation.definition
+            if str(status) not in (definition.get("responses") or {}):
+                definition = common.operation_documenting(status) or definition
+            media_type, media = bodies.media(definition, status)
             error_bodies[key] = (bodies.example_or_generated(media, f"{operation.operation_id}:{status}")
                                  if media_type is not None and "json" in media_type else None)
         return error_bodies[key]
@@ -94,3 +99,26 @@ def spec_world_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", nam
 
 def _new_store(context: PackContext) -> WorldStore:
     return WorldStore(context.random("ids"))
+
+
+class _CommonErrors:
+    """For each error status, an operation documenting the JSON body most operations document for
+    it (by reference, e.g. GitHub's `#/components/responses/not_found`), found on first need."""
+
+    def __init__(self, raw: dict[str, t.Any]) -> None:
+        self.raw = raw
+        self._found: dict[int, dict[str, t.Any] | None] = {}
+
+    def operation_documenting(self, status: int) -> dict[str, t.Any] | None:
+        if status not in self._found:
+            counts: dict[str, int] = {}
+            example: dict[str, dict[str, t.Any]] = {}
+            for _, _, definition in operations(self.raw):
+                response = (definition.get("responses") or {}).get(str(status))
+                if not isinstance(response, dict):
+                    continue
+                key = response.get("$ref") if isinstance(response.get("$ref"), str) else repr(response)[:200]
+                counts[key] = counts.get(key, 0) + 1
+                example.setdefault(key, definition)
+            self._found[status] = example[max(counts, key=counts.__getitem__)] if counts else None
+        return self._found[status]

@@ -19,6 +19,8 @@ def test_infer_prints_resources_ids_and_roles(capsys: pytest.CaptureFixture[str]
     assert "projects: /projects  item /projects/{project_id}" in out
     assert "id: {project_id} -> field 'id' (counter)" in out
     assert "id: {task_id} -> field 'id' (uuid)" in out
+    assert "tasks: /projects/{project_id}/tasks  item /projects/{project_id}/tasks/{task_id}  under " \
+           "/projects/{project_id}" in out
     assert "create  createProject" in out and "delete  deleteProject" in out
     assert "2 resources; 1 other operations" in out
 
@@ -51,6 +53,11 @@ def test_an_override_file_changes_roles_and_id_assignment(tmp_path: Path,
     server = build_server(ServerConfig(spec=DATA / "tracker.yaml", seed=1, spec_overrides=overrides))
     with TestClient(server) as client:
         # createTask answers a generated task but keeps nothing
+        # projects are keyed by their name now (a slug id taken from the body's id field)
+        assert client.post("/v1/projects", json={"name": "Big Plan"}).status_code == 201
+        assert list(client.get("/__mock__/packs/tracker/state").json()["collections"]["/projects"]) == ["Big Plan"]
+        client.post("/__mock__/reset")
+        client.post("/v1/projects", json={"name": "1"})  # a project whose key the task path can name
         created = client.post("/v1/projects/1/tasks", json={"title": "static now"})
         assert created.status_code == 201 and client.get(f"/v1/projects/1/tasks/{created.json()['id']}").status_code == 404
         assert client.get("/v1/projects/1/tasks").json()["tasks"] == []
