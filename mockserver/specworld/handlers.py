@@ -92,7 +92,10 @@ class World:
                     key, record = self._new_record(store, resource, collection, operation, status, request.body,
                                                    key=key)
                 else:
-                    record = {**record, **self._stored_fields(operation, status, request.body, resource)}
+                    _, media = self.bodies.media(operation, status)
+                    fields = object_properties((media or {}).get("schema"))
+                    record = {**record, **_timestamps(fields, store.clock.now(), _UPDATED),
+                              **self._stored_fields(operation, status, request.body, resource)}
                 store.put(collection, key, record)
             return self._record_answer(operation, status, record)
         return update
@@ -132,8 +135,9 @@ class World:
             _, media = self.bodies.media(operation, status)
             generated = self.bodies.generated(media, f"{collection}/{key}") if media is not None else {}
             record = generated if isinstance(generated, dict) else {}
-            record.update(self._stored_fields(operation, status, body, resource))
             fields = object_properties((media or {}).get("schema"))
+            record.update(_timestamps(fields, store.clock.now(), _CREATED + _UPDATED))
+            record.update(self._stored_fields(operation, status, body, resource))
             id_schema = fields.get(resource.id_field) or {}
             record[resource.id_field] = int(key) if id_schema.get("type") in ("integer", "number") and \
                 key.lstrip("-").isdigit() else key
@@ -194,6 +198,27 @@ def _existing(request: Request[WorldStore], resource: Resource) -> dict[str, t.A
     if record is None:
         raise ApiError(404, "Not Found")
     return record
+
+
+_CREATED = ("created_at", "createdAt", "created", "creation_time", "date_created")
+_UPDATED = ("updated_at", "updatedAt", "updated", "modified_at", "modified", "last_modified")
+
+
+def _timestamps(fields: dict[str, t.Any], now: float, names: tuple[str, ...]) -> dict[str, t.Any]:
+    """Creation and update times of a record, from the engine's clock: ISO 8601 for date-time
+    strings, Unix seconds for integers (`created: 1700000000`, as OpenAI's and Stripe's say)."""
+    from mockserver.engine.clock import iso
+
+    out: dict[str, t.Any] = {}
+    for name in names:
+        schema = fields.get(name)
+        if not isinstance(schema, dict):
+            continue
+        if schema.get("type") == "string" and schema.get("format") == "date-time":
+            out[name] = iso(int(now))
+        elif schema.get("type") == "integer":
+            out[name] = int(now)
+    return out
 
 
 def _require_parents(request: Request[WorldStore], resource: Resource) -> None:

@@ -98,7 +98,7 @@ def spec_world_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", nam
 
 
 def _new_store(context: PackContext) -> WorldStore:
-    return WorldStore(context.random("ids"))
+    return WorldStore(context.random("ids"), context.clock)
 
 
 class _CommonErrors:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import random
 import typing as t
 
+from mockserver.engine.clock import Clock
 from mockserver.engine.pack import Store
 
 
 class WorldStore(Store):
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, clock: Clock) -> None:
         super().__init__()
         self.rng = rng  # uuids of created records
+        self.clock = clock  # the engine's: creation and update times follow /__mock__/clock
         self.collections: dict[str, dict[str, dict[str, t.Any]]] = {}
         self.counters: dict[str, int] = {}
 

@@ -185,3 +185,11 @@ paths:
         with TestClient(build_server(ServerConfig(spec=spec, seed=1))) as client:
             assert client.get("/motd").json() == {"text": text}
     assert list((tmp_path / "cache").glob("world-*.pickle"))  # the cache was used, and not stale
+
+
+def test_creation_times_follow_the_engine_clock() -> None:
+    with _client(clock_start=1_767_225_600) as client:  # 2026-01-01T00:00:00Z, frozen
+        assert client.post("/v1/projects", json={"name": "dated"}).json()["created_at"] == "2026-01-01T00:00:00Z"
+        client.post("/__mock__/clock/advance", json={"seconds": 3600})
+        task = client.post("/v1/projects/1/tasks", json={"title": "later"}).json()
+        assert task["created_at"] == "2026-01-01T01:00:00Z"
