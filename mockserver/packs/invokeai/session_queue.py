@@ -20,9 +20,12 @@ from mockserver.packs.invokeai.catalogue import Catalogue
 from mockserver.packs.invokeai.graph_validation import GraphChecker
 from mockserver.packs.invokeai.runners.context import TensorStore, traceback_for
 from mockserver.packs.invokeai.runners.metadata import without_none
+from mockserver.packs.invokeai.runtime import QUEUE_SECTIONS, timestamp
 from mockserver.packs.invokeai.session_runs import SessionRun
-from mockserver.packs.invokeai.store import QUEUE_SECTIONS, timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
+
+if t.TYPE_CHECKING:
+    from mockserver.packs.invokeai.store import InvokeStore
 
 PICKUP_SECONDS = 0.45  # from "pending" to "in_progress" on the recorded server
 DEQUEUE_SECONDS = 0.006  # the recorded server stamps started_at when it takes the item, ~6 ms in
@@ -33,7 +36,7 @@ MAX_QUEUE_SIZE = 10000  # InvokeAI's default `max_queue_size`
 
 
 class SessionQueue:
-    def __init__(self, store: t.Any, catalogue: Catalogue) -> None:
+    def __init__(self, store: InvokeStore, catalogue: Catalogue) -> None:
         self.store = store
         self.catalogue = catalogue
         self.checker = GraphChecker(catalogue)
@@ -124,9 +127,9 @@ class SessionQueue:
         requested = runs * len(combinations)
         room = MAX_QUEUE_SIZE - sum(counts["pending"] for counts in self._queue_counts.values())
         store = self.store
-        batch_id = batch.get("batch_id") or store.new_id()
+        batch_id = batch.get("batch_id") or store.runtime.new_id()
         priority = (max((i["priority"] for i in self.pending_order(queue_id)), default=0) + 1) if prepend else 0
-        now = store.now()
+        now = store.runtime.now()
         item_ids: list[int] = []
         # Lazily: `runs` has no maximum, and only as many items as the queue has room for are made.
         sessions = (combination for _ in range(runs) for combination in combinations)
@@ -135,9 +138,10 @@ class SessionQueue:
             item_ids.append(item["item_id"])
         echoed = {"batch_id": batch_id, "origin": batch.get("origin"), "destination": batch.get("destination"),
                   "data": batch.get("data"), "graph": graph, "workflow": batch.get("workflow"), "runs": runs}
-        store.emit("batch_enqueued", {"queue_id": queue_id, "batch_id": batch_id, "enqueued": len(item_ids),
-                                      "requested": requested, "priority": priority, "origin": batch.get("origin")},
-                   room=queue_id)
+        store.runtime.emit("batch_enqueued", {"queue_id": queue_id, "batch_id": batch_id, "enqueued": len(item_ids),
+                                              "requested": requested, "priority": priority,
+                                              "origin": batch.get("origin")},
+                           room=queue_id)
         store.changed(*QUEUE_SECTIONS)
         return {"queue_id": queue_id, "enqueued": len(item_ids), "requested": requested, "batch": echoed,
                 "priority": priority, "item_ids": sorted(item_ids, reverse=True)}
@@ -146,7 +150,7 @@ class SessionQueue:
                   field_values: list[dict], graph: dict, retried_from: int | None = None) -> dict:
         item_id = self.next_item_id
         self.next_item_id += 1
-        session_id = self.store.new_id()
+        session_id = self.store.runtime.new_id()
         item = {
             "item_id": item_id, "status": "pending", "priority": priority, "batch_id": batch_id,
             "origin": batch.get("origin"), "destination": batch.get("destination"), "session_id": session_id,
@@ -154,7 +158,7 @@ class SessionQueue:
             "created_at": now, "updated_at": now, "started_at": None, "completed_at": None,
             "queue_id": queue_id, "field_values": field_values, "retried_from_item_id": retried_from,
             "is_api_validation_run": False, "published_workflow_id": None, "credits": None,
-            "session": new_session(session_id, graph, self.store.new_id()),
+            "session": new_session(session_id, graph, self.store.runtime.new_id()),
             "workflow": batch.get("workflow"),
         }
         self.items[item_id] = item
@@ -163,7 +167,7 @@ class SessionQueue:
 
     def retry(self, queue_id: str, item_ids: list[int]) -> list[int]:
         retried = []
-        now = self.store.now()
+        now = self.store.runtime.now()
         for item_id in item_ids:
             old = self.get(queue_id, item_id)
             if old is None or old["status"] not in ("failed", "canceled"):
@@ -183,7 +187,7 @@ class SessionQueue:
     def cancel(self, item: dict, now: float | None = None) -> bool:
         if item["status"] in FINISHED:
             return False
-        now = self.store.now() if now is None else now
+        now = self.store.runtime.now() if now is None else now
         if self.current == item["item_id"]:
             self.current = None
             self.idle_since = now
@@ -312,7 +316,7 @@ class SessionQueue:
                 "origin": item["origin"], "destination": item["destination"]}
 
     def _status_event(self, item: dict) -> None:
-        self.store.emit("queue_item_status_changed", {
+        self.store.runtime.emit("queue_item_status_changed", {
             **self._base(item), "status": item["status"], "error_type": item["error_type"],
             "error_message": item["error_message"], "error_traceback": item["error_traceback"],
             "created_at": timestamp(item["created_at"]), "updated_at": timestamp(item["updated_at"]),
@@ -325,9 +329,10 @@ class SessionQueue:
     def node_event(self, item: dict, session: dict, name: str, node: dict, extra: dict | None = None) -> None:
         """An invocation event; `session` is the one running (a run's private copy until it ends)."""
         source = session["prepared_source_mapping"].get(node["id"], node["id"])
-        self.store.emit(name, {**self._base(item), "session_id": item["session_id"],
-                               "invocation": copy.deepcopy(node), "invocation_source_id": source, **(extra or {})},
-                        room=item["queue_id"])
+        self.store.runtime.emit(name, {**self._base(item), "session_id": item["session_id"],
+                                       "invocation": copy.deepcopy(node), "invocation_source_id": source,
+                                       **(extra or {})},
+                                room=item["queue_id"])
 
     # -- rendering ----------------------------------------------------------------------------
 
