@@ -6,7 +6,8 @@ the virtual disk, the job queues) and the API the handlers in `models.py` call. 
 - `model_configs`: the config classes, their fields, and the checks and defaults a record's fields get;
 - `model_files`: the virtual file system that models are scanned, installed and downloaded into;
 - `model_sources`: the fixtures the mock "downloads" from, and the model sources the installer accepts;
-- `model_jobs`: the install and download jobs, and how they move on the engine clock;
+- `model_jobs`: the install jobs (`ModelManager.jobs`), and how they move on the engine clock;
+- `model_downloads`: the download queue the install jobs share with standalone downloads;
 - `model_errors`: `ModelError` (an answer the handlers turn into an HTTP error) and a job's `_Failure`.
 """
 
@@ -23,6 +24,7 @@ import typing as t
 import uuid
 from pathlib import Path
 
+from mockserver.engine.clock import Clock
 from mockserver.packs.invokeai import model_files
 from mockserver.packs.invokeai.model_configs import (
     CHECKPOINT_CLASSES,
@@ -53,15 +55,14 @@ def _fake_hash(*parts: t.Any) -> str:
     return "blake3:" + hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()
 
 
-class ModelManager(ModelJobs):
-    """The model records, the install and download queues, model images, relationships and the
-    HuggingFace login of one InvokeAI server. JSON-able through `export()` / `load()`."""
+class ModelManager:
+    """The model records, model images, relationships, virtual disk and HuggingFace login of one
+    InvokeAI server, and its install and download jobs (`jobs`, which register what they install
+    here). JSON-able through `export()` / `load()`."""
 
-    def __init__(self, fixtures_dir: Path, rng: random.Random, clock: t.Any, emit: Emit) -> None:
+    def __init__(self, fixtures_dir: Path, rng: random.Random, clock: Clock, emit: Emit) -> None:
         self.rng = rng
         self.clock = clock
-        self.emit = emit
-        self.speed = "realtime"  # or "instant"
         self._lock = threading.RLock()
         catalogue = _catalogue(str(fixtures_dir))  # read-only, shared by every manager
         self.starter = catalogue.starter
@@ -69,6 +70,7 @@ class ModelManager(ModelJobs):
         self.models_dir = catalogue.models_dir
         self._initial_files = catalogue.files
         self.catalogue = catalogue  # and the virtual web: HuggingFace repos and other URLs
+        self.jobs = ModelJobs(self, catalogue, rng, clock, emit, self._lock)
         self._reset()
 
     # -- state --------------------------------------------------------------------------------
@@ -77,15 +79,9 @@ class ModelManager(ModelJobs):
         self.records: dict[str, dict] = {}  # key → {"cls", "config", "updated_at"}
         self.images: dict[str, bytes] = {}  # model key → WebP bytes
         self.relationships: list[list[str]] = []  # sorted [key_1, key_2] pairs
-        self.installs: list[dict] = []
-        self.downloads: dict[int, dict] = {}
-        self.pruned_parts: dict[int, dict] = {}  # an install's download jobs pruned from the queue
-        self.next_install_id = 0
-        self.next_download_id = 0
         self.hf_token: str | None = None
         self.files: dict[str, dict] = copy.deepcopy(self._initial_files)
-        self._now = float("-inf")
-        self.moves = 0  # transitions applied so far: a caller can tell whether `advance` changed anything
+        self.jobs.reset()
 
     def export(self) -> dict:
         with self._lock:
@@ -98,37 +94,31 @@ class ModelManager(ModelJobs):
         """The export without the model images (the caller keeps `self.images` as blobs), live:
         read it under the store's lock."""
         with self._lock:
+            jobs = self.jobs.durable_records()
             return {
-                "speed": self.speed,
+                "speed": jobs["speed"],
                 "records": list(self.records.values()),
                 "relationships": self.relationships,
-                "installs": self.installs,
-                "downloads": list(self.downloads.values()),
-                "pruned_parts": list(self.pruned_parts.values()),
-                "next_install_id": self.next_install_id,
-                "next_download_id": self.next_download_id,
+                "installs": jobs["installs"],
+                "downloads": jobs["downloads"],
+                "pruned_parts": jobs["pruned_parts"],
+                "next_install_id": jobs["next_install_id"],
+                "next_download_id": jobs["next_download_id"],
                 "hf_token": self.hf_token,
                 "files": self.files,
-                "now": self._now if self._now != float("-inf") else None,
+                "now": jobs["now"],
             }
 
     def load(self, data: dict) -> None:
         data = copy.deepcopy(data)
         with self._lock:
             self._reset()
-            self.speed = data.get("speed", self.speed)
             self.records = {r["config"]["key"]: r for r in data.get("records", [])}
             self.images = {k: _bytes_of(v) for k, v in data.get("images", {}).items()}
             self.relationships = [list(pair) for pair in data.get("relationships", [])]
-            self.installs = list(data.get("installs", []))
-            self.downloads = {int(d["id"]): d for d in data.get("downloads", [])}
-            self.pruned_parts = {int(d["id"]): d for d in data.get("pruned_parts", [])}
-            self.next_install_id = int(data.get("next_install_id", len(self.installs)))
-            self.next_download_id = int(data.get("next_download_id", len(self.downloads)))
             self.hf_token = data.get("hf_token")
             self.files = data.get("files") or copy.deepcopy(self._initial_files)
-            now = data.get("now")
-            self._now = float(now) if now is not None else float("-inf")
+            self.jobs.load(data)
 
     # -- scan folder ---------------------------------------------------------------------------
 
@@ -299,7 +289,7 @@ class ModelManager(ModelJobs):
                 raise ModelError(409, f"A model named {stem} is already installed at {dest}")
             info = {"base": config["base"], "type": "main", "format": "diffusers",
                     "variant": config.get("variant") or "normal", "prediction_type": config.get("prediction_type")}
-            new = self._build_record(info, name=config["name"], path=dest_relative, size=config["file_size"],
+            new = self.build_record(info, name=config["name"], path=dest_relative, size=config["file_size"],
                                      source=config["source"], source_type=config["source_type"],
                                      description=config.get("description"), hash_=config["hash"],
                                      source_api_response=config.get("source_api_response"))
@@ -312,7 +302,7 @@ class ModelManager(ModelJobs):
             self.delete_record(key)
             return self.render(new)
 
-    def _build_record(self, info: dict, *, name: str, path: str, size: int, source: str, source_type: str,
+    def build_record(self, info: dict, *, name: str, path: str, size: int, source: str, source_type: str,
                       description: str | None = None, hash_: str | None = None, key: str | None = None,
                       source_api_response: str | None = None, overrides: dict | None = None) -> dict:
         """A new config record for what the probe found (`info`), with the client's overrides."""

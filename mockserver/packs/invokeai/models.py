@@ -1,7 +1,7 @@
 """The `/api/v2/models` (model manager), `/api/v1/download_queue` and `/api/v1/model_relationships`
-operations. The state and the job lifecycles live in `model_manager.ModelManager` (`store.models`);
-these handlers read the request, move the jobs on to the clock's "now", and shape the answers the
-way InvokeAI 6.8's routes do.
+operations. The state lives in `model_manager.ModelManager` (`store.models`) and the job lifecycles
+in its `jobs` (`model_jobs.py`, `model_downloads.py`); these handlers read the request, move the
+jobs on to the clock's "now", and shape the answers the way InvokeAI 6.8's routes do.
 
 Where the real server fails with an unhandled error the mock answers what the route means:
 an install from a repo id HuggingFace does not know is an install job in `error` (real: 500), a
@@ -41,8 +41,8 @@ class _Session:
         self.store.lock.acquire()
         try:
             self.models = self.store.models
-            self.moves = self.models.moves
-            self.models.advance(self.store.runtime.clock.now())
+            self.moves = self.models.jobs.moves
+            self.models.jobs.advance(self.store.runtime.clock.now())
         except BaseException:
             self.store.lock.release()
             raise
@@ -50,7 +50,7 @@ class _Session:
 
     def __exit__(self, kind: t.Any, error: t.Any, trace: t.Any) -> None:
         try:
-            if self.models.moves != self.moves or kind is None and self.write:
+            if self.models.jobs.moves != self.moves or kind is None and self.write:
                 self.store.changed()
         finally:
             self.store.lock.release()
@@ -164,7 +164,7 @@ def install_model(request: Request[InvokeStore]) -> Response:
     params = request.params
     body = request.body if isinstance(request.body, dict) else {}
     with _Write(request) as models:
-        job = models.install(params["source"], body, inplace=bool(params.get("inplace")),
+        job = models.jobs.install(params["source"], body, inplace=bool(params.get("inplace")),
                              access_token=params.get("access_token"))
     return Response.json(job, 201)
 
@@ -172,26 +172,26 @@ def install_model(request: Request[InvokeStore]) -> Response:
 @handlers("list_model_installs")
 def list_model_installs(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.install_jobs()
+        return models.jobs.install_jobs()
 
 
 @handlers("prune_model_install_jobs")
 def prune_model_install_jobs(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.prune_installs()
+        models.jobs.prune_installs()
     return Response.empty(204)
 
 
 @handlers("get_model_install_job")
 def get_model_install_job(request: Request[InvokeStore]) -> dict:
     with _Session(request) as models:
-        return models.install_job(request.params["id"])
+        return models.jobs.install_job(request.params["id"])
 
 
 @handlers("cancel_model_install_job")
 def cancel_model_install_job(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.cancel_install(request.params["id"])  # unknown id: 415, as upstream
+        models.jobs.cancel_install(request.params["id"])  # unknown id: 415, as upstream
     return Response.json(None, 201)
 
 
@@ -207,9 +207,9 @@ def install_hugging_face_model(request: Request[InvokeStore]) -> Response:
                          source, "Ensure the repo ID is correct and try again.", error=True)
         try:
             if found["is_diffusers"]:
-                models.install(source)
+                models.jobs.install(source)
             elif found["urls"] is not None and len(found["urls"]) == 1:
-                models.install(found["urls"][0])
+                models.jobs.install(found["urls"][0])
             else:
                 return _page(200, "Unable to Install Model", "This HuggingFace repo has multiple models.", source,
                              "Please use the Model Manager to install this model.", error=True)
@@ -271,13 +271,13 @@ def reset_hf_token(request: Request[InvokeStore]) -> str:
 @handlers("list_downloads")
 def list_downloads(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.download_jobs()
+        return models.jobs.downloads.download_jobs()
 
 
 @handlers("prune_downloads")
 def prune_downloads(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.prune_downloads()
+        models.jobs.downloads.prune_downloads()
     return Response.empty(204)
 
 
@@ -305,26 +305,26 @@ def download(request: Request[InvokeStore]) -> dict | Response:
     if problem is not None:
         return Response.json({"detail": [problem]}, 422)
     with _Write(request) as models:
-        return models.download(body["source"], body["dest"], body.get("priority", 10), body.get("access_token"))
+        return models.jobs.download(body["source"], body["dest"], body.get("priority", 10), body.get("access_token"))
 
 
 @handlers("get_download_job")
 def get_download_job(request: Request[InvokeStore]) -> dict:
     with _Session(request) as models:
-        return models.download_job(request.params["id"])
+        return models.jobs.downloads.download_job(request.params["id"])
 
 
 @handlers("cancel_download_job")
 def cancel_download_job(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.cancel_download(request.params["id"])
+        models.jobs.cancel_download(request.params["id"])
     return Response.empty(204)
 
 
 @handlers("cancel_all_download_jobs")
 def cancel_all_download_jobs(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.cancel_all_downloads()
+        models.jobs.cancel_all_downloads()
     return Response.empty(204)
 
 

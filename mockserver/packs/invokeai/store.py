@@ -38,9 +38,9 @@ class InvokeStore(Store):
 
     def advance_models(self, now: float) -> None:
         with self.lock:
-            moves = self.models.moves
-            self.models.advance(now)
-            if self.models.moves != moves:
+            moves = self.models.jobs.moves
+            self.models.jobs.advance(now)
+            if self.models.jobs.moves != moves:
                 self.changed(("models", ""), ("model_images", EVERY))  # background progress is state too
 
     # -- state file ---------------------------------------------------------------------------
