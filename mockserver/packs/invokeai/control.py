@@ -30,7 +30,7 @@ def get_summary(request: Request[InvokeStore]) -> dict:
 
 
 def _settings(store: InvokeStore) -> dict:
-    return {"queue_speed": store.queue.speed, "model_speed": store.models.jobs.speed,
+    return {"queue_speed": store.queue.speed, "model_speed": store.models.jobs.pace.speed,
             **store.gallery.bulk_downloads.limits.as_settings()}
 
 
@@ -49,7 +49,7 @@ async def update_settings(request: Request[InvokeStore]) -> dict:
         if "queue_speed" in request.body:
             store.queue.speed = request.body["queue_speed"]
         if "model_speed" in request.body:
-            store.models.jobs.speed = request.body["model_speed"]
+            store.models.jobs.pace.speed = request.body["model_speed"]
         store.gallery.bulk_downloads.limits.update(request.body)
         store.changed()
     await settle(store)

@@ -172,20 +172,20 @@ def install_model(request: Request[InvokeStore]) -> Response:
 @handlers("list_model_installs")
 def list_model_installs(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.jobs.install_jobs()
+        return models.jobs.installs.install_jobs()
 
 
 @handlers("prune_model_install_jobs")
 def prune_model_install_jobs(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.jobs.prune_installs()
+        models.jobs.installs.prune_installs()
     return Response.empty(204)
 
 
 @handlers("get_model_install_job")
 def get_model_install_job(request: Request[InvokeStore]) -> dict:
     with _Session(request) as models:
-        return models.jobs.install_job(request.params["id"])
+        return models.jobs.installs.install_job(request.params["id"])
 
 
 @handlers("cancel_model_install_job")
@@ -333,14 +333,14 @@ def cancel_all_download_jobs(request: Request[InvokeStore]) -> Response:
 @handlers("get_related_models")
 def get_related_models(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.related(request.params["model_key"])
+        return models.relationships.related(request.params["model_key"])
 
 
 @handlers("add_model_relationship_api_v1_model_relationships__post")
 def add_model_relationship(request: Request[InvokeStore]) -> Response:
     body = request.body
     with _Write(request) as models:
-        models.relate(body["model_key_1"], body["model_key_2"])
+        models.relationships.relate(body["model_key_1"], body["model_key_2"], models.records)
     return Response.empty(204)
 
 
@@ -348,11 +348,11 @@ def add_model_relationship(request: Request[InvokeStore]) -> Response:
 def remove_model_relationship(request: Request[InvokeStore]) -> Response:
     body = request.body
     with _Write(request) as models:
-        models.unrelate(body["model_key_1"], body["model_key_2"])
+        models.relationships.unrelate(body["model_key_1"], body["model_key_2"])
     return Response.empty(204)
 
 
 @handlers("get_related_models_batch")
 def get_related_models_batch(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.related_batch(request.body["model_keys"])
+        return models.relationships.related_batch(request.body["model_keys"])

@@ -26,7 +26,7 @@ def new_state(context: PackContext) -> InvokeStore:
     app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
     runtime = Runtime(context.random("ids"), context.random("prompts"), context.clock, app)
     models = ModelManager(context.fixtures, context.random("models"), context.clock, runtime.emit)
-    models.jobs.speed = app.get("model_speed", "realtime")
+    models.jobs.pace.speed = app.get("model_speed", "realtime")
     store = InvokeStore(runtime, load_catalogue(context.fixtures / "catalogue"), models)
     store.queue.speed = app.get("queue_speed", "realtime")
     store.queue.read_prompt_file = prompt_files(context.fixtures / "prompts")
