@@ -8,7 +8,7 @@ import json
 from mockserver.engine.http import Request
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
-from mockserver.packs.invokeai.session_queue import FINISHED, SessionQueue
+from mockserver.packs.invokeai.session_queue import FINISHED, SessionQueue, item_dto
 from mockserver.packs.invokeai.session_runs import settle
 from mockserver.packs.invokeai.store import InvokeStore
 
@@ -57,7 +57,7 @@ async def list_all_queue_items(request: Request[InvokeStore]) -> list:
     destination = request.params.get("destination")
     items = [i for i in queue.in_queue(queue_id) if destination is None or i["destination"] == destination]
     items.sort(key=lambda item: (-item["priority"], item["item_id"]))
-    return [queue.dto(item) for item in items]
+    return [item_dto(item) for item in items]
 
 
 @handlers("get_queue_item_ids")
@@ -73,7 +73,7 @@ async def get_queue_item_ids(request: Request[InvokeStore]) -> dict:
 async def get_queue_items_by_item_ids(request: Request[InvokeStore]) -> list:
     store, queue, queue_id = await _queue(request)
     found = (queue.get(queue_id, item_id) for item_id in request.body["item_ids"])
-    return [queue.dto(item) for item in found if item is not None]
+    return [item_dto(item) for item in found if item is not None]
 
 
 @handlers("resume")
@@ -177,14 +177,14 @@ async def prune(request: Request[InvokeStore]) -> dict:
 async def get_current_queue_item(request: Request[InvokeStore]) -> dict | None:
     store, queue, queue_id = await _queue(request)
     item = queue.get(queue_id, queue.current) if queue.current is not None else None
-    return queue.dto(item) if item is not None else None
+    return item_dto(item) if item is not None else None
 
 
 @handlers("get_next_queue_item")
 async def get_next_queue_item(request: Request[InvokeStore]) -> dict | None:
     store, queue, queue_id = await _queue(request)
     pending = queue.pending_order(queue_id)
-    return queue.dto(pending[0]) if pending else None
+    return item_dto(pending[0]) if pending else None
 
 
 @handlers("get_queue_status")
@@ -203,7 +203,7 @@ async def get_batch_status(request: Request[InvokeStore]) -> dict:
 async def get_queue_item(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     # This one route leaves null fields out (FastAPI's response_model_exclude_none).
-    return queue.dto(_item(queue, queue_id, request.params["item_id"]), exclude_none=True)
+    return item_dto(_item(queue, queue_id, request.params["item_id"]), exclude_none=True)
 
 
 @handlers("delete_queue_item")
@@ -225,7 +225,7 @@ async def cancel_queue_item(request: Request[InvokeStore]) -> dict:
         queue.cancel(item)
     # After a change the processor may act on at once (instant speed runs it to the end).
     await settle(store)
-    return queue.dto(item)
+    return item_dto(item)
 
 
 @handlers("counts_by_destination")

@@ -35,7 +35,46 @@ STATUSES = ("pending", "in_progress", "completed", "failed", "canceled")
 MAX_QUEUE_SIZE = 10000  # InvokeAI's default `max_queue_size`
 
 
+class StatusCounts:
+    """Item counts by status, per queue and per (queue, batch), kept as items change so the status
+    answers and every status event are O(1) rather than a walk over the whole queue."""
+
+    def __init__(self) -> None:
+        self.by_queue: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.by_batch: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
+
+    def add(self, item: dict, step: int) -> None:
+        self.by_queue[item["queue_id"]][item["status"]] += step
+        self.by_batch[(item["queue_id"], item["batch_id"])][item["status"]] += step
+
+    def recount(self, items: t.Iterable[dict]) -> None:
+        self.by_queue.clear()
+        self.by_batch.clear()
+        for item in items:
+            self.add(item, +1)
+
+    def pending(self) -> int:
+        """Pending items in every queue."""
+        return sum(counts["pending"] for counts in self.by_queue.values())
+
+    def of_queue(self, queue_id: str) -> dict:
+        return totals(self.by_queue[queue_id])
+
+    def of_batch(self, queue_id: str, batch_id: str) -> dict:
+        return totals(self.by_batch[(queue_id, batch_id)])
+
+
+def totals(counter: collections.Counter) -> dict:
+    """The API's counts: one per status, and their total."""
+    counts = {status: counter[status] for status in STATUSES}
+    return {**counts, "total": sum(counts.values())}
+
+
 class SessionQueue:
+    """The items of every queue id, the processor that runs them one at a time, and the events and
+    status answers about them. It changes the store (`store`) through its runtime (ids, time,
+    events) and, by the sessions it runs, its gallery."""
+
     def __init__(self, store: InvokeStore, catalogue: Catalogue) -> None:
         self.store = store
         self.catalogue = catalogue
@@ -50,10 +89,7 @@ class SessionQueue:
         self.in_flight: SessionRun | None = None  # the item whose nodes are running (session_runs.py)
         self._waiting: collections.deque | None = None  # pending items in the order they are taken
         self._waiting_made = 0  # next_item_id when that order was made
-        # Status counts per queue and per (queue, batch), kept as items change so the status
-        # answers and every status event are O(1) rather than a walk over the whole queue.
-        self._queue_counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-        self._batch_counts: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
+        self.status_counts = StatusCounts()
         # Latents, masks and conditioning by name, for every session (a cached output may name one)
         self.tensors = TensorStore()
         self.read_prompt_file: t.Callable[[str], str | None] = lambda path: None  # seed.py sets the folder
@@ -72,29 +108,14 @@ class SessionQueue:
         rows = [i for i in self.items.values() if i["status"] == "pending" and queue_id in (None, i["queue_id"])]
         return sorted(rows, key=lambda item: (-item["priority"], item["item_id"]))
 
-    def _count(self, item: dict, step: int) -> None:
-        self._queue_counts[item["queue_id"]][item["status"]] += step
-        self._batch_counts[(item["queue_id"], item["batch_id"])][item["status"]] += step
-
     def _set_status(self, item: dict, status: str, **changes: t.Any) -> None:
         """Every status change goes through here, so the counts follow."""
-        self._count(item, -1)
+        self.status_counts.add(item, -1)
         item.update(status=status, **changes)
-        self._count(item, +1)
-
-    def _recount(self) -> None:
-        self._queue_counts.clear()
-        self._batch_counts.clear()
-        for item in self.items.values():
-            self._count(item, +1)
-
-    @staticmethod
-    def _totals(counter: collections.Counter) -> dict:
-        counts = {status: counter[status] for status in STATUSES}
-        return {**counts, "total": sum(counts.values())}
+        self.status_counts.add(item, +1)
 
     def counts(self, items: t.Iterable[dict]) -> dict:
-        return self._totals(collections.Counter(item["status"] for item in items))
+        return totals(collections.Counter(item["status"] for item in items))
 
     def queue_status(self, queue_id: str) -> dict:
         current = self.items.get(self.current) if self.current is not None else None
@@ -102,7 +123,7 @@ class SessionQueue:
             current = None
         return {"queue_id": queue_id, "item_id": current and current["item_id"],
                 "batch_id": current and current["batch_id"], "session_id": current and current["session_id"],
-                **self._totals(self._queue_counts[queue_id])}
+                **self.status_counts.of_queue(queue_id)}
 
     def batch_status(self, queue_id: str, batch_id: str, item: dict | None = None) -> dict:
         """A batch's counts; `item` (one of the batch's) saves looking up its origin and destination."""
@@ -110,7 +131,7 @@ class SessionQueue:
             item = next((i for i in self.items.values()
                          if i["queue_id"] == queue_id and i["batch_id"] == batch_id), {})
         return {"queue_id": queue_id, "batch_id": batch_id, "origin": item.get("origin"),
-                "destination": item.get("destination"), **self._totals(self._batch_counts[(queue_id, batch_id)])}
+                "destination": item.get("destination"), **self.status_counts.of_batch(queue_id, batch_id)}
 
     def processor_status(self) -> dict:
         return {"is_started": self.started, "is_processing": self.current is not None}
@@ -125,7 +146,7 @@ class SessionQueue:
         combinations = expand(batch.get("data"), graph, self.checker)
         runs = batch.get("runs", 1)
         requested = runs * len(combinations)
-        room = MAX_QUEUE_SIZE - sum(counts["pending"] for counts in self._queue_counts.values())
+        room = MAX_QUEUE_SIZE - self.status_counts.pending()
         store = self.store
         batch_id = batch.get("batch_id") or store.runtime.new_id()
         priority = (max((i["priority"] for i in self.pending_order(queue_id)), default=0) + 1) if prepend else 0
@@ -162,7 +183,7 @@ class SessionQueue:
             "workflow": batch.get("workflow"),
         }
         self.items[item_id] = item
-        self._count(item, +1)
+        self.status_counts.add(item, +1)
         return item
 
     def retry(self, queue_id: str, item_ids: list[int]) -> list[int]:
@@ -211,7 +232,7 @@ class SessionQueue:
             if self.current == item["item_id"]:
                 self.cancel(item)
             del self.items[item["item_id"]]
-            self._count(item, -1)
+            self.status_counts.add(item, -1)
         if doomed:
             self.store.changed(*QUEUE_SECTIONS)
         return len(doomed)
@@ -248,7 +269,7 @@ class SessionQueue:
                 self.in_flight = SessionRun(self, self.items[self.current],
                                             now if self.speed == "instant" else self.finish_at)
                 return self.in_flight
-            if not self.started or not any(counts["pending"] for counts in self._queue_counts.values()):
+            if not self.started or not self.status_counts.pending():
                 return None
             item = self._next_pending()
             if item is None:
@@ -334,15 +355,6 @@ class SessionQueue:
                                        **(extra or {})},
                                 room=item["queue_id"])
 
-    # -- rendering ----------------------------------------------------------------------------
-
-    def dto(self, item: dict, *, exclude_none: bool = False) -> dict:
-        rendered = {**item}
-        for key in ("created_at", "updated_at", "started_at", "completed_at"):
-            rendered[key] = item[key] and timestamp(item[key])
-        rendered = copy.deepcopy(rendered)
-        return without_none(rendered) if exclude_none else rendered
-
     # -- state file ---------------------------------------------------------------------------
 
     def export(self) -> dict:
@@ -352,13 +364,22 @@ class SessionQueue:
 
     def load(self, data: dict) -> None:
         self.items = {item["item_id"]: item for item in data.get("items", [])}
-        self._recount()
+        self.status_counts.recount(self.items.values())
         self.next_item_id = int(data.get("next_item_id", max(self.items, default=0) + 1))
         self.started = bool(data.get("started", True))
         self.speed = data.get("speed", self.speed)
         self.current = data.get("current")
         self.idle_since = float(data.get("idle_since", 0.0))
         self.finish_at = float(data.get("finish_at", 0.0))
+
+
+def item_dto(item: dict, *, exclude_none: bool = False) -> dict:
+    """A queue item as the API shows it (times as InvokeAI's timestamps)."""
+    rendered = {**item}
+    for key in ("created_at", "updated_at", "started_at", "completed_at"):
+        rendered[key] = item[key] and timestamp(item[key])
+    rendered = copy.deepcopy(rendered)
+    return without_none(rendered) if exclude_none else rendered
 
 
 def new_session(session_id: str, graph: dict, execution_id: str) -> dict:
