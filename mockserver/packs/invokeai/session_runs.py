@@ -192,7 +192,8 @@ class SessionRun:
         try:
             return imaging.open_image(data)
         except imaging.ImageTooLarge as error:
-            raise NodeFailed("OverflowError", f"Image {name}: {error}", "services/image_files/image_files_disk.py")
+            raise NodeFailed("OverflowError", f"Image {name}: {error}",
+                             "services/image_files/image_files_disk.py") from error
 
     def _image_metadata(self, name: str) -> dict | None:
         with self.store.lock:
