@@ -16,7 +16,7 @@ handlers = Handlers()
 
 
 async def _queue(request: Request[InvokeStore]) -> tuple[InvokeStore, SessionQueue, str]:
-    store: InvokeStore = request.state
+    store = request.state
     await settle(store)
     return store, store.queue, request.params["queue_id"]
 
