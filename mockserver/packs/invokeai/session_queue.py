@@ -108,11 +108,17 @@ class SessionQueue:
         rows = [i for i in self.items.values() if i["status"] == "pending" and queue_id in (None, i["queue_id"])]
         return sorted(rows, key=lambda item: (-item["priority"], item["item_id"]))
 
+    def _count(self, item: dict, step: int) -> None:
+        self.status_counts.add(item, step)
+
     def _set_status(self, item: dict, status: str, **changes: t.Any) -> None:
         """Every status change goes through here, so the counts follow."""
-        self.status_counts.add(item, -1)
+        self._count(item, -1)
         item.update(status=status, **changes)
-        self.status_counts.add(item, +1)
+        self._count(item, +1)
+
+    def _recount(self) -> None:
+        self.status_counts.recount(self.items.values())
 
     def counts(self, items: t.Iterable[dict]) -> dict:
         return totals(collections.Counter(item["status"] for item in items))
@@ -183,7 +189,7 @@ class SessionQueue:
             "workflow": batch.get("workflow"),
         }
         self.items[item_id] = item
-        self.status_counts.add(item, +1)
+        self._count(item, +1)
         return item
 
     def retry(self, queue_id: str, item_ids: list[int]) -> list[int]:
@@ -232,7 +238,7 @@ class SessionQueue:
             if self.current == item["item_id"]:
                 self.cancel(item)
             del self.items[item["item_id"]]
-            self.status_counts.add(item, -1)
+            self._count(item, -1)
         if doomed:
             self.store.changed(*QUEUE_SECTIONS)
         return len(doomed)
@@ -364,7 +370,7 @@ class SessionQueue:
 
     def load(self, data: dict) -> None:
         self.items = {item["item_id"]: item for item in data.get("items", [])}
-        self.status_counts.recount(self.items.values())
+        self._recount()
         self.next_item_id = int(data.get("next_item_id", max(self.items, default=0) + 1))
         self.started = bool(data.get("started", True))
         self.speed = data.get("speed", self.speed)
