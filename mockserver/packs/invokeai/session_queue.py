@@ -73,7 +73,9 @@ def totals(counter: collections.Counter) -> dict:
 class SessionQueue:
     """The items of every queue id, the processor that runs them one at a time, and the events and
     status answers about them. It changes the store (`store`) through its runtime (ids, time,
-    events) and, by the sessions it runs, its gallery."""
+    events) and, by the sessions it runs, its gallery. A little over 300 lines: enqueueing,
+    cancelling, processing and the status events all move the same item records and counts, and
+    a split between them would have each part reach into the other's fields."""
 
     def __init__(self, store: InvokeStore, catalogue: Catalogue) -> None:
         self.store = store
