@@ -71,8 +71,14 @@ def import_pack_state(request: Request[t.Any]) -> dict[str, t.Any]:
 
 @handlers("listRequests")
 def list_requests(request: Request[t.Any]) -> dict[str, t.Any]:
-    found = request.state.services.journal.find(**request.params)
-    return {"total": len(found), "requests": [entry.to_json() for entry in found]}
+    journal = request.state.services.journal
+    filters = dict(request.params)
+    limit = filters.pop("limit", None)
+    found = journal.find(**filters)
+    shown = found[-limit:] if limit else found
+    # `total` counts every match, `limit` or not; `dropped` says how many older entries the
+    # journal's bounds pushed out, which no filter can find any more.
+    return {"total": len(found), "dropped": journal.dropped, "requests": [entry.to_json() for entry in shown]}
 
 
 @handlers("clearJournal")

@@ -25,7 +25,9 @@ from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.durability import GENERATORS, Durability, restore_generators
 from mockserver.engine.faults import Faults
 from mockserver.engine.issues import ApiError
+from mockserver.engine.http import BodyTimeout, ClientGone, read_body
 from mockserver.engine.journal import Journal
+from mockserver.engine.journaled import journaled
 from mockserver.engine.pack import Pack, PackContext, Store, build_store
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.spec import LoadedSpec
@@ -172,9 +174,18 @@ class MockServer:
             send = cors.with_cors(send)
         app = app or self._only_app
         if app is None:
-            await DIALECTS["fastapi"].not_found(scope["method"], scope["path"]).send(send)
+            await journaled(self._not_served, scope, receive, send, journal=self.services.journal, pack=None)
         else:
             await app(scope, receive, send)
+
+    async def _not_served(self, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
+        """The 404 for a path no pack serves, after reading what the client sent (the journal
+        shows it: a client posting to a wrong path wants to see its body there)."""
+        try:
+            await read_body(receive, self.services.settings.max_body_bytes)
+        except (ClientGone, BodyTimeout):
+            pass
+        await DIALECTS["fastapi"].not_found(scope["method"], scope["path"]).send(send)
 
     def _mount_behind_routes(self, runtimes: list[PackRuntime]) -> t.Any:
         """Give each companion's `catch_all` to its pack's app; the app of the first such pack."""

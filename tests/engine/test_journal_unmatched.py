@@ -1,0 +1,76 @@
+"""Requests no operation answers are in the journal too (marked unmatched, with what was sent),
+and the journal's counts say how many entries matched and how many the bounds pushed out."""
+
+from __future__ import annotations
+
+import typing as t
+
+from starlette.testclient import TestClient
+
+from mockserver.engine.journal import JournalLimits
+from mockserver.engine.pack import Pack
+from mockserver.engine.pipeline import Settings
+from tests.engine.conftest import make_server, tiny_pack
+
+AUTH = {"authorization": "Bearer good"}
+
+
+def _journal(client: TestClient, **params: t.Any) -> dict[str, t.Any]:
+    answer = client.get("/__mock__/journal", params=params)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _second_pack() -> Pack:
+    return tiny_pack(name="other", prefixes=("/other",))
+
+
+def test_a_path_no_pack_serves_is_journaled_as_unmatched_with_its_body() -> None:
+    with TestClient(make_server(tiny_pack(), _second_pack())) as client:
+        answer = client.post("/nowhere/at/all?x=1", json={"sent": "this"})
+        assert answer.status_code == 404
+        client.get("/tiny/items", headers=AUTH)
+        [entry] = _journal(client, unmatched="true")["requests"]
+    assert entry["pack"] is None and entry["operation_id"] is None and entry["unmatched"] is True
+    assert (entry["method"], entry["path"], entry["query"], entry["status"]) == ("POST", "/nowhere/at/all", "x=1", 404)
+    assert entry["body"] == {"sent": "this"} and entry["response_body"] == {"detail": "Not Found"}
+
+
+def test_unknown_paths_and_methods_of_a_pack_are_unmatched_and_served_ones_are_not() -> None:
+    with TestClient(make_server(tiny_pack())) as client:
+        client.get("/tiny/items", headers=AUTH)
+        client.get("/tiny/no-such-thing", headers=AUTH)
+        client.patch("/tiny/items", headers=AUTH)
+        unmatched = _journal(client, unmatched="true")
+        matched = _journal(client, unmatched="false")
+    assert [(e["method"], e["path"], e["status"]) for e in unmatched["requests"]] == [
+        ("GET", "/tiny/no-such-thing", 404), ("PATCH", "/tiny/items", 405)]
+    assert all(e["pack"] == "tiny" for e in unmatched["requests"])
+    assert [(e["operation_id"], e["unmatched"]) for e in matched["requests"]] == [("listItems", False)]
+
+
+def test_total_counts_every_match_whatever_the_limit() -> None:
+    with TestClient(make_server(tiny_pack())) as client:
+        for _ in range(5):
+            client.get("/tiny/items", headers=AUTH)
+        journal = _journal(client, limit=2)
+    assert journal["total"] == 5 and len(journal["requests"]) == 2
+    assert [e["id"] for e in journal["requests"]] == [4, 5]
+
+
+def test_dropped_counts_what_the_bounds_pushed_out_until_cleared() -> None:
+    settings = Settings(validate_responses=True, journal=JournalLimits(max_entries=3))
+    with TestClient(make_server(tiny_pack(), settings=settings)) as client:
+        for _ in range(7):
+            client.get("/tiny/items", headers=AUTH)
+        journal = _journal(client)
+        assert (journal["total"], journal["dropped"]) == (3, 4)
+        client.delete("/__mock__/journal")
+        assert _journal(client)["dropped"] == 0
+
+
+def test_the_control_plane_itself_is_not_journaled() -> None:
+    with TestClient(make_server(tiny_pack())) as client:
+        client.get("/__mock__/health")
+        client.get("/__mock__/nothing-here")
+        assert _journal(client)["total"] == 0
