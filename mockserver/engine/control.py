@@ -69,6 +69,13 @@ def import_pack_state(request: Request[t.Any]) -> dict[str, t.Any]:
     return {"packs": [runtime.name]}
 
 
+@handlers("getPackSummary")
+def get_pack_summary(request: Request[t.Any]) -> dict[str, t.Any]:
+    state = _runtime(request).state
+    with state.lock:
+        return state.summary()
+
+
 @handlers("listRequests")
 def list_requests(request: Request[t.Any]) -> dict[str, t.Any]:
     journal = request.state.services.journal
