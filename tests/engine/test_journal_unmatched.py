@@ -74,3 +74,33 @@ def test_the_control_plane_itself_is_not_journaled() -> None:
         client.get("/__mock__/health")
         client.get("/__mock__/nothing-here")
         assert _journal(client)["total"] == 0
+
+
+class _FilesBehind:
+    """A companion whose root mount serves `/tiny/page.html` and 404s anything else, as a web UI's
+    static mount does behind a real server's routes."""
+
+    mounts: dict[str, t.Any] = {}
+
+    def __init__(self, state: t.Any, options: t.Any) -> None:
+        self.catch_all = self._files
+
+    async def _files(self, scope: dict[str, t.Any], receive: t.Any, send: t.Any) -> None:
+        found = scope["path"] == "/tiny/page.html"
+        body = b"<p>page</p>" if found else b'{"detail":"Not Found"}'
+        await send({"type": "http.response.start", "status": 200 if found else 404,
+                    "headers": [(b"content-type", b"text/html" if found else b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def run(self) -> None:
+        return None
+
+
+def test_a_mount_behind_the_routes_has_its_misses_journaled_not_its_files() -> None:
+    with TestClient(make_server(tiny_pack(companion=_FilesBehind))) as client:
+        assert client.get("/tiny/page.html").text == "<p>page</p>"
+        assert client.post("/tiny/api/missing", content=b"sent").status_code == 404
+        journal = _journal(client)
+    assert [(e["method"], e["path"], e["status"], e["unmatched"]) for e in journal["requests"]] == [
+        ("POST", "/tiny/api/missing", 404, True)]
+    assert journal["requests"][0]["body"] == "sent" and journal["requests"][0]["response_body"] == {"detail": "Not Found"}
