@@ -15,7 +15,7 @@ import httpx
 import pytest
 from clients.invokeai_ui_support import launch_chromium
 from live import serve
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 pytestmark = pytest.mark.live
 
@@ -42,21 +42,31 @@ def errors() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def page(base: str, errors: list[str]) -> t.Iterator[Page]:
+def browser() -> t.Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            context = browser.new_context(viewport={"width": 1500, "height": 950})
-            context.set_default_timeout(TIMEOUT_MS)
             expect.set_options(timeout=TIMEOUT_MS)
-            page = context.new_page()
-            page.on("pageerror", lambda error: errors.append(f"uncaught exception: {error}"))
-            page.on("console", lambda message: errors.append(f"console: {message.text}")
-                    if message.type == "error" else None)
-            page.goto(base + "/__mock__/")
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+def _open(browser: Browser, url: str) -> Page:
+    context = browser.new_context(viewport={"width": 1500, "height": 950})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(base: str, browser: Browser, errors: list[str]) -> Page:
+    page = _open(browser, "about:blank")
+    page.on("pageerror", lambda error: errors.append(f"uncaught exception: {error}"))
+    page.on("console", lambda message: errors.append(f"console: {message.text}") if message.type == "error" else None)
+    page.goto(base + "/__mock__/")
+    return page
 
 
 @pytest.fixture(autouse=True)
@@ -181,3 +191,17 @@ def test_the_docs_pages_render_offline(page: Page, base: str) -> None:
     page.goto(base + "/__mock__/docs/control")
     expect(page.locator(".opblock-summary-path", has_text="/journal").first).to_be_visible()
     assert elsewhere == []
+
+
+def test_with_a_control_token_the_page_asks_for_it(browser: Browser) -> None:
+    with serve("--api", "openai_usage", "--seed", "4", env={"MOCKSERVER_CONTROL_TOKEN": "let-me-in"}) as url:
+        page = _open(browser, url + "/__mock__/")
+        expect(page.locator("#token-box")).to_be_visible()
+        expect(page.locator("#server-info")).to_have_text("connecting…")  # no data without it
+        page.fill("#token", "let-me-in")
+        page.click("#token-save")
+        expect(page.locator("#token-box")).to_be_hidden()
+        expect(page.locator("#server-info")).to_contain_text("seed 4")
+        httpx.get(url + "/v1/organization/costs", params={"start_time": 1_763_000_000}, headers=ADMIN)
+        expect(page.locator(ROWS)).to_have_count(1)
+        page.context.close()
