@@ -10,7 +10,6 @@ packages wrote the shared `__init__.py` last.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import mimetypes
 from pathlib import Path
 
@@ -28,6 +27,8 @@ class SwaggerUiMissing(RuntimeError):
 
 @functools.cache
 def folder() -> Path:
+    import importlib.metadata  # only when a docs page is first asked for (~10 ms to import)
+
     try:
         distribution = importlib.metadata.distribution(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
