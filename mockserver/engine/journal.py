@@ -10,7 +10,8 @@ revealing either; so are credential-named JSON string fields (`token`, `access_t
 ...) in the bodies kept, when an entry is shown.
 
 Every request a client sends to the mocked APIs is recorded, also those no spec operation matched
-(`unmatched`): a path under a pack's prefix it has no operation for, a pack's catch-all route, and
+(`unmatched`): a path under a pack's prefix it has no operation for, what a pack's catch-all route
+answers without finding anything to serve (Chutes: a chute and cord to invoke), and
 paths no pack serves at all (`pack` is then null), which are what a user looks for first when a
 client "gets 404 from the mock". Control-plane calls, CORS preflights, socket.io traffic and the
 pages describing the APIs (`/docs`, `/openapi.json`) are not client traffic and are not recorded.

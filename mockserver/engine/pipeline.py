@@ -99,7 +99,7 @@ class ApiApp:
                 status=0 if drop else response.status,
                 duration_ms=(time.perf_counter() - started) * 1000,
                 response_body=b"" if drop or response.stream is not None else response.body,
-                response_type=response.media_type or "", unmatched=request.operation is None)
+                response_type=response.media_type or "", unmatched=request.operation is None and request.route is None)
         if drop:
             await _drop_connection(receive, send)
         else:

@@ -104,3 +104,17 @@ def test_a_mount_behind_the_routes_has_its_misses_journaled_not_its_files() -> N
     assert [(e["method"], e["path"], e["status"], e["unmatched"]) for e in journal["requests"]] == [
         ("POST", "/tiny/api/missing", 404, True)]
     assert journal["requests"][0]["body"] == "sent" and journal["requests"][0]["response_body"] == {"detail": "Not Found"}
+
+
+def test_a_chute_invocation_through_the_catch_all_is_matched_an_unknown_path_is_not() -> None:
+    from mockserver.app import ServerConfig, build_server
+
+    key = "cpk_bbd0c6d548d393c5f96e75c454fa23d8.7eaf7622ac49569783f9dcc368efc0fc.eosfhypnXLDn8S9wPNWkPLR347A7TPdo"
+    chat = {"model": "deepseek-ai/DeepSeek-V3-0324", "messages": [{"role": "user", "content": "hi"}]}
+    with TestClient(build_server(ServerConfig(apis=["chutes"], seed=3))) as client:
+        assert client.post("/hosts/llm/v1/chat/completions", headers={"authorization": key}, json=chat).status_code == 200
+        assert client.post("/hosts/llm/v1/no-such-cord", headers={"authorization": key}, json=chat).status_code == 404
+        assert client.get("/nope").status_code == 401
+        entries = _journal(client)["requests"]
+    assert [(e["path"], e["status"], e["unmatched"]) for e in entries] == [
+        ("/v1/chat/completions", 200, False), ("/v1/no-such-cord", 404, True), ("/nope", 401, True)]
