@@ -76,7 +76,7 @@ def no_errors(errors: list[str]) -> t.Iterator[None]:
 
 
 def _row(page: Page, path: str) -> t.Any:
-    return page.locator(ROWS).filter(has=page.locator("td:nth-child(5)", has_text=path))
+    return page.locator(ROWS).filter(has=page.locator("td.path", has_text=path))
 
 
 def test_requests_appear_as_clients_make_them(page: Page, api: httpx.Client) -> None:

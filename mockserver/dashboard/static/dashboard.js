@@ -96,9 +96,10 @@ function addEntry(entry) {
   row.dataset.id = entry.id;
   const time = new Date(entry.time * 1000).toISOString().slice(11, 23);
   const path = entry.path + (entry.query ? "?" + entry.query : "");
-  const cells = [entry.id, time, entry.pack ?? "—", entry.method, path, entry.operation_id ?? "—", entry.status, entry.duration_ms];
-  for (const value of cells) row.append(element("td", value));
-  row.cells[6].className = `status-${String(entry.status)[0]}`;
+  const cells = [["id", entry.id], ["time", time], ["method", entry.method],
+                 ["status status-" + String(entry.status)[0], entry.status], ["pack", entry.pack ?? "—"],
+                 ["path", path], ["operation", entry.operation_id ?? "—"], ["ms", entry.duration_ms]];
+  for (const [name, value] of cells) row.append(element("td", value, name));
   row.addEventListener("click", () => showEntry(entry.id));
   const body = $("journal-table").tBodies[0];
   body.prepend(row);
