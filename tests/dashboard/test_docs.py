@@ -149,3 +149,14 @@ def test_the_dashboard_page_and_its_files() -> None:
             asset = client.get(f"/__mock__/ui/{name}")
             assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
         assert client.get("/__mock__/ui/other.js").status_code == 404
+
+
+def test_a_spec_served_without_a_pack_is_browsable_too() -> None:
+    from pathlib import Path
+
+    petstore = Path(__file__).parents[1] / "engine" / "data" / "petstore.yaml"
+    with TestClient(build_server(ServerConfig(spec=petstore, seed=3))) as client:
+        assert _documents(client) == ["petstore", "control"]
+        document = client.get("/__mock__/docs/petstore/openapi.json").json()
+        assert "/pets" in document["paths"] and document["servers"] == [{"url": "/api", "description": "this mock"}]
+        assert client.get("/__mock__/docs/petstore").status_code == 200
