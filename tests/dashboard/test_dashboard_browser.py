@@ -163,6 +163,18 @@ def test_a_bad_fault_says_why(page: Page, errors: list[str]) -> None:
     errors.remove("console: Failed to load resource: the server responded with a status of 400 (Bad Request)")
 
 
+def test_what_clients_send_is_shown_as_text_never_run(page: Page, api: httpx.Client) -> None:
+    """Journal entries are whatever anyone sent the mock: markup in them must stay text."""
+    attack = "<img src=x onerror=window.pwned=1>"
+    api.post("/" + attack, content=f"<script>window.pwned=2</script>{attack}", headers={"content-type": "text/html"})
+    row = _row(page, attack)
+    expect(row).to_have_count(1)
+    row.click()
+    expect(page.locator("#detail-request-body")).to_have_text(f"<script>window.pwned=2</script>{attack}")
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#journal-section img, #journal-section script").count() == 0
+
+
 def test_pack_summaries_follow_the_state_and_reset_clears_everything(page: Page, api: httpx.Client) -> None:
     chutes = page.locator('.pack[data-pack="chutes"]')
     expect(chutes.locator("dt", has_text="users")).to_have_count(1)
