@@ -19,9 +19,12 @@ handlers = Handlers()
 @handlers("getHealth")
 def get_health(request: Request[t.Any]) -> dict[str, t.Any]:
     server = request.state
+    journal = server.services.journal
     return {"status": "ok", "packs": server.describe(), "seed": server.services.seed,
             "clock": server.services.clock.describe(),
-            "uptime_seconds": round(time.time() - server.services.started_at, 3)}
+            "uptime_seconds": round(time.time() - server.services.started_at, 3),
+            "journal": {"entries": len(journal), "bytes": journal.size_bytes, "dropped": journal.dropped,
+                        "max_entries": journal.limits.max_entries, "max_bytes": journal.limits.max_bytes}}
 
 
 @handlers("listPacks")

@@ -65,6 +65,8 @@ def test_dropped_counts_what_the_bounds_pushed_out_until_cleared() -> None:
             client.get("/tiny/items", headers=AUTH)
         journal = _journal(client)
         assert (journal["total"], journal["dropped"]) == (3, 4)
+        counts = client.get("/__mock__/health").json()["journal"]
+        assert (counts["entries"], counts["dropped"], counts["max_entries"]) == (3, 4, 3) and counts["bytes"] > 0
         client.delete("/__mock__/journal")
         assert _journal(client)["dropped"] == 0
 

@@ -159,8 +159,12 @@ function showEntry(id) {
 
 async function loadHealth() {
   const health = await call("GET", "/health");
+  const journal = health.journal;
+  const megabytes = (bytes) => (bytes / 1048576).toFixed(1);
   $("server-info").textContent = `seed ${health.seed} · up ${Math.round(health.uptime_seconds)} s · ` +
-    health.packs.map((p) => p.name).join(", ");
+    health.packs.map((p) => p.name).join(", ") +
+    (journal ? ` · journal ${journal.entries} of ${journal.max_entries} entries, ` +
+               `${megabytes(journal.bytes)} of ${megabytes(journal.max_bytes)} MB` : "");
   showClock(health.clock);
   if (state.packs.length === 0) {
     state.packs = health.packs;
@@ -302,7 +306,7 @@ async function refresh(fresh) {
 function start() {
   bindControls();
   refresh(true);
-  setInterval(() => { if (!state.paused) refresh(false); }, POLL_MS);
+  setInterval(() => { if (!state.paused && !document.hidden) refresh(false); }, POLL_MS);
 }
 
 document.addEventListener("DOMContentLoaded", start);
