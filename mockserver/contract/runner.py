@@ -22,7 +22,8 @@ own check when a run starts (never at import), which does nothing for specs this
 load.
 
 Exit status: 0 when every selected operation passed (or was skipped on purpose), 1 on any failure
-or error, 2 on a usage error (bad option, unknown API or operation id, unreadable spec).
+or error, 2 when the run cannot start: a usage error (bad option, unknown API or operation id,
+unreadable spec) or a `--base-url` where nothing answers (said in one line, within seconds).
 """
 
 from __future__ import annotations
@@ -56,6 +57,17 @@ from mockserver.engine.openapi import operations
 from mockserver.engine.resources import specs_dir
 
 DEFAULT_MAX_EXAMPLES = 25
+# Headers, query parameters and body fields whose values are secrets, masked (by exact name, any
+# case) in the requests a report shows when the target is a real server: credentials, and Chutes'
+# request signature.
+SECRET_KEYS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
+               "api_key", "apikey", "x-chutes-signature", "password", "passwd", "secret", "client_secret",
+               "access_token", "refresh_token", "private_key")
+# schemathesis also masks every key *containing* one of its markers (`key`, `token`, `auth`: so
+# `api_key_ids`, `max_tokens`), and reads an empty list as "the defaults"; a NUL is in no key.
+NO_MARKER = "\x00"
+# How long the target may take to accept a connection before the run gives up on it.
+CONNECT_TIMEOUT = 3.0
 
 
 class UsageError(Exception):
@@ -181,17 +193,37 @@ def operations_of(spec: dict) -> list[SpecOperation]:
             for path, method, operation in operations(spec)]
 
 
-DESTRUCTIVE_WORDS = re.compile(r"clear|prune|reset|empty[_\-\s]?cache|delete", re.IGNORECASE)
+# Verbs that, as a whole word of an operationId or a path segment, name an operation that destroys
+# or drops something on the target: deleting, clearing, pruning, resetting, removing, cancelling
+# (someone's queued work), emptying (a cache).
+DESTRUCTIVE_VERBS = frozenset({"delete", "clear", "prune", "reset", "remove", "purge", "wipe", "erase",
+                               "destroy", "cancel", "empty"})
+# Safe methods (RFC 9110 9.2.1) only read: a GET that lists or exports never destroys anything,
+# whatever its name says.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def words(text: str) -> list[str]:
+    """The words of an identifier or path: split at anything not a letter or digit and at
+    camelCase humps (`deleteItem`, `delete_all_except_current`, `/batch/delete`), lower case."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+    return [word.lower() for word in re.split(r"[^A-Za-z0-9]+", spaced) if word]
 
 
 def destructive_reason(operation: SpecOperation) -> str | None:
+    """Why the operation is left out unless `--allow-destructive`, or None. By method first: a
+    DELETE is destructive, a safe method never is; any other method is when its operationId or a
+    segment of its path has a destructive verb as a whole word (`reset_hf_token`, `.../prune`, not
+    `style_preset`)."""
     if operation.method == "DELETE":
         return "destructive: DELETE (use --allow-destructive)"
-    for text in (operation.operation_id or "", operation.path):
-        match = DESTRUCTIVE_WORDS.search(text)
-        if match:
-            return f"destructive: {'operationId' if text == operation.operation_id else 'path'} names " \
-                   f"{match.group(0).lower()!r} (use --allow-destructive)"
+    if operation.method in SAFE_METHODS:
+        return None
+    literal_path = re.sub(r"\{[^}]*\}", "", operation.path)  # a parameter's name says nothing
+    for where, text in (("operationId", operation.operation_id or ""), ("path", literal_path)):
+        verb = next((word for word in words(text) if word in DESTRUCTIVE_VERBS), None)
+        if verb is not None:
+            return f"destructive: {operation.method} whose {where} says {verb!r} (use --allow-destructive)"
     return None
 
 
@@ -199,6 +231,14 @@ def destructive_reason(operation: SpecOperation) -> str | None:
 class Selection:
     run: list[SpecOperation]
     skipped: list[tuple[SpecOperation, str]]
+
+
+def selection_counts(selection: Selection) -> str:
+    """The counts the header states, in the footer's terms: the operations selected (the spec's,
+    less --include/--exclude), those to test, those left out on purpose."""
+    total = len(selection.run) + len(selection.skipped)
+    return (f"{total} operations selected: {len(selection.run)} to test, {len(selection.skipped)} "
+            "left out on purpose")
 
 
 def select(operations: list[SpecOperation], spec: dict, options: Options, headers: dict[str, str]) -> Selection:
@@ -277,6 +317,8 @@ def _run(options: Options) -> int:
         import schemathesis  # noqa: F401
     except ImportError:
         raise UsageError("schemathesis is not installed (pip install 'mockserver[test]')") from None
+    if base_url is not None:
+        check_reachable(base_url)
     from mockserver.contract import report as reporting
 
     credentials = _credentials(profile, base_url, headers, hotkey)
@@ -292,8 +334,9 @@ def _run(options: Options) -> int:
     result = reporting.Report(api=api, target=target, spec=str(spec_path), seed=seed,
                               max_examples=options.max_examples, stateful=options.stateful, operations=operations)
     print(f"mockserver contract: {api} ({spec_path.name}) against {target}; seed {seed}, "
-          f"{options.max_examples} examples per operation, {len(selection.run)} operations"
-          f"{', stateful' if options.stateful else ''}{', ' + credentials if credentials else ''}", file=out)
+          f"{options.max_examples} examples per operation{', stateful' if options.stateful else ''}"
+          f"{', ' + credentials if credentials else ''}", file=out)
+    print(f"  {selection_counts(selection)}", file=out)
     if options.stateful and profile.stateful_note:
         print(f"  note: {profile.stateful_note}", file=out)
     for op, reason in selection.skipped:
@@ -340,7 +383,7 @@ def _execute(schema: t.Any, result: t.Any, out: t.TextIO) -> None:
 def _print_dry_run(out: t.TextIO, profile: Profile, spec_path: Path, target: str, selection: Selection) -> None:
     print(f"mockserver contract --dry-run: {_api_name(profile, spec_path)} ({spec_path.name}) against {target}: "
           "nothing is sent.", file=out)
-    print(f"Would test {len(selection.run)} operations:", file=out)
+    print(f"{selection_counts(selection)}. Would test {len(selection.run)}:", file=out)
     for op in selection.run:
         print(f"  {op.label:<58} {op.operation_id or ''}", file=out)
     if selection.skipped:
@@ -359,6 +402,35 @@ def _base_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise UsageError(f"--base-url {url!r}: expected an http(s) URL")
     return url.rstrip("/")
+
+
+def check_reachable(base_url: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail at once, in one line, when nothing answers at `base_url`: otherwise every operation
+    would wait out its own connection errors. Any HTTP answer (a 404 too) means a server is there;
+    the probe goes as the run's requests do (the same library, proxies from the environment)."""
+    import requests
+
+    try:
+        requests.head(base_url, timeout=(timeout, timeout * 3), allow_redirects=False)
+    except requests.exceptions.ConnectTimeout:
+        raise UsageError(f"cannot reach {base_url}: no connection within {timeout:g} s") from None
+    except requests.exceptions.ConnectionError as error:
+        raise UsageError(f"cannot reach {base_url}: {_connection_problem(error)}") from None
+    except requests.exceptions.RequestException as error:
+        raise UsageError(f"cannot reach {base_url}: {type(error).__name__}") from None
+
+
+def _connection_problem(error: Exception) -> str:
+    """The root cause of a connection error in a few words (`Connection refused`, `Name or
+    service not known`), not urllib3's nested reprs."""
+    cause: BaseException = error
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = t.cast(BaseException, cause.__cause__ or cause.__context__)
+    text = str(cause)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(error))
+    if match:
+        return match.group(1).strip()
+    return text.split(": ")[-1][:120] or type(cause).__name__
 
 
 def _check_rate(rate: str) -> None:
@@ -398,7 +470,7 @@ def _credentials(profile: Profile, base_url: str | None, headers: dict[str, str]
 def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None, headers: dict[str, str],
             seed: int, selection: Selection, hotkey: t.Any) -> t.Any:
     import schemathesis
-    from schemathesis.config import ConfigError, CoveragePhaseConfig, SanitizationConfig, SchemathesisConfig
+    from schemathesis.config import ConfigError, CoveragePhaseConfig, SchemathesisConfig
 
     # The runner's own check: schemathesis's engine runs the checks of its registry (keyed by name,
     # so registering again is a no-op), and the check ignores specs the runner did not mark.
@@ -426,11 +498,10 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
                 if options.allow_destructive or method != "delete"]},
         },
         # Reports show requests as sent against the in-process mock (its credentials are public
-        # fixtures, and masking also hides parameters that merely look sensitive, which makes the
-        # curl commands wrong); against a real server, credentials are masked.
-        "output": {"sanitization": {"enabled": not in_process,
-                                    "keys-to-sanitize": [*SanitizationConfig().keys_to_sanitize,
-                                                         "x-chutes-signature"]}},
+        # fixtures); against a real server, the secrets (SECRET_KEYS, by exact name) are masked
+        # and nothing else, so the curl commands still replay (`api_key_ids=[...]` is no secret).
+        "output": {"sanitization": {"enabled": not in_process, "keys-to-sanitize": list(SECRET_KEYS),
+                                    "sensitive-markers": [NO_MARKER]}},
         "checks": {
             # Invalid input must get the dialect's validation status (400 OpenAI, 422 FastAPI) and
             # nothing else: neither another 4xx nor a 5xx (which the default list allows).
