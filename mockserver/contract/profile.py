@@ -48,6 +48,10 @@ class Profile:
       accepts (half of them, so the generated ones still get through too).
     - `unexpected_methods`: the methods the coverage phase tries on paths that do not list them
       (None: schemathesis's list; `--allow-destructive` off always leaves out DELETE).
+    - `unlisted_method`: how the API answers a method its path does not list (the coverage
+      phase's probes): what is wrong with an answer, or None. For APIs whose real server does not
+      answer them as schemathesis's unsupported_method expects (405 with an `Allow` header), which
+      the profile then turns off; the runner checks this instead.
     - `hotkey`: whether `--chutes-hotkey-seed` applies.
     - `stateful_note`: said when `--stateful` is asked for.
     """
@@ -65,6 +69,7 @@ class Profile:
     parameters: dict[str, dict] = field(default_factory=dict)
     samples: dict[str, t.Callable[[Case], None]] = field(default_factory=dict)
     unexpected_methods: tuple[str, ...] | None = None
+    unlisted_method: t.Callable[[Case, Response], str | None] | None = None
     hotkey: bool = False
     stateful_note: str | None = None
 
@@ -243,6 +248,13 @@ def _message_of(body: t.Any) -> str | None:
     error = body.get("error")
     message = error.get("message") if isinstance(error, dict) else body.get("message")
     return message if isinstance(message, str) and message else None
+
+
+def is_unlisted_method_probe(case: Case) -> bool:
+    """A coverage-phase request with a method its path does not list."""
+    data = getattr(getattr(case.meta, "phase", None), "data", None)
+    scenario = getattr(data, "scenario", None)
+    return str(getattr(scenario, "value", scenario)) == "unspecified_http_method"
 
 
 def names_a_rule(documented_401: t.Any, response: Response) -> bool:

@@ -46,6 +46,7 @@ from mockserver.contract.profile import (
     Response,
     UnknownApi,
     document_unreadable_json_bodies,
+    is_unlisted_method_probe,
     lax_valid_body,
     mark,
     pack_profile,
@@ -101,6 +102,19 @@ def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Ca
     if profile is None or case.meta is None or not case.meta.generation.mode.is_positive:
         return None
     problem = refusal_problem(profile, case, response)
+    if problem is not None:
+        raise AssertionError(problem)
+    return None
+
+
+def unlisted_method_as_documented(ctx: t.Any, response: Response, case: Case) -> bool | None:
+    """For APIs whose profile says how their server answers a method a path does not list
+    (`Profile.unlisted_method`), the coverage phase's probes get that answer. Registered with
+    schemathesis when a run starts, as the check above; does nothing for other specs."""
+    profile = profile_of_spec(case.operation.schema.raw_schema)
+    if profile is None or profile.unlisted_method is None or not is_unlisted_method_probe(case):
+        return None
+    problem = profile.unlisted_method(case, response)
     if problem is not None:
         raise AssertionError(problem)
     return None
@@ -475,6 +489,7 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
     # The runner's own check: schemathesis's engine runs the checks of its registry (keyed by name,
     # so registering again is a no-op), and the check ignores specs the runner did not mark.
     schemathesis.check(positive_data_acceptance_documented)
+    schemathesis.check(unlisted_method_as_documented)
     in_process = base_url is None
     data: dict[str, t.Any] = {
         "seed": seed,
