@@ -430,6 +430,8 @@ def check_reachable(base_url: str, timeout: float = CONNECT_TIMEOUT) -> None:
         raise UsageError(f"cannot reach {base_url}: no connection within {timeout:g} s") from None
     except requests.exceptions.ConnectionError as error:
         raise UsageError(f"cannot reach {base_url}: {_connection_problem(error)}") from None
+    except requests.exceptions.ReadTimeout:
+        return  # connected: a server is there, slow to answer a HEAD; the run will tell more
     except requests.exceptions.RequestException as error:
         raise UsageError(f"cannot reach {base_url}: {type(error).__name__}") from None
 
@@ -580,6 +582,18 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
     return schema
 
 
+def _import_numpy_first() -> None:
+    """The in-process mock shares this interpreter with hypothesis, which looks numpy up in
+    `sys.modules` while it generates (`isinstance(values, numpy.ndarray)`). A pack that imports
+    numpy lazily in a worker thread (InvokeAI's node runners, on the first graph run) would have
+    hypothesis find it half-imported: an AttributeError in the middle of a run. Imported here, in
+    full, before any thread starts."""
+    import importlib.util
+
+    if importlib.util.find_spec("numpy") is not None:
+        importlib.import_module("numpy")
+
+
 def _mock_app(profile: Profile, options: Options, seed: int) -> t.Any:
     import warnings
 
@@ -587,6 +601,7 @@ def _mock_app(profile: Profile, options: Options, seed: int) -> t.Any:
     from mockserver.app import ServerConfig, build_server
     from mockserver.engine.pipeline import Settings
 
+    _import_numpy_first()
     if options.spec is not None:
         config = ServerConfig(apis=[], spec=options.spec, spec_dialect=options.spec_dialect, seed=seed,
                               settings=Settings(validate_responses=True))
