@@ -18,8 +18,10 @@ missing_required_header, ignored_auth and the rest of the built-in checks that a
 check cannot fit an API's documented behaviour, the API's `Profile` changes it and says why: each
 pack owns its profile (`mockserver/packs/<name>/contract.py`), and this module knows no API.
 Only schemathesis's public API is used; its one global registry, of checks, gets the runner's
-own check when a run starts (never at import), which does nothing for specs this runner did not
-load.
+own two checks when a run starts (never at import): documented refusals of schema-valid requests
+(`positive_data_acceptance_documented`: a documented status, and one of the texts the operation
+documents for it) and the profile's answer to a method a path does not list
+(`unlisted_method_as_documented`). Both do nothing for specs this runner did not load.
 
 Exit status: 0 when every selected operation passed (or was skipped on purpose), 1 on any failure
 or error, 2 when the run cannot start: a usage error (bad option, unknown API or operation id,
@@ -488,8 +490,8 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
     import schemathesis
     from schemathesis.config import ConfigError, CoveragePhaseConfig, SchemathesisConfig
 
-    # The runner's own check: schemathesis's engine runs the checks of its registry (keyed by name,
-    # so registering again is a no-op), and the check ignores specs the runner did not mark.
+    # The runner's own checks: schemathesis's engine runs the checks of its registry (keyed by name,
+    # so registering again is a no-op), and they ignore specs the runner did not mark.
     schemathesis.check(positive_data_acceptance_documented)
     schemathesis.check(unlisted_method_as_documented)
     in_process = base_url is None
