@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 import orjson
 import yaml
 
-from mockserver.engine.openapi import deref, operations
+from mockserver.engine.openapi import deref, lookup, operations
 from mockserver.engine.spec_cache import CompiledDocument, InvalidSpec, cache_dir
 from mockserver.specworld.schema31 import downgrade_document
 
-FORMAT = 1  # bump when what is cached, or how it is computed, changes
+FORMAT = 2  # bump when what is cached, or how it is computed or checked, changes
 
 
 @dataclass
@@ -46,7 +46,9 @@ def load(path: Path) -> SpecDocument:
     if entry is not None:
         cached = _read(entry)
         if cached is not None and cached[1] == _fingerprint(cached[2]):
-            return t.cast(SpecDocument, cached[0])
+            document = t.cast(SpecDocument, cached[0])
+            _check_structure(document.raw, document.version)  # cheap, and never stale
+            return document
     root = _parse(data, path)
     version = _version(root, path)
     _check_structure(root, version)
@@ -142,12 +144,13 @@ class _Bundler:
 
     def __init__(self, path: Path, root: dict[str, t.Any]) -> None:
         self.root = root
+        self.root_path = path
         self.files: dict[Path, t.Any] = {path: root}
         self.placed: dict[tuple[Path, str], str] = {}
 
     def bundle(self) -> dict[str, str]:
-        (path, root), = self.files.items()
-        self._walk(root, path)
+        """Bundle in place; returns the digests of every file read (the cache entry's validity)."""
+        self._walk(self.root, self.root_path)
         return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in self.files}
 
     def _walk(self, node: t.Any, here: Path) -> None:
@@ -156,25 +159,20 @@ class _Bundler:
             current = stack.pop()
             if isinstance(current, dict):
                 ref = current.get("$ref")
-                if isinstance(ref, str) and (not ref.startswith("#") or here != self._root_path()[0]):
+                if isinstance(ref, str) and (not ref.startswith("#") or here != self.root_path):
                     current["$ref"] = self._local(ref, here)
                 stack.extend(v for k, v in current.items() if k != "$ref")
             elif isinstance(current, list):
                 stack.extend(current)
 
-    def _root_path(self) -> tuple[Path]:
-        return (next(iter(self.files)),)
-
     def _local(self, ref: str, here: Path) -> str:
         file_part, _, pointer = ref.partition("#")
         target_file = (here.parent / file_part).resolve() if file_part else here
-        if target_file == self._root_path()[0]:
+        if target_file == self.root_path:
             return "#" + pointer
         key = (target_file, pointer)
         if key not in self.placed:
             document = self._file(target_file)
-            from mockserver.engine.openapi import lookup
-
             found, target = lookup(document, "#" + pointer)
             if not found:
                 raise InvalidSpec(f"$ref {ref!r} points nowhere")
