@@ -117,7 +117,8 @@ class _CommonErrors:
                 response = (definition.get("responses") or {}).get(str(status))
                 if not isinstance(response, dict):
                     continue
-                key = response.get("$ref") if isinstance(response.get("$ref"), str) else repr(response)[:200]
+                ref = response.get("$ref")
+                key = ref if isinstance(ref, str) else repr(response)[:200]
                 counts[key] = counts.get(key, 0) + 1
                 example.setdefault(key, definition)
             self._found[status] = example[max(counts, key=counts.__getitem__)] if counts else None
