@@ -443,8 +443,10 @@ class _InProcessBackend:
         import warnings
 
         with warnings.catch_warnings():
-            # connexion imports starlette's deprecated test client at import time.
+            # connexion imports starlette's deprecated test client at import time (a
+            # StarletteDeprecationWarning, which is a UserWarning, when httpx2 is not installed).
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
             from mockserver.app import ServerConfig, build_server
             from mockserver.engine.clock import parse_instant
             from mockserver.engine.control_access import ControlAccess
