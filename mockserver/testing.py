@@ -371,6 +371,11 @@ def _api_names(apis: str | t.Iterable[str]) -> tuple[str, ...]:
     names = tuple(name.strip() for value in values for name in value.split(",") if name.strip())
     if not names:
         raise ValueError("no API pack named; give at least one (e.g. 'openai_usage')")
+    from mockserver.packs import AVAILABLE
+
+    for name in names:
+        if name not in AVAILABLE:
+            raise ValueError(f"unknown API pack {name!r}; available: {', '.join(AVAILABLE)}")
     return names
 
 
