@@ -314,18 +314,23 @@ def _state_file_problem(path: Path) -> str | None:
     blobs = path.with_name(path.name + ".blobs")
     if blobs.exists() and not blobs.is_dir():
         return f"{blobs} (where image and file bytes go) is not a folder"
-    return _unwritable(path) or (_unwritable(blobs / ".probe") if blobs.is_dir() else None)
+    # SQLite also writes PATH-wal and PATH-shm beside the file: the folder must take new files.
+    if (problem := _unwritable(path) or _unwritable(path.with_name(path.name + ".probe"))) is not None:
+        return f"cannot write: {problem}"
+    if blobs.is_dir() and (problem := _unwritable(blobs / ".mockserver-probe")) is not None:
+        return f"cannot write in {blobs} (where image and file bytes go): {problem}"
+    return None
 
 
 def _unwritable(path: Path) -> str | None:
-    """Why `path` cannot be written, found by opening it for writing (which also tells root from
-    a read-only file system); a file that did not exist is removed again."""
+    """Why `path` cannot be written, found by opening it for writing (root passes permission
+    checks, a read-only file system does not); a file this creates is removed again."""
     existed = path.exists()
     try:
         with open(path, "ab"):
             pass
     except OSError as error:
-        return f"cannot write {path}: {_reason(error)}" if path.name == ".probe" else f"cannot write: {_reason(error)}"
+        return _reason(error)
     if not existed:
         path.unlink()
     return None

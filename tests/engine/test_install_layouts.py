@@ -69,8 +69,13 @@ def _site_packages_of_prefix(prefix: Path) -> Path:
 
 @pytest.mark.parametrize("layout", ["target", "prefix"])
 def test_an_installed_mockserver_serves_every_pack(layout: str, wheel: Path, tmp_path: Path) -> None:
+    from importlib import metadata
+
+    before = metadata.distribution("mockserver")._path  # type: ignore[attr-defined]
     where = tmp_path / layout
-    _pip("install", "--no-deps", "--no-index", f"--{layout}", str(where), str(wheel))
+    # --ignore-installed: without it, `pip install --prefix` uninstalls the mockserver of the running
+    # environment (the developer's editable install) before installing into the prefix.
+    _pip("install", "--no-deps", "--no-index", "--ignore-installed", f"--{layout}", str(where), str(wheel))
     site = where if layout == "target" else _site_packages_of_prefix(where)
     assert (site / "mockserver" / "specs" / "invokeai.yaml").is_file()
     environment = {k: v for k, v in os.environ.items() if k not in ("MOCKSERVER_HOME", "MOCKSERVER_CONTROL_TOKEN")}
@@ -94,6 +99,7 @@ def test_an_installed_mockserver_serves_every_pack(layout: str, wheel: Path, tmp
         assert len(_get(f"{base}/api/v1/workflows/?category=default&per_page=100")["items"]) >= 10
         chutes = _get(f"{base}/chutes/?include_public=true&limit=100")  # public chutes come from fixtures
         assert chutes["total"] > 0
+    assert metadata.distribution("mockserver")._path == before, "the environment's own install must be untouched"
 
 
 def _get(url: str, headers: t.Mapping[str, str] | None = None) -> t.Any:
