@@ -62,7 +62,11 @@ def test_version_names_the_installed_distribution(capsys: pytest.CaptureFixture)
     assert capsys.readouterr().out.strip() == f"mockserver {metadata.version('mockserver')}"
 
 
-@pytest.mark.parametrize("command", ["serve", "contract", "drift"])
+def test_every_command_is_checked_below() -> None:
+    assert {"serve", "contract", "drift"} <= set(_command_parsers())
+
+
+@pytest.mark.parametrize("command", sorted(_command_parsers()))
 def test_every_option_has_help_that_gives_its_default(command: str) -> None:
     parser = _command_parsers()[command]
     formatter = parser._get_formatter()
