@@ -99,6 +99,10 @@ def test_an_installed_mockserver_serves_every_pack(layout: str, wheel: Path, tmp
         assert len(_get(f"{base}/api/v1/workflows/?category=default&per_page=100")["items"]) >= 10
         chutes = _get(f"{base}/chutes/?include_public=true&limit=100")  # public chutes come from fixtures
         assert chutes["total"] > 0
+        # the dashboard's page (package data) and an API's document (from the installed specs)
+        with urllib.request.urlopen(f"{base}/__mock__/", timeout=30) as page:
+            assert page.headers["content-type"].startswith("text/html") and b"<html" in page.read().lower()
+        assert _get(f"{base}/__mock__/docs/openai_usage/openapi.json")["openapi"].startswith("3.")
     assert metadata.distribution("mockserver")._path == before, "the environment's own install must be untouched"
 
 
