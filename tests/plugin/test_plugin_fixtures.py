@@ -17,9 +17,11 @@ import sys
 # pytester drops the modules an in-process run imported when the run ends. Imported here first,
 # they stay, so each run doesn't import the server again, and nothing ends up with two copies of
 # a module: httpx maps httpcore's exceptions by class, so a re-imported httpcore would make a
-# refused connection escape as a raw httpcore.ConnectError in a later test.
+# refused connection escape as a raw httpcore.ConnectError in a later test. numpy's C core cannot be
+# loaded twice in one process at all, and the server imports it lazily (deep JSON, images).
 import httpcore  # noqa: F401,E402
 import httpx  # noqa: F401,E402
+import numpy  # noqa: F401,E402
 import openai  # noqa: F401,E402
 import pytest
 
