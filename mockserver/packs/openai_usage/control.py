@@ -33,16 +33,10 @@ def add_admin_key(request: Request) -> Response:
 @handlers("listUsageEvents")
 def list_usage_events(request: Request) -> dict:
     params = request.params
-    store = request.state
     kinds = [params["kind"]] if "kind" in params else [*KINDS, "costs"]
-    start, end = params.get("start_time", 0), params.get("end_time")
-    events: list[dict] = []
-    for kind in kinds:
-        source = store.cost_events if kind == "costs" else (
-            {"kind": kind, **e} for e in store.logs[kind].to_json())
-        events.extend(e for e in source if e["time"] >= start and (end is None or e["time"] < end))
-    events.sort(key=lambda e: e["time"])
-    return {"total": len(events), "events": events[: params["limit"]]}
+    total, events = request.state.list_events(kinds, params.get("start_time", 0), params.get("end_time"),
+                                              params["limit"])
+    return {"total": total, "events": events}
 
 
 @handlers("addUsageEvents")
