@@ -83,7 +83,7 @@ class KindLog:
         dimensions, counters, combo = self.kind.dimensions, self.kind.counters, self.combo
         times = [event["time"] for event in events]
         combos = [combo(tuple(map(event.get, dimensions))) for event in events]
-        counts = [[event.get(name) or 0 for name in counters] for event in events]
+        counts = [[get(name, 0) for name in counters] for get in (event.get for event in events)]
         self.add_columns(np.array(times, np.int64), np.array(combos, np.int64),
                          np.array(counts, np.float64 if self.money else np.int64).reshape(len(events), len(counters)))
         return len(events)

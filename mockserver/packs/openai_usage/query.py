@@ -17,7 +17,8 @@ from mockserver.packs.openai_usage.kinds import COSTS
 from mockserver.packs.openai_usage.pricing import price_terms
 
 Filters = tuple[tuple[str, frozenset], ...]  # (dimension, allowed values)
-Grouped = list[list[tuple[tuple, list]]]  # per bucket: (group values, sums) in result order
+# The groups' values, and per bucket its results in the API's order as (group number, sums).
+Grouped = tuple[list[tuple], list[list[tuple[int, list]]]]
 
 
 def counted(window: Window) -> tuple[int, int]:
@@ -50,7 +51,7 @@ def cost_page(usage: t.Iterable[KindLog], direct: KindLog, window: Window, price
     values = direct.values
     fields = {"project_id": 1, "api_key_id": 2, "line_item": 3}
     if not parts:
-        return [[] for _ in range(window.count)]
+        return [], [[] for _ in range(window.count)]
     table = np.concatenate([part[0] for part in parts])  # bucket, project, api key, line item (codes)
     money = np.concatenate([part[1] for part in parts])  # amount, quantity
     if line_filter is not None:
@@ -68,18 +69,24 @@ def cost_page(usage: t.Iterable[KindLog], direct: KindLog, window: Window, price
 
 def _by_bucket(count: int, distinct: list[np.ndarray], codes: list[np.ndarray], ranks: list[np.ndarray],
                values: Values, sums: list[list]) -> Grouped:
-    """Rows (bucket, group ranks..., sums) as results per bucket, ranks turned back into values."""
-    unrank = []
-    for column_codes, rank in zip(codes, ranks):
-        present = np.unique(column_codes)
-        unrank.append({int(rank[code]): values.values[code] for code in present.tolist()})
-    out: Grouped = [[] for _ in range(count)]
-    bucket_of = distinct[0].tolist()
-    group_ranks = list(zip(*(column.tolist() for column in distinct[1:]))) if len(distinct) > 1 \
-        else [()] * len(bucket_of)
-    for bucket, ranked, row in zip(bucket_of, group_ranks, sums):
-        out[bucket].append((tuple(table[r] for table, r in zip(unrank, ranked)), row))
-    return out
+    """Rows (bucket, group ranks..., sums) as results per bucket: (group number, sums), the group
+    numbers indexing the groups' values."""
+    out: list[list[tuple[int, list]]] = [[] for _ in range(count)]
+    if len(distinct) > 1:
+        found = np.unique(np.column_stack(distinct[1:]), axis=0, return_inverse=True)
+        group_ranks, number_of_row = found[0], found[1].reshape(-1)
+        unrank = [_unranked(column_codes, rank, values) for column_codes, rank in zip(codes, ranks)]
+        groups = [tuple(table[r] for table, r in zip(unrank, ranked)) for ranked in group_ranks.tolist()]
+        numbers = number_of_row.tolist()
+    else:
+        groups, numbers = [()], [0] * len(distinct[0])
+    for bucket, number, row in zip(distinct[0].tolist(), numbers, sums):
+        out[bucket].append((number, row))
+    return groups, out
+
+
+def _unranked(codes: np.ndarray, rank: np.ndarray, values: Values) -> dict[int, t.Any]:
+    return {int(rank[code]): values.values[code] for code in np.unique(codes).tolist()}
 
 
 def _combo_filter(log: KindLog, codes: np.ndarray, filters: Filters) -> np.ndarray | None:

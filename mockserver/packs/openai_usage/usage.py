@@ -14,7 +14,8 @@ from mockserver.packs.openai_usage.store import UsageStore
 handlers = Handlers()
 
 Results = t.Callable[[UsageStore, Window, query.Filters, tuple[str, ...]], query.Grouped]
-Render = t.Callable[[UsageStore, tuple[str, ...]], t.Callable[[tuple, list], dict]]
+# (store, group fields) -> for one group's values -> its result (JSON text) from its sums
+Render = t.Callable[[UsageStore, tuple[str, ...]], t.Callable[[tuple], t.Callable[[list], str]]]
 
 
 def page(request: Request[UsageStore], kind: Kind, limits: tuple[int, int], results: Results,
@@ -29,11 +30,15 @@ def page(request: Request[UsageStore], kind: Kind, limits: tuple[int, int], resu
     group = check_group_by(params.get("group_by"), kind.dimensions)
 
     def compute() -> bytes:
-        one = render(store, group)
-        buckets = [json_bytes({"object": "bucket", "start_time": lo, "end_time": hi,
-                               "results": [one(key, sums) for key, sums in found]})
-                   for (lo, hi, _, _), found in zip(window.buckets(), results(store, window, filters, group))]
-        return b"".join((b'{"object":"page","data":[', b",".join(buckets), b'],"has_more":',
+        groups, per_bucket = results(store, window, filters, group)
+        for_group = render(store, group)
+        makers = [for_group(values) for values in groups]
+        # Results are written as JSON text by their group's template: a page may hold tens of
+        # thousands of them, and building a dict for each costs more than the sums did.
+        buckets = [f'{{"object":"bucket","start_time":{lo},"end_time":{hi},"results":['
+                   + ",".join([makers[number](sums) for number, sums in found]) + "]}"
+                   for (lo, hi, _, _), found in zip(window.buckets(), per_bucket)]
+        return b"".join((b'{"object":"page","data":[', ",".join(buckets).encode(), b'],"has_more":',
                          b"true" if window.has_more else b"false", b',"next_page":',
                          json_bytes(window.next_cursor), b"}"))
 
@@ -52,13 +57,21 @@ def _filters(kind: Kind, params: dict) -> query.Filters:
 
 
 def usage_renderer(kind: Kind) -> Render:
-    blanks = dict.fromkeys(kind.dimensions)
-
-    def for_group(store: UsageStore, group: tuple[str, ...]) -> t.Callable[[tuple, list], dict]:
-        def render(key: tuple, sums: list) -> dict:
-            return {"object": kind.object, **dict(zip(kind.counters, sums)), **blanks, **dict(zip(group, key))}
-        return render
+    def for_group(store: UsageStore, group: tuple[str, ...]) -> t.Callable[[tuple], t.Callable[[list], str]]:
+        def for_values(values: tuple) -> t.Callable[[list], str]:
+            grouped = dict(zip(group, values))
+            # {"object": ..., counters..., dimensions...}: the counters are %d slots (sums of
+            # integers), the rest is fixed for the group (a '%' in a value doubled to stay itself).
+            counters = ",".join(f'"{name}":%d' for name in kind.counters)
+            fixed = json_text({name: grouped.get(name) for name in kind.dimensions})[1:].replace("%", "%%")
+            template = f'{{"object":"{kind.object}",{counters},{fixed}'
+            return lambda sums: template % tuple(sums)
+        return for_values
     return for_group
+
+
+def json_text(value: t.Any) -> str:
+    return json_bytes(value).decode()
 
 
 def usage_results(kind: Kind) -> Results:
@@ -71,24 +84,27 @@ def cost_results(store: UsageStore, window: Window, filters: query.Filters, grou
     return query.cost_page(store.logs.values(), store.costs, window, store.prices, filters, group)
 
 
-def render_costs(store: UsageStore, group: tuple[str, ...]) -> t.Callable[[tuple, list], dict]:
+def render_costs(store: UsageStore, group: tuple[str, ...]) -> t.Callable[[tuple], t.Callable[[list], str]]:
     by_line_item = "line_item" in group
 
-    def render(key: tuple, sums: list) -> dict:
-        fields: dict[str, t.Any] = dict(zip(group, key))
+    def for_values(values: tuple) -> t.Callable[[list], str]:
+        fields: dict[str, t.Any] = dict(zip(group, values))
         line_item: t.Any = fields.get("line_item")
         unit = store.units.get(line_item) if by_line_item else None
-        return {
-            "object": COSTS.object,
-            "amount": {"value": round(sums[0], 10), "currency": "usd"},
-            "line_item": line_item,
-            "project_id": fields.get("project_id"),
-            "api_key_id": fields.get("api_key_id"),
-            # A quantity means something only in its unit, and only within one line item.
-            "quantity": round(sums[1], 6) if unit else None,
-            "quantity_unit": unit,
-        }
-    return render
+
+        def render(sums: list) -> str:
+            return json_text({
+                "object": COSTS.object,
+                "amount": {"value": round(sums[0], 10), "currency": "usd"},
+                "line_item": line_item,
+                "project_id": fields.get("project_id"),
+                "api_key_id": fields.get("api_key_id"),
+                # A quantity means something only in its unit, and only within one line item.
+                "quantity": round(sums[1], 6) if unit else None,
+                "quantity_unit": unit,
+            })
+        return render
+    return for_values
 
 
 def _usage_handler(kind: Kind) -> t.Callable[[Request], Response]:
