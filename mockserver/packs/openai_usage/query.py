@@ -118,8 +118,8 @@ def _cost_codes(log: KindLog) -> np.ndarray:
 
 
 class _Lines(t.NamedTuple):
-    start: np.ndarray  # per combo: its first line
-    count: np.ndarray  # per combo: how many lines
+    first: np.ndarray  # per combo: its first line
+    number: np.ndarray  # per combo: how many lines
     item: np.ndarray  # per line: the line item's code
     terms: np.ndarray  # lines x counters: the quantity's signed counters
     price: np.ndarray  # per line: USD per unit
@@ -152,9 +152,9 @@ def _priced(log: KindLog, window: Window, prices: dict, filters: Filters) -> tup
         return None
     (bucket, combo), sums = sum_rows([(rows.times - window.first) // window.width, rows.combos], rows.counts)
     lines = log.cached("lines", lambda: combo_lines(log, prices))
-    per_row = lines.count[combo]
+    per_row = lines.number[combo]
     row = np.repeat(np.arange(len(combo)), per_row)
-    line = lines.start[combo][row] + (np.arange(len(row)) - np.repeat(np.cumsum(per_row) - per_row, per_row))
+    line = lines.first[combo][row] + (np.arange(len(row)) - np.repeat(np.cumsum(per_row) - per_row, per_row))
     quantity = np.einsum("ij,ij->i", sums[row], lines.terms[line])
     shown = quantity > 0
     row, line, quantity = row[shown], line[shown], quantity[shown]

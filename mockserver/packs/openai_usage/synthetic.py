@@ -87,7 +87,7 @@ def _completions(spec: dict, org: dict, rng: np.random.Generator, count: int) ->
     requests = _between(rng, spec["requests"], count)
     tokens_in = requests * _between(rng, spec["input_tokens_per_request"], count)
     tokens_out = requests * _between(rng, spec["output_tokens_per_request"], count)
-    cached = np.floor(tokens_in * rng.uniform(*spec["cached_share"], size=count)).astype(np.int64)
+    cached = np.floor(tokens_in * rng.uniform(float(spec["cached_share"][0]), float(spec["cached_share"][1]), size=count)).astype(np.int64)
     audio_in = np.where(rng.random(count) < spec["audio_share"], (tokens_in * 3) // 10, 0)
     image_in = np.where(rng.random(count) < spec["image_share"], (tokens_in * 2) // 10, 0)
     audio_out = np.where(audio_in > 0, (tokens_out * 3) // 10, 0)
