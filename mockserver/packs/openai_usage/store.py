@@ -19,7 +19,7 @@ from mockserver.packs.openai_usage.eventlog import KindLog, Values
 from mockserver.packs.openai_usage.kinds import COSTS, KINDS
 from mockserver.packs.openai_usage.pricing import price_terms
 
-_CACHE_LIMIT = 2_000  # pages memoized until the next write
+_CACHE_BYTES = 64 << 20  # pages memoized until the next write, at most this much of them (a page may be MBs)
 _END = 1 << 62  # later than any event
 
 
@@ -33,6 +33,7 @@ class UsageStore(Store):
         self._fresh_logs()
         self._pages: dict[tuple, bytes] = {}
         self._pages_version = -1
+        self._pages_bytes = 0
 
     def _fresh_logs(self) -> None:
         self.values = Values()
@@ -108,12 +109,16 @@ class UsageStore(Store):
 
     def memoized_page(self, key: tuple, compute: t.Callable[[], bytes]) -> bytes:
         """A page's bytes, computed once per version of the store."""
-        if self._pages_version != self.version or len(self._pages) > _CACHE_LIMIT:
-            self._pages = {}
-            self._pages_version = self.version
-        found = self._pages.get(key)
+        version = self.version
+        found = self._pages.get(key) if self._pages_version == version else None
         if found is None:
-            found = self._pages[key] = compute()
+            found = compute()
+            if version != self.version:  # written meanwhile (another thread): not for the new version
+                return found
+            if self._pages_version != version or self._pages_bytes + len(found) > _CACHE_BYTES:
+                self._pages, self._pages_bytes, self._pages_version = {}, 0, version
+            self._pages[key] = found
+            self._pages_bytes += len(found)
         return found
 
     def list_events(self, kinds: t.Sequence[str], start: int, end: int | None, limit: int) -> tuple[int, list[dict]]:
