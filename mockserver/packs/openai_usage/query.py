@@ -145,9 +145,9 @@ def combo_lines(log: KindLog, prices: dict) -> _Lines:
 
 def _priced(log: KindLog, window: Window, prices: dict, filters: Filters) -> tuple[np.ndarray, np.ndarray] | None:
     lo, hi = counted(window)
+    rows = log.levels.rows(lo, hi, window.width)  # first: the combos are added before their events
     cost_codes = log.cached("cost_codes", lambda: _cost_codes(log))
-    keep = _cost_filter(log.values, cost_codes, filters)
-    rows = _kept(log.levels.rows(lo, hi, window.width), keep)
+    rows = _kept(rows, _cost_filter(log.values, cost_codes, filters))
     if not len(rows):
         return None
     (bucket, combo), sums = sum_rows([(rows.times - window.first) // window.width, rows.combos], rows.counts)
@@ -165,9 +165,9 @@ def _priced(log: KindLog, window: Window, prices: dict, filters: Filters) -> tup
 
 def _direct(log: KindLog, window: Window, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = counted(window)
+    rows = log.levels.rows(lo, hi, window.width)
     codes = log.codes()
-    keep = _cost_filter(log.values, codes[:, :2], filters)
-    rows = _kept(log.levels.rows(lo, hi, window.width), keep)
+    rows = _kept(rows, _cost_filter(log.values, codes[:, :2], filters))
     (bucket, combo), sums = sum_rows([(rows.times - window.first) // window.width, rows.combos], rows.counts)
     table = np.column_stack((bucket, codes[combo]))  # COSTS.dimensions: project, api key, line item
     assert COSTS.dimensions == ("project_id", "api_key_id", "line_item")
