@@ -31,13 +31,29 @@ def usage_page(log: KindLog, window: Window, filters: Filters, group: tuple[str,
     rows = log.levels.rows(lo, hi, window.width)
     codes = log.codes()
     rows = _kept(rows, _combo_filter(log, codes, filters))
-    buckets = (rows.times - window.first) // window.width
+    groups, group_of_combo = _combo_groups(log, codes, group)
+    key = (rows.times - window.first) // window.width * max(1, len(groups)) + group_of_combo[rows.combos]
+    (distinct,), sums = sum_rows([key], rows.counts)
+    per_bucket: list[list[tuple[int, list]]] = [[] for _ in range(window.count)]
+    buckets, numbers = np.divmod(distinct, max(1, len(groups)))
+    for bucket, number, row in zip(buckets.tolist(), numbers.tolist(), sums.tolist()):
+        per_bucket[bucket].append((number, row))
+    return groups, per_bucket
+
+
+def _combo_groups(log: KindLog, codes: np.ndarray, group: tuple[str, ...]) -> tuple[list[tuple], np.ndarray]:
+    """The groups' values in the API's order, and each combo's group number: worked out over the
+    combos (hundreds), not the rows."""
+    if not group:
+        return [()], np.zeros(len(log.combos), np.int64)
     columns = [log.kind.dimensions.index(name) for name in group]
-    ranks = [log.values.ranks(codes[:, column]) for column in columns]
-    keys = [buckets, *(rank[codes[rows.combos, column]] for rank, column in zip(ranks, columns))]
-    distinct, sums = sum_rows(keys, rows.counts)
-    return _by_bucket(window.count, distinct, [codes[:, column] for column in columns], ranks, log.values,
-                      sums.tolist())
+    ranks = np.column_stack([log.values.ranks(codes[:, column])[codes[:, column]] for column in columns])
+    ordered, group_of_combo = np.unique(ranks, axis=0, return_inverse=True)
+    first_combo = np.zeros(len(ordered), np.int64)
+    first_combo[group_of_combo.reshape(-1)[::-1]] = np.arange(len(log.combos))[::-1]
+    groups = [tuple(log.values.values[code] for code in codes[combo, columns].tolist())
+              for combo in first_combo.tolist()]
+    return groups, group_of_combo.reshape(-1)
 
 
 def cost_page(usage: t.Iterable[KindLog], direct: KindLog, window: Window, prices: dict, filters: Filters,
