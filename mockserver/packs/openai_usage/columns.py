@@ -31,35 +31,60 @@ _FAN = 4  # runs merged at once
 @dataclass(frozen=True, slots=True)
 class Run:
     """Rows sorted by time: `times` (int64 seconds; a bucket's start above level 1), `combos`
-    (int32), `counts` (rows x counters, integers, or floats for money)."""
+    (int32), `counts` (rows x counters, integers, or floats for money). Counters that are 0 in
+    every row of a run are left out (events often carry a few of completions' 15): `columns` then
+    names the counters kept, out of `width`; `dense()` gives them all."""
 
     times: np.ndarray
     combos: np.ndarray
     counts: np.ndarray
+    columns: tuple[int, ...] | None = None  # None: every counter
+    width: int = 0
 
     def __len__(self) -> int:
         return len(self.times)
 
     def between(self, lo: int, hi: int) -> "Run":
         first, last = np.searchsorted(self.times, (lo, hi))
-        return Run(self.times[first:last], self.combos[first:last], self.counts[first:last])
+        return Run(self.times[first:last], self.combos[first:last], self.counts[first:last], self.columns,
+                   self.width)
+
+    def dense(self) -> np.ndarray:
+        if self.columns is None:
+            return self.counts
+        out = np.zeros((len(self), self.width), self.counts.dtype)
+        out[:, list(self.columns)] = self.counts
+        return out
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, times=self.times, combos=self.combos, counts=self.counts)
+        columns = np.arange(self.counts.shape[1]) if self.columns is None else np.array(self.columns, np.int64)
+        np.savez(buffer, times=self.times, combos=self.combos, counts=self.counts, columns=columns,
+                 width=np.array(self.width if self.columns is not None else self.counts.shape[1]))
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "Run":
         with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
-            return cls(arrays["times"], arrays["combos"], arrays["counts"])
+            width = int(arrays["width"])
+            columns = tuple(arrays["columns"].tolist())
+            return cls(arrays["times"], arrays["combos"], arrays["counts"],
+                       None if columns == tuple(range(width)) else columns, width)
 
 
 def sorted_run(times: np.ndarray, combos: np.ndarray, counts: np.ndarray) -> Run:
-    """A run of events in any order; events of the same second keep their order."""
+    """A run of events in any order (every counter given); events of the same second keep their order."""
     order = np.argsort(times, kind="stable")
-    return Run(np.ascontiguousarray(times[order], np.int64), combos[order].astype(np.int32),
-               narrow(counts[order]))
+    kept, columns = _without_zero_columns(counts[order])
+    return Run(np.ascontiguousarray(times[order], np.int64), combos[order].astype(np.int32), kept, columns,
+               counts.shape[1])
+
+
+def _without_zero_columns(counts: np.ndarray) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    used = np.flatnonzero(counts.any(axis=0))
+    if len(used) == counts.shape[1]:
+        return narrow(counts), None
+    return narrow(counts[:, used]), tuple(used.tolist())
 
 
 def narrow(counts: np.ndarray) -> np.ndarray:
@@ -108,10 +133,10 @@ def _sums(ordered: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def rolled_up(run: Run, level: int) -> Run:
     """`run` summed per (bucket of `level` seconds, combo)."""
-    return _summed(run.times // level, run.combos, run.counts, level)
+    return _summed(run.times // level, run.combos, run, level)
 
 
-def _summed(buckets: np.ndarray, combos: np.ndarray, counts: np.ndarray, level: int) -> Run:
+def _summed(buckets: np.ndarray, combos: np.ndarray, like: Run, level: int) -> Run:
     """Rows summed per (bucket number, combo), sorted: one int64 key per row, so one sort (a
     merge of sorted runs costs about a pass: the stable sort finds the runs)."""
     if len(combos) and int(combos.max()) >= 1 << _COMBO_BITS:
@@ -125,7 +150,24 @@ def _summed(buckets: np.ndarray, combos: np.ndarray, counts: np.ndarray, level: 
     starts = np.flatnonzero(change)
     distinct = key[starts]
     return Run((distinct >> _COMBO_BITS) * level, (distinct & ((1 << _COMBO_BITS) - 1)).astype(np.int32),
-               narrow(_sums(counts[order], starts)))
+               narrow(_sums(like.counts[order], starts)), like.columns, like.width)
+
+
+def _same_columns(runs: list[Run]) -> tuple[np.ndarray, tuple[int, ...] | None, int]:
+    """The runs' counts, one after the other, over the union of the counters they keep."""
+    width = max(run.width or run.counts.shape[1] for run in runs)
+    if all(run.columns == runs[0].columns for run in runs):
+        return np.concatenate([run.counts for run in runs]), runs[0].columns, width
+    union = sorted({column for run in runs for column in (range(width) if run.columns is None else run.columns)})
+    parts = []
+    for run in runs:
+        if run.columns is not None and list(run.columns) == union:
+            parts.append(run.counts)
+            continue
+        part = np.zeros((len(run), len(union)), run.counts.dtype)
+        part[:, [union.index(column) for column in (range(width) if run.columns is None else run.columns)]] = run.counts
+        parts.append(part)
+    return np.concatenate(parts), None if len(union) == width else tuple(union), width
 
 
 class RunSet:
@@ -157,10 +199,11 @@ class RunSet:
         """Runs (oldest first) as one: events of the same second keep their order."""
         times = np.concatenate([run.times for run in runs])
         combos = np.concatenate([run.combos for run in runs])
-        counts = np.concatenate([run.counts for run in runs])
+        merged = Run(times, combos, *_same_columns(runs))
         if self.level == 1:
-            return sorted_run(times, combos, counts)
-        return _summed(times // self.level, combos, counts, self.level)
+            order = np.argsort(times, kind="stable")
+            return Run(times[order], combos[order], narrow(merged.counts[order]), merged.columns, merged.width)
+        return _summed(times // self.level, combos, merged, self.level)
 
     def _append(self, run: Run) -> None:
         self.runs.append(run)
@@ -211,6 +254,6 @@ class Levels:
         if not parts:
             return Run(np.empty(0, np.int64), np.empty(0, np.int32), np.empty((0, self.counters), self.dtype))
         if len(parts) == 1:
-            return parts[0]
-        counts = np.concatenate([wide(part.counts) for part in parts])
+            return Run(parts[0].times, parts[0].combos, parts[0].dense())
+        counts = np.concatenate([wide(part.dense()) for part in parts])
         return Run(np.concatenate([p.times for p in parts]), np.concatenate([p.combos for p in parts]), counts)

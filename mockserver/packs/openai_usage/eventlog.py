@@ -110,8 +110,8 @@ class KindLog:
     def events_between(self, lo: int, hi: int, limit: int | None = None) -> list[dict]:
         """The events in [lo, hi), oldest first (same second: in the order they were added)."""
         parts = self.levels.events.between(lo, hi)
-        if limit is not None:
-            parts = [Run(p.times[:limit], p.combos[:limit], p.counts[:limit]) for p in parts]
+        parts = [Run(p.times[:limit], p.combos[:limit], Run(p.times[:limit], p.combos[:limit], p.counts[:limit],
+                                                              p.columns, p.width).dense()) for p in parts]
         if not parts:
             return []
         times = np.concatenate([p.times for p in parts])

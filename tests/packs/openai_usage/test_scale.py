@@ -125,3 +125,22 @@ def test_events_added_in_many_batches_then_saved_and_loaded_answer_as_the_oracle
             assert check_usage(api, KINDS[kind], query, events) == pages[str(query)]
         assert api.usage("costs", {"start_time": CLOCK - 3 * DAY, "group_by": ["line_item", "project_id"]}).content \
             == costs
+
+
+def test_batches_that_leave_counters_out_merge_with_batches_that_give_them(empty: UsageApi) -> None:
+    """Runs keep only the counters some event of theirs has; merged runs line their counters up."""
+    events: list[dict] = []
+    for index in range(9):  # nine batches: runs merge four at a time at every level
+        added = [{"kind": "completions", "time": CLOCK - 2 * HOUR + index * 60 + n, "model": "gpt-4o"}
+                 for n in range(3)]  # every counter left out: a run without any counter column
+        if index % 2:
+            added[0]["input_tokens"] = 5 + index
+        if index % 3 == 0:
+            added[1]["num_model_requests"] = 2
+        empty.add(added)
+        events.extend(added)
+    for width in ("1m", "1h", "1d"):
+        check_usage(empty, KINDS["completions"], Query(width, CLOCK - 3 * HOUR + 1, None, 1440 if width == "1m"
+                                                       else 168 if width == "1h" else 31, {}, ["model"]), events)
+    counters = dict.fromkeys(KINDS["completions"].counters, 0)  # listed with every counter
+    assert all_events(empty, "completions") == [{**counters, **event} for event in events]  # added in time order
