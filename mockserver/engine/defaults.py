@@ -18,7 +18,9 @@ def fill_defaults(value: t.Any, schema: dict[str, t.Any], schemas: dict[str, t.A
 
 # id(schema) -> (schema, whether a value of it can gain a default anywhere): a body of 10,000
 # objects whose schema has no default at all is then left as it is instead of walked field by field.
+# Bounded: it keeps the schemas it names alive, and a test session loads specs again and again.
 _MAY_FILL: dict[int, tuple[t.Any, bool]] = {}
+_MAY_FILL_LIMIT = 20_000
 
 
 def _may_fill(schema: dict[str, t.Any], schemas: dict[str, t.Any], busy: frozenset[int] = frozenset()) -> bool:
@@ -37,6 +39,8 @@ def _may_fill(schema: dict[str, t.Any], schemas: dict[str, t.Any], busy: frozens
     if "items" in schema:
         parts.append(_resolve(schema["items"], schemas))
     found = any("default" in prop for prop in properties) or any(_may_fill(part, schemas, busy) for part in parts)
+    if len(_MAY_FILL) >= _MAY_FILL_LIMIT:
+        _MAY_FILL.clear()
     _MAY_FILL[key] = (schema, found)
     return found
 
