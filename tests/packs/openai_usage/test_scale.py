@@ -144,3 +144,17 @@ def test_batches_that_leave_counters_out_merge_with_batches_that_give_them(empty
                                                        else 168 if width == "1h" else 31, {}, ["model"]), events)
     counters = dict.fromkeys(KINDS["completions"].counters, 0)  # listed with every counter
     assert all_events(empty, "completions") == [{**counters, **event} for event in events]  # added in time order
+
+
+def test_a_state_file_from_before_the_columns_loads_its_day_rows(api: UsageApi) -> None:
+    """Its usage was a row per kind and day of [time, dimensions, counters]; costs rows were derived."""
+    kind = KINDS["embeddings"]
+    store = api.client.app.runtimes["openai_usage"].new_store()
+    store.load_records({"admin_keys": [{"id": "k", "name": "", "value": "sk-admin-old-state"}], "cost_events": [],
+                        "units": {}, "events": [
+                            {"kind": "embeddings", "rows": [[CLOCK - 50, ["proj_a", None, "key_1", "m"], [30, 2]]]},
+                            {"kind": "costs", "rows": [[CLOCK - 50, ["proj_a", "key_1", "m"], [0.5, 30.0]]]}]})
+    assert store.list_events(["embeddings", "costs"], 0, None, 10) == (1, [{
+        "kind": "embeddings", "time": CLOCK - 50, **dict(zip(kind.dimensions, ["proj_a", None, "key_1", "m"])),
+        **dict(zip(kind.counters, [30, 2]))}])
+    assert list(store.admin_keys) == ["sk-admin-old-state"]
