@@ -112,7 +112,7 @@ def _archive(name: str) -> bytes:
     """The bytes of a bulk download the baseline made (taken out: it is put back before every case)."""
     store = app.runtimes[PACK].state
     with store.lock:
-        data = store.bulk_downloads.take(name, store.clock.now())
+        data = store.gallery.bulk_downloads.take(name, store.runtime.clock.now())
     assert data is not None, name
     return data
 
@@ -253,8 +253,8 @@ def restore(world: str = "running", *, force: bool = False) -> None:
         _loaded = (world, runtime.state, runtime.state.version)
     store = runtime.state
     with store.lock:
-        store.bulk_downloads = BulkDownloads()
-        store.bulk_downloads.add(BULK_ITEM, BULK_ZIP, store.clock.now())
+        store.gallery.bulk_downloads = BulkDownloads()
+        store.gallery.bulk_downloads.add(BULK_ITEM, BULK_ZIP, store.runtime.clock.now())
 
 
 # -- the spec as schemathesis sees it --------------------------------------------------------------

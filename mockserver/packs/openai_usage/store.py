@@ -144,6 +144,13 @@ class UsageStore(Store):
         return {"admin_keys": list(self.admin_keys.values()), "events": events,
                 "cost_events": list(self.cost_events)}
 
+    def summary(self) -> dict:
+        """Events by kind rather than the column records the state database keeps."""
+        return {"admin_keys": len(self.admin_keys), "projects": len(self.organization.get("projects", [])),
+                "users": len(self.organization.get("users", [])),
+                "usage_events": {name: len(log) for name, log in self.logs.items() if len(log)},
+                "cost_events": len(self.cost_events)}
+
     def load(self, data: dict) -> None:
         """Replace everything with an export (called on a fresh store)."""
         with self.lock:
