@@ -44,7 +44,7 @@ def build_server(config: ServerConfig) -> MockServer:
                         journal=Journal(config.settings.journal))
     packs = _selected_packs(config, seed)
     _check_options_have_their_pack(config.pack_options, packs)
-    runtimes = [_runtime(pack, services) for pack in packs]
+    runtimes = [_runtime(pack, services, config.pack_options) for pack in packs]
     server_ref: dict[str, MockServer] = {}
     control_app = _control_app(runtimes, services, lambda: server_ref["server"])
     server = MockServer(runtimes, services, control_app, state_file=config.state_file,
@@ -82,10 +82,11 @@ def _operation_name(operation_id: str | None, method: str, template: str) -> str
     return operation_id or synthesized_operation_id(method, template)
 
 
-def _runtime(pack: Pack, services: Services) -> PackRuntime:
+def _runtime(pack: Pack, services: Services, options: t.Mapping[str, t.Any]) -> PackRuntime:
     assert pack.spec_path is not None  # Pack.__post_init__ fills it in
     spec = load_spec(pack.spec_path, pack.handlers.resolve, name_operation=_operation_name)
-    context = PackContext(pack.name, services.seed, services.clock, pack.fixtures)
+    context = PackContext(pack.name, services.seed, services.clock, pack.fixtures,
+                          options={option.dest: options.get(option.dest) for option in pack.options})
     runtime = PackRuntime(pack, spec, context, build_store(pack, context))
     runtime.app = ApiApp(
         pack.name, spec.operations, DIALECTS[pack.dialect],
