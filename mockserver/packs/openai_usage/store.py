@@ -38,7 +38,7 @@ class EventLog:
         self.counts.insert(index, counts)
 
     def extend_sorted(self, rows: t.Iterable[tuple[int, tuple, tuple]]) -> None:
-        merged = sorted([*zip(self.times, self.dims, self.counts), *rows], key=lambda row: row[0])
+        merged = sorted([*zip(self.times, self.dims, self.counts, strict=True), *rows], key=lambda row: row[0])
         self.times = [row[0] for row in merged]
         self.dims = [row[1] for row in merged]
         self.counts = [row[2] for row in merged]
@@ -65,8 +65,8 @@ class EventLog:
 
     def to_json(self) -> list[dict]:
         names = self.kind.dimensions + self.kind.counters
-        return [{"time": time, **dict(zip(names, dims + counts))}
-                for time, dims, counts in zip(self.times, self.dims, self.counts)]
+        return [{"time": time, **dict(zip(names, dims + counts, strict=True))}
+                for time, dims, counts in zip(self.times, self.dims, self.counts, strict=True)]
 
     def __len__(self) -> int:
         return len(self.times)
@@ -139,7 +139,7 @@ class UsageStore(Store):
     def _priced(self, kind: Kind, row: tuple[int, tuple, tuple]) -> list[tuple[int, tuple, tuple]]:
         """The cost line items one usage event incurs, from the price table."""
         time, dims, counts = row
-        fields = dict(zip(kind.dimensions, dims)) | dict(zip(kind.counters, counts))
+        fields = dict(zip(kind.dimensions, dims, strict=True)) | dict(zip(kind.counters, counts, strict=True))
         rows = []
         for line_item, quantity, unit, unit_price in price_lines(kind.name, fields, self.prices):
             if quantity <= 0:

@@ -50,7 +50,7 @@ def usage_renderer(kind: Kind) -> t.Callable[[tuple[str, ...]], t.Callable[[tupl
 
     def for_group(group: tuple[str, ...]) -> t.Callable[[tuple, list], dict]:
         def render(key: tuple, sums: list) -> dict:
-            return {"object": kind.object, **dict(zip(kind.counters, sums)), **blanks, **dict(zip(group, key))}
+            return {"object": kind.object, **dict(zip(kind.counters, sums, strict=True)), **blanks, **dict(zip(group, key, strict=True))}
         return render
     return for_group
 
@@ -60,7 +60,7 @@ def costs_renderer(store: UsageStore) -> t.Callable[[tuple[str, ...]], t.Callabl
         by_line_item = "line_item" in group
 
         def render(key: tuple, sums: list) -> dict:
-            fields: dict[str, t.Any] = dict(zip(group, key))
+            fields: dict[str, t.Any] = dict(zip(group, key, strict=True))
             line_item: t.Any = fields.get("line_item")
             unit = store.units.get(line_item) if by_line_item else None
             return {
