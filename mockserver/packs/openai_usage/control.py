@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 from mockserver.packs.openai_usage.kinds import COSTS, KINDS
 
+if t.TYPE_CHECKING:
+    from mockserver.packs.openai_usage.store import UsageStore
+
 handlers = Handlers()
 
 
 @handlers("getOrganization")
-def get_organization(request: Request) -> dict:
+def get_organization(request: Request[UsageStore]) -> dict:
     organization = request.state.organization
     return {k: v for k, v in organization.items() if k != "admin_keys"}
 
 
 @handlers("listAdminKeys")
-def list_admin_keys(request: Request) -> list:
+def list_admin_keys(request: Request[UsageStore]) -> list:
     return list(request.state.admin_keys.values())
 
 
 @handlers("addAdminKey")
-def add_admin_key(request: Request) -> Response:
+def add_admin_key(request: Request[UsageStore]) -> Response:
     store = request.state
     value = request.body["value"]
     key = {"id": f"key_admin_{len(store.admin_keys) + 1}", "name": request.body.get("name", ""), "value": value}
@@ -31,7 +36,7 @@ def add_admin_key(request: Request) -> Response:
 
 
 @handlers("listUsageEvents")
-def list_usage_events(request: Request) -> dict:
+def list_usage_events(request: Request[UsageStore]) -> dict:
     params = request.params
     store = request.state
     kinds = [params["kind"]] if "kind" in params else [*KINDS, "costs"]
@@ -46,7 +51,7 @@ def list_usage_events(request: Request) -> dict:
 
 
 @handlers("addUsageEvents")
-def add_usage_events(request: Request) -> Response:
+def add_usage_events(request: Request[UsageStore]) -> Response:
     events = request.body["events"]
     for index, event in enumerate(events):
         _check_event(index, event)
@@ -55,7 +60,7 @@ def add_usage_events(request: Request) -> Response:
 
 
 @handlers("clearUsageEvents")
-def clear_usage_events(request: Request) -> Response:
+def clear_usage_events(request: Request[UsageStore]) -> Response:
     request.state.clear_events()
     return Response.empty(204)
 

@@ -13,10 +13,10 @@ from mockserver.packs.openai_usage.store import EventLog, UsageStore
 handlers = Handlers()
 
 
-def page(request: Request, kind: Kind, log: EventLog, limits: tuple[int, int],
+def page(request: Request[UsageStore], kind: Kind, log: EventLog, limits: tuple[int, int],
          render: t.Callable[[tuple[str, ...]], t.Callable[[tuple, list], dict]]) -> Response:
     params = request.params
-    store: UsageStore = request.state
+    store = request.state
     width = params.get("bucket_width", "1d")
     window = page_window(start=params["start_time"], end=params.get("end_time"), now=store.clock.now(),
                          width_name=width, limit=params.get("limit"), page=params.get("page"),
@@ -77,10 +77,10 @@ def costs_renderer(store: UsageStore) -> t.Callable[[tuple[str, ...]], t.Callabl
     return for_group
 
 
-def _usage_handler(kind: Kind) -> t.Callable[[Request], Response]:
+def _usage_handler(kind: Kind) -> t.Callable[[Request[UsageStore]], Response]:
     renderer = usage_renderer(kind)
 
-    def handle(request: Request) -> Response:
+    def handle(request: Request[UsageStore]) -> Response:
         return page(request, kind, request.state.logs[kind.name], LIMITS[request.params.get("bucket_width", "1d")],
                     renderer)
     handle.__name__ = kind.name
@@ -99,7 +99,7 @@ def all_handlers() -> Handlers:
 
 
 @handlers(COSTS.operation_id)
-def costs(request: Request) -> Response:
+def costs(request: Request[UsageStore]) -> Response:
     """GET /organization/costs: line items per day, from usage priced by the fixtures' table."""
-    store: UsageStore = request.state
+    store = request.state
     return page(request, COSTS, store.costs, COSTS_LIMITS, costs_renderer(store))
