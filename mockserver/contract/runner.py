@@ -27,6 +27,7 @@ or error, 2 on a usage error (bad option, unknown API or operation id, unreadabl
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import re
@@ -92,6 +93,28 @@ def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Ca
     if problem is not None:
         raise AssertionError(problem)
     return None
+
+
+@contextlib.contextmanager
+def _runner_check() -> t.Iterator[None]:
+    """The runner's own check, in schemathesis's check registry for the length of one run.
+
+    schemathesis's engine runs the checks of that registry, and it is process-wide: every schema
+    in the process, a test suite's own schemathesis tests included, reads its checks from it. Left
+    registered after a run, the check would judge (and fail) their cases by this runner's rules.
+    A run inside another run (none today) finds it registered and leaves it to the outer one."""
+    import schemathesis
+    from schemathesis.checks import CHECKS
+
+    name = positive_data_acceptance_documented.__name__
+    if name in CHECKS.get_all_names():
+        yield
+        return
+    schemathesis.check(positive_data_acceptance_documented)
+    try:
+        yield
+    finally:
+        CHECKS.unregister(name)
 
 
 def _lax_cases_are_valid(ctx: t.Any, case: Case, response: Response) -> None:
@@ -324,17 +347,18 @@ def _execute(schema: t.Any, result: t.Any, out: t.TextIO) -> None:
     from mockserver.contract import report as reporting
 
     collector = reporting.Collector(result)
-    stream = from_schema(schema).execute()
-    try:
-        for event in stream:
-            for kind, op in collector.handle(event):
-                print(reporting.progress_line(kind, op), file=out, flush=True)
-            if isinstance(event, events.PhaseStarted) and event.phase.name == PhaseName.STATEFUL_TESTING \
-                    and event.phase.is_enabled:
-                print("  stateful phase (OpenAPI links):", file=out, flush=True)
-    except KeyboardInterrupt:
-        stream.stop()
-        result.run_errors.append("interrupted")
+    with _runner_check():
+        stream = from_schema(schema).execute()
+        try:
+            for event in stream:
+                for kind, op in collector.handle(event):
+                    print(reporting.progress_line(kind, op), file=out, flush=True)
+                if isinstance(event, events.PhaseStarted) and event.phase.name == PhaseName.STATEFUL_TESTING \
+                        and event.phase.is_enabled:
+                    print("  stateful phase (OpenAPI links):", file=out, flush=True)
+        except KeyboardInterrupt:
+            stream.stop()
+            result.run_errors.append("interrupted")
 
 
 def _print_dry_run(out: t.TextIO, profile: Profile, spec_path: Path, target: str, selection: Selection) -> None:
@@ -400,9 +424,6 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
     import schemathesis
     from schemathesis.config import ConfigError, CoveragePhaseConfig, SanitizationConfig, SchemathesisConfig
 
-    # The runner's own check: schemathesis's engine runs the checks of its registry (keyed by name,
-    # so registering again is a no-op), and the check ignores specs the runner did not mark.
-    schemathesis.check(positive_data_acceptance_documented)
     in_process = base_url is None
     data: dict[str, t.Any] = {
         "seed": seed,
