@@ -108,3 +108,29 @@ def test_a_query_value_that_is_valid_text_is_not_negative() -> None:
     assert not query_valid_as_sent(query_case({"tags": {"a": 1}, "page": 1}))
     assert not query_valid_as_sent(query_case({"tags": "x"}))  # the required page is missing
     assert not query_valid_as_sent(query_case({"tags": 1, "page": 1}, negative=("query", "body")))
+
+
+def test_a_run_leaves_its_check_out_of_the_registry() -> None:
+    """schemathesis's check registry is process-wide: the runner's check is in it while a run
+    judges cases, and gone after, so other schemathesis tests in the process are not judged by it."""
+    import io
+
+    from schemathesis.checks import CHECKS
+
+    from mockserver.contract import runner
+
+    seen: list[bool] = []
+    judge = runner.positive_data_acceptance_documented
+
+    def spy(ctx: t.Any, response: t.Any, case: t.Any) -> bool | None:
+        seen.append(True)
+        return judge(ctx, response, case)
+
+    spy.__name__ = judge.__name__
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "positive_data_acceptance_documented", spy)
+        status = runner.run(runner.Options(api="openai_usage", max_examples=1, seed=1, include=["usage-costs"],
+                                           out=io.StringIO()))
+    assert status == 0
+    assert seen  # it judged the run's cases
+    assert judge.__name__ not in CHECKS.get_all_names()
