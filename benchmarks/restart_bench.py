@@ -55,7 +55,7 @@ def build_state(path: Path) -> tuple[float, float, float, float]:
     from mockserver.app import ServerConfig, build_server
 
     server = build_server(ServerConfig(apis=["invokeai"], seed=1, state_file=path))
-    store = server.runtimes["invokeai"].state
+    store = server.runtimes["invokeai"].state.gallery
     for _ in range(IMAGES):
         store.add_image(os.urandom(IMAGE_BYTES), 64, 64, category="general", is_intermediate=False)
     started = time.perf_counter()
@@ -88,7 +88,7 @@ def load_in_process(path: Path) -> float:
     server.durability = Durability(StateDatabase(path), server.runtimes, server.services.clock)
     server.load_state_file()
     elapsed = time.perf_counter() - started
-    assert len(server.runtimes["invokeai"].state.images) >= IMAGES
+    assert len(server.runtimes["invokeai"].state.gallery.images) >= IMAGES
     server.durability.close()
     return elapsed
 

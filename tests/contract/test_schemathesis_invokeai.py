@@ -108,7 +108,7 @@ def _archive(app: t.Any, name: str) -> bytes:
     """The bytes of a bulk download the baseline made (taken out: it is put back before every case)."""
     store = app.runtimes[PACK].state
     with store.lock:
-        data = store.bulk_downloads.take(name, store.clock.now())
+        data = store.gallery.bulk_downloads.take(name, store.runtime.clock.now())
     assert data is not None, name
     return data
 
@@ -405,8 +405,8 @@ class World:
             self._loaded = (world, runtime.state, runtime.state.version)
         store = runtime.state
         with store.lock:
-            store.bulk_downloads = BulkDownloads()
-            store.bulk_downloads.add(*self.bulk_download, store.clock.now())
+            store.gallery.bulk_downloads = BulkDownloads()
+            store.gallery.bulk_downloads.add(*self.bulk_download, store.runtime.clock.now())
 
 
 @pytest.fixture(scope="module")

@@ -348,7 +348,8 @@ def test_changes_no_request_waits_for_are_saved_by_the_periodic_commit(tmp_path:
     path = tmp_path / "state.db"
     server = _invokeai(path)
     with TestClient(server):
-        server.runtimes["invokeai"].state.add_board("made in the background", False)  # as the queue runner would
+        # as the queue runner would
+        server.runtimes["invokeai"].state.gallery.add_board("made in the background", False)
         for _ in range(600):
             if any(b["board_name"] == "made in the background"
                    for b in _saved(path).get("invokeai", {}).get("boards", [])):

@@ -68,6 +68,15 @@ def test_journal_entries_are_typed_and_filterable(mock: MockServerHandle, http: 
     assert mock.requests() == []
 
 
+def test_unmatched_requests_are_found_by_the_helper(mock: MockServerHandle, http: httpx.Client) -> None:
+    assert costs(http).status_code == 200
+    assert http.get("/v1/organization/nowhere").status_code == 404
+    assert http.post("/no/pack/here", json={"x": 1}).status_code in (401, 404)  # Chutes' catch-all answers
+    unmatched = mock.requests(unmatched=True)
+    assert [(r.path, r.unmatched) for r in unmatched] == [("/v1/organization/nowhere", True), ("/no/pack/here", True)]
+    assert [r.operation_id for r in mock.requests(unmatched=False)] == ["usage-costs"]
+
+
 def test_json_bodies_are_recorded_parsed(mock: MockServerHandle) -> None:
     with mock.client() as client:
         client.post("/chutes/", json={"name": "x"})  # refused (no credentials), recorded all the same

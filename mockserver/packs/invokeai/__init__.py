@@ -1,6 +1,6 @@
 """InvokeAI 6.8 (the image-generation server's REST API): gallery, boards, workflows, style
 presets, app info, client state and utilities, the session queue, models and downloads, all in
-one store and handler registry."""
+one store (`store.py`: gallery, library, runtime, session queue, models) and handler registry."""
 
 from __future__ import annotations
 

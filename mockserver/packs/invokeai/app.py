@@ -13,68 +13,68 @@ handlers = Handlers()
 
 
 @handlers("app_version")
-def app_version(request: Request) -> dict:
-    store: InvokeStore = request.state
-    return {"version": store.app["version"], "highlights": store.app.get("highlights")}
+def app_version(request: Request[InvokeStore]) -> dict:
+    app = request.state.runtime.app
+    return {"version": app["version"], "highlights": app.get("highlights")}
 
 
 @handlers("get_app_deps")
-def get_app_deps(request: Request) -> dict:
-    return copy.deepcopy(request.state.app["app_deps"])
+def get_app_deps(request: Request[InvokeStore]) -> dict:
+    return copy.deepcopy(request.state.runtime.app["app_deps"])
 
 
 @handlers("get_config")
-def get_config(request: Request) -> dict:
-    return copy.deepcopy(request.state.app["config"])
+def get_config(request: Request[InvokeStore]) -> dict:
+    return copy.deepcopy(request.state.runtime.app["config"])
 
 
 @handlers("get_runtime_config")
-def get_runtime_config(request: Request) -> dict:
-    return copy.deepcopy(request.state.app["runtime_config"])
+def get_runtime_config(request: Request[InvokeStore]) -> dict:
+    return copy.deepcopy(request.state.runtime.app["runtime_config"])
 
 
 @handlers("get_log_level")
-def get_log_level(request: Request) -> int:
-    return request.state.log_level
+def get_log_level(request: Request[InvokeStore]) -> int:
+    return request.state.runtime.log_level
 
 
 @handlers("set_log_level")
-def set_log_level(request: Request) -> int:
-    store: InvokeStore = request.state
+def set_log_level(request: Request[InvokeStore]) -> int:
+    store = request.state
     with store.lock:
-        store.log_level = int(request.body)  # the IntEnum the real server parses `30.0` into
+        store.runtime.log_level = int(request.body)  # the IntEnum the real server parses `30.0` into
         store.changed()
-    return store.log_level
+    return store.runtime.log_level
 
 
 @handlers("get_invocation_cache_status")
-def get_invocation_cache_status(request: Request) -> dict:
-    cache = request.state.cache
+def get_invocation_cache_status(request: Request[InvokeStore]) -> dict:
+    cache = request.state.runtime.cache
     return {"size": len(cache["entries"]), "hits": cache["hits"], "misses": cache["misses"],
             "enabled": cache["enabled"], "max_size": cache["max_size"]}
 
 
-def _switch(request: Request, enabled: bool) -> None:
-    store: InvokeStore = request.state
+def _switch(request: Request[InvokeStore], enabled: bool) -> None:
+    store = request.state
     with store.lock:
-        store.cache["enabled"] = enabled
+        store.runtime.cache["enabled"] = enabled
         store.changed()
 
 
 @handlers("enable_invocation_cache")
-def enable_invocation_cache(request: Request) -> None:
+def enable_invocation_cache(request: Request[InvokeStore]) -> None:
     _switch(request, True)
 
 
 @handlers("disable_invocation_cache")
-def disable_invocation_cache(request: Request) -> None:
+def disable_invocation_cache(request: Request[InvokeStore]) -> None:
     _switch(request, False)
 
 
 @handlers("clear_invocation_cache")
-def clear_invocation_cache(request: Request) -> None:
-    store: InvokeStore = request.state
+def clear_invocation_cache(request: Request[InvokeStore]) -> None:
+    store = request.state
     with store.lock:
         # InvokeAI's clear empties the entries and zeroes the hit and miss counters with them.
-        store.cache.update(entries={}, hits=0, misses=0)
+        store.runtime.cache.update(entries={}, hits=0, misses=0)
         store.changed()

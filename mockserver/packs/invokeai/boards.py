@@ -1,5 +1,6 @@
 """The `/api/v1/boards` and `/api/v1/board_images` operations. A board's counts, cover and image
-names are read off the images each time, so they follow images in and out."""
+names are read off the images each time, so they follow images in and out.
+The handlers work on the store's gallery: `store` here is `request.state.gallery` (`gallery.py`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import typing as t
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.packs.invokeai.gallery import Gallery
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
 
 
-def _board(store: InvokeStore, board_id: str) -> dict:
+def _board(store: Gallery, board_id: str) -> dict:
     board = store.boards.get(board_id)
     if board is None:
         raise ApiError(404, "Board not found")
@@ -25,8 +27,8 @@ def _unique(*values: str) -> list[str]:
 
 
 @handlers("create_board")
-def create_board(request: Request) -> Response:
-    store: InvokeStore = request.state
+def create_board(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     # The community edition has no private boards: `is_private` is accepted and not kept (its
     # lists show false for every board; single-board answers show null).
     board = store.add_board(request.params["board_name"], False)
@@ -34,8 +36,8 @@ def create_board(request: Request) -> Response:
 
 
 @handlers("list_boards")
-def list_boards(request: Request) -> dict | list:
-    store: InvokeStore = request.state
+def list_boards(request: Request[InvokeStore]) -> dict | list:
+    store = request.state.gallery
     params = request.params
     offset: t.Any = params.get("offset")
     limit: t.Any = params.get("limit")
@@ -54,14 +56,14 @@ def list_boards(request: Request) -> dict | list:
 
 
 @handlers("get_board")
-def get_board(request: Request) -> dict:
-    store: InvokeStore = request.state
+def get_board(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     return store.board_dto(_board(store, request.params["board_id"]))
 
 
 @handlers("update_board")
-def update_board(request: Request) -> Response:
-    store: InvokeStore = request.state
+def update_board(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     with store.lock:
         # 404 for an unknown board, where the real server fails with a 500.
         board = _board(store, request.params["board_id"])
@@ -74,8 +76,8 @@ def update_board(request: Request) -> Response:
 
 
 @handlers("delete_board")
-def delete_board(request: Request) -> dict:
-    store: InvokeStore = request.state
+def delete_board(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     board_id = request.params["board_id"]
     with store.lock:
         names = [image["image_name"] for image in store.board_images(board_id)] if board_id in store.boards else []
@@ -91,8 +93,8 @@ def delete_board(request: Request) -> dict:
 
 
 @handlers("list_all_board_image_names")
-def list_all_board_image_names(request: Request) -> list:
-    store: InvokeStore = request.state
+def list_all_board_image_names(request: Request[InvokeStore]) -> list:
+    store = request.state.gallery
     params = request.params
     categories, intermediate = params.get("categories"), params.get("is_intermediate")
     return [image["image_name"] for image in store.board_images(params["board_id"])
@@ -100,7 +102,7 @@ def list_all_board_image_names(request: Request) -> list:
             and (intermediate is None or image["is_intermediate"] == intermediate)]
 
 
-def _move(store: InvokeStore, name: str, board_id: str | None) -> str | None:
+def _move(store: Gallery, name: str, board_id: str | None) -> str | None:
     """Put an image on a board (None: uncategorized); returns where it was, or None if it does not exist."""
     image = store.images.get(name)
     if image is None:
@@ -112,8 +114,8 @@ def _move(store: InvokeStore, name: str, board_id: str | None) -> str | None:
 
 
 @handlers("add_image_to_board")
-def add_image_to_board(request: Request) -> Response:
-    store: InvokeStore = request.state
+def add_image_to_board(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     board_id, name = request.body["board_id"], request.body["image_name"]
     with store.lock:
         _board(store, board_id)  # the real server answers 500 for an unknown board or image
@@ -125,8 +127,8 @@ def add_image_to_board(request: Request) -> Response:
 
 
 @handlers("remove_image_from_board")
-def remove_image_from_board(request: Request) -> Response:
-    store: InvokeStore = request.state
+def remove_image_from_board(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     name = request.body["image_name"]
     with store.lock:
         old = _move(store, name, None)
@@ -137,8 +139,8 @@ def remove_image_from_board(request: Request) -> Response:
 
 
 @handlers("add_images_to_board")
-def add_images_to_board(request: Request) -> Response:
-    store: InvokeStore = request.state
+def add_images_to_board(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     board_id = request.body["board_id"]
     added: list[str] = []
     affected: list[str] = []
@@ -154,8 +156,8 @@ def add_images_to_board(request: Request) -> Response:
 
 
 @handlers("remove_images_from_board")
-def remove_images_from_board(request: Request) -> Response:
-    store: InvokeStore = request.state
+def remove_images_from_board(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     removed: list[str] = []
     affected: list[str] = []
     with store.lock:

@@ -1,5 +1,6 @@
 """The `/api/v1/client_state` operations: the web UI's key/value store. InvokeAI 6.8 keeps one
-store for the whole server; the queue id in the path is accepted and not used to separate keys."""
+store for the whole server; the queue id in the path is accepted and not used to separate keys.
+The handlers work on the store's library: `store` here is `request.state.library` (`library.py`)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ handlers = Handlers()
 
 
 @handlers("get_client_state_by_key")
-def get_client_state_by_key(request: Request) -> str | None:
-    store: InvokeStore = request.state
+def get_client_state_by_key(request: Request[InvokeStore]) -> str | None:
+    store = request.state.library
     return store.client_state.get(request.params["key"])
 
 
 @handlers("set_client_state")
-def set_client_state(request: Request) -> str:
-    store: InvokeStore = request.state
+def set_client_state(request: Request[InvokeStore]) -> str:
+    store = request.state.library
     # The body is a JSON string, or any other content type's raw text (FastAPI reads it as is).
     value = request.body if isinstance(request.body, str) else request.raw_body.decode("utf-8", "replace")
     with store.lock:
@@ -28,8 +29,8 @@ def set_client_state(request: Request) -> str:
 
 
 @handlers("delete_client_state")
-def delete_client_state(request: Request) -> None:
-    store: InvokeStore = request.state
+def delete_client_state(request: Request[InvokeStore]) -> None:
+    store = request.state.library
     with store.lock:
         store.client_state.clear()
         store.changed()

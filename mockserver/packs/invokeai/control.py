@@ -11,46 +11,46 @@ handlers = Handlers()
 
 
 @handlers("getInvokeSummary")
-def get_summary(request: Request) -> dict:
+def get_summary(request: Request[InvokeStore]) -> dict:
     """What the gallery and library hold, at a glance (tests and humans checking a run)."""
-    store: InvokeStore = request.state
+    store = request.state
+    gallery, library = store.gallery, store.library
     return {
-        "images": len(store.images),
-        "intermediate_images": sum(image["is_intermediate"] for image in store.images.values()),
-        "boards": len(store.boards),
+        "images": len(gallery.images),
+        "intermediate_images": sum(image["is_intermediate"] for image in gallery.images.values()),
+        "boards": len(gallery.boards),
         "workflows": {category: sum(r["workflow"].get("meta", {}).get("category") == category
-                                    for r in store.workflows.values())
+                                    for r in library.workflows.values())
                       for category in ("default", "user", "project")},
-        "style_presets": len(store.style_presets),
-        "client_state_keys": sorted(store.client_state),
+        "style_presets": len(library.style_presets),
+        "client_state_keys": sorted(library.client_state),
         "queue_items": {status: sum(item["status"] == status for item in store.queue.items.values())
                         for status in ("pending", "in_progress", "completed", "failed", "canceled")},
     }
 
 
-
 def _settings(store: InvokeStore) -> dict:
-    return {"queue_speed": store.queue.speed, "model_speed": store.models.speed,
-            **store.bulk_downloads.limits.as_settings()}
+    return {"queue_speed": store.queue.speed, "model_speed": store.models.jobs.pace.speed,
+            **store.gallery.bulk_downloads.limits.as_settings()}
 
 
 @handlers("getInvokeSettings")
-def get_settings(request: Request) -> dict:
+def get_settings(request: Request[InvokeStore]) -> dict:
     return _settings(request.state)
 
 
 @handlers("updateInvokeSettings")
-async def update_settings(request: Request) -> dict:
+async def update_settings(request: Request[InvokeStore]) -> dict:
     """How fast simulated work runs: `realtime` (the recorded server's pace on the engine clock) or
     `instant` (done by the time the call that started it answers); and the bulk download limits."""
-    store: InvokeStore = request.state
+    store = request.state
     await settle(store)  # what was due at the old pace happens at the old pace
     with store.lock:
         if "queue_speed" in request.body:
             store.queue.speed = request.body["queue_speed"]
         if "model_speed" in request.body:
-            store.models.speed = request.body["model_speed"]
-        store.bulk_downloads.limits.update(request.body)
+            store.models.jobs.pace.speed = request.body["model_speed"]
+        store.gallery.bulk_downloads.limits.update(request.body)
         store.changed()
     await settle(store)
     return _settings(store)

@@ -61,6 +61,6 @@ class InvokeCompanion:
         # in order, delivered as they come, tick after tick.
         await settle(store, wait=False)
         with store.lock:
-            events = store.take_events()
+            events = store.runtime.take_events()
         for name, data, room in events:
             await self.sio.emit(name, data, room=room)

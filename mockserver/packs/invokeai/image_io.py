@@ -77,5 +77,5 @@ def color(node: dict, key: str, default: tuple[int, int, int, int]) -> tuple[int
     value = node.get(key)
     if not isinstance(value, dict):
         return default
-    r, g, b, a = (int(value.get(channel, fallback)) for channel, fallback in zip("rgba", default))
+    r, g, b, a = (int(value.get(channel, fallback)) for channel, fallback in zip("rgba", default, strict=True))
     return r, g, b, a

@@ -119,7 +119,7 @@ def _kontext_prep(ctx: RunContext, node: dict) -> dict:
     widths = [first_width] + [max(16, 16 * (int(final_height * p.width / p.height) // 16)) for p in pictures[1:]]
     canvas = Image.new("RGB", size(sum(widths), final_height))
     offset = 0
-    for picture, width in zip(pictures, widths):
+    for picture, width in zip(pictures, widths, strict=True):
         canvas.paste(picture.resize((width, final_height), Image.Resampling.LANCZOS), (offset, 0))
         offset += width
     return image_output(ctx, node, canvas)

@@ -236,7 +236,7 @@ def _weighted_max(values: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     padded = np.pad(values, radius)
     out = np.zeros_like(values)
     h, w = values.shape
-    for i, j in zip(*np.nonzero(kernel > 0)):
+    for i, j in zip(*np.nonzero(kernel > 0), strict=True):
         out = np.maximum(out, padded[i:i + h, j:j + w] * kernel[i, j])
     return out
 

@@ -72,7 +72,7 @@ def _merge_tiles(ctx: RunContext, node: dict) -> dict:
     corners = [pair["tile"]["coords"] for pair in pairs]
     size(max(c["right"] for c in corners), max(c["bottom"] for c in corners))  # the canvas must fit in memory
     images = [load(ctx, pair, "image") for pair in pairs]
-    for pair, image in zip(pairs, images):
+    for pair, image in zip(pairs, images, strict=True):
         coords = pair["tile"]["coords"]
         if image.size != (coords["right"] - coords["left"], coords["bottom"] - coords["top"]):
             fail("ValueError", f"could not broadcast input array from shape ({image.height},{image.width},3)",

@@ -1,5 +1,6 @@
 """The `/api/v1/images` operations: uploads stored as real PNG files, their thumbnails, metadata,
-stars, gallery queries and bulk zip downloads."""
+stars, gallery queries and bulk zip downloads. The handlers work on the store's gallery: `store` here
+is `request.state.gallery` (`gallery.py`)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from mockserver.engine.pack import Handlers
 from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.bulk_downloads import build_zip
+from mockserver.packs.invokeai.gallery import Gallery
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
 
 
-def _image(store: InvokeStore, name: str) -> dict:
+def _image(store: Gallery, name: str) -> dict:
     image = store.images.get(name)
     if image is None:
         raise ApiError(404, "Not Found")
@@ -45,8 +47,8 @@ def _json_object_text(text: str | None, max_depth: int) -> str | None:
 
 
 @handlers("upload_image")
-async def upload_image(request: Request) -> Response:
-    store: InvokeStore = request.state
+async def upload_image(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     params, form = request.params, request.body or {}
     upload = imaging.check_image_upload(form.get("file"))
     # Decoding, cropping, resizing and the PNG encoding run off the event loop; the store
@@ -88,19 +90,19 @@ def _prepare_upload(upload: UploadedFile, resize_text: str | None, crop_visible:
 
 
 @handlers("create_image_upload_entry")
-def create_image_upload_entry(request: Request) -> None:
+def create_image_upload_entry(request: Request[InvokeStore]) -> None:
     raise ApiError(501, "Not implemented")  # upload-by-URL is a stub on the real server too
 
 
 @handlers("get_image_dto")
-def get_image_dto(request: Request) -> dict:
-    store: InvokeStore = request.state
+def get_image_dto(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     return store.image_dto(_image(store, request.params["image_name"]))
 
 
 @handlers("update_image")
-def update_image(request: Request) -> dict:
-    store: InvokeStore = request.state
+def update_image(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     with store.lock:
         image = store.images.get(request.params["image_name"])
         if image is None:
@@ -115,15 +117,15 @@ def update_image(request: Request) -> dict:
 
 
 @handlers("get_image_metadata")
-def get_image_metadata(request: Request) -> dict | None:
-    store: InvokeStore = request.state
+def get_image_metadata(request: Request[InvokeStore]) -> dict | None:
+    store = request.state.gallery
     metadata = _image(store, request.params["image_name"])["metadata"]
     return None if metadata is None else json.loads(metadata)
 
 
 @handlers("get_image_workflow")
-def get_image_workflow(request: Request) -> dict:
-    store: InvokeStore = request.state
+def get_image_workflow(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     image = _image(store, request.params["image_name"])
     return {"workflow": image["workflow"], "graph": image["graph"]}
 
@@ -133,16 +135,16 @@ def _file_headers(name: str) -> dict[str, str]:
 
 
 @handlers("get_image_full", "get_image_full_head")
-def get_image_full(request: Request) -> Response:
-    store: InvokeStore = request.state
+def get_image_full(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     name = request.params["image_name"]
     _image(store, name)
     return Response(200, store.image_bytes[name], "image/png", _file_headers(name))
 
 
 @handlers("get_image_thumbnail")
-async def get_image_thumbnail(request: Request) -> Response:
-    store: InvokeStore = request.state
+async def get_image_thumbnail(request: Request[InvokeStore]) -> Response:
+    store = request.state.gallery
     name = request.params["image_name"]
     _image(store, name)
     thumbnail = store.thumbnails.get(name)
@@ -155,7 +157,7 @@ async def get_image_thumbnail(request: Request) -> Response:
 
 
 @handlers("get_image_urls")
-def get_image_urls(request: Request) -> dict:
+def get_image_urls(request: Request[InvokeStore]) -> dict:
     # No existence check, as on the real server: the URLs follow from the name alone.
     name = request.params["image_name"]
     return {"image_name": name, "image_url": f"api/v1/images/i/{name}/full",
@@ -163,29 +165,29 @@ def get_image_urls(request: Request) -> dict:
 
 
 @handlers("delete_image")
-def delete_image(request: Request) -> dict:
-    store: InvokeStore = request.state
+def delete_image(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     deleted, boards = store.remove_images([request.params["image_name"]])
     return {"affected_boards": boards, "deleted_images": deleted}
 
 
 @handlers("delete_images_from_list")
-def delete_images_from_list(request: Request) -> dict:
-    store: InvokeStore = request.state
+def delete_images_from_list(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     deleted, boards = store.remove_images(request.body["image_names"])
     return {"affected_boards": boards, "deleted_images": deleted}
 
 
 @handlers("delete_uncategorized_images")
-def delete_uncategorized_images(request: Request) -> dict:
-    store: InvokeStore = request.state
+def delete_uncategorized_images(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     with store.lock:
         names = [image["image_name"] for image in store.board_images("none")]
         deleted, _ = store.remove_images(names)
     return {"affected_boards": ["none"] if deleted else [], "deleted_images": deleted}
 
 
-def _set_starred(store: InvokeStore, names: list[str], starred: bool) -> tuple[list[str], list[str]]:
+def _set_starred(store: Gallery, names: list[str], starred: bool) -> tuple[list[str], list[str]]:
     def star(image: dict) -> None:
         image["starred"] = starred
         store.touch(image)
@@ -194,34 +196,34 @@ def _set_starred(store: InvokeStore, names: list[str], starred: bool) -> tuple[l
 
 
 @handlers("star_images_in_list")
-def star_images(request: Request) -> dict:
-    starred, boards = _set_starred(request.state, request.body["image_names"], True)
+def star_images(request: Request[InvokeStore]) -> dict:
+    starred, boards = _set_starred(request.state.gallery, request.body["image_names"], True)
     return {"affected_boards": boards, "starred_images": starred}
 
 
 @handlers("unstar_images_in_list")
-def unstar_images(request: Request) -> dict:
-    unstarred, boards = _set_starred(request.state, request.body["image_names"], False)
+def unstar_images(request: Request[InvokeStore]) -> dict:
+    unstarred, boards = _set_starred(request.state.gallery, request.body["image_names"], False)
     return {"affected_boards": boards, "unstarred_images": unstarred}
 
 
 @handlers("get_intermediates_count")
-def get_intermediates_count(request: Request) -> int:
-    store: InvokeStore = request.state
+def get_intermediates_count(request: Request[InvokeStore]) -> int:
+    store = request.state.gallery
     return sum(image["is_intermediate"] for image in store.images.values())
 
 
 @handlers("clear_intermediates")
-def clear_intermediates(request: Request) -> int:
-    store: InvokeStore = request.state
+def clear_intermediates(request: Request[InvokeStore]) -> int:
+    store = request.state.gallery
     with store.lock:
         names = [name for name, image in store.images.items() if image["is_intermediate"]]
         deleted, _ = store.remove_images(names)
     return len(deleted)
 
 
-def _gallery_query(request: Request) -> list[dict]:
-    store: InvokeStore = request.state
+def _gallery_query(request: Request[InvokeStore]) -> list[dict]:
+    store = request.state.gallery
     params = request.params
     return store.select_images(origin=params.get("image_origin"), categories=params.get("categories"),
                                is_intermediate=params.get("is_intermediate"), board_id=params.get("board_id"),
@@ -231,8 +233,8 @@ def _gallery_query(request: Request) -> list[dict]:
 
 
 @handlers("list_image_dtos")
-def list_image_dtos(request: Request) -> dict:
-    store: InvokeStore = request.state
+def list_image_dtos(request: Request[InvokeStore]) -> dict:
+    store = request.state.gallery
     rows = _gallery_query(request)
     offset, limit = request.params.get("offset", 0), request.params.get("limit", 10)
     page = rows[max(offset, 0):max(offset, 0) + max(limit, 0)]
@@ -240,7 +242,7 @@ def list_image_dtos(request: Request) -> dict:
 
 
 @handlers("get_image_names")
-def get_image_names(request: Request) -> dict:
+def get_image_names(request: Request[InvokeStore]) -> dict:
     rows = _gallery_query(request)
     # The real server counts stars only when it sorts by them (the UI's divider between groups).
     starred = sum(image["starred"] for image in rows) if request.params.get("starred_first", True) else 0
@@ -249,15 +251,15 @@ def get_image_names(request: Request) -> dict:
 
 
 @handlers("get_images_by_names")
-def get_images_by_names(request: Request) -> list:
-    store: InvokeStore = request.state
+def get_images_by_names(request: Request[InvokeStore]) -> list:
+    store = request.state.gallery
     # The client's order, names that do not exist left out: the UI asks for a visible range.
     return [store.image_dto(store.images[name]) for name in request.body["image_names"] if name in store.images]
 
 
 @handlers("download_images_from_list")
-async def download_images_from_list(request: Request) -> Response:
-    store: InvokeStore = request.state
+async def download_images_from_list(request: Request[InvokeStore]) -> Response:
+    store, runtime = request.state.gallery, request.state.runtime
     body = request.body or {}
     names, board_id = body.get("image_names"), body.get("board_id")
     if not names and not board_id:
@@ -276,26 +278,26 @@ async def download_images_from_list(request: Request) -> Response:
         # download room when it starts and when it is ready (or failed); here the answer waits
         # for the archive, so a client may fetch it as soon as it has the name.
         event = {"bulk_download_id": "default", "bulk_download_item_id": item_id, "bulk_download_item_name": item_name}
-        store.emit("bulk_download_started", event, room="default")
+        runtime.emit("bulk_download_started", event, room="default")
         refusal = store.bulk_downloads.refusal(entries)
     if refusal is None:
         data = await off_loop(build_zip, entries)
         del entries  # the archive holds the bytes now
         with store.lock:
-            store.bulk_downloads.add(item_name, data, store.clock.now())
-            store.emit("bulk_download_complete", event, room="default")
+            store.bulk_downloads.add(item_name, data, runtime.clock.now())
+            runtime.emit("bulk_download_complete", event, room="default")
     else:
-        store.emit("bulk_download_error", {**event, "error": refusal}, room="default")
+        runtime.emit("bulk_download_error", {**event, "error": refusal}, room="default")
     return Response.json({"response": None, "bulk_download_item_name": item_name}, 202)
 
 
 @handlers("get_bulk_download_item")
-def get_bulk_download_item(request: Request) -> Response:
-    store: InvokeStore = request.state
+def get_bulk_download_item(request: Request[InvokeStore]) -> Response:
+    store, runtime = request.state.gallery, request.state.runtime
     name = request.params["bulk_download_item_name"]
     # Served once: the real server deletes the archive after sending it.
     with store.lock:
-        data = store.bulk_downloads.take(name, store.clock.now())
+        data = store.bulk_downloads.take(name, runtime.clock.now())
     if data is None:
         raise ApiError(404, "Not Found")
     return Response(200, data, "application/zip", _file_headers(name))

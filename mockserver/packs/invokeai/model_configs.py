@@ -3,6 +3,7 @@ format make, the fields each one serializes, and the checks and defaults a recor
 
 from __future__ import annotations
 
+import copy
 import typing as t
 
 from mockserver.packs.invokeai.model_errors import ModelError
@@ -160,3 +161,39 @@ def _default_field(cls: str, field: str, info: dict, name: str) -> t.Any:
     if field == "image_encoder_model_id":
         return info.get("image_encoder_model_id") or IMAGE_ENCODERS.get(base, IMAGE_ENCODERS["sd-1"])
     return None
+
+
+def changed_config(cls: str, config: dict, changes: dict) -> dict:
+    """`update_model`'s new config: each field the client sent is assigned, and pydantic's assignment
+    validation decides (a refusal is the route's 409, with pydantic's message: `ModelError`)."""
+    model_type, formats, extras = CLASSES[cls]
+    allowed = set(COMMON_FIELDS) | set(extras)
+    updated = copy.deepcopy(config)
+    for field, value in changes.items():
+        if field not in RECORD_CHANGE_FIELDS:
+            continue
+        if field not in allowed:
+            raise ModelError(409, f'"{cls}" object has no field "{field}"')
+        if value is None and field in REQUIRED_STRINGS:
+            raise ModelError(409, _validation_text(cls, field, value, "string_type",
+                                                   "Input should be a valid string"))
+        if field == "type" and value != model_type:
+            raise ModelError(409, _validation_text(cls, field, value, "literal_error",
+                                                   f"Input should be '{model_type}'"))
+        if field == "format" and value not in formats:
+            expected = " or ".join(f"'{f}'" for f in formats)
+            raise ModelError(409, _validation_text(cls, field, value, "literal_error" if len(formats) == 1
+                                                   else "enum", f"Input should be {expected}"))
+        if field == "key":
+            continue  # the record keeps its key: the row is found by it
+        if field == "default_settings" and value is not None:
+            value = _settings(cls, value)
+        if field == "trigger_phrases" and value is not None:
+            value = list(dict.fromkeys(value))
+        if field == "variant" and cls in ("CLIPLEmbedDiffusersConfig", "CLIPGEmbedDiffusersConfig"):
+            expected = "large" if cls == "CLIPLEmbedDiffusersConfig" else "gigantic"
+            if value != expected:
+                raise ModelError(409, _validation_text(cls, field, value, "literal_error",
+                                                       f"Input should be '{expected}'"))
+        updated[field] = value
+    return updated

@@ -1,12 +1,14 @@
-"""InvokeAI's model manager, download queue and model relationships, offline and deterministic.
+"""InvokeAI's model manager and model relationships, offline and deterministic.
 
 Installed models are config records in the shape of InvokeAI 6.8's `AnyModelConfig` members.
-`ModelManager` holds one server's state (records, model images, relationships, the HuggingFace login,
-the virtual disk, the job queues) and the API the handlers in `models.py` call. Its parts live beside it:
+`ModelManager` holds one server's state (records, model images, `relationships`, the HuggingFace
+login, the virtual disk, and the model `jobs`) and the API the handlers in `models.py` call. Its
+parts live beside it:
 - `model_configs`: the config classes, their fields, and the checks and defaults a record's fields get;
 - `model_files`: the virtual file system that models are scanned, installed and downloaded into;
 - `model_sources`: the fixtures the mock "downloads" from, and the model sources the installer accepts;
-- `model_jobs`: the install and download jobs, and how they move on the engine clock;
+- `model_jobs`: `ModelJobs` (`ModelManager.jobs`), the jobs moved together on the engine clock;
+- `model_installs`: the install jobs; `model_downloads`: the download queue they share;
 - `model_errors`: `ModelError` (an answer the handlers turn into an HTTP error) and a job's `_Failure`.
 """
 
@@ -23,21 +25,18 @@ import typing as t
 import uuid
 from pathlib import Path
 
+from mockserver.engine.clock import Clock
 from mockserver.packs.invokeai import model_files
 from mockserver.packs.invokeai.model_configs import (
     CHECKPOINT_CLASSES,
     CLASSES,
-    COMMON_FIELDS,
-    RECORD_CHANGE_FIELDS,
-    REQUIRED_STRINGS,
     _default_field,
-    _settings,
-    _validation_text,
+    changed_config,
     config_class,
 )
 from mockserver.packs.invokeai.model_errors import ModelError, _Failure
 from mockserver.packs.invokeai.model_jobs import ModelJobs
-from mockserver.packs.invokeai.model_sources import _catalogue, _diffusers_layout, _hf_metadata
+from mockserver.packs.invokeai.model_sources import _catalogue, _diffusers_layout, _hf_metadata, starter_listing
 
 Emit = t.Callable[[str, dict], None]
 
@@ -53,15 +52,55 @@ def _fake_hash(*parts: t.Any) -> str:
     return "blake3:" + hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()
 
 
-class ModelManager(ModelJobs):
-    """The model records, the install and download queues, model images, relationships and the
-    HuggingFace login of one InvokeAI server. JSON-able through `export()` / `load()`."""
+class ModelRelationships:
+    """`/api/v1/model_relationships`: pairs of related models, each a sorted [key_1, key_2] (the
+    table's rows). Callers hold the store's lock."""
 
-    def __init__(self, fixtures_dir: Path, rng: random.Random, clock: t.Any, emit: Emit) -> None:
+    def __init__(self) -> None:
+        self.pairs: list[list[str]] = []
+
+    def related(self, key: str) -> list[str]:
+        return sorted({b if a == key else a for a, b in self.pairs if key in (a, b)})
+
+    def related_batch(self, keys: list[str]) -> list[str]:
+        wanted = set(keys)
+        found: set[str] = set()
+        for a, b in self.pairs:
+            if a in wanted:
+                found.add(b)
+            if b in wanted:
+                found.add(a)
+        return sorted(found)
+
+    def relate(self, key_1: str, key_2: str, installed: t.Container[str]) -> None:
+        if key_1 == key_2:
+            raise ModelError(400, "Cannot relate a model to itself.")
+        # The table's foreign keys to models(id) refuse unknown keys (a 500 upstream).
+        if key_1 not in installed or key_2 not in installed:
+            raise ModelError(400, "Invalid model keys")
+        pair = sorted([key_1, key_2])
+        if pair not in self.pairs:  # INSERT OR IGNORE
+            self.pairs.append(pair)
+
+    def unrelate(self, key_1: str, key_2: str) -> None:
+        if key_1 == key_2:
+            raise ModelError(400, "Cannot unlink a model from itself.")
+        pair = sorted([key_1, key_2])
+        self.pairs = [p for p in self.pairs if p != pair]
+
+    def forget(self, key: str) -> None:
+        """A model deleted: its rows go (they reference models(id) ON DELETE CASCADE)."""
+        self.pairs = [pair for pair in self.pairs if key not in pair]
+
+
+class ModelManager:
+    """The model records, model images, relationships, virtual disk and HuggingFace login of one
+    InvokeAI server, and its install and download jobs (`jobs`, which register what they install
+    here). JSON-able through `export()` / `load()`."""
+
+    def __init__(self, fixtures_dir: Path, rng: random.Random, clock: Clock, emit: Emit) -> None:
         self.rng = rng
         self.clock = clock
-        self.emit = emit
-        self.speed = "realtime"  # or "instant"
         self._lock = threading.RLock()
         catalogue = _catalogue(str(fixtures_dir))  # read-only, shared by every manager
         self.starter = catalogue.starter
@@ -69,6 +108,7 @@ class ModelManager(ModelJobs):
         self.models_dir = catalogue.models_dir
         self._initial_files = catalogue.files
         self.catalogue = catalogue  # and the virtual web: HuggingFace repos and other URLs
+        self.jobs = ModelJobs(self, catalogue, rng, clock, emit, self._lock)
         self._reset()
 
     # -- state --------------------------------------------------------------------------------
@@ -76,16 +116,10 @@ class ModelManager(ModelJobs):
     def _reset(self) -> None:
         self.records: dict[str, dict] = {}  # key → {"cls", "config", "updated_at"}
         self.images: dict[str, bytes] = {}  # model key → WebP bytes
-        self.relationships: list[list[str]] = []  # sorted [key_1, key_2] pairs
-        self.installs: list[dict] = []
-        self.downloads: dict[int, dict] = {}
-        self.pruned_parts: dict[int, dict] = {}  # an install's download jobs pruned from the queue
-        self.next_install_id = 0
-        self.next_download_id = 0
+        self.relationships = ModelRelationships()
         self.hf_token: str | None = None
         self.files: dict[str, dict] = copy.deepcopy(self._initial_files)
-        self._now = float("-inf")
-        self.moves = 0  # transitions applied so far: a caller can tell whether `advance` changed anything
+        self.jobs.reset()
 
     def export(self) -> dict:
         with self._lock:
@@ -98,37 +132,31 @@ class ModelManager(ModelJobs):
         """The export without the model images (the caller keeps `self.images` as blobs), live:
         read it under the store's lock."""
         with self._lock:
+            jobs = self.jobs.durable_records()
             return {
-                "speed": self.speed,
+                "speed": jobs["speed"],
                 "records": list(self.records.values()),
-                "relationships": self.relationships,
-                "installs": self.installs,
-                "downloads": list(self.downloads.values()),
-                "pruned_parts": list(self.pruned_parts.values()),
-                "next_install_id": self.next_install_id,
-                "next_download_id": self.next_download_id,
+                "relationships": self.relationships.pairs,
+                "installs": jobs["installs"],
+                "downloads": jobs["downloads"],
+                "pruned_parts": jobs["pruned_parts"],
+                "next_install_id": jobs["next_install_id"],
+                "next_download_id": jobs["next_download_id"],
                 "hf_token": self.hf_token,
                 "files": self.files,
-                "now": self._now if self._now != float("-inf") else None,
+                "now": jobs["now"],
             }
 
     def load(self, data: dict) -> None:
         data = copy.deepcopy(data)
         with self._lock:
             self._reset()
-            self.speed = data.get("speed", self.speed)
             self.records = {r["config"]["key"]: r for r in data.get("records", [])}
             self.images = {k: _bytes_of(v) for k, v in data.get("images", {}).items()}
-            self.relationships = [list(pair) for pair in data.get("relationships", [])]
-            self.installs = list(data.get("installs", []))
-            self.downloads = {int(d["id"]): d for d in data.get("downloads", [])}
-            self.pruned_parts = {int(d["id"]): d for d in data.get("pruned_parts", [])}
-            self.next_install_id = int(data.get("next_install_id", len(self.installs)))
-            self.next_download_id = int(data.get("next_download_id", len(self.downloads)))
+            self.relationships.pairs = [list(pair) for pair in data.get("relationships", [])]
             self.hf_token = data.get("hf_token")
             self.files = data.get("files") or copy.deepcopy(self._initial_files)
-            now = data.get("now")
-            self._now = float(now) if now is not None else float("-inf")
+            self.jobs.load(data)
 
     # -- scan folder ---------------------------------------------------------------------------
 
@@ -211,38 +239,7 @@ class ModelManager(ModelJobs):
             record = self.records.get(key)
             if record is None:
                 raise ModelError(404, "model not found")
-            cls = record["cls"]
-            model_type, formats, extras = CLASSES[cls]
-            allowed = set(COMMON_FIELDS) | set(extras)
-            updated = copy.deepcopy(record["config"])
-            for field, value in changes.items():
-                if field not in RECORD_CHANGE_FIELDS:
-                    continue
-                if field not in allowed:
-                    raise ModelError(409, f'"{cls}" object has no field "{field}"')
-                if value is None and field in REQUIRED_STRINGS:
-                    raise ModelError(409, _validation_text(cls, field, value, "string_type",
-                                                           "Input should be a valid string"))
-                if field == "type" and value != model_type:
-                    raise ModelError(409, _validation_text(cls, field, value, "literal_error",
-                                                           f"Input should be '{model_type}'"))
-                if field == "format" and value not in formats:
-                    expected = " or ".join(f"'{f}'" for f in formats)
-                    raise ModelError(409, _validation_text(cls, field, value, "literal_error" if len(formats) == 1
-                                                           else "enum", f"Input should be {expected}"))
-                if field == "key":
-                    continue  # the record keeps its key: the row is found by it
-                if field == "default_settings" and value is not None:
-                    value = _settings(cls, value)
-                if field == "trigger_phrases" and value is not None:
-                    value = list(dict.fromkeys(value))
-                if field == "variant" and cls in ("CLIPLEmbedDiffusersConfig", "CLIPGEmbedDiffusersConfig"):
-                    expected = "large" if cls == "CLIPLEmbedDiffusersConfig" else "gigantic"
-                    if value != expected:
-                        raise ModelError(409, _validation_text(cls, field, value, "literal_error",
-                                                               f"Input should be '{expected}'"))
-                updated[field] = value
-            record["config"] = updated
+            record["config"] = changed_config(record["cls"], record["config"], changes)
             record["updated_at"] = self.clock.now()
             self._sync_model_path(record)
             return self.render(record)
@@ -277,8 +274,7 @@ class ModelManager(ModelJobs):
             path = record["config"]["path"]
             if not path.startswith("/") or path.startswith(self.models_dir + "/"):
                 model_files.remove(self.files, self._absolute(path))
-            # model_relationships rows reference models(id) ON DELETE CASCADE
-            self.relationships = [pair for pair in self.relationships if key not in pair]
+            self.relationships.forget(key)
 
     def convert(self, key: str) -> dict:
         """`convert_model`: a main SD checkpoint becomes a diffusers folder under a new key; name,
@@ -299,7 +295,7 @@ class ModelManager(ModelJobs):
                 raise ModelError(409, f"A model named {stem} is already installed at {dest}")
             info = {"base": config["base"], "type": "main", "format": "diffusers",
                     "variant": config.get("variant") or "normal", "prediction_type": config.get("prediction_type")}
-            new = self._build_record(info, name=config["name"], path=dest_relative, size=config["file_size"],
+            new = self.build_record(info, name=config["name"], path=dest_relative, size=config["file_size"],
                                      source=config["source"], source_type=config["source_type"],
                                      description=config.get("description"), hash_=config["hash"],
                                      source_api_response=config.get("source_api_response"))
@@ -312,7 +308,7 @@ class ModelManager(ModelJobs):
             self.delete_record(key)
             return self.render(new)
 
-    def _build_record(self, info: dict, *, name: str, path: str, size: int, source: str, source_type: str,
+    def build_record(self, info: dict, *, name: str, path: str, size: int, source: str, source_type: str,
                       description: str | None = None, hash_: str | None = None, key: str | None = None,
                       source_api_response: str | None = None, overrides: dict | None = None) -> dict:
         """A new config record for what the probe found (`info`), with the client's overrides."""
@@ -360,64 +356,11 @@ class ModelManager(ModelJobs):
         with self._lock:
             return self.images.pop(key, None) is not None
 
-    # -- relationships -------------------------------------------------------------------------
-
-    def related(self, key: str) -> list[str]:
-        with self._lock:
-            return sorted({b if a == key else a for a, b in self.relationships if key in (a, b)})
-
-    def related_batch(self, keys: list[str]) -> list[str]:
-        with self._lock:
-            wanted = set(keys)
-            found: set[str] = set()
-            for a, b in self.relationships:
-                if a in wanted:
-                    found.add(b)
-                if b in wanted:
-                    found.add(a)
-            return sorted(found)
-
-    def relate(self, key_1: str, key_2: str) -> None:
-        with self._lock:
-            if key_1 == key_2:
-                raise ModelError(400, "Cannot relate a model to itself.")
-            # The table's foreign keys to models(id) refuse unknown keys (a 500 upstream).
-            if key_1 not in self.records or key_2 not in self.records:
-                raise ModelError(400, "Invalid model keys")
-            pair = sorted([key_1, key_2])
-            if pair not in self.relationships:  # INSERT OR IGNORE
-                self.relationships.append(pair)
-
-    def unrelate(self, key_1: str, key_2: str) -> None:
-        with self._lock:
-            if key_1 == key_2:
-                raise ModelError(400, "Cannot unlink a model from itself.")
-            pair = sorted([key_1, key_2])
-            self.relationships = [p for p in self.relationships if p != pair]
-
     # -- starter models, HuggingFace, login and cache --------------------------------------------
 
     def starter_models(self) -> dict:
         with self._lock:
-            installed = [r["config"] for r in self.records.values()]
-
-            def is_installed(entry: dict) -> bool:
-                return any(c["source"] == entry["source"]
-                           or ((c["name"] == entry["name"] or c["name"] in (entry.get("previous_names") or []))
-                               and c["base"] == entry["base"] and c["type"] == entry["type"])
-                           for c in installed)
-
-            def fill(entry: dict) -> dict:
-                entry = copy.deepcopy(entry)
-                entry["is_installed"] = is_installed(entry)
-                if "dependencies" in entry:
-                    entry["dependencies"] = [{**dep, "is_installed": False} for dep in entry["dependencies"] or []
-                                             if not is_installed(dep)]
-                return entry
-
-            return {"starter_models": [fill(m) for m in self.starter["starter_models"]],
-                    "starter_bundles": {name: {**bundle, "models": [fill(m) for m in bundle["models"]]}
-                                        for name, bundle in self.starter["starter_bundles"].items()}}
+            return starter_listing(self.starter, [r["config"] for r in self.records.values()])
 
     def hugging_face_models(self, repo_id: str | None) -> dict:
         repo = self.catalogue.repo((repo_id or "").split("::")[0])

@@ -10,6 +10,7 @@ fixtures directory into a `_Catalogue`:
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -282,3 +283,27 @@ def _diffusers_layout(base: str, size: int) -> list[tuple[str, int]]:
     return [("model_index.json", 541), ("scheduler/scheduler_config.json", 308), (f"{denoiser}/config.json", 743),
             (f"{denoiser}/diffusion_pytorch_model.safetensors", rest * 4 // 5), ("vae/config.json", 408),
             ("vae/diffusion_pytorch_model.safetensors", rest - rest * 4 // 5)]
+
+
+def starter_listing(starter: dict, installed: list[dict]) -> dict:
+    """`get_starter_models`: the starter models and bundles, each marked installed when a model of
+    that source, or of that name (or a previous one), base and type is; a dependency is listed
+    only while it is missing."""
+
+    def is_installed(entry: dict) -> bool:
+        return any(c["source"] == entry["source"]
+                   or ((c["name"] == entry["name"] or c["name"] in (entry.get("previous_names") or []))
+                       and c["base"] == entry["base"] and c["type"] == entry["type"])
+                   for c in installed)
+
+    def fill(entry: dict) -> dict:
+        entry = copy.deepcopy(entry)
+        entry["is_installed"] = is_installed(entry)
+        if "dependencies" in entry:
+            entry["dependencies"] = [{**dep, "is_installed": False} for dep in entry["dependencies"] or []
+                                     if not is_installed(dep)]
+        return entry
+
+    return {"starter_models": [fill(m) for m in starter["starter_models"]],
+            "starter_bundles": {name: {**bundle, "models": [fill(m) for m in bundle["models"]]}
+                                for name, bundle in starter["starter_bundles"].items()}}

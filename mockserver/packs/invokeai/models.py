@@ -1,7 +1,7 @@
 """The `/api/v2/models` (model manager), `/api/v1/download_queue` and `/api/v1/model_relationships`
-operations. The state and the job lifecycles live in `model_manager.ModelManager` (`store.models`);
-these handlers read the request, move the jobs on to the clock's "now", and shape the answers the
-way InvokeAI 6.8's routes do.
+operations. The state lives in `model_manager.ModelManager` (`store.models`) and the job lifecycles
+in its `jobs` (`model_jobs.py`, `model_downloads.py`); these handlers read the request, move the
+jobs on to the clock's "now", and shape the answers the way InvokeAI 6.8's routes do.
 
 Where the real server fails with an unhandled error the mock answers what the route means:
 an install from a repo id HuggingFace does not know is an install job in `error` (real: 500), a
@@ -25,6 +25,7 @@ from mockserver.engine.pack import Handlers
 from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.model_manager import ModelError, ModelManager
+from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
 
@@ -33,15 +34,15 @@ class _Session:
     """`with _Session(request) as models:` — the store locked, the jobs moved on to now, the
     state file told when anything changed, and ModelErrors turned into API errors."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request[InvokeStore]) -> None:
         self.store = request.state
 
     def __enter__(self) -> ModelManager:
         self.store.lock.acquire()
         try:
-            self.models: ModelManager = self.store.models
-            self.moves = self.models.moves
-            self.models.advance(self.store.clock.now())
+            self.models = self.store.models
+            self.moves = self.models.jobs.moves
+            self.models.jobs.advance(self.store.runtime.clock.now())
         except BaseException:
             self.store.lock.release()
             raise
@@ -49,7 +50,7 @@ class _Session:
 
     def __exit__(self, kind: t.Any, error: t.Any, trace: t.Any) -> None:
         try:
-            if self.models.moves != self.moves or kind is None and self.write:
+            if self.models.jobs.moves != self.moves or kind is None and self.write:
                 self.store.changed()
         finally:
             self.store.lock.release()
@@ -66,7 +67,7 @@ class _Write(_Session):
 # -- records -----------------------------------------------------------------------------------
 
 @handlers("list_model_records")
-def list_model_records(request: Request) -> dict:
+def list_model_records(request: Request[InvokeStore]) -> dict:
     params = request.params
     with _Session(request) as models:
         return {"models": models.list_records(params.get("base_models"), params.get("model_type"),
@@ -74,45 +75,45 @@ def list_model_records(request: Request) -> dict:
 
 
 @handlers("get_model_records_by_attrs")
-def get_model_records_by_attrs(request: Request) -> dict:
+def get_model_records_by_attrs(request: Request[InvokeStore]) -> dict:
     params = request.params
     with _Session(request) as models:
         return models.find_record(params["name"], params["type"], params["base"])
 
 
 @handlers("get_model_record")
-def get_model_record(request: Request) -> dict:
+def get_model_record(request: Request[InvokeStore]) -> dict:
     with _Session(request) as models:
         return models.record(request.params["key"])
 
 
 @handlers("update_model_record")
-def update_model_record(request: Request) -> dict:
+def update_model_record(request: Request[InvokeStore]) -> dict:
     with _Write(request) as models:
         return models.update_record(request.params["key"], request.body or {})
 
 
 @handlers("delete_model")
-def delete_model(request: Request) -> Response:
+def delete_model(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
         models.delete_record(request.params["key"])
     return Response.empty(204)
 
 
 @handlers("scan_for_models")
-def scan_for_models(request: Request) -> list:
+def scan_for_models(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
         return models.scan_folder(request.params.get("scan_path"))
 
 
 @handlers("get_hugging_face_models")
-def get_hugging_face_models(request: Request) -> dict:
+def get_hugging_face_models(request: Request[InvokeStore]) -> dict:
     with _Session(request) as models:
         return models.hugging_face_models(request.params.get("hugging_face_repo"))
 
 
 @handlers("convert_model")
-def convert_model(request: Request) -> dict:
+def convert_model(request: Request[InvokeStore]) -> dict:
     with _Write(request) as models:
         return models.convert(request.params["key"])
 
@@ -120,7 +121,7 @@ def convert_model(request: Request) -> dict:
 # -- model images ------------------------------------------------------------------------------
 
 @handlers("get_model_image")
-def get_model_image(request: Request) -> Response:
+def get_model_image(request: Request[InvokeStore]) -> Response:
     key = request.params["key"]
     with _Session(request) as models:
         data = models.image(key)
@@ -130,7 +131,7 @@ def get_model_image(request: Request) -> Response:
 
 
 @handlers("update_model_image")
-async def update_model_image(request: Request) -> None:
+async def update_model_image(request: Request[InvokeStore]) -> None:
     upload = imaging.check_image_upload((request.body or {}).get("image"))
     # Stored as InvokeAI stores it: a WebP thumbnail no larger than 256×256, made off the event
     # loop (a small file may hold a huge picture; the pixel limit refuses it before decoding).
@@ -148,7 +149,7 @@ def _model_image(upload: UploadedFile) -> bytes:
 
 
 @handlers("delete_model_image")
-def delete_model_image(request: Request) -> Response:
+def delete_model_image(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
         deleted = models.delete_image(request.params["key"])
     if not deleted:
@@ -159,43 +160,43 @@ def delete_model_image(request: Request) -> Response:
 # -- installs ----------------------------------------------------------------------------------
 
 @handlers("install_model")
-def install_model(request: Request) -> Response:
+def install_model(request: Request[InvokeStore]) -> Response:
     params = request.params
     body = request.body if isinstance(request.body, dict) else {}
     with _Write(request) as models:
-        job = models.install(params["source"], body, inplace=bool(params.get("inplace")),
+        job = models.jobs.install(params["source"], body, inplace=bool(params.get("inplace")),
                              access_token=params.get("access_token"))
     return Response.json(job, 201)
 
 
 @handlers("list_model_installs")
-def list_model_installs(request: Request) -> list:
+def list_model_installs(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.install_jobs()
+        return models.jobs.installs.install_jobs()
 
 
 @handlers("prune_model_install_jobs")
-def prune_model_install_jobs(request: Request) -> Response:
+def prune_model_install_jobs(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.prune_installs()
+        models.jobs.installs.prune_installs()
     return Response.empty(204)
 
 
 @handlers("get_model_install_job")
-def get_model_install_job(request: Request) -> dict:
+def get_model_install_job(request: Request[InvokeStore]) -> dict:
     with _Session(request) as models:
-        return models.install_job(request.params["id"])
+        return models.jobs.installs.install_job(request.params["id"])
 
 
 @handlers("cancel_model_install_job")
-def cancel_model_install_job(request: Request) -> Response:
+def cancel_model_install_job(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.cancel_install(request.params["id"])  # unknown id: 415, as upstream
+        models.jobs.cancel_install(request.params["id"])  # unknown id: 415, as upstream
     return Response.json(None, 201)
 
 
 @handlers("install_hugging_face_model")
-def install_hugging_face_model(request: Request) -> Response:
+def install_hugging_face_model(request: Request[InvokeStore]) -> Response:
     """The page a HuggingFace "Use this model" link opens: HTML, not JSON."""
     source = request.params["source"]
     with _Write(request) as models:
@@ -206,9 +207,9 @@ def install_hugging_face_model(request: Request) -> Response:
                          source, "Ensure the repo ID is correct and try again.", error=True)
         try:
             if found["is_diffusers"]:
-                models.install(source)
+                models.jobs.install(source)
             elif found["urls"] is not None and len(found["urls"]) == 1:
-                models.install(found["urls"][0])
+                models.jobs.install(found["urls"][0])
             else:
                 return _page(200, "Unable to Install Model", "This HuggingFace repo has multiple models.", source,
                              "Please use the Model Manager to install this model.", error=True)
@@ -231,36 +232,36 @@ def _page(status: int, title: str, heading: str, repo_id: str, message: str, *, 
 # -- the rest of the model manager -------------------------------------------------------------
 
 @handlers("get_starter_models")
-def get_starter_models(request: Request) -> dict:
+def get_starter_models(request: Request[InvokeStore]) -> dict:
     with _Session(request) as models:
         return models.starter_models()
 
 
 @handlers("get_stats")
-def get_stats(request: Request) -> dict:
+def get_stats(request: Request[InvokeStore]) -> dict:
     # No model is ever loaded into the mock's RAM cache: the stats the real server reports then.
     return ModelManager.cache_stats()
 
 
 @handlers("empty_model_cache")
-def empty_model_cache(request: Request) -> None:
+def empty_model_cache(request: Request[InvokeStore]) -> None:
     return None
 
 
 @handlers("get_hf_login_status")
-def get_hf_login_status(request: Request) -> str:
+def get_hf_login_status(request: Request[InvokeStore]) -> str:
     with _Session(request) as models:
         return models.hf_status()
 
 
 @handlers("do_hf_login")
-def do_hf_login(request: Request) -> str:
+def do_hf_login(request: Request[InvokeStore]) -> str:
     with _Write(request) as models:
         return models.hf_login(request.body["token"])
 
 
 @handlers("reset_hf_token")
-def reset_hf_token(request: Request) -> str:
+def reset_hf_token(request: Request[InvokeStore]) -> str:
     with _Write(request) as models:
         return models.hf_logout()
 
@@ -268,15 +269,15 @@ def reset_hf_token(request: Request) -> str:
 # -- download queue ----------------------------------------------------------------------------
 
 @handlers("list_downloads")
-def list_downloads(request: Request) -> list:
+def list_downloads(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.download_jobs()
+        return models.jobs.downloads.download_jobs()
 
 
 @handlers("prune_downloads")
-def prune_downloads(request: Request) -> Response:
+def prune_downloads(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.prune_downloads()
+        models.jobs.downloads.prune_downloads()
     return Response.empty(204)
 
 
@@ -298,60 +299,60 @@ def _url_problem(value: str) -> dict | None:
 
 
 @handlers("download")
-def download(request: Request) -> dict | Response:
+def download(request: Request[InvokeStore]) -> dict | Response:
     body = request.body
     problem = _url_problem(body["source"])
     if problem is not None:
         return Response.json({"detail": [problem]}, 422)
     with _Write(request) as models:
-        return models.download(body["source"], body["dest"], body.get("priority", 10), body.get("access_token"))
+        return models.jobs.download(body["source"], body["dest"], body.get("priority", 10), body.get("access_token"))
 
 
 @handlers("get_download_job")
-def get_download_job(request: Request) -> dict:
+def get_download_job(request: Request[InvokeStore]) -> dict:
     with _Session(request) as models:
-        return models.download_job(request.params["id"])
+        return models.jobs.downloads.download_job(request.params["id"])
 
 
 @handlers("cancel_download_job")
-def cancel_download_job(request: Request) -> Response:
+def cancel_download_job(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.cancel_download(request.params["id"])
+        models.jobs.cancel_download(request.params["id"])
     return Response.empty(204)
 
 
 @handlers("cancel_all_download_jobs")
-def cancel_all_download_jobs(request: Request) -> Response:
+def cancel_all_download_jobs(request: Request[InvokeStore]) -> Response:
     with _Write(request) as models:
-        models.cancel_all_downloads()
+        models.jobs.cancel_all_downloads()
     return Response.empty(204)
 
 
 # -- model relationships -----------------------------------------------------------------------
 
 @handlers("get_related_models")
-def get_related_models(request: Request) -> list:
+def get_related_models(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.related(request.params["model_key"])
+        return models.relationships.related(request.params["model_key"])
 
 
 @handlers("add_model_relationship_api_v1_model_relationships__post")
-def add_model_relationship(request: Request) -> Response:
+def add_model_relationship(request: Request[InvokeStore]) -> Response:
     body = request.body
     with _Write(request) as models:
-        models.relate(body["model_key_1"], body["model_key_2"])
+        models.relationships.relate(body["model_key_1"], body["model_key_2"], models.records)
     return Response.empty(204)
 
 
 @handlers("remove_model_relationship_api_v1_model_relationships__delete")
-def remove_model_relationship(request: Request) -> Response:
+def remove_model_relationship(request: Request[InvokeStore]) -> Response:
     body = request.body
     with _Write(request) as models:
-        models.unrelate(body["model_key_1"], body["model_key_2"])
+        models.relationships.unrelate(body["model_key_1"], body["model_key_2"])
     return Response.empty(204)
 
 
 @handlers("get_related_models_batch")
-def get_related_models_batch(request: Request) -> list:
+def get_related_models_batch(request: Request[InvokeStore]) -> list:
     with _Session(request) as models:
-        return models.related_batch(request.body["model_keys"])
+        return models.relationships.related_batch(request.body["model_keys"])

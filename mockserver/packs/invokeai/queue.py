@@ -8,15 +8,15 @@ import json
 from mockserver.engine.http import Request
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
-from mockserver.packs.invokeai.session_queue import FINISHED, SessionQueue
+from mockserver.packs.invokeai.session_queue import FINISHED, SessionQueue, item_dto
 from mockserver.packs.invokeai.session_runs import settle
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
 
 
-async def _queue(request: Request) -> tuple[InvokeStore, SessionQueue, str]:
-    store: InvokeStore = request.state
+async def _queue(request: Request[InvokeStore]) -> tuple[InvokeStore, SessionQueue, str]:
+    store = request.state
     await settle(store)
     return store, store.queue, request.params["queue_id"]
 
@@ -29,7 +29,7 @@ def _item(queue: SessionQueue, queue_id: str, item_id: int) -> dict:
 
 
 @handlers("enqueue_batch")
-async def enqueue_batch(request: Request) -> dict:
+async def enqueue_batch(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     with store.lock:
         result = queue.enqueue(queue_id, request.body["batch"], bool(request.body.get("prepend", False)),
@@ -39,7 +39,7 @@ async def enqueue_batch(request: Request) -> dict:
     return result
 
 
-def _batch_as_sent(request: Request) -> dict | None:
+def _batch_as_sent(request: Request[InvokeStore]) -> dict | None:
     """The batch before the spec's defaults were filled in: what pydantic shows as a refused
     batch's `input`, and what the node checks read (a node's defaults are its type's, not the
     spec's generic node's)."""
@@ -52,16 +52,16 @@ def _batch_as_sent(request: Request) -> dict | None:
 
 
 @handlers("list_all_queue_items")
-async def list_all_queue_items(request: Request) -> list:
+async def list_all_queue_items(request: Request[InvokeStore]) -> list:
     store, queue, queue_id = await _queue(request)
     destination = request.params.get("destination")
     items = [i for i in queue.in_queue(queue_id) if destination is None or i["destination"] == destination]
     items.sort(key=lambda item: (-item["priority"], item["item_id"]))
-    return [queue.dto(item) for item in items]
+    return [item_dto(item) for item in items]
 
 
 @handlers("get_queue_item_ids")
-async def get_queue_item_ids(request: Request) -> dict:
+async def get_queue_item_ids(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     items = sorted(queue.in_queue(queue_id), key=lambda item: item["item_id"])
     # ORDER BY created_at: a batch's items share their creation time and keep their insertion order.
@@ -70,17 +70,17 @@ async def get_queue_item_ids(request: Request) -> dict:
 
 
 @handlers("get_queue_items_by_item_ids")
-async def get_queue_items_by_item_ids(request: Request) -> list:
+async def get_queue_items_by_item_ids(request: Request[InvokeStore]) -> list:
     store, queue, queue_id = await _queue(request)
     found = (queue.get(queue_id, item_id) for item_id in request.body["item_ids"])
-    return [queue.dto(item) for item in found if item is not None]
+    return [item_dto(item) for item in found if item is not None]
 
 
 @handlers("resume")
-async def resume(request: Request) -> dict:
+async def resume(request: Request[InvokeStore]) -> dict:
     store, queue, _ = await _queue(request)
     with store.lock:
-        queue.resume(store.clock.now())
+        queue.resume(store.runtime.clock.now())
         status = queue.processor_status()
     # After a change the processor may act on at once (instant speed runs it to the end).
     await settle(store)
@@ -88,7 +88,7 @@ async def resume(request: Request) -> dict:
 
 
 @handlers("pause")
-async def pause(request: Request) -> dict:
+async def pause(request: Request[InvokeStore]) -> dict:
     store, queue, _ = await _queue(request)
     with store.lock:
         queue.pause()
@@ -96,7 +96,7 @@ async def pause(request: Request) -> dict:
 
 
 @handlers("cancel_all_except_current")
-async def cancel_all_except_current(request: Request) -> dict:
+async def cancel_all_except_current(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     with store.lock:
         canceled = queue.cancel_where(queue_id, lambda item: item["status"] == "pending")
@@ -106,7 +106,7 @@ async def cancel_all_except_current(request: Request) -> dict:
 
 
 @handlers("delete_all_except_current")
-async def delete_all_except_current(request: Request) -> dict:
+async def delete_all_except_current(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     with store.lock:
         deleted = queue.delete_where(queue_id, lambda item: item["status"] == "pending")
@@ -114,7 +114,7 @@ async def delete_all_except_current(request: Request) -> dict:
 
 
 @handlers("cancel_by_batch_ids")
-async def cancel_by_batch_ids(request: Request) -> dict:
+async def cancel_by_batch_ids(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     batch_ids = set(request.body["batch_ids"])
     with store.lock:
@@ -125,7 +125,7 @@ async def cancel_by_batch_ids(request: Request) -> dict:
 
 
 @handlers("cancel_by_destination")
-async def cancel_by_destination(request: Request) -> dict:
+async def cancel_by_destination(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     destination = request.params["destination"]
     with store.lock:
@@ -136,7 +136,7 @@ async def cancel_by_destination(request: Request) -> dict:
 
 
 @handlers("delete_by_destination")
-async def delete_by_destination(request: Request) -> dict:
+async def delete_by_destination(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     destination = request.params["destination"]
     with store.lock:
@@ -147,7 +147,7 @@ async def delete_by_destination(request: Request) -> dict:
 
 
 @handlers("retry_items_by_id")
-async def retry_items_by_id(request: Request) -> dict:
+async def retry_items_by_id(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     with store.lock:
         retried = queue.retry(queue_id, list(request.body))
@@ -157,16 +157,16 @@ async def retry_items_by_id(request: Request) -> dict:
 
 
 @handlers("clear")
-async def clear(request: Request) -> dict:
+async def clear(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     with store.lock:
         deleted = queue.delete_where(queue_id, lambda item: True)
-        store.emit("queue_cleared", {"queue_id": queue_id}, room=queue_id)
+        store.runtime.emit("queue_cleared", {"queue_id": queue_id}, room=queue_id)
     return {"deleted": deleted}
 
 
 @handlers("prune")
-async def prune(request: Request) -> dict:
+async def prune(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     with store.lock:
         deleted = queue.delete_where(queue_id, lambda item: item["status"] in FINISHED)
@@ -174,40 +174,40 @@ async def prune(request: Request) -> dict:
 
 
 @handlers("get_current_queue_item")
-async def get_current_queue_item(request: Request) -> dict | None:
+async def get_current_queue_item(request: Request[InvokeStore]) -> dict | None:
     store, queue, queue_id = await _queue(request)
     item = queue.get(queue_id, queue.current) if queue.current is not None else None
-    return queue.dto(item) if item is not None else None
+    return item_dto(item) if item is not None else None
 
 
 @handlers("get_next_queue_item")
-async def get_next_queue_item(request: Request) -> dict | None:
+async def get_next_queue_item(request: Request[InvokeStore]) -> dict | None:
     store, queue, queue_id = await _queue(request)
     pending = queue.pending_order(queue_id)
-    return queue.dto(pending[0]) if pending else None
+    return item_dto(pending[0]) if pending else None
 
 
 @handlers("get_queue_status")
-async def get_queue_status(request: Request) -> dict:
+async def get_queue_status(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     return {"queue": queue.queue_status(queue_id), "processor": queue.processor_status()}
 
 
 @handlers("get_batch_status")
-async def get_batch_status(request: Request) -> dict:
+async def get_batch_status(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     return queue.batch_status(queue_id, request.params["batch_id"])
 
 
 @handlers("get_queue_item")
-async def get_queue_item(request: Request) -> dict:
+async def get_queue_item(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     # This one route leaves null fields out (FastAPI's response_model_exclude_none).
-    return queue.dto(_item(queue, queue_id, request.params["item_id"]), exclude_none=True)
+    return item_dto(_item(queue, queue_id, request.params["item_id"]), exclude_none=True)
 
 
 @handlers("delete_queue_item")
-async def delete_queue_item(request: Request) -> None:
+async def delete_queue_item(request: Request[InvokeStore]) -> None:
     store, queue, queue_id = await _queue(request)
     item_id = request.params["item_id"]
     with store.lock:
@@ -218,18 +218,18 @@ async def delete_queue_item(request: Request) -> None:
 
 
 @handlers("cancel_queue_item")
-async def cancel_queue_item(request: Request) -> dict:
+async def cancel_queue_item(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     with store.lock:
         item = _item(queue, queue_id, request.params["item_id"])
         queue.cancel(item)
     # After a change the processor may act on at once (instant speed runs it to the end).
     await settle(store)
-    return queue.dto(item)
+    return item_dto(item)
 
 
 @handlers("counts_by_destination")
-async def counts_by_destination(request: Request) -> dict:
+async def counts_by_destination(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     destination = request.params["destination"]
     items = [item for item in queue.in_queue(queue_id) if item["destination"] == destination]

@@ -15,7 +15,7 @@ from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.catalogue import load_catalogue
 from mockserver.packs.invokeai.model_manager import ModelManager
-from mockserver.packs.invokeai.session_queue import SessionQueue
+from mockserver.packs.invokeai.runtime import Runtime
 from mockserver.packs.invokeai.store import InvokeStore
 from mockserver.packs.invokeai.workflows import new_record
 
@@ -24,26 +24,27 @@ PRESET_PREVIEW_SIZE = 256
 
 def new_state(context: PackContext) -> InvokeStore:
     app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
-    store = InvokeStore(context.random("ids"), context.random("prompts"), context.clock, app)
-    store.queue = SessionQueue(store, load_catalogue(context.fixtures / "catalogue"))
+    runtime = Runtime(context.random("ids"), context.random("prompts"), context.clock, app)
+    models = ModelManager(context.fixtures, context.random("models"), context.clock, runtime.emit)
+    models.jobs.pace.speed = app.get("model_speed", "realtime")
+    store = InvokeStore(runtime, load_catalogue(context.fixtures / "catalogue"), models)
     store.queue.speed = app.get("queue_speed", "realtime")
     store.queue.read_prompt_file = prompt_files(context.fixtures / "prompts")
-    store.models = ModelManager(context.fixtures, context.random("models"), context.clock, store.emit)
-    store.models.speed = app.get("model_speed", "realtime")
+    library = store.library
     now = context.clock.now()
     for workflow in default_workflows(context.fixtures / "default_workflows"):
         workflow = copy.deepcopy(workflow)
         workflow_id = workflow.pop("id")
-        store.workflows[workflow_id] = new_record(workflow, workflow_id, now)
+        library.workflows[workflow_id] = new_record(workflow, workflow_id, now)
     for preset in read_yaml(context.fixtures / "style_presets.yaml")["presets"]:
-        store.style_presets[preset["id"]] = {
+        library.style_presets[preset["id"]] = {
             "id": preset["id"], "name": preset["name"], "type": preset.get("type", "default"),
             "preset_data": {"positive_prompt": preset["positive_prompt"],
                             "negative_prompt": preset["negative_prompt"]},
-            "image_token": store.new_id()}
+            "image_token": runtime.new_id()}
         color = preset.get("image_color")
         if color:
-            store.preset_images[preset["id"]] = preset_preview(color)
+            library.preset_images[preset["id"]] = preset_preview(color)
     return store
 
 

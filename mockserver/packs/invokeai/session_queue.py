@@ -20,9 +20,12 @@ from mockserver.packs.invokeai.catalogue import Catalogue
 from mockserver.packs.invokeai.graph_validation import GraphChecker
 from mockserver.packs.invokeai.runners.context import TensorStore, traceback_for
 from mockserver.packs.invokeai.runners.metadata import without_none
+from mockserver.packs.invokeai.runtime import QUEUE_SECTIONS, timestamp
 from mockserver.packs.invokeai.session_runs import SessionRun
-from mockserver.packs.invokeai.store import QUEUE_SECTIONS, timestamp
 from mockserver.packs.invokeai.workflows import check_meta_version
+
+if t.TYPE_CHECKING:
+    from mockserver.packs.invokeai.store import InvokeStore
 
 PICKUP_SECONDS = 0.45  # from "pending" to "in_progress" on the recorded server
 DEQUEUE_SECONDS = 0.006  # the recorded server stamps started_at when it takes the item, ~6 ms in
@@ -32,8 +35,49 @@ STATUSES = ("pending", "in_progress", "completed", "failed", "canceled")
 MAX_QUEUE_SIZE = 10000  # InvokeAI's default `max_queue_size`
 
 
+class StatusCounts:
+    """Item counts by status, per queue and per (queue, batch), kept as items change so the status
+    answers and every status event are O(1) rather than a walk over the whole queue."""
+
+    def __init__(self) -> None:
+        self.by_queue: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.by_batch: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
+
+    def add(self, item: dict, step: int) -> None:
+        self.by_queue[item["queue_id"]][item["status"]] += step
+        self.by_batch[(item["queue_id"], item["batch_id"])][item["status"]] += step
+
+    def recount(self, items: t.Iterable[dict]) -> None:
+        self.by_queue.clear()
+        self.by_batch.clear()
+        for item in items:
+            self.add(item, +1)
+
+    def pending(self) -> int:
+        """Pending items in every queue."""
+        return sum(counts["pending"] for counts in self.by_queue.values())
+
+    def of_queue(self, queue_id: str) -> dict:
+        return totals(self.by_queue[queue_id])
+
+    def of_batch(self, queue_id: str, batch_id: str) -> dict:
+        return totals(self.by_batch[(queue_id, batch_id)])
+
+
+def totals(counter: collections.Counter) -> dict:
+    """The API's counts: one per status, and their total."""
+    counts = {status: counter[status] for status in STATUSES}
+    return {**counts, "total": sum(counts.values())}
+
+
 class SessionQueue:
-    def __init__(self, store: t.Any, catalogue: Catalogue) -> None:
+    """The items of every queue id, the processor that runs them one at a time, and the events and
+    status answers about them. It changes the store (`store`) through its runtime (ids, time,
+    events) and, by the sessions it runs, its gallery. A little over 300 lines: enqueueing,
+    cancelling, processing and the status events all move the same item records and counts, and
+    a split between them would have each part reach into the other's fields."""
+
+    def __init__(self, store: InvokeStore, catalogue: Catalogue) -> None:
         self.store = store
         self.catalogue = catalogue
         self.checker = GraphChecker(catalogue)
@@ -47,10 +91,7 @@ class SessionQueue:
         self.in_flight: SessionRun | None = None  # the item whose nodes are running (session_runs.py)
         self._waiting: collections.deque | None = None  # pending items in the order they are taken
         self._waiting_made = 0  # next_item_id when that order was made
-        # Status counts per queue and per (queue, batch), kept as items change so the status
-        # answers and every status event are O(1) rather than a walk over the whole queue.
-        self._queue_counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-        self._batch_counts: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
+        self.status_counts = StatusCounts()
         # Latents, masks and conditioning by name, for every session (a cached output may name one)
         self.tensors = TensorStore()
         self.read_prompt_file: t.Callable[[str], str | None] = lambda path: None  # seed.py sets the folder
@@ -70,8 +111,7 @@ class SessionQueue:
         return sorted(rows, key=lambda item: (-item["priority"], item["item_id"]))
 
     def _count(self, item: dict, step: int) -> None:
-        self._queue_counts[item["queue_id"]][item["status"]] += step
-        self._batch_counts[(item["queue_id"], item["batch_id"])][item["status"]] += step
+        self.status_counts.add(item, step)
 
     def _set_status(self, item: dict, status: str, **changes: t.Any) -> None:
         """Every status change goes through here, so the counts follow."""
@@ -80,18 +120,10 @@ class SessionQueue:
         self._count(item, +1)
 
     def _recount(self) -> None:
-        self._queue_counts.clear()
-        self._batch_counts.clear()
-        for item in self.items.values():
-            self._count(item, +1)
-
-    @staticmethod
-    def _totals(counter: collections.Counter) -> dict:
-        counts = {status: counter[status] for status in STATUSES}
-        return {**counts, "total": sum(counts.values())}
+        self.status_counts.recount(self.items.values())
 
     def counts(self, items: t.Iterable[dict]) -> dict:
-        return self._totals(collections.Counter(item["status"] for item in items))
+        return totals(collections.Counter(item["status"] for item in items))
 
     def queue_status(self, queue_id: str) -> dict:
         current = self.items.get(self.current) if self.current is not None else None
@@ -99,7 +131,7 @@ class SessionQueue:
             current = None
         return {"queue_id": queue_id, "item_id": current and current["item_id"],
                 "batch_id": current and current["batch_id"], "session_id": current and current["session_id"],
-                **self._totals(self._queue_counts[queue_id])}
+                **self.status_counts.of_queue(queue_id)}
 
     def batch_status(self, queue_id: str, batch_id: str, item: dict | None = None) -> dict:
         """A batch's counts; `item` (one of the batch's) saves looking up its origin and destination."""
@@ -107,7 +139,7 @@ class SessionQueue:
             item = next((i for i in self.items.values()
                          if i["queue_id"] == queue_id and i["batch_id"] == batch_id), {})
         return {"queue_id": queue_id, "batch_id": batch_id, "origin": item.get("origin"),
-                "destination": item.get("destination"), **self._totals(self._batch_counts[(queue_id, batch_id)])}
+                "destination": item.get("destination"), **self.status_counts.of_batch(queue_id, batch_id)}
 
     def processor_status(self) -> dict:
         return {"is_started": self.started, "is_processing": self.current is not None}
@@ -122,11 +154,11 @@ class SessionQueue:
         combinations = expand(batch.get("data"), graph, self.checker)
         runs = batch.get("runs", 1)
         requested = runs * len(combinations)
-        room = MAX_QUEUE_SIZE - sum(counts["pending"] for counts in self._queue_counts.values())
+        room = MAX_QUEUE_SIZE - self.status_counts.pending()
         store = self.store
-        batch_id = batch.get("batch_id") or store.new_id()
+        batch_id = batch.get("batch_id") or store.runtime.new_id()
         priority = (max((i["priority"] for i in self.pending_order(queue_id)), default=0) + 1) if prepend else 0
-        now = store.now()
+        now = store.runtime.now()
         item_ids: list[int] = []
         # Lazily: `runs` has no maximum, and only as many items as the queue has room for are made.
         sessions = (combination for _ in range(runs) for combination in combinations)
@@ -135,9 +167,10 @@ class SessionQueue:
             item_ids.append(item["item_id"])
         echoed = {"batch_id": batch_id, "origin": batch.get("origin"), "destination": batch.get("destination"),
                   "data": batch.get("data"), "graph": graph, "workflow": batch.get("workflow"), "runs": runs}
-        store.emit("batch_enqueued", {"queue_id": queue_id, "batch_id": batch_id, "enqueued": len(item_ids),
-                                      "requested": requested, "priority": priority, "origin": batch.get("origin")},
-                   room=queue_id)
+        store.runtime.emit("batch_enqueued", {"queue_id": queue_id, "batch_id": batch_id, "enqueued": len(item_ids),
+                                              "requested": requested, "priority": priority,
+                                              "origin": batch.get("origin")},
+                           room=queue_id)
         store.changed(*QUEUE_SECTIONS)
         return {"queue_id": queue_id, "enqueued": len(item_ids), "requested": requested, "batch": echoed,
                 "priority": priority, "item_ids": sorted(item_ids, reverse=True)}
@@ -146,7 +179,7 @@ class SessionQueue:
                   field_values: list[dict], graph: dict, retried_from: int | None = None) -> dict:
         item_id = self.next_item_id
         self.next_item_id += 1
-        session_id = self.store.new_id()
+        session_id = self.store.runtime.new_id()
         item = {
             "item_id": item_id, "status": "pending", "priority": priority, "batch_id": batch_id,
             "origin": batch.get("origin"), "destination": batch.get("destination"), "session_id": session_id,
@@ -154,7 +187,7 @@ class SessionQueue:
             "created_at": now, "updated_at": now, "started_at": None, "completed_at": None,
             "queue_id": queue_id, "field_values": field_values, "retried_from_item_id": retried_from,
             "is_api_validation_run": False, "published_workflow_id": None, "credits": None,
-            "session": new_session(session_id, graph, self.store.new_id()),
+            "session": new_session(session_id, graph, self.store.runtime.new_id()),
             "workflow": batch.get("workflow"),
         }
         self.items[item_id] = item
@@ -163,7 +196,7 @@ class SessionQueue:
 
     def retry(self, queue_id: str, item_ids: list[int]) -> list[int]:
         retried = []
-        now = self.store.now()
+        now = self.store.runtime.now()
         for item_id in item_ids:
             old = self.get(queue_id, item_id)
             if old is None or old["status"] not in ("failed", "canceled"):
@@ -183,7 +216,7 @@ class SessionQueue:
     def cancel(self, item: dict, now: float | None = None) -> bool:
         if item["status"] in FINISHED:
             return False
-        now = self.store.now() if now is None else now
+        now = self.store.runtime.now() if now is None else now
         if self.current == item["item_id"]:
             self.current = None
             self.idle_since = now
@@ -244,7 +277,7 @@ class SessionQueue:
                 self.in_flight = SessionRun(self, self.items[self.current],
                                             now if self.speed == "instant" else self.finish_at)
                 return self.in_flight
-            if not self.started or not any(counts["pending"] for counts in self._queue_counts.values()):
+            if not self.started or not self.status_counts.pending():
                 return None
             item = self._next_pending()
             if item is None:
@@ -312,7 +345,7 @@ class SessionQueue:
                 "origin": item["origin"], "destination": item["destination"]}
 
     def _status_event(self, item: dict) -> None:
-        self.store.emit("queue_item_status_changed", {
+        self.store.runtime.emit("queue_item_status_changed", {
             **self._base(item), "status": item["status"], "error_type": item["error_type"],
             "error_message": item["error_message"], "error_traceback": item["error_traceback"],
             "created_at": timestamp(item["created_at"]), "updated_at": timestamp(item["updated_at"]),
@@ -325,18 +358,10 @@ class SessionQueue:
     def node_event(self, item: dict, session: dict, name: str, node: dict, extra: dict | None = None) -> None:
         """An invocation event; `session` is the one running (a run's private copy until it ends)."""
         source = session["prepared_source_mapping"].get(node["id"], node["id"])
-        self.store.emit(name, {**self._base(item), "session_id": item["session_id"],
-                               "invocation": copy.deepcopy(node), "invocation_source_id": source, **(extra or {})},
-                        room=item["queue_id"])
-
-    # -- rendering ----------------------------------------------------------------------------
-
-    def dto(self, item: dict, *, exclude_none: bool = False) -> dict:
-        rendered = {**item}
-        for key in ("created_at", "updated_at", "started_at", "completed_at"):
-            rendered[key] = item[key] and timestamp(item[key])
-        rendered = copy.deepcopy(rendered)
-        return without_none(rendered) if exclude_none else rendered
+        self.store.runtime.emit(name, {**self._base(item), "session_id": item["session_id"],
+                                       "invocation": copy.deepcopy(node), "invocation_source_id": source,
+                                       **(extra or {})},
+                                room=item["queue_id"])
 
     # -- state file ---------------------------------------------------------------------------
 
@@ -354,6 +379,15 @@ class SessionQueue:
         self.current = data.get("current")
         self.idle_since = float(data.get("idle_since", 0.0))
         self.finish_at = float(data.get("finish_at", 0.0))
+
+
+def item_dto(item: dict, *, exclude_none: bool = False) -> dict:
+    """A queue item as the API shows it (times as InvokeAI's timestamps)."""
+    rendered = {**item}
+    for key in ("created_at", "updated_at", "started_at", "completed_at"):
+        rendered[key] = item[key] and timestamp(item[key])
+    rendered = copy.deepcopy(rendered)
+    return without_none(rendered) if exclude_none else rendered
 
 
 def new_session(session_id: str, graph: dict, execution_id: str) -> dict:

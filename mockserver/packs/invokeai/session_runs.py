@@ -45,6 +45,7 @@ def _runners() -> t.Any:
 
 if t.TYPE_CHECKING:
     from mockserver.packs.invokeai.session_queue import SessionQueue
+    from mockserver.packs.invokeai.store import InvokeStore
 
 Failure = tuple[dict, str, NodeFailed]  # (the failing node, its prepared id, why)
 
@@ -89,7 +90,7 @@ class SessionRun:
     def _run(self) -> Failure | None:
         """None when it ran out of nodes, else the failing node."""
         session = self.session
-        execution = GraphExecution(session, self.store.new_id)
+        execution = GraphExecution(session, self.store.runtime.new_id)
         context = self._context()
         while (node := execution.next()) is not None:
             if not self.live():
@@ -135,7 +136,7 @@ class SessionRun:
         store = self.store
         key = None
         with store.lock:
-            cache = store.cache
+            cache = store.runtime.cache
             if cache["enabled"] and node.get("use_cache", True) and node["type"] not in CACHE_SKIP:
                 inputs = {k: v for k, v in node.items() if k != "id"}  # the real key: everything but the id
                 key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
@@ -146,7 +147,7 @@ class SessionRun:
         output = {"output_meta": None, **_runners().run_node(context, node)}
         if key is not None:
             with store.lock:
-                cache = store.cache
+                cache = store.runtime.cache
                 cache["entries"][key] = copy.deepcopy(output)
                 while len(cache["entries"]) > cache["max_size"]:
                     cache["entries"].pop(next(iter(cache["entries"])))
@@ -166,7 +167,7 @@ class SessionRun:
                 return store.models.list_records(model_type=model_type, model_name=name)
 
         return RunContext(save_image=self._save_image, load_image=self._load_image, model=model,
-                          rng=store.prompt_rng, progress=self._progress, tensors=self.queue.tensors,
+                          rng=store.runtime.prompt_rng, progress=self._progress, tensors=self.queue.tensors,
                           image_metadata=self._image_metadata, read_prompt_file=self.queue.read_prompt_file,
                           search_models=search_models, node_spec=self.queue.catalogue.node)
 
@@ -179,23 +180,24 @@ class SessionRun:
         metadata_text = json.dumps(metadata) if isinstance(metadata, dict) else None
         data = imaging.png_bytes(picture, {"invokeai_metadata": metadata_text, "invokeai_workflow": workflow_text,
                                            "invokeai_graph": graph_text})
-        return self.store.add_image(data, picture.width, picture.height, category=category,
-                                    is_intermediate=bool(node.get("is_intermediate")), board_id=board,
-                                    session_id=item["session_id"], node_id=node_id,  # the prepared node's id
-                                    origin="internal", metadata=metadata_text,
-                                    workflow=workflow_text, graph=graph_text, when=self.when)
+        return self.store.gallery.add_image(data, picture.width, picture.height, category=category,
+                                            is_intermediate=bool(node.get("is_intermediate")), board_id=board,
+                                            session_id=item["session_id"], node_id=node_id,  # the prepared node's id
+                                            origin="internal", metadata=metadata_text,
+                                            workflow=workflow_text, graph=graph_text, when=self.when)
 
     def _load_image(self, name: str) -> Image.Image:
         with self.store.lock:
-            data = self.store.image_bytes[name]  # KeyError: the node's "not found"
+            data = self.store.gallery.image_bytes[name]  # KeyError: the node's "not found"
         try:
             return imaging.open_image(data)
         except imaging.ImageTooLarge as error:
-            raise NodeFailed("OverflowError", f"Image {name}: {error}", "services/image_files/image_files_disk.py")
+            raise NodeFailed("OverflowError", f"Image {name}: {error}",
+                             "services/image_files/image_files_disk.py") from error
 
     def _image_metadata(self, name: str) -> dict | None:
         with self.store.lock:
-            text = (self.store.images.get(name) or {}).get("metadata")
+            text = (self.store.gallery.images.get(name) or {}).get("metadata")
         return json.loads(text) if text else None
 
     def _progress(self, message: str, percentage: float | None = None, image: Image.Image | None = None,
@@ -212,7 +214,7 @@ class SessionRun:
 CACHE_SKIP = {"rand_int", "rand_float", "random_range"}  # random nodes are never served from the cache
 
 
-async def settle(store: t.Any, *, wait: bool = True) -> None:
+async def settle(store: InvokeStore, *, wait: bool = True) -> None:
     """Move the queue processor and the model jobs to the clock's "now", running due sessions off
     the event loop; returns once nothing more is due (or the store was replaced meanwhile). With
     `wait=False` it starts what is due and returns at once (the background tick, which must keep
@@ -220,7 +222,7 @@ async def settle(store: t.Any, *, wait: bool = True) -> None:
     queue: SessionQueue = store.queue
     while not store.retired:
         with store.lock:
-            now = store.clock.now()
+            now = store.runtime.clock.now()
             store.advance_models(now)
             run = queue.in_flight
             if run is None:
@@ -234,7 +236,7 @@ async def settle(store: t.Any, *, wait: bool = True) -> None:
         await asyncio.shield(run.future)
 
 
-async def _execute(store: t.Any, run: SessionRun) -> None:
+async def _execute(store: InvokeStore, run: SessionRun) -> None:
     try:
         await off_loop(run.execute, lane="sessions")
     finally:

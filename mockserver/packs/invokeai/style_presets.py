@@ -1,5 +1,6 @@
 """The `/api/v1/style_presets` operations: the shipped defaults and user presets, their preview
-images, and CSV export and CSV/JSON import."""
+images, and CSV export and CSV/JSON import. The handlers work on the store's library: `store` here
+is `request.state.library` (`library.py`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
+from mockserver.packs.invokeai.library import Library
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
@@ -20,7 +22,7 @@ PRESET_TYPES = ("user", "default", "project")
 EXPORT_COLUMNS = ("name", "prompt", "negative_prompt")
 
 
-def _preset(store: InvokeStore, preset_id: str) -> dict:
+def _preset(store: Library, preset_id: str) -> dict:
     preset = store.style_presets.get(preset_id)
     if preset is None:
         raise ApiError(404, "Style preset not found")
@@ -31,7 +33,7 @@ def _by_name(presets: t.Iterable[dict]) -> list[dict]:
     return sorted(presets, key=lambda preset: preset["name"].lower())
 
 
-def preset_dto(store: InvokeStore, preset: dict) -> dict:
+def preset_dto(store: Library, preset: dict) -> dict:
     image = None
     if preset["id"] in store.preset_images:
         # The real server appends a fresh token so browsers refetch a replaced image.
@@ -40,7 +42,7 @@ def preset_dto(store: InvokeStore, preset: dict) -> dict:
             "id": preset["id"], "image": image}
 
 
-def _parse_data(request: Request, text: str) -> dict:
+def _parse_data(request: Request[InvokeStore], text: str) -> dict:
     """The form's `data` field: JSON with name, positive_prompt, negative_prompt and type."""
     try:
         data = request.parse_json(text)
@@ -62,7 +64,7 @@ def _preview(form: dict) -> bytes | None:
     return imaging.thumbnail_of(imaging.read_image(upload))
 
 
-def _set_image(store: InvokeStore, preset: dict, preview: bytes | None) -> None:
+def _set_image(store: Library, preset: dict, preview: bytes | None) -> None:
     if preview is None:
         store.preset_images.pop(preset["id"], None)
     else:
@@ -70,7 +72,7 @@ def _set_image(store: InvokeStore, preset: dict, preview: bytes | None) -> None:
         preset["image_token"] = store.new_id()
 
 
-def _store_preset(store: InvokeStore, fields: dict, preset_id: str | None = None) -> dict:
+def _store_preset(store: Library, fields: dict, preset_id: str | None = None) -> dict:
     preset = store.style_presets.get(preset_id) if preset_id else None
     if preset is None:
         preset = {"id": preset_id or store.new_id(), "image_token": None}
@@ -82,20 +84,20 @@ def _store_preset(store: InvokeStore, fields: dict, preset_id: str | None = None
 
 
 @handlers("list_style_presets")
-def list_style_presets(request: Request) -> list:
-    store: InvokeStore = request.state
+def list_style_presets(request: Request[InvokeStore]) -> list:
+    store = request.state.library
     return [preset_dto(store, preset) for preset in _by_name(store.style_presets.values())]
 
 
 @handlers("get_style_preset")
-def get_style_preset(request: Request) -> dict:
-    store: InvokeStore = request.state
+def get_style_preset(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     return preset_dto(store, _preset(store, request.params["style_preset_id"]))
 
 
 @handlers("create_style_preset")
-async def create_style_preset(request: Request) -> dict:
-    store: InvokeStore = request.state
+async def create_style_preset(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     form = request.body or {}
     fields = _parse_data(request, form["data"])
     preview = await off_loop(_preview, form)
@@ -107,8 +109,8 @@ async def create_style_preset(request: Request) -> dict:
 
 
 @handlers("update_style_preset")
-async def update_style_preset(request: Request) -> dict:
-    store: InvokeStore = request.state
+async def update_style_preset(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     form = request.body or {}
     preset = _preset(store, request.params["style_preset_id"])
     fields = _parse_data(request, form["data"])
@@ -123,8 +125,8 @@ async def update_style_preset(request: Request) -> dict:
 
 
 @handlers("delete_style_preset")
-def delete_style_preset(request: Request) -> None:
-    store: InvokeStore = request.state
+def delete_style_preset(request: Request[InvokeStore]) -> None:
+    store = request.state.library
     with store.lock:
         preset = _preset(store, request.params["style_preset_id"])
         del store.style_presets[preset["id"]]
@@ -133,8 +135,8 @@ def delete_style_preset(request: Request) -> None:
 
 
 @handlers("get_style_preset_image")
-def get_style_preset_image(request: Request) -> Response:
-    store: InvokeStore = request.state
+def get_style_preset_image(request: Request[InvokeStore]) -> Response:
+    store = request.state.library
     preset = _preset(store, request.params["style_preset_id"])
     data = store.preset_images.get(preset["id"])
     if data is None:
@@ -144,8 +146,8 @@ def get_style_preset_image(request: Request) -> Response:
 
 
 @handlers("export_style_presets")
-def export_style_presets(request: Request) -> Response:
-    store: InvokeStore = request.state
+def export_style_presets(request: Request[InvokeStore]) -> Response:
+    store = request.state.library
     out = io.StringIO()
     writer = csv.writer(out)  # csv's default line ending is \r\n, as in the real export
     writer.writerow(EXPORT_COLUMNS)
@@ -175,7 +177,7 @@ def _import_row(row: t.Any) -> dict:
     return {"name": name, "positive_prompt": prompt, "negative_prompt": negative, "type": "user"}
 
 
-def _import_rows(request: Request, upload: UploadedFile) -> list[dict]:
+def _import_rows(request: Request[InvokeStore], upload: UploadedFile) -> list[dict]:
     """Every preset of a CSV (name, prompt, negative_prompt columns) or a JSON list, or the real
     server's 400 naming the format; nothing is stored unless the whole file reads."""
     kind = (upload.content_type or "").split(";")[0].strip().lower()
@@ -193,8 +195,8 @@ def _import_rows(request: Request, upload: UploadedFile) -> list[dict]:
 
 
 @handlers("import_style_presets")
-def import_style_presets(request: Request) -> None:
-    store: InvokeStore = request.state
+def import_style_presets(request: Request[InvokeStore]) -> None:
+    store = request.state.library
     presets = _import_rows(request, request.body["file"])  # all parsed before any is stored
     with store.lock:
         for fields in presets:

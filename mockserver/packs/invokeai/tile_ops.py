@@ -119,7 +119,7 @@ def merge_tiles(tiles: list[dict], images: list[Image.Image], blend_mode: str, b
     width = max(tile["coords"]["right"] for tile in tiles)
     arrays = [np.asarray(image.convert("RGB"), dtype=np.float64) for image in images]
     canvas = np.zeros((height, width, 3), dtype=np.float64)
-    for row in _rows(list(zip(tiles, arrays))):
+    for row in _rows(list(zip(tiles, arrays, strict=True))):
         first = row[0][0]
         row_height = first["coords"]["bottom"] - first["coords"]["top"]
         strip = np.zeros((row_height, width, 3), dtype=np.float64)

@@ -12,12 +12,11 @@ MAX_PROMPTS = 10000  # the real server's cap on max_prompts
 
 
 @handlers("parse_dynamicprompts")
-def parse_dynamicprompts(request: Request) -> dict:
+def parse_dynamicprompts(request: Request[InvokeStore]) -> dict:
     # dynamicprompts and pyparsing take ~35 ms to import: on first use, not at start-up.
     from dynamicprompts.generators import CombinatorialPromptGenerator, RandomPromptGenerator
     from pyparsing import ParseException
 
-    store: InvokeStore = request.state
     body = request.body
     prompt, limit = body["prompt"], min(body.get("max_prompts", 1000), MAX_PROMPTS)
     error = None
@@ -29,7 +28,7 @@ def parse_dynamicprompts(request: Request) -> dict:
             # run can be repeated.
             seed = body.get("seed")
             if seed is None:
-                seed = store.prompt_rng.getrandbits(32)
+                seed = request.state.runtime.prompt_rng.getrandbits(32)
             prompts = RandomPromptGenerator(seed=seed).generate(prompt, num_images=limit)
     except ParseException as exc:
         prompts, error = [prompt], str(exc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from mockserver.engine.http import Request
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
 
@@ -18,5 +19,5 @@ VIDEO_OPERATIONS = (
 
 
 @handlers(*VIDEO_OPERATIONS)
-def not_implemented(request: Request) -> None:
+def not_implemented(request: Request[InvokeStore]) -> None:
     raise ApiError(501, "Not implemented")

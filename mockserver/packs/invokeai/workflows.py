@@ -1,11 +1,13 @@
 """The `/api/v1/workflows` operations: the shipped default workflows and the user's own library,
-with paging, ordering, filters, tag and category counts, and thumbnails."""
+with paging, ordering, filters, tag and category counts, and thumbnails. The handlers work on the
+store's library: `store` here is `request.state.library` (`library.py`)."""
 
 from __future__ import annotations
 
 import copy
 import math
 import re
+import typing as t
 
 from mockserver.engine.bodies import UploadedFile
 from mockserver.engine.http import Request, Response
@@ -13,7 +15,11 @@ from mockserver.engine.issues import ApiError, Issue, RequestInvalid
 from mockserver.engine.pack import Handlers
 from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
-from mockserver.packs.invokeai.store import InvokeStore, timestamp
+from mockserver.packs.invokeai.library import Library
+from mockserver.packs.invokeai.runtime import timestamp
+
+if t.TYPE_CHECKING:  # the store's session queue checks workflows with `check_meta_version`
+    from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
 
@@ -39,7 +45,7 @@ def check_meta_version(workflow: dict, loc: tuple = ("body", "workflow")) -> Non
                                     {"error": f"Invalid workflow meta version: {version}"})])
 
 
-def _workflow(store: InvokeStore, workflow_id: str) -> dict:
+def _workflow(store: Library, workflow_id: str) -> dict:
     record = store.workflows.get(workflow_id)
     if record is None:
         raise ApiError(404, "Workflow not found")
@@ -50,7 +56,7 @@ def _category(record: dict) -> str:
     return record["workflow"].get("meta", {}).get("category", "user")
 
 
-def _thumbnail_url(store: InvokeStore, record: dict) -> str | None:
+def _thumbnail_url(store: Library, record: dict) -> str | None:
     if record["workflow_id"] not in store.workflow_thumbnails:
         return None
     return f"api/v1/workflows/i/{record['workflow_id']}/thumbnail"
@@ -62,7 +68,7 @@ def _times(record: dict) -> dict:
             "opened_at": None if opened is None else timestamp(opened)}
 
 
-def record_dto(store: InvokeStore, record: dict, *, thumbnail: bool = False) -> dict:
+def record_dto(store: Library, record: dict, *, thumbnail: bool = False) -> dict:
     dto = {"workflow_id": record["workflow_id"], "name": record["workflow"]["name"], **_times(record),
            "is_published": record["is_published"], "workflow": copy.deepcopy(record["workflow"])}
     if thumbnail:
@@ -70,7 +76,7 @@ def record_dto(store: InvokeStore, record: dict, *, thumbnail: bool = False) -> 
     return dto
 
 
-def list_item(store: InvokeStore, record: dict) -> dict:
+def list_item(store: Library, record: dict) -> dict:
     workflow = record["workflow"]
     return {"workflow_id": record["workflow_id"], "name": workflow["name"], **_times(record),
             "is_published": record["is_published"], "description": workflow.get("description", ""),
@@ -79,8 +85,8 @@ def list_item(store: InvokeStore, record: dict) -> dict:
 
 
 @handlers("create_workflow")
-def create_workflow(request: Request) -> dict:
-    store: InvokeStore = request.state
+def create_workflow(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     workflow = request.body["workflow"]
     check_meta_version(workflow)
     if workflow.get("meta", {}).get("category") == "default":
@@ -93,14 +99,14 @@ def create_workflow(request: Request) -> dict:
 
 
 @handlers("get_workflow")
-def get_workflow(request: Request) -> dict:
-    store: InvokeStore = request.state
+def get_workflow(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     return record_dto(store, _workflow(store, request.params["workflow_id"]), thumbnail=True)
 
 
 @handlers("update_workflow")
-def update_workflow(request: Request) -> dict:
-    store: InvokeStore = request.state
+def update_workflow(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     workflow = request.body["workflow"]
     check_meta_version(workflow)
     if workflow.get("meta", {}).get("category") == "default":
@@ -118,8 +124,8 @@ def update_workflow(request: Request) -> dict:
 
 
 @handlers("delete_workflow")
-def delete_workflow(request: Request) -> None:
-    store: InvokeStore = request.state
+def delete_workflow(request: Request[InvokeStore]) -> None:
+    store = request.state.library
     with store.lock:
         record = _workflow(store, request.params["workflow_id"])
         if _category(record) == "default":
@@ -130,8 +136,8 @@ def delete_workflow(request: Request) -> None:
 
 
 @handlers("update_opened_at")
-def update_opened_at(request: Request) -> None:
-    store: InvokeStore = request.state
+def update_opened_at(request: Request[InvokeStore]) -> None:
+    store = request.state.library
     with store.lock:
         record = _workflow(store, request.params["workflow_id"])
         # The table's update trigger moves updated_at with any change, opening included.
@@ -166,8 +172,8 @@ def _sort_key(order_by: str):
 
 
 @handlers("list_workflows")
-def list_workflows(request: Request) -> dict:
-    store: InvokeStore = request.state
+def list_workflows(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     params = request.params
     rows = [r for r in store.workflows.values()
             if _matches(r, categories=params.get("categories"), tags=params.get("tags"), query=params.get("query"),
@@ -184,8 +190,8 @@ def list_workflows(request: Request) -> dict:
 
 
 @handlers("get_counts_by_tag")
-def get_counts_by_tag(request: Request) -> dict:
-    store: InvokeStore = request.state
+def get_counts_by_tag(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     params = request.params
     return {tag: sum(_matches(r, categories=params.get("categories"), tags=[tag],
                               has_been_opened=params.get("has_been_opened")) for r in store.workflows.values())
@@ -193,8 +199,8 @@ def get_counts_by_tag(request: Request) -> dict:
 
 
 @handlers("counts_by_category")
-def counts_by_category(request: Request) -> dict:
-    store: InvokeStore = request.state
+def counts_by_category(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     params = request.params
     return {category: sum(_matches(r, categories=[category], has_been_opened=params.get("has_been_opened"))
                           for r in store.workflows.values())
@@ -202,8 +208,8 @@ def counts_by_category(request: Request) -> dict:
 
 
 @handlers("set_workflow_thumbnail")
-async def set_workflow_thumbnail(request: Request) -> dict:
-    store: InvokeStore = request.state
+async def set_workflow_thumbnail(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     record = _workflow(store, request.params["workflow_id"])
     upload = imaging.check_image_upload((request.body or {}).get("image"))
     thumbnail = await off_loop(_thumbnail, upload)
@@ -221,8 +227,8 @@ def _thumbnail(upload: UploadedFile) -> bytes:
 
 
 @handlers("delete_workflow_thumbnail")
-def delete_workflow_thumbnail(request: Request) -> dict:
-    store: InvokeStore = request.state
+def delete_workflow_thumbnail(request: Request[InvokeStore]) -> dict:
+    store = request.state.library
     with store.lock:
         record = _workflow(store, request.params["workflow_id"])
         store.workflow_thumbnails.pop(record["workflow_id"], None)
@@ -231,8 +237,8 @@ def delete_workflow_thumbnail(request: Request) -> dict:
 
 
 @handlers("get_workflow_thumbnail")
-def get_workflow_thumbnail(request: Request) -> Response:
-    store: InvokeStore = request.state
+def get_workflow_thumbnail(request: Request[InvokeStore]) -> Response:
+    store = request.state.library
     record = _workflow(store, request.params["workflow_id"])
     data = store.workflow_thumbnails.get(record["workflow_id"])
     if data is None:

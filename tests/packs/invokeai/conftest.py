@@ -30,7 +30,7 @@ def client(module_client: TestClient) -> TestClient:
 @pytest.fixture
 def events(client: TestClient, server: t.Any) -> list[tuple[str, dict]]:
     """What the model manager emits on the socket, recorded (and still delivered)."""
-    manager = server.runtimes["invokeai"].state.models
+    manager = server.runtimes["invokeai"].state.models.jobs
     seen: list[tuple[str, dict]] = []
     original = manager.emit
 

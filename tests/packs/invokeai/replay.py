@@ -189,7 +189,7 @@ class IdMap:
                     self.add(value, other)
                 elif (key in self.id_keys and isinstance(value, list) and isinstance(other, list)
                       and len(value) == len(other) and all(isinstance(v, str) or is_int(v) for v in value)):
-                    for rec_id, got_id in zip(value, other):  # item_ids: both in the server's order
+                    for rec_id, got_id in zip(value, other, strict=True):  # item_ids: both in the server's order
                         self.add(rec_id, got_id)
                 else:
                     self._learn(value, other)
@@ -441,7 +441,7 @@ def pattern(path: str) -> str:
     return re.sub(r"\[\d+\]", "[*]", path)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Allowances:
     """Per-call exceptions to the shape rules, each keyed by a path pattern (`$.a[*].b`)."""
 
@@ -450,7 +450,10 @@ class Allowances:
     keys_free: t.Collection[str] = ()  # this object's keys are data (e.g. package names), not fields
 
 
-def shape_problems(recorded: t.Any, got: t.Any, ids: IdMap, allow: Allowances = Allowances(),
+NO_ALLOWANCES = Allowances()  # the shape rules as they are
+
+
+def shape_problems(recorded: t.Any, got: t.Any, ids: IdMap, allow: Allowances = NO_ALLOWANCES,
                    path: str = "$") -> list[str]:
     where = pattern(path)
     rec_type, got_type = json_type(recorded), json_type(got)
@@ -590,7 +593,7 @@ def body_problems(entry: Entry, response: httpx.Response, ids: IdMap) -> tuple[l
 
 
 def compare(entry: Entry, response: httpx.Response, ids: IdMap,
-            allow: Allowances = Allowances()) -> tuple[list[str], list[str]]:
+            allow: Allowances = NO_ALLOWANCES) -> tuple[list[str], list[str]]:
     """(problems, notes) of the mock's answer against the recorded one."""
     recorded = entry["response"]
     problems: list[str] = []

@@ -117,7 +117,7 @@ def test_an_empty_iteration_runs_nothing_after_it(client: t.Any) -> None:
 
 
 def test_events_name_each_prepared_node_and_its_source(client: t.Any, server: t.Any) -> None:
-    store = server.runtimes["invokeai"].state
+    store = server.runtimes["invokeai"].state.runtime
     seen: list[tuple[str, dict]] = []
     original = store.emit
     store.emit = lambda name, data, room=None: (seen.append((name, data)), original(name, data, room))[1]
@@ -138,7 +138,7 @@ def test_events_name_each_prepared_node_and_its_source(client: t.Any, server: t.
 
 def test_a_value_an_edge_brings_is_checked_against_the_field_before_the_node_starts(client: t.Any,
                                                                                      server: t.Any) -> None:
-    store = server.runtimes["invokeai"].state
+    store = server.runtimes["invokeai"].state.runtime
     seen: list[str] = []
     original = store.emit
     store.emit = lambda name, data, room=None: (seen.append((name, data.get("invocation_source_id"))),

@@ -176,8 +176,8 @@ def run_outcome(client: TestClient, server: t.Any, *, inline: bool) -> dict:
     store = server.runtimes["invokeai"].state
     if inline:
         with store.lock:
-            store.queue.resume(store.clock.now())
-            store.advance(store.clock.now())
+            store.queue.resume(store.runtime.clock.now())
+            store.advance(store.runtime.clock.now())
     else:
         ok(client.put("/api/v1/queue/default/processor/resume"))
     items = [queue_item(client, item_id) for item_id in sorted(item_ids)]
@@ -261,7 +261,7 @@ def test_a_reset_while_a_node_runs_leaves_the_new_state_alone(client: TestClient
     assert ok(client.get("/api/v1/queue/default/status"))["queue"]["total"] == 0
     started = [data["invocation"]["type"] for name, data in emitted if name == "invocation_started"]
     assert started == ["integer"]  # the first node ran; nothing after the reset
-    assert not old.images
+    assert not old.gallery.images
 
 
 # -- bulk downloads: capped and expired ------------------------------------------------------------
@@ -272,7 +272,7 @@ def bulk(client: TestClient, names: list[str]) -> str:
 
 
 def recorded_events(monkeypatch: pytest.MonkeyPatch, server: t.Any) -> list[tuple[str, dict]]:
-    store = server.runtimes["invokeai"].state
+    store = server.runtimes["invokeai"].state.runtime
     seen: list[tuple[str, dict]] = []
     original = store.emit
     monkeypatch.setattr(store, "emit", lambda name, data, room=None: (seen.append((name, data)),
@@ -320,7 +320,7 @@ def test_held_archives_stay_within_the_byte_cap(client: TestClient, server: t.An
     one = len(client.get(f"{IMAGES}download/{bulk(client, [name])}").content)
     ok(client.put(f"{CONTROL}/settings", json={"bulk_download_max_bytes": 2 * one + one // 2}))
     made = [bulk(client, [name]) for _ in range(5)]
-    assert server.runtimes["invokeai"].state.bulk_downloads.held_bytes() <= 2 * one + one // 2
+    assert server.runtimes["invokeai"].state.gallery.bulk_downloads.held_bytes() <= 2 * one + one // 2
     assert [client.get(f"{IMAGES}download/{item}").status_code for item in made] == [404, 404, 404, 200, 200]
 
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import re
 import typing as t
 
@@ -55,6 +56,7 @@ import pytest
 from invokeai_support import make_server
 from replay import (
     JITTER_MS,
+    NO_ALLOWANCES,
     POLL_MS,
     Allowances,
     EchoClient,
@@ -131,7 +133,7 @@ def detail(message: str | None = None) -> Check:
     return check
 
 
-def recorded_shape(allow: Allowances = Allowances(), **values: t.Any) -> Check:
+def recorded_shape(allow: Allowances = NO_ALLOWANCES, **values: t.Any) -> Check:
     """The recorded shape, with these top-level values."""
 
     def check(entry: Entry, got: t.Any, ids: IdMap) -> list[str]:
@@ -348,7 +350,7 @@ def test_created_ids_got_stand_ins(run: Run) -> None:
         return value
 
     recorded = [at(BY_SEQ[seq]["response"]["json"], path) for seq, path in created.items()]
-    missing = [(seq, value) for seq, value in zip(created, recorded) if value not in run.ids]
+    missing = [(seq, value) for seq, value in zip(created, recorded, strict=True) if value not in run.ids]
     assert not missing, f"recorded ids without a stand-in (their create call failed?): {missing}"
     stand_ins = [run.ids.forward[value] for value in recorded]
     assert len(set(stand_ins)) == len(stand_ins)
@@ -480,7 +482,6 @@ def test_observation_check_first_sighting_and_terminal_items() -> None:
     problems, _, seen = check_observation(BY_SEQ[105]["observation"], _timeline((0, "completed"),))
     assert problems == [] and seen == [(4.2, "completed")]
     # the tolerances are what the recording shows
-    gaps = [b["t_ms"] - a["t_ms"] for e in OBSERVATIONS for a, b in zip(e["observation"]["transitions"],
-                                                                          e["observation"]["transitions"][1:])]
+    gaps = [b["t_ms"] - a["t_ms"] for e in OBSERVATIONS for a, b in itertools.pairwise(e["observation"]["transitions"])]
     assert min(gaps) > 20 and max(g for g in gaps if g < 100) <= POLL_MS
     assert JITTER_MS >= 484.0 - 441.0

@@ -32,7 +32,7 @@ def ui(server: t.Any) -> t.Iterator[tuple[TestClient, dict[str, dict]]]:
 @pytest.fixture
 def emitted(ui: t.Any, server: t.Any) -> t.Iterator[list[tuple[str, dict]]]:
     """What the queue emits on the socket while a test runs (still delivered as usual)."""
-    store = server.runtimes["invokeai"].state
+    store = server.runtimes["invokeai"].state.runtime
     seen: list[tuple[str, dict]] = []
     original = store.emit
 
