@@ -242,7 +242,7 @@ def start_mock(folder: Path, state_file: bool) -> tuple[subprocess.Popen, int]:
             return server, port
         except (OSError, RuntimeError, http.client.HTTPException):
             if server.poll() is not None:
-                raise RuntimeError(f"the mock exited: see {folder / 'mock.log'}")
+                raise RuntimeError(f"the mock exited: see {folder / 'mock.log'}") from None
             time.sleep(0.2)
     server.kill()
     raise RuntimeError("the mock did not start in 60 s")

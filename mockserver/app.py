@@ -98,12 +98,13 @@ def _runtime(pack: Pack, services: Services, options: t.Mapping[str, t.Any]) -> 
 
 
 def _control_app(runtimes: list[PackRuntime], services: Services,
-                 server: t.Callable[[], MockServer]) -> ApiApp:
+                 server: t.Callable[[], MockServer]) -> ApiApp[t.Any]:
     """The engine's control operations, with each pack's own control operations in front."""
     dialect = DIALECTS["control"]
     spec = load_spec(specs_dir() / "control.yaml", control.handlers.resolve)
     settings = services.settings.for_state_documents()
-    app = ApiApp("control", spec.operations, dialect, state=server, settings=settings)
+    app: ApiApp[t.Any] = ApiApp[control.ControlledServer]("control", spec.operations, dialect, state=server,
+                                                          settings=settings)
     for runtime in runtimes:
         if runtime.pack.control_spec_path is None:
             continue

@@ -54,8 +54,8 @@ class PackRuntime:
     spec: LoadedSpec
     context: PackContext
     state: Store
-    app: ApiApp | None = None
-    control_app: ApiApp | None = None
+    app: ApiApp[Store] | None = None
+    control_app: ApiApp[Store] | None = None  # the pack's control operations (falls back to the engine's)
     _gzipped: t.Any = None
 
     @property
@@ -113,7 +113,7 @@ class Services:
 
 
 class MockServer:
-    def __init__(self, runtimes: list[PackRuntime], services: Services, control: ApiApp, *,
+    def __init__(self, runtimes: list[PackRuntime], services: Services, control: ApiApp[t.Any], *,
                  state_file: Path | None = None, cors: bool = True,
                  pack_options: t.Mapping[str, t.Any] | None = None, access: ControlAccess | None = None) -> None:
         self.runtimes = {r.name: r for r in runtimes}
@@ -228,7 +228,7 @@ class MockServer:
                 return runtime.asgi
         return None
 
-    def _app_for(self, path: str) -> ApiApp | None:
+    def _app_for(self, path: str) -> ApiApp[t.Any] | None:
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return self.control
         for prefix, app in self._routes:
@@ -397,7 +397,7 @@ def _log_failure(task: asyncio.Task[t.Any]) -> None:
         log.error("%s stopped", task.get_name(), exc_info=task.exception())
 
 
-def _prefix_table(runtimes: list[PackRuntime]) -> list[tuple[str, ApiApp]]:
+def _prefix_table(runtimes: list[PackRuntime]) -> list[tuple[str, ApiApp[Store]]]:
     claims: list[tuple[str, PackRuntime]] = [(p.rstrip("/") or "/", r) for r in runtimes for p in r.pack.prefixes]
     for index, (prefix, runtime) in enumerate(claims):
         for other_prefix, other in claims[index + 1:]:

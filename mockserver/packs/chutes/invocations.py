@@ -38,7 +38,7 @@ def _recent(store: ChutesStore, days: int) -> list[dict]:
 
 
 @handlers("get_usage_invocations_usage_get")
-def usage(request: Request) -> list:
+def usage(request: Request[ChutesStore]) -> list:
     """Per chute and day over the last 11 days, newest day first, then the largest spend."""
     rows: dict[tuple[str, str], dict] = {}
     for invocation in _recent(request.state, 11):
@@ -62,8 +62,8 @@ def _daily_by_chute(store: ChutesStore, template: str) -> dict[tuple[str, str], 
 
 
 @handlers("get_llm_stats_invocations_stats_llm_get")
-def llm_stats(request: Request) -> list:
-    store: ChutesStore = request.state
+def llm_stats(request: Request[ChutesStore]) -> list:
+    store = request.state
     rows = []
     for (chute_id, date), group in sorted(_daily_by_chute(store, "vllm").items()):
         seconds = sum(i["completed_at"] - i["started_at"] for i in group) or 1.0
@@ -76,8 +76,8 @@ def llm_stats(request: Request) -> list:
 
 
 @handlers("get_diffusion_stats_invocations_stats_diffusion_get")
-def diffusion_stats(request: Request) -> list:
-    store: ChutesStore = request.state
+def diffusion_stats(request: Request[ChutesStore]) -> list:
+    store = request.state
     rows = []
     for (chute_id, date), group in sorted(_daily_by_chute(store, "diffusion").items()):
         seconds = sum(i["completed_at"] - i["started_at"] for i in group) or 1.0
@@ -115,8 +115,8 @@ def _job_row(job: dict) -> dict:
 
 
 @handlers("get_recent_export_invocations_exports_recent_get")
-def recent_export(request: Request) -> Response:
-    store: ChutesStore = request.state
+def recent_export(request: Request[ChutesStore]) -> Response:
+    store = request.state
     limit = request.params.get("limit")
     limit = 100 if not limit or limit <= 0 else min(limit, 10000)
     hotkey = request.params.get("hotkey")
@@ -127,8 +127,8 @@ def recent_export(request: Request) -> Response:
 
 
 @handlers("get_export_invocations_exports__year___month___day___hour_format__get")
-def hourly_export(request: Request) -> Response:
-    store: ChutesStore = request.state
+def hourly_export(request: Request[ChutesStore]) -> Response:
+    store = request.state
     year, month, day, hour_format = (request.params[k] for k in ("year", "month", "day", "hour_format"))
     match = _HOUR_FORMAT.match(hour_format)
     if match is None:
@@ -159,8 +159,8 @@ def hourly_export(request: Request) -> Response:
 
 
 @handlers("report_invocation_invocations__invocation_id__report_post")
-def report_invocation(request: Request) -> dict:
-    store: ChutesStore = request.state
+def report_invocation(request: Request[ChutesStore]) -> dict:
+    store = request.state
     invocation_id = request.params["invocation_id"]
     caller = request.principal
     with store.lock:

@@ -84,7 +84,7 @@ class KindLog:
         if not events:
             return 0
         times = list(map(operator.itemgetter("time"), events))
-        keys = list(zip(*(map(dict.get, events, itertools.repeat(name)) for name in self.kind.dimensions)))
+        keys = list(zip(*(map(dict.get, events, itertools.repeat(name)) for name in self.kind.dimensions), strict=True))
         numbers = {key: self.combo(key) for key in dict.fromkeys(keys)}
         combos = list(map(numbers.__getitem__, keys))
         counts = np.empty((len(events), len(self.kind.counters)), np.float64 if self.money else np.int64)
@@ -119,5 +119,5 @@ class KindLog:
         combos = np.concatenate([p.combos for p in parts])[order].tolist()
         counts = np.concatenate([p.counts.astype(np.float64 if self.money else np.int64) for p in parts])[order]
         names = self.kind.dimensions + self.kind.counters
-        return [{"time": time, **dict(zip(names, self.combos[combo] + tuple(row)))}
-                for time, combo, row in zip(times[order].tolist(), combos, counts.tolist())]
+        return [{"time": time, **dict(zip(names, self.combos[combo] + tuple(row), strict=True))}
+                for time, combo, row in zip(times[order].tolist(), combos, counts.tolist(), strict=True)]

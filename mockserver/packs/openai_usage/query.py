@@ -36,7 +36,7 @@ def usage_page(log: KindLog, window: Window, filters: Filters, group: tuple[str,
     (distinct,), sums = sum_rows([key], rows.counts)
     per_bucket: list[list[tuple[int, list]]] = [[] for _ in range(window.count)]
     buckets, numbers = np.divmod(distinct, max(1, len(groups)))
-    for bucket, number, row in zip(buckets.tolist(), numbers.tolist(), sums.tolist()):
+    for bucket, number, row in zip(buckets.tolist(), numbers.tolist(), sums.tolist(), strict=True):
         per_bucket[bucket].append((number, row))
     return groups, per_bucket
 
@@ -77,7 +77,7 @@ def cost_page(usage: t.Iterable[KindLog], direct: KindLog, window: Window, price
     columns = [fields[name] for name in group]
     ranks = [values.ranks(table[:, column]) if len(table) else np.zeros(len(values.values), np.int64)
              for column in columns]
-    keys = [table[:, 0], *(rank[table[:, column]] for rank, column in zip(ranks, columns))]
+    keys = [table[:, 0], *(rank[table[:, column]] for rank, column in zip(ranks, columns, strict=True))]
     distinct, sums = sum_rows(keys, money)
     return _by_bucket(window.count, distinct, [table[:, column] for column in columns], ranks, values,
                       sums.tolist())
@@ -91,12 +91,12 @@ def _by_bucket(count: int, distinct: list[np.ndarray], codes: list[np.ndarray], 
     if len(distinct) > 1:
         found = np.unique(np.column_stack(distinct[1:]), axis=0, return_inverse=True)
         group_ranks, number_of_row = found[0], found[1].reshape(-1)
-        unrank = [_unranked(column_codes, rank, values) for column_codes, rank in zip(codes, ranks)]
-        groups = [tuple(table[r] for table, r in zip(unrank, ranked)) for ranked in group_ranks.tolist()]
+        unrank = [_unranked(column_codes, rank, values) for column_codes, rank in zip(codes, ranks, strict=True)]
+        groups = [tuple(table[r] for table, r in zip(unrank, ranked, strict=True)) for ranked in group_ranks.tolist()]
         numbers = number_of_row.tolist()
     else:
         groups, numbers = [()], [0] * len(distinct[0])
-    for bucket, number, row in zip(distinct[0].tolist(), numbers, sums):
+    for bucket, number, row in zip(distinct[0].tolist(), numbers, sums, strict=True):
         out[bucket].append((number, row))
     return groups, out
 
@@ -148,7 +148,7 @@ def combo_lines(log: KindLog, prices: dict) -> _Lines:
     unit_prices: list[float] = []
     starts, counts = [], []
     for combo in log.combos:
-        lines = price_terms(log.kind.name, dict(zip(log.kind.dimensions, combo)), prices)
+        lines = price_terms(log.kind.name, dict(zip(log.kind.dimensions, combo, strict=True)), prices)
         starts.append(len(items))
         counts.append(len(lines))
         for line in lines:

@@ -91,7 +91,7 @@ class UsageStore(Store):
         """The quantity unit of every line item the new combos incur."""
         for name, log in self.logs.items():
             for combo in log.combos[self._priced_combos[name]:]:
-                for line in price_terms(name, dict(zip(log.kind.dimensions, combo)), self.prices):
+                for line in price_terms(name, dict(zip(log.kind.dimensions, combo, strict=True)), self.prices):
                     self.units[line.line_item] = line.unit
             self._priced_combos[name] = len(log.combos)
 
@@ -190,7 +190,7 @@ class UsageStore(Store):
             kind = KINDS.get(day["kind"])
             if kind is not None:
                 names = kind.dimensions + kind.counters
-                self.logs[kind.name].add_rows([{"time": time, **dict(zip(names, [*dims, *counts]))}
+                self.logs[kind.name].add_rows([{"time": time, **dict(zip(names, [*dims, *counts], strict=True))}
                                                for time, dims, counts in day["rows"]])
 
     def _all_logs(self) -> dict[str, KindLog]:
@@ -234,7 +234,7 @@ class _RunBlobs(collections.abc.Mapping):
 
     def __init__(self, store: UsageStore) -> None:
         self._runs = {f"{name}/{run_id:010d}": run for name, log in store._all_logs().items()
-                      for run_id, run in zip(log.levels.events.ids, log.levels.events.runs)}
+                      for run_id, run in zip(log.levels.events.ids, log.levels.events.runs, strict=True)}
 
     def __iter__(self) -> t.Iterator[str]:
         return iter(self._runs)

@@ -37,7 +37,7 @@ def generate(total: int, profile: dict, organization: dict, rng: np.random.Gener
     shares = np.floor(total * means / means.sum()).astype(np.int64)
     shares[0] += total - shares.sum()  # the first kind (completions) takes what rounding left
     out = []
-    for (name, spec), count in zip(kinds.items(), shares.tolist()):
+    for (name, spec), count in zip(kinds.items(), shares.tolist(), strict=True):
         if count <= 0 or name not in _DRAW:
             continue
         keys = organization["api_keys"]
@@ -64,7 +64,7 @@ def _combos(name: str, choices: list[Choice]) -> tuple[list[tuple], np.ndarray]:
     combos = []
     for row in distinct.tolist():
         fields: dict[str, t.Any] = {}
-        for (dimension, values, _), index in zip(choices, row):
+        for (dimension, values, _), index in zip(choices, row, strict=True):
             value = values[index]
             fields.update(value if isinstance(value, dict) else {dimension: value})
         combos.append(tuple(fields.get(d) for d in dimensions))

@@ -37,7 +37,7 @@ def page(request: Request[UsageStore], kind: Kind, limits: tuple[int, int], resu
         # thousands of them, and building a dict for each costs more than the sums did.
         buckets = [f'{{"object":"bucket","start_time":{lo},"end_time":{hi},"results":['
                    + ",".join([makers[number](sums) for number, sums in found]) + "]}"
-                   for (lo, hi, _, _), found in zip(window.buckets(), per_bucket)]
+                   for (lo, hi, _, _), found in zip(window.buckets(), per_bucket, strict=True)]
         return b"".join((b'{"object":"page","data":[', ",".join(buckets).encode(), b'],"has_more":',
                          b"true" if window.has_more else b"false", b',"next_page":',
                          json_bytes(window.next_cursor), b"}"))
@@ -59,7 +59,7 @@ def _filters(kind: Kind, params: dict) -> query.Filters:
 def usage_renderer(kind: Kind) -> Render:
     def for_group(store: UsageStore, group: tuple[str, ...]) -> t.Callable[[tuple], t.Callable[[list], str]]:
         def for_values(values: tuple) -> t.Callable[[list], str]:
-            grouped = dict(zip(group, values))
+            grouped = dict(zip(group, values, strict=True))
             # {"object": ..., counters..., dimensions...}: the counters are %d slots (sums of
             # integers), the rest is fixed for the group (a '%' in a value doubled to stay itself).
             counters = ",".join(f'"{name}":%d' for name in kind.counters)
@@ -88,7 +88,7 @@ def render_costs(store: UsageStore, group: tuple[str, ...]) -> t.Callable[[tuple
     by_line_item = "line_item" in group
 
     def for_values(values: tuple) -> t.Callable[[list], str]:
-        fields: dict[str, t.Any] = dict(zip(group, values))
+        fields: dict[str, t.Any] = dict(zip(group, values, strict=True))
         line_item: t.Any = fields.get("line_item")
         unit = store.units.get(line_item) if by_line_item else None
 

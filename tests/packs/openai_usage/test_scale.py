@@ -155,6 +155,6 @@ def test_a_state_file_from_before_the_columns_loads_its_day_rows(api: UsageApi) 
                             {"kind": "embeddings", "rows": [[CLOCK - 50, ["proj_a", None, "key_1", "m"], [30, 2]]]},
                             {"kind": "costs", "rows": [[CLOCK - 50, ["proj_a", "key_1", "m"], [0.5, 30.0]]]}]})
     assert store.list_events(["embeddings", "costs"], 0, None, 10) == (1, [{
-        "kind": "embeddings", "time": CLOCK - 50, **dict(zip(kind.dimensions, ["proj_a", None, "key_1", "m"])),
-        **dict(zip(kind.counters, [30, 2]))}])
+        "kind": "embeddings", "time": CLOCK - 50, **dict(zip(kind.dimensions, ["proj_a", None, "key_1", "m"], strict=True)),
+        **dict(zip(kind.counters, [30, 2], strict=True))}])
     assert list(store.admin_keys) == ["sk-admin-old-state"]
