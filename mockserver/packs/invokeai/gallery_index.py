@@ -15,7 +15,9 @@ it was told about moves the image between partitions exactly.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
 import typing as t
 from dataclasses import dataclass
 
@@ -35,6 +37,7 @@ ANY: t.Final = _Any()
 Key = tuple[float, int, str]  # (created_at, seq, image name)
 IMAGE_CATEGORIES = ("general",)
 ASSET_CATEGORIES = ("control", "mask", "user", "other")
+MANY_TIES = 64  # tied creation times past which a DESC answer is sorted rather than patched
 
 
 @dataclass(frozen=True)
@@ -65,43 +68,57 @@ def _entry(image: dict, seq: int) -> _Entry:
                   bool(image["starred"]), image["image_origin"], (added, seq, name))
 
 
-class Selection:
-    """A query's answer as runs of keys to be read one after another (a run may be a whole
-    partition, read backwards for DESC), so a page or a count does not copy the whole list."""
+class _Partition:
+    """Images in creation order: sorted keys (for positions and ranges) beside a plain list of
+    their names in the same order, which a query copies at C speed instead of walking the keys."""
 
-    def __init__(self, runs: list[tuple[t.Sequence[Key], bool]], starred: int) -> None:
-        self._runs = runs  # (keys ascending, read reversed?)
+    __slots__ = ("keys", "names")
+
+    def __init__(self, keys: list[Key] | None = None) -> None:
+        self.keys = SortedList(keys or ())
+        self.names = [key[2] for key in self.keys]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def add(self, key: Key) -> None:
+        at = self.keys.bisect_left(key)
+        self.keys.add(key)
+        self.names.insert(at, key[2])
+
+    def remove(self, key: Key) -> None:
+        at = self.keys.index(key)
+        del self.keys[at]
+        del self.names[at]
+
+
+class Selection:
+    """A query's answer: runs of names read one after another (starred, then the rest)."""
+
+    def __init__(self, runs: list[list[str]], starred: int) -> None:
+        self._runs = runs  # may be a partition's own list: read, never changed
         self.starred = starred  # how many of the answer are starred
 
     def __len__(self) -> int:
-        return sum(len(keys) for keys, _ in self._runs)
+        return sum(len(names) for names in self._runs)
 
     def names(self) -> list[str]:
-        names: list[str] = []
-        for keys, backwards in self._runs:
-            names.extend(key[2] for key in (reversed(keys) if backwards else keys))
-        return names
+        if len(self._runs) == 1:
+            return self._runs[0][:]
+        return [name for names in self._runs for name in names]
 
     def page(self, offset: int, limit: int) -> list[str]:
         """Names offset..offset+limit, reading only the runs the page falls in."""
-        names: list[str] = []
-        for keys, backwards in self._runs:
-            if limit <= 0:
+        page: list[str] = []
+        for names in self._runs:
+            if len(page) >= limit:
                 break
-            size = len(keys)
-            if offset >= size:
-                offset -= size
+            if offset >= len(names):
+                offset -= len(names)
                 continue
-            end = min(size, offset + limit)
-            if backwards:
-                chunk = list(keys[size - end:size - offset])
-                chunk.reverse()
-            else:
-                chunk = list(keys[offset:end])
-            names.extend(key[2] for key in chunk)
-            limit -= end - offset
+            page += names[offset:offset + limit - len(page)]
             offset = 0
-        return names
+        return page
 
 
 class GalleryIndex:
@@ -110,20 +127,31 @@ class GalleryIndex:
     def __init__(self, timestamp: t.Callable[[float], str]) -> None:
         self._timestamp = timestamp  # created_at as the API shows it: search matches it too
         self._entries: dict[str, _Entry] = {}
-        self._parts: dict[tuple, SortedList] = {}
+        self._parts: dict[tuple, _Partition] = {}
         self._members: dict[str | None, SortedList] = {}  # board (None: uncategorized) → added keys
         self._times: dict[float, int] = {}  # created_at → how many images have it
-        self._ties = 0  # created_at values shared by more than one image
+        self._tied: set[float] = set()  # created_at values shared by more than one image
         self._next_seq = 0
         self.search = SearchIndex()
 
     # -- writes -----------------------------------------------------------------------------
 
     def rebuild(self, images: t.Mapping[str, dict]) -> None:
-        """Forget everything and index `images` in their insertion order."""
+        """Forget everything and index `images` in their insertion order, each partition sorted
+        once rather than grown an image at a time."""
         self.__init__(self._timestamp)  # type: ignore[misc]
-        for name, image in images.items():
-            self.sync(name, image)
+        parts: dict[tuple, list[Key]] = {}
+        members: dict[str | None, list[tuple]] = {}
+        for seq, (name, image) in enumerate(images.items()):
+            entry = self._entries[name] = _entry(image, seq)
+            self.search.add(name, image.get("metadata"), self._timestamp(image["created_at"]))
+            for part in entry.partitions():
+                parts.setdefault(part, []).append(entry.key)
+            members.setdefault(entry.board, []).append(entry.added)
+            self._count_time(entry.key[0], +1)
+        self._next_seq = len(self._entries)
+        self._parts = {part: _Partition(sorted(keys)) for part, keys in parts.items()}
+        self._members = {board: SortedList(keys) for board, keys in members.items()}
 
     def sync(self, name: str, image: dict | None) -> None:
         """Bring the index in line with `image` as it is now (None: it was deleted)."""
@@ -150,12 +178,10 @@ class GalleryIndex:
         for part in entry.partitions():
             keys = self._parts.get(part)
             if keys is None:
-                keys = self._parts[part] = SortedList()
+                keys = self._parts[part] = _Partition()
             keys.add(entry.key)
         self._members.setdefault(entry.board, SortedList()).add(entry.added)
-        count = self._times.get(entry.key[0], 0) + 1
-        self._times[entry.key[0]] = count
-        self._ties += count == 2
+        self._count_time(entry.key[0], +1)
 
     def _remove(self, entry: _Entry) -> None:
         for part in entry.partitions():
@@ -167,12 +193,18 @@ class GalleryIndex:
         members.remove(entry.added)
         if not members:
             del self._members[entry.board]
-        count = self._times[entry.key[0]] - 1
-        self._ties -= count == 1
+        self._count_time(entry.key[0], -1)
+
+    def _count_time(self, created: float, step: int) -> None:
+        count = self._times.get(created, 0) + step
         if count:
-            self._times[entry.key[0]] = count
+            self._times[created] = count
         else:
-            del self._times[entry.key[0]]
+            del self._times[created]
+        if count > 1:
+            self._tied.add(created)
+        else:
+            self._tied.discard(created)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -189,32 +221,40 @@ class GalleryIndex:
         if term is not None or origin is not None:
             return self._filtered(scope, wanted, intermediate, origin, term, starred_first, descending)
         groups = ((True,), (False,)) if starred_first else ((ANY,),)
-        runs: list[tuple[t.Sequence[Key], bool]] = []
+        runs: list[list[str]] = []
         for group in groups:
-            found = [keys for star in group for category in wanted
-                     if (keys := self._parts.get((scope, category, intermediate, star)))]
-            runs.extend(self._ordered(found, descending))
+            found = [part for star in group for category in wanted
+                     if (part := self._parts.get((scope, category, intermediate, star)))]
+            if found:
+                runs.append(self._ordered(found, descending))
         starred = sum(len(self._parts.get((scope, category, intermediate, True), ())) for category in wanted)
         return Selection(runs, starred)
 
-    def _ordered(self, found: list[SortedList], descending: bool) -> list[tuple[t.Sequence[Key], bool]]:
-        """Several partitions' keys as one run in the asked order."""
-        if not found:
-            return []
-        if len(found) == 1 and (not descending or not self._ties):
-            return [(found[0], descending)]
-        keys: list[Key] = list(found[0]) if len(found) == 1 else sorted(itertools.chain(*found))
-        return [(self._arrange(keys, descending), False)]
+    def _ordered(self, found: list[_Partition], descending: bool) -> list[str]:
+        """Several partitions' names as one list in the asked order."""
+        if len(found) == 1:
+            keys: t.Sequence[Key] = found[0].keys
+            names = found[0].names
+        else:
+            keys = sorted(itertools.chain.from_iterable(part.keys for part in found))
+            names = [key[2] for key in keys]
+        return self._arrange(keys, names, descending)
 
-    def _arrange(self, keys: list[Key], descending: bool) -> list[Key]:
-        """Ascending keys in the asked order; DESC keeps tied images in insertion order, as a
-        stable sort with reverse=True does."""
+    def _arrange(self, keys: t.Sequence[Key], names: list[str], descending: bool) -> list[str]:
+        """Names in ascending key order, in the asked order. DESC keeps images of one creation
+        time in insertion order, as a stable sort with reverse=True does: the reversed list with
+        each run of tied times turned back."""
         if not descending:
-            return keys
-        if self._ties:
-            return sorted(keys, key=lambda key: (-key[0], key[1]))
-        keys.reverse()
-        return keys
+            return names
+        if len(self._tied) > MANY_TIES + len(keys) // 16:  # then one sort beats many small turns
+            return [key[2] for key in sorted(keys, key=lambda key: (-key[0], key[1]))]
+        ordered = names[::-1]
+        size = len(keys)
+        for created in self._tied:
+            low, high = bisect.bisect_left(keys, (created,)), bisect.bisect_left(keys, (created, math.inf))
+            if high - low > 1:
+                ordered[size - high:size - low] = names[low:high]
+        return ordered
 
     def _filtered(self, scope: t.Any, wanted: list, intermediate: t.Any, origin: str | None, term: str | None,
                   starred_first: bool, descending: bool) -> Selection:
@@ -224,8 +264,8 @@ class GalleryIndex:
         if term is not None:
             candidates = self.search.matches(term)
         else:
-            found = [keys for category in wanted if (keys := self._parts.get((scope, category, intermediate, ANY)))]
-            candidates = [key[2] for keys in found for key in keys]
+            found = [part for category in wanted if (part := self._parts.get((scope, category, intermediate, ANY)))]
+            candidates = [name for part in found for name in part.names]
         groups: dict[bool, list[Key]] = {True: [], False: []}
         categories = None if wanted == [ANY] else set(wanted)
         for name in candidates:
@@ -240,7 +280,7 @@ class GalleryIndex:
         for group in (groups[True], groups[False]):
             if group:
                 group.sort()
-                runs.append((self._arrange(group, descending), False))
+                runs.append(self._arrange(group, [key[2] for key in group], descending))
         return Selection(runs, len(groups[True]) if starred_first else sum(
             self._entries[key[2]].starred for key in groups[False]))
 
@@ -256,8 +296,9 @@ class GalleryIndex:
 
         cover = None
         for starred in (True, False):
-            keys = self._parts.get((board_id, ANY, False, starred))
-            if keys:
+            part = self._parts.get((board_id, ANY, False, starred))
+            if part:
+                keys = part.keys
                 cover = keys[keys.bisect_left((keys[-1][0],))][2]
                 break
         return count(IMAGE_CATEGORIES), count(ASSET_CATEGORIES), cover
@@ -267,5 +308,5 @@ class GalleryIndex:
 
     def intermediate_names(self) -> list[str]:
         """Intermediate images in insertion order."""
-        keys = self._parts.get((ANY, ANY, True, ANY), ())
-        return [key[2] for key in sorted(keys, key=lambda key: key[1])]
+        part = self._parts.get((ANY, ANY, True, ANY))
+        return [key[2] for key in sorted(part.keys, key=lambda key: key[1])] if part else []
