@@ -68,9 +68,10 @@ def _entry(image: dict, seq: int) -> _Entry:
                   bool(image["starred"]), image["image_origin"], (added, seq, name))
 
 
-class _Partition:
-    """Images in creation order: sorted keys (for positions and ranges) beside a plain list of
-    their names in the same order, which a query copies at C speed instead of walking the keys."""
+class SortedNames:
+    """Records in key order, keys `(..., seq, name)`: the sorted keys (for positions and ranges)
+    beside a plain list of the names in the same order, which a query copies at C speed instead of
+    walking the keys. The workflow library uses it too."""
 
     __slots__ = ("keys", "names")
 
@@ -127,7 +128,7 @@ class GalleryIndex:
     def __init__(self, timestamp: t.Callable[[float], str]) -> None:
         self._timestamp = timestamp  # created_at as the API shows it: search matches it too
         self._entries: dict[str, _Entry] = {}
-        self._parts: dict[tuple, _Partition] = {}
+        self._parts: dict[tuple, SortedNames] = {}
         self._members: dict[str | None, SortedList] = {}  # board (None: uncategorized) → added keys
         self._times: dict[float, int] = {}  # created_at → how many images have it
         self._tied: set[float] = set()  # created_at values shared by more than one image
@@ -150,7 +151,7 @@ class GalleryIndex:
             members.setdefault(entry.board, []).append(entry.added)
             self._count_time(entry.key[0], +1)
         self._next_seq = len(self._entries)
-        self._parts = {part: _Partition(sorted(keys)) for part, keys in parts.items()}
+        self._parts = {part: SortedNames(sorted(keys)) for part, keys in parts.items()}
         self._members = {board: SortedList(keys) for board, keys in members.items()}
 
     def sync(self, name: str, image: dict | None) -> None:
@@ -178,7 +179,7 @@ class GalleryIndex:
         for part in entry.partitions():
             keys = self._parts.get(part)
             if keys is None:
-                keys = self._parts[part] = _Partition()
+                keys = self._parts[part] = SortedNames()
             keys.add(entry.key)
         self._members.setdefault(entry.board, SortedList()).add(entry.added)
         self._count_time(entry.key[0], +1)
@@ -230,7 +231,7 @@ class GalleryIndex:
         starred = sum(len(self._parts.get((scope, category, intermediate, True), ())) for category in wanted)
         return Selection(runs, starred)
 
-    def _ordered(self, found: list[_Partition], descending: bool) -> list[str]:
+    def _ordered(self, found: list[SortedNames], descending: bool) -> list[str]:
         """Several partitions' names as one list in the asked order."""
         if len(found) == 1:
             keys: t.Sequence[Key] = found[0].keys

@@ -35,6 +35,7 @@ def new_state(context: PackContext) -> InvokeStore:
         workflow = copy.deepcopy(workflow)
         workflow_id = workflow.pop("id")
         store.workflows[workflow_id] = new_record(workflow, workflow_id, now)
+        store.workflow_index.sync(workflow_id, store.workflows[workflow_id])
     for preset in read_yaml(context.fixtures / "style_presets.yaml")["presets"]:
         store.style_presets[preset["id"]] = {
             "id": preset["id"], "name": preset["name"], "type": preset.get("type", "default"),

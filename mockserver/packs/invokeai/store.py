@@ -17,6 +17,7 @@ from mockserver.engine.pack import Store
 from mockserver.engine.records import EVERY, Rows
 from mockserver.packs.invokeai.bulk_downloads import BulkDownloads
 from mockserver.packs.invokeai.gallery_index import GalleryIndex, Selection
+from mockserver.packs.invokeai.workflow_index import WorkflowIndex
 
 LOG_LEVELS = (0, 10, 20, 30, 40, 50)
 # What a change confined to the session queue touches, for `Store.changed`: the state database then
@@ -45,6 +46,7 @@ class InvokeStore(Store):
         self.thumbnails: dict[str, bytes] = {}  # made on first request, dropped with the image
         self.boards: dict[str, dict] = {}
         self.workflows: dict[str, dict] = {}
+        self.workflow_index = WorkflowIndex()  # the library's orders: sync it on every workflow write
         self.workflow_thumbnails: dict[str, bytes] = {}
         self.style_presets: dict[str, dict] = {}
         self.preset_images: dict[str, bytes] = {}
@@ -292,6 +294,7 @@ class InvokeStore(Store):
             self.thumbnails = {}
             self.boards = {board["board_id"]: board for board in data["boards"]}
             self.workflows = {w["workflow_id"]: w for w in data["workflows"]}
+            self.workflow_index.rebuild(self.workflows)
             self.workflow_thumbnails = decode(data.get("workflow_thumbnails", {}))
             self.style_presets = {p["id"]: p for p in data["style_presets"]}
             self.preset_images = decode(data.get("preset_images", {}))
