@@ -19,6 +19,7 @@ import argparse
 import base64
 import http.client
 import json
+import os
 import random
 import socket
 import statistics
@@ -113,7 +114,7 @@ def synthetic_queue_items(count: int, start: float, rng: random.Random) -> list[
 
 
 class Mock:
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, repo: Path = REPO_ROOT) -> None:
         with socket.socket() as sock:
             sock.bind((HOST, 0))
             self.port = sock.getsockname()[1]
@@ -121,7 +122,7 @@ class Mock:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mockserver", "serve", "--api", "invokeai", "--host", HOST, "--port",
              str(self.port), "--seed", "1", "--max-body-mb", "2048"],
-            cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         self.connection = http.client.HTTPConnection(HOST, self.port, timeout=600)
         deadline = time.monotonic() + 60
         while True:
@@ -260,9 +261,9 @@ def measure_world(mock: Mock, board_id: str) -> dict[str, Figure]:
     return figures
 
 
-def run(images: int, queue_items: int, workflows: int) -> list[str]:
+def run(images: int, queue_items: int, workflows: int, repo: Path = REPO_ROOT) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="mockserver-scale-") as log_dir:
-        mock = Mock(Path(log_dir))
+        mock = Mock(Path(log_dir), repo)
         try:
             boards, _ = load_world(mock, **SMALL)
             small = measure_world(mock, boards[0])
@@ -287,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--queue-items", type=int, default=10_000)
     parser.add_argument("--workflows", type=int, default=10_000)
+    parser.add_argument("--repo", type=Path, default=REPO_ROOT,
+                        help="serve the mock from this checkout (an older commit, for a before/after figure)")
     args = parser.parse_args(argv)
-    for line in run(args.images, args.queue_items, args.workflows):
+    for line in run(args.images, args.queue_items, args.workflows, args.repo.resolve()):
         print(line, flush=True)
     return 0
 

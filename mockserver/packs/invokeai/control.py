@@ -16,7 +16,7 @@ def get_summary(request: Request) -> dict:
     store: InvokeStore = request.state
     return {
         "images": len(store.images),
-        "intermediate_images": sum(image["is_intermediate"] for image in store.images.values()),
+        "intermediate_images": store.image_index.intermediates_count(),
         "boards": len(store.boards),
         "workflows": {category: sum(r["workflow"].get("meta", {}).get("category") == category
                                     for r in store.workflows.values())
