@@ -413,7 +413,7 @@ def utilization(request: Request) -> list:
     recent = counts_by_chute(store.invocations, now, windows)  # one pass over the last hour
     for chute in store.chutes.values():
         instances = store.instances.for_chute(chute["chute_id"])
-        counted = recent.get(chute["chute_id"], {})
+        counted: t.Mapping[str, int] = recent.get(chute["chute_id"], {})
         counts = {window: counted.get(window, 0) for window in windows}
         active = sum(1 for i in instances if i.active)
         busy = round(min(1.0, counts["1h"] / (60.0 * max(active, 1))), 4)

@@ -216,7 +216,7 @@ class GalleryIndex:
         """The images a gallery query shows, in its order: starred first (when asked), then by
         creation, ties in insertion order either way."""
         scope: t.Any = ANY if board_id is None else None if board_id == "none" else board_id
-        wanted = [ANY] if categories is None else list(dict.fromkeys(categories))
+        wanted: list[t.Any] = [ANY] if categories is None else list(dict.fromkeys(categories))
         intermediate: t.Any = ANY if is_intermediate is None else bool(is_intermediate)
         descending = order_dir == "DESC"
         term = search_term.lower() if search_term else None

@@ -98,7 +98,7 @@ class WorkflowIndex:
 
     def ordered(self, categories: t.Sequence[str] | None, order_by: str, descending: bool) -> Ordering:
         """The ids of the records in `categories` (None: all), in the listing's order."""
-        wanted = [ANY] if categories is None else list(dict.fromkeys(categories))
+        wanted: list[t.Any] = [ANY] if categories is None else list(dict.fromkeys(categories))
         found = [part for category in wanted if (part := self._parts.get((category, order_by, descending)))]
         if len(found) == 1:
             return Ordering(found[0].names, descending)
