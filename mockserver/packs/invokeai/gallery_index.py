@@ -236,7 +236,8 @@ class GalleryIndex:
         """Several partitions' names as one list in the asked order."""
         if len(found) == 1:
             keys: t.Sequence[Key] = found[0].keys
-            names = found[0].names
+            # A copy when read as is: the answer must not follow later writes to the partition.
+            names = found[0].names if descending else found[0].names[:]
         else:
             keys = sorted(itertools.chain.from_iterable(part.keys for part in found))
             names = [key[2] for key in keys]

@@ -185,15 +185,17 @@ class InvokeStore(Store):
         return [self.images[name] for name in self.gallery_query(**query).names()]
 
     def gallery_query(self, **query: t.Any) -> Selection:
-        return self.image_index.select(**query)
+        with self.lock:  # session runs add images from worker threads
+            return self.image_index.select(**query)
 
     # -- boards -------------------------------------------------------------------------------
 
     def board_images(self, board_id: str) -> list[dict]:
         """A board's images in the order they joined it (uncategorized ones: as created), which
         is the order the real server's board_images rows come back in."""
-        members = self.image_index.board_members(None if board_id == "none" else board_id)
-        return [self.images[name] for name in members]
+        with self.lock:
+            members = self.image_index.board_members(None if board_id == "none" else board_id)
+            return [self.images[name] for name in members]
 
     def board_dto(self, board: dict, *, listed: bool = False) -> dict:
         """The board as the API shows it. `is_private` is false in lists and null in a
@@ -201,7 +203,8 @@ class InvokeStore(Store):
         # Over its non-intermediate images. The real server shows the board's most recent image
         # (starred first, then newest) and never the stored `cover_image_name`, which PATCH
         # accepts and keeps all the same.
-        image_count, asset_count, cover = self.image_index.board_summary(board["board_id"])
+        with self.lock:
+            image_count, asset_count, cover = self.image_index.board_summary(board["board_id"])
         return {
             "board_id": board["board_id"],
             "board_name": board["board_name"],
