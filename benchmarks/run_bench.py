@@ -552,6 +552,7 @@ def mock_command(port: int, api: Api = OPENAI_USAGE) -> list[str]:
         str(port),
         "--seed",
         "1",
+        "--quiet",  # no access log: Prism runs with `-v error`
     ]
 
 

@@ -104,8 +104,8 @@ class RecordedRequest:
 
     id: int
     time: float
-    pack: str
-    operation_id: str | None  # None when no operation matched (a 404/405)
+    pack: str | None  # None when no pack serves the path
+    operation_id: str | None  # None when no operation matched (a 404/405, a catch-all)
     method: str
     path: str
     query_string: str
@@ -115,6 +115,8 @@ class RecordedRequest:
     status: int  # 0 when a fault dropped the connection
     duration_ms: float
     raw: dict = dataclasses.field(repr=False, compare=False)
+    unmatched: bool = False  # no operation matched: an unknown path or method
+
 
     @classmethod
     def from_json(cls, entry: dict) -> RecordedRequest:
@@ -123,7 +125,8 @@ class RecordedRequest:
             id=entry["id"], time=entry["time"], pack=entry["pack"], operation_id=entry.get("operation_id"),
             method=entry["method"], path=entry["path"], query_string=query_string,
             query=parse_qs(query_string, keep_blank_values=True), headers=dict(entry.get("headers") or {}),
-            body=entry.get("body"), status=entry["status"], duration_ms=entry.get("duration_ms", 0.0), raw=entry)
+            body=entry.get("body"), status=entry["status"], duration_ms=entry.get("duration_ms", 0.0), raw=entry,
+            unmatched=entry.get("unmatched", False))
 
     @property
     def url(self) -> str:
@@ -302,12 +305,15 @@ class MockServerHandle:
 
     def requests(self, pack: str | None = None, method: str | None = None, path: str | None = None,
                  status: int | None = None, operation_id: str | None = None, *,
-                 since_id: int | None = None, limit: int | None = None) -> list[RecordedRequest]:
+                 since_id: int | None = None, unmatched: bool | None = None,
+                 limit: int | None = None) -> list[RecordedRequest]:
         """Requests the mocked APIs received, oldest first. `path` may be a glob
-        (`/v1/organization/usage/*`); `limit` keeps the newest N."""
+        (`/v1/organization/usage/*`); `unmatched=True` keeps those no operation matched (paths no
+        pack serves included); `limit` keeps the newest N."""
         found = self.control("GET", "journal", params={
             "pack": pack, "method": method, "path": path, "status": status, "operation_id": operation_id,
-            "since_id": since_id, "limit": limit})
+            "since_id": since_id, "unmatched": None if unmatched is None else str(unmatched).lower(),
+            "limit": limit})
         return [RecordedRequest.from_json(entry) for entry in found["requests"]]
 
     def clear_requests(self, pack: str | None = None) -> int:
@@ -371,6 +377,11 @@ def _api_names(apis: str | t.Iterable[str]) -> tuple[str, ...]:
     names = tuple(name.strip() for value in values for name in value.split(",") if name.strip())
     if not names:
         raise ValueError("no API pack named; give at least one (e.g. 'openai_usage')")
+    from mockserver.packs import AVAILABLE
+
+    for name in names:
+        if name not in AVAILABLE:
+            raise ValueError(f"unknown API pack {name!r}; available: {', '.join(AVAILABLE)}")
     return names
 
 
@@ -443,8 +454,10 @@ class _InProcessBackend:
         import warnings
 
         with warnings.catch_warnings():
-            # connexion imports starlette's deprecated test client at import time.
+            # connexion imports starlette's deprecated test client at import time (a
+            # StarletteDeprecationWarning, which is a UserWarning, when httpx2 is not installed).
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
             from mockserver.app import ServerConfig, build_server
             from mockserver.engine.clock import parse_instant
             from mockserver.engine.control_access import ControlAccess

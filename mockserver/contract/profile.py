@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import importlib
 import json
+import re
 import typing as t
 from dataclasses import dataclass, field
 
@@ -47,6 +48,10 @@ class Profile:
       accepts (half of them, so the generated ones still get through too).
     - `unexpected_methods`: the methods the coverage phase tries on paths that do not list them
       (None: schemathesis's list; `--allow-destructive` off always leaves out DELETE).
+    - `unlisted_method`: how the API answers a method its path does not list (the coverage
+      phase's probes): what is wrong with an answer, or None. For APIs whose real server does not
+      answer them as schemathesis's unsupported_method expects (405 with an `Allow` header), which
+      the profile then turns off; the runner checks this instead.
     - `hotkey`: whether `--chutes-hotkey-seed` applies.
     - `stateful_note`: said when `--stateful` is asked for.
     """
@@ -64,6 +69,7 @@ class Profile:
     parameters: dict[str, dict] = field(default_factory=dict)
     samples: dict[str, t.Callable[[Case], None]] = field(default_factory=dict)
     unexpected_methods: tuple[str, ...] | None = None
+    unlisted_method: t.Callable[[Case, Response], str | None] | None = None
     hotkey: bool = False
     stateful_note: str | None = None
 
@@ -150,7 +156,105 @@ def refusal_problem(profile: Profile, case: Case, response: Response) -> str | N
         return None
     if status == 401 or (status == 422 and profile.validation_status == 422):
         return f"schema-valid request answered {status}: {response.text[:300]}"
+    problem = undocumented_text(case, response)
+    if problem is not None:
+        return problem
     return profile.refusal(case, response) if profile.refusal is not None else None
+
+
+# ================================================================================= documented texts
+
+# A placeholder in a documented text (`<name>`, `<True|False>`) or an elision (`...`).
+_PLACEHOLDER = re.compile(r"<[^<>`]*>|\.\.\.|…")
+
+
+def undocumented_text(case: Case, response: Response) -> str | None:
+    """A refusal whose error text is none of the texts the operation documents for its status, or
+    None. The texts are those a spec writes in backquotes, in the response's description or after
+    the status in the operation's description (`-> 409 `Chute ... already exists``), placeholders
+    (`<name>`) and elisions (`...`) matching anything. A status documented with no text, or an
+    answer with no text (HEAD, a non-JSON page), is not judged here."""
+    status = response.status_code
+    spec = case.operation.schema.raw_schema
+    raw = case.operation.definition.raw
+    texts = documented_texts(raw, status, spec)
+    said = error_text(response)
+    if not texts or said is None:
+        return None
+    if any(text_pattern(text).fullmatch(said) or text_pattern(text).fullmatch(said.strip()) for text in texts):
+        return None
+    listed = "; ".join(f"`{text}`" for text in texts[:6])
+    return f"refusal {status} with a text the operation does not document for {status}: {said[:200]!r} " \
+           f"(documented: {listed})"
+
+
+def documented_texts(operation: dict, status: int, spec: t.Mapping) -> list[str]:
+    """The error texts an operation documents for a status (see `undocumented_text`)."""
+    entry = deref((operation.get("responses") or {}).get(str(status), {}), spec)
+    description = str(entry.get("description", "")) if isinstance(entry, dict) else ""
+    found = re.findall(r"`([^`]+)`", description)
+    for chain in re.findall(rf"\b{status}\s+(`[^`]+`(?:\s*,?\s*(?:or\s+)?`[^`]+`)*)",
+                            str(operation.get("description", ""))):
+        found += re.findall(r"`([^`]+)`", chain)
+    texts = [_detail_of(re.sub(r"\s+", " ", text)) for text in found]  # a text may wrap in the YAML
+    return list(dict.fromkeys(text for text in texts if _is_a_text(text)))
+
+
+def _is_a_text(text: str) -> bool:
+    """Whether a backquoted span is an error text. Not: a name in lower case (`detail`, `null`,
+    `text/csv`), or one made only of placeholders (`<text>`), which would accept anything."""
+    if re.fullmatch(r"[a-z_][\w./:-]*", text):
+        return False
+    return len(_PLACEHOLDER.sub("", text).strip()) >= 3
+
+
+def _detail_of(text: str) -> str:
+    """A documented text, or the message inside a documented body (`{"detail": "Not Found"}`)."""
+    if text.lstrip().startswith("{"):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return text
+        message = _message_of(body)
+        if message is not None:
+            return message
+    return text
+
+
+@functools.lru_cache(maxsize=1024)
+def text_pattern(text: str) -> re.Pattern[str]:
+    """A documented text as a pattern: literal, but for placeholders and elisions (anything), and
+    `\\n`, which stands for a line break."""
+    parts = _PLACEHOLDER.split(text.strip())
+    literal = [re.escape(part).replace(re.escape("\\n"), "\n") for part in parts]
+    return re.compile(".*?".join(literal), re.DOTALL)
+
+
+def error_text(response: Response) -> str | None:
+    """The text of an error answer: FastAPI's `detail`, OpenAI's `error.message`; None without one."""
+    try:
+        body = response.json()
+    except (ValueError, AttributeError):
+        return None
+    return _message_of(body)
+
+
+def _message_of(body: t.Any) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    detail = body.get("detail")
+    if isinstance(detail, str) and detail:
+        return detail
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else body.get("message")
+    return message if isinstance(message, str) and message else None
+
+
+def is_unlisted_method_probe(case: Case) -> bool:
+    """A coverage-phase request with a method its path does not list."""
+    data = getattr(getattr(case.meta, "phase", None), "data", None)
+    scenario = getattr(data, "scenario", None)
+    return str(getattr(scenario, "value", scenario)) == "unspecified_http_method"
 
 
 def names_a_rule(documented_401: t.Any, response: Response) -> bool:

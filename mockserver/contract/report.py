@@ -136,8 +136,11 @@ class Report:
         return 0 if self.passed else 1
 
     def totals(self) -> dict[str, int]:
+        """Operations by outcome; `left_out` of the skipped ones were left out on purpose."""
         statuses = [op.status for op in self.operations.values()]
-        return {"operations": len(statuses), **{s: statuses.count(s) for s in (PASSED, FAILED, ERRORED, SKIPPED)}}
+        left_out = sum(1 for op in self.operations.values() if op.skip_reason is not None)
+        return {"operations": len(statuses), **{s: statuses.count(s) for s in (PASSED, FAILED, ERRORED, SKIPPED)},
+                "left_out": left_out}
 
     def as_dict(self) -> dict[str, t.Any]:
         return {
@@ -313,11 +316,16 @@ def summary(report: Report) -> str:
     if report.run_failures or report.run_errors:
         lines += ["", "Run-level problems:"]
         lines += [f"  - {_brief(text)}" for text in report.run_failures + report.run_errors]
-    totals = report.totals()
-    lines += ["", f"{'PASSED' if report.passed else 'FAILED'}: {totals['operations']} operations, "
-                  f"{totals[PASSED]} passed, {totals[FAILED]} failed, {totals[ERRORED]} errored, "
-                  f"{totals[SKIPPED]} skipped in {report.duration:.1f}s"]
+    lines += ["", f"{'PASSED' if report.passed else 'FAILED'}: {footer_counts(report)} in {report.duration:.1f}s"]
     return "\n".join(lines)
+
+
+def footer_counts(report: Report) -> str:
+    """Operations by outcome, out of the same total as the header's "operations selected" (those
+    left out on purpose count as skipped, and are said apart)."""
+    totals = report.totals()
+    return (f"{totals['operations']} operations selected: {totals[PASSED]} passed, {totals[FAILED]} failed, "
+            f"{totals[ERRORED]} errored, {totals[SKIPPED]} skipped ({totals['left_out']} left out on purpose)")
 
 
 # ------------------------------------------------------------------------------ files

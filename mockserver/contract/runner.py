@@ -18,11 +18,14 @@ missing_required_header, ignored_auth and the rest of the built-in checks that a
 check cannot fit an API's documented behaviour, the API's `Profile` changes it and says why: each
 pack owns its profile (`mockserver/packs/<name>/contract.py`), and this module knows no API.
 Only schemathesis's public API is used; its one global registry, of checks, gets the runner's
-own check when a run starts (never at import), which does nothing for specs this runner did not
-load.
+own two checks when a run starts (never at import): documented refusals of schema-valid requests
+(`positive_data_acceptance_documented`: a documented status, and one of the texts the operation
+documents for it) and the profile's answer to a method a path does not list
+(`unlisted_method_as_documented`). Both do nothing for specs this runner did not load.
 
 Exit status: 0 when every selected operation passed (or was skipped on purpose), 1 on any failure
-or error, 2 on a usage error (bad option, unknown API or operation id, unreadable spec).
+or error, 2 when the run cannot start: a usage error (bad option, unknown API or operation id,
+unreadable spec) or a `--base-url` where nothing answers (said in one line, within seconds).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from mockserver.contract.profile import (
     Response,
     UnknownApi,
     document_unreadable_json_bodies,
+    is_unlisted_method_probe,
     lax_valid_body,
     mark,
     pack_profile,
@@ -56,6 +60,17 @@ from mockserver.engine.openapi import operations
 from mockserver.engine.resources import specs_dir
 
 DEFAULT_MAX_EXAMPLES = 25
+# Headers, query parameters and body fields whose values are secrets, masked (by exact name, any
+# case) in the requests a report shows when the target is a real server: credentials, and Chutes'
+# request signature.
+SECRET_KEYS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
+               "api_key", "apikey", "x-chutes-signature", "password", "passwd", "secret", "client_secret",
+               "access_token", "refresh_token", "private_key")
+# schemathesis also masks every key *containing* one of its markers (`key`, `token`, `auth`: so
+# `api_key_ids`, `max_tokens`), and reads an empty list as "the defaults"; a NUL is in no key.
+NO_MARKER = "\x00"
+# How long the target may take to accept a connection before the run gives up on it.
+CONNECT_TIMEOUT = 3.0
 
 
 class UsageError(Exception):
@@ -89,6 +104,19 @@ def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Ca
     if profile is None or case.meta is None or not case.meta.generation.mode.is_positive:
         return None
     problem = refusal_problem(profile, case, response)
+    if problem is not None:
+        raise AssertionError(problem)
+    return None
+
+
+def unlisted_method_as_documented(ctx: t.Any, response: Response, case: Case) -> bool | None:
+    """For APIs whose profile says how their server answers a method a path does not list
+    (`Profile.unlisted_method`), the coverage phase's probes get that answer. Registered with
+    schemathesis when a run starts, as the check above; does nothing for other specs."""
+    profile = profile_of_spec(case.operation.schema.raw_schema)
+    if profile is None or profile.unlisted_method is None or not is_unlisted_method_probe(case):
+        return None
+    problem = profile.unlisted_method(case, response)
     if problem is not None:
         raise AssertionError(problem)
     return None
@@ -181,17 +209,37 @@ def operations_of(spec: dict) -> list[SpecOperation]:
             for path, method, operation in operations(spec)]
 
 
-DESTRUCTIVE_WORDS = re.compile(r"clear|prune|reset|empty[_\-\s]?cache|delete", re.IGNORECASE)
+# Verbs that, as a whole word of an operationId or a path segment, name an operation that destroys
+# or drops something on the target: deleting, clearing, pruning, resetting, removing, cancelling
+# (someone's queued work), emptying (a cache).
+DESTRUCTIVE_VERBS = frozenset({"delete", "clear", "prune", "reset", "remove", "purge", "wipe", "erase",
+                               "destroy", "cancel", "empty"})
+# Safe methods (RFC 9110 9.2.1) only read: a GET that lists or exports never destroys anything,
+# whatever its name says.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def words(text: str) -> list[str]:
+    """The words of an identifier or path: split at anything not a letter or digit and at
+    camelCase humps (`deleteItem`, `delete_all_except_current`, `/batch/delete`), lower case."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+    return [word.lower() for word in re.split(r"[^A-Za-z0-9]+", spaced) if word]
 
 
 def destructive_reason(operation: SpecOperation) -> str | None:
+    """Why the operation is left out unless `--allow-destructive`, or None. By method first: a
+    DELETE is destructive, a safe method never is; any other method is when its operationId or a
+    segment of its path has a destructive verb as a whole word (`reset_hf_token`, `.../prune`, not
+    `style_preset`)."""
     if operation.method == "DELETE":
         return "destructive: DELETE (use --allow-destructive)"
-    for text in (operation.operation_id or "", operation.path):
-        match = DESTRUCTIVE_WORDS.search(text)
-        if match:
-            return f"destructive: {'operationId' if text == operation.operation_id else 'path'} names " \
-                   f"{match.group(0).lower()!r} (use --allow-destructive)"
+    if operation.method in SAFE_METHODS:
+        return None
+    literal_path = re.sub(r"\{[^}]*\}", "", operation.path)  # a parameter's name says nothing
+    for where, text in (("operationId", operation.operation_id or ""), ("path", literal_path)):
+        verb = next((word for word in words(text) if word in DESTRUCTIVE_VERBS), None)
+        if verb is not None:
+            return f"destructive: {operation.method} whose {where} says {verb!r} (use --allow-destructive)"
     return None
 
 
@@ -199,6 +247,14 @@ def destructive_reason(operation: SpecOperation) -> str | None:
 class Selection:
     run: list[SpecOperation]
     skipped: list[tuple[SpecOperation, str]]
+
+
+def selection_counts(selection: Selection) -> str:
+    """The counts the header states, in the footer's terms: the operations selected (the spec's,
+    less --include/--exclude), those to test, those left out on purpose."""
+    total = len(selection.run) + len(selection.skipped)
+    return (f"{total} operations selected: {len(selection.run)} to test, {len(selection.skipped)} "
+            "left out on purpose")
 
 
 def select(operations: list[SpecOperation], spec: dict, options: Options, headers: dict[str, str]) -> Selection:
@@ -277,6 +333,8 @@ def _run(options: Options) -> int:
         import schemathesis  # noqa: F401
     except ImportError:
         raise UsageError("schemathesis is not installed (pip install 'mockserver[test]')") from None
+    if base_url is not None:
+        check_reachable(base_url)
     from mockserver.contract import report as reporting
 
     credentials = _credentials(profile, base_url, headers, hotkey)
@@ -292,8 +350,9 @@ def _run(options: Options) -> int:
     result = reporting.Report(api=api, target=target, spec=str(spec_path), seed=seed,
                               max_examples=options.max_examples, stateful=options.stateful, operations=operations)
     print(f"mockserver contract: {api} ({spec_path.name}) against {target}; seed {seed}, "
-          f"{options.max_examples} examples per operation, {len(selection.run)} operations"
-          f"{', stateful' if options.stateful else ''}{', ' + credentials if credentials else ''}", file=out)
+          f"{options.max_examples} examples per operation{', stateful' if options.stateful else ''}"
+          f"{', ' + credentials if credentials else ''}", file=out)
+    print(f"  {selection_counts(selection)}", file=out)
     if options.stateful and profile.stateful_note:
         print(f"  note: {profile.stateful_note}", file=out)
     for op, reason in selection.skipped:
@@ -340,7 +399,7 @@ def _execute(schema: t.Any, result: t.Any, out: t.TextIO) -> None:
 def _print_dry_run(out: t.TextIO, profile: Profile, spec_path: Path, target: str, selection: Selection) -> None:
     print(f"mockserver contract --dry-run: {_api_name(profile, spec_path)} ({spec_path.name}) against {target}: "
           "nothing is sent.", file=out)
-    print(f"Would test {len(selection.run)} operations:", file=out)
+    print(f"{selection_counts(selection)}. Would test {len(selection.run)}:", file=out)
     for op in selection.run:
         print(f"  {op.label:<58} {op.operation_id or ''}", file=out)
     if selection.skipped:
@@ -359,6 +418,37 @@ def _base_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise UsageError(f"--base-url {url!r}: expected an http(s) URL")
     return url.rstrip("/")
+
+
+def check_reachable(base_url: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail at once, in one line, when nothing answers at `base_url`: otherwise every operation
+    would wait out its own connection errors. Any HTTP answer (a 404 too) means a server is there;
+    the probe goes as the run's requests do (the same library, proxies from the environment)."""
+    import requests
+
+    try:
+        requests.head(base_url, timeout=(timeout, timeout * 3), allow_redirects=False)
+    except requests.exceptions.ConnectTimeout:
+        raise UsageError(f"cannot reach {base_url}: no connection within {timeout:g} s") from None
+    except requests.exceptions.ConnectionError as error:
+        raise UsageError(f"cannot reach {base_url}: {_connection_problem(error)}") from None
+    except requests.exceptions.ReadTimeout:
+        return  # connected: a server is there, slow to answer a HEAD; the run will tell more
+    except requests.exceptions.RequestException as error:
+        raise UsageError(f"cannot reach {base_url}: {type(error).__name__}") from None
+
+
+def _connection_problem(error: Exception) -> str:
+    """The root cause of a connection error in a few words (`Connection refused`, `Name or
+    service not known`), not urllib3's nested reprs."""
+    cause: BaseException = error
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = t.cast(BaseException, cause.__cause__ or cause.__context__)
+    text = str(cause)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(error))
+    if match:
+        return match.group(1).strip()
+    return text.split(": ")[-1][:120] or type(cause).__name__
 
 
 def _check_rate(rate: str) -> None:
@@ -398,11 +488,12 @@ def _credentials(profile: Profile, base_url: str | None, headers: dict[str, str]
 def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None, headers: dict[str, str],
             seed: int, selection: Selection, hotkey: t.Any) -> t.Any:
     import schemathesis
-    from schemathesis.config import ConfigError, CoveragePhaseConfig, SanitizationConfig, SchemathesisConfig
+    from schemathesis.config import ConfigError, CoveragePhaseConfig, SchemathesisConfig
 
-    # The runner's own check: schemathesis's engine runs the checks of its registry (keyed by name,
-    # so registering again is a no-op), and the check ignores specs the runner did not mark.
+    # The runner's own checks: schemathesis's engine runs the checks of its registry (keyed by name,
+    # so registering again is a no-op), and they ignore specs the runner did not mark.
     schemathesis.check(positive_data_acceptance_documented)
+    schemathesis.check(unlisted_method_as_documented)
     in_process = base_url is None
     data: dict[str, t.Any] = {
         "seed": seed,
@@ -426,11 +517,10 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
                 if options.allow_destructive or method != "delete"]},
         },
         # Reports show requests as sent against the in-process mock (its credentials are public
-        # fixtures, and masking also hides parameters that merely look sensitive, which makes the
-        # curl commands wrong); against a real server, credentials are masked.
-        "output": {"sanitization": {"enabled": not in_process,
-                                    "keys-to-sanitize": [*SanitizationConfig().keys_to_sanitize,
-                                                         "x-chutes-signature"]}},
+        # fixtures); against a real server, the secrets (SECRET_KEYS, by exact name) are masked
+        # and nothing else, so the curl commands still replay (`api_key_ids=[...]` is no secret).
+        "output": {"sanitization": {"enabled": not in_process, "keys-to-sanitize": list(SECRET_KEYS),
+                                    "sensitive-markers": [NO_MARKER]}},
         "checks": {
             # Invalid input must get the dialect's validation status (400 OpenAI, 422 FastAPI) and
             # nothing else: neither another 4xx nor a 5xx (which the default list allows).
@@ -494,6 +584,18 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
     return schema
 
 
+def _import_numpy_first() -> None:
+    """The in-process mock shares this interpreter with hypothesis, which looks numpy up in
+    `sys.modules` while it generates (`isinstance(values, numpy.ndarray)`). A pack that imports
+    numpy lazily in a worker thread (InvokeAI's node runners, on the first graph run) would have
+    hypothesis find it half-imported: an AttributeError in the middle of a run. Imported here, in
+    full, before any thread starts."""
+    import importlib.util
+
+    if importlib.util.find_spec("numpy") is not None:
+        importlib.import_module("numpy")
+
+
 def _mock_app(profile: Profile, options: Options, seed: int) -> t.Any:
     import warnings
 
@@ -501,6 +603,7 @@ def _mock_app(profile: Profile, options: Options, seed: int) -> t.Any:
     from mockserver.app import ServerConfig, build_server
     from mockserver.engine.pipeline import Settings
 
+    _import_numpy_first()
     if options.spec is not None:
         config = ServerConfig(apis=[], spec=options.spec, spec_dialect=options.spec_dialect, seed=seed,
                               settings=Settings(validate_responses=True))

@@ -19,9 +19,12 @@ handlers = Handlers()
 @handlers("getHealth")
 def get_health(request: Request[t.Any]) -> dict[str, t.Any]:
     server = request.state
+    journal = server.services.journal
     return {"status": "ok", "packs": server.describe(), "seed": server.services.seed,
             "clock": server.services.clock.describe(),
-            "uptime_seconds": round(time.time() - server.services.started_at, 3)}
+            "uptime_seconds": round(time.time() - server.services.started_at, 3),
+            "journal": {"entries": len(journal), "bytes": journal.size_bytes, "dropped": journal.dropped,
+                        "max_entries": journal.limits.max_entries, "max_bytes": journal.limits.max_bytes}}
 
 
 @handlers("listPacks")
@@ -69,10 +72,23 @@ def import_pack_state(request: Request[t.Any]) -> dict[str, t.Any]:
     return {"packs": [runtime.name]}
 
 
+@handlers("getPackSummary")
+def get_pack_summary(request: Request[t.Any]) -> dict[str, t.Any]:
+    state = _runtime(request).state
+    with state.lock:
+        return state.summary()
+
+
 @handlers("listRequests")
 def list_requests(request: Request[t.Any]) -> dict[str, t.Any]:
-    found = request.state.services.journal.find(**request.params)
-    return {"total": len(found), "requests": [entry.to_json() for entry in found]}
+    journal = request.state.services.journal
+    filters = dict(request.params)
+    limit = filters.pop("limit", None)
+    found = journal.find(**filters)
+    shown = found[-limit:] if limit else found
+    # `total` counts every match, `limit` or not; `dropped` says how many older entries the
+    # journal's bounds pushed out, which no filter can find any more.
+    return {"total": len(found), "dropped": journal.dropped, "requests": [entry.to_json() for entry in shown]}
 
 
 @handlers("clearJournal")

@@ -112,9 +112,11 @@ class ControlGate:
         self._any_origin = ANY in access.origins
 
     async def serve(self, app: t.Any, scope: dict[str, t.Any], receive: Receive, send: Send, *,
-                    as_sent: dict[str, t.Any]) -> None:
+                    as_sent: dict[str, t.Any], page: bool = False) -> None:
         """Serve `scope` with the control app if the request, `as_sent` (before any rewriting
-        of its path or Host), may drive the control plane; otherwise answer the refusal."""
+        of its path or Host), may drive the control plane; otherwise answer the refusal. A
+        `page` (the dashboard's and docs' static files, which hold no state) needs no token;
+        the Host and Origin checks apply to it all the same."""
         refusal = self.refusal(as_sent)
         if refusal is not None:
             await refusal.send(send)
@@ -124,7 +126,7 @@ class ControlGate:
         if granted and cors.is_preflight(as_sent):  # a browser sends no credentials on a preflight
             await cors.preflight_grant(as_sent, t.cast(str, origin).strip()).send(send)
             return
-        refusal = self.token_refusal(as_sent)
+        refusal = None if page else self.token_refusal(as_sent)
         if refusal is not None:
             await refusal.send(send)
             return

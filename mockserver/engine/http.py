@@ -91,6 +91,9 @@ class Request(t.Generic[StateT]):
     operation: Operation | None = None  # the compiled operation (its definition carries vendor extensions)
     client: tuple[str, int] | None = None
     max_json_depth: int = jsonlimits.DEFAULT_MAX_DEPTH  # for JSON a handler parses itself (`parse_json`)
+    # What served a request no spec operation matched, when a pack's catch-all route found one (a
+    # Chutes cord): the journal then does not count it as unmatched.
+    route: str | None = None
 
     _query: dict[str, list[str]] | None = None
 

@@ -8,6 +8,13 @@ cookies, API-key headers and signing signatures, and of API-key-like query param
 replaced by a fingerprint (`[redacted sha256:…]`) that tells two credentials apart without
 revealing either; so are credential-named JSON string fields (`token`, `access_token`, `password`,
 ...) in the bodies kept, when an entry is shown.
+
+Every request a client sends to the mocked APIs is recorded, also those no spec operation matched
+(`unmatched`): a path under a pack's prefix it has no operation for, what a pack's catch-all route
+answers without finding anything to serve (Chutes: a chute and cord to invoke), and
+paths no pack serves at all (`pack` is then null), which are what a user looks for first when a
+client "gets 404 from the mock". Control-plane calls, CORS preflights, socket.io traffic and the
+pages describing the APIs (`/docs`, `/openapi.json`) are not client traffic and are not recorded.
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ class JournalLimits:
 class Entry:
     id: int
     time: float
-    pack: str
+    pack: str | None  # None: no pack serves the path
     operation_id: str | None
     method: str
     path: str
@@ -77,6 +84,7 @@ class Entry:
     response_type: str = ""
     response_size: int = 0
     redact: bool = True  # credential fields in the bodies are fingerprinted when shown
+    unmatched: bool = False  # no spec operation matched (unknown path or method, a catch-all answered)
 
     def to_json(self) -> dict[str, t.Any]:
         body, response_body = self.body, self.response_body
@@ -86,7 +94,7 @@ class Entry:
             "id": self.id, "time": self.time, "pack": self.pack, "operation_id": self.operation_id,
             "method": self.method, "path": self.path, "query": self.query,
             "headers": self.headers, "body": _body_view(body, self.content_type, self.body_size),
-            "status": self.status, "duration_ms": round(self.duration_ms, 3),
+            "status": self.status, "duration_ms": round(self.duration_ms, 3), "unmatched": self.unmatched,
             "response_body": _body_view(response_body, self.response_type, self.response_size),
         }
         if self.body_size > len(self.body):
@@ -164,17 +172,22 @@ class Journal:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.enabled = True
+        self.dropped = 0  # entries the bounds pushed out since the journal was last cleared whole
 
     def record(self, *, headers: t.Mapping[str, str], query: str, body: bytes,
-               response_body: bytes = b"", **fields: t.Any) -> None:
+               response_body: bytes = b"", body_size: int | None = None, response_size: int | None = None,
+               **fields: t.Any) -> None:
+        """Keep one exchange; the sizes are the bodies' whole lengths when a caller passes bodies
+        it already cut."""
         if not self.enabled:
             return
         limits = self.limits
         if limits.redact:
             headers, query = redact_headers(headers), redact_query(query)
-        entry = Entry(id=0, headers=dict(headers), query=query, body=body[:limits.body_bytes], body_size=len(body),
-                      response_body=response_body[:limits.body_bytes], response_size=len(response_body),
-                      redact=limits.redact, **fields)
+        entry = Entry(id=0, headers=dict(headers), query=query, body=body[:limits.body_bytes],
+                      body_size=max(len(body), body_size or 0),
+                      response_body=response_body[:limits.body_bytes],
+                      response_size=max(len(response_body), response_size or 0), redact=limits.redact, **fields)
         cost = entry.cost()
         with self._lock:
             entry.id = next(self._ids)
@@ -187,6 +200,7 @@ class Journal:
         limits = self.limits
         while len(self._entries) > 1 and (len(self._entries) > limits.max_entries or self._bytes > limits.max_bytes):
             self._bytes -= self._entries.popleft().cost()
+            self.dropped += 1
 
     @property
     def size_bytes(self) -> int:
@@ -201,11 +215,13 @@ class Journal:
             kept = [] if pack is None else [e for e in self._entries if e.pack != pack]
             self._entries = deque(kept)
             self._bytes = sum(entry.cost() for entry in kept)
+            if pack is None:
+                self.dropped = 0
             return before - len(self._entries)
 
     def find(self, *, pack: str | None = None, method: str | None = None, path: str | None = None,
              status: int | None = None, operation_id: str | None = None, since_id: int | None = None,
-             limit: int | None = None) -> list[Entry]:
+             unmatched: bool | None = None, limit: int | None = None) -> list[Entry]:
         """Matching entries, oldest first; `path` may be a glob (`/v1/organization/*`);
         `limit` keeps the newest."""
         with self._lock:
@@ -216,6 +232,7 @@ class Journal:
             if (pack is None or e.pack == pack) and (method is None or e.method == method)
             and (status is None or e.status == status)
             and (operation_id is None or e.operation_id == operation_id)
+            and (unmatched is None or e.unmatched == unmatched)
             and (since_id is None or e.id > since_id)
             and (path is None or e.path == path or fnmatch.fnmatchcase(e.path, path))
         ]

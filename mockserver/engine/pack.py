@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random  # the class, for annotations below PackContext.random
 
+from mockserver.engine.api_docs import ApiDescription
 from mockserver.engine.clock import Clock
 from mockserver.engine.http import Request
 from mockserver.engine.resources import fixtures_dir, read_yaml, specs_dir
@@ -88,6 +89,19 @@ class Store:
 
     def load(self, data: dict[str, t.Any]) -> None:
         raise NotImplementedError
+
+    def summary(self) -> dict[str, t.Any]:
+        """What the store holds at a glance (the dashboard shows it), read under `self.lock`:
+        by default the number of records in each section of `durable_records()`, and the
+        section itself when it is a single number or text."""
+        counts: dict[str, t.Any] = {}
+        for section, value in self.durable_records().items():
+            value = getattr(value, "mapping", value)  # records.Rows
+            if isinstance(value, (bool, int, float, str)) or value is None:
+                counts[section] = value
+            elif isinstance(value, t.Sized):
+                counts[section] = len(value)
+        return counts
 
     def durable_records(self) -> dict[str, t.Any]:
         """The state as the state database keeps it, read under `self.lock`: the export's shape
@@ -196,6 +210,9 @@ class Pack:
     claims_host: t.Callable[[str, str, str, t.Any], bool] | None = None
     spec_path: Path | None = None
     control_spec_path: Path | None = None
+    # For APIs whose real server is a FastAPI app with its documentation routes on: `/openapi.json`,
+    # `/docs`, `/docs/oauth2-redirect` and `/redoc`, served from `spec_path` (see `engine/api_docs.py`).
+    description: ApiDescription | None = None
 
     def __post_init__(self) -> None:
         if self.spec_path is None:

@@ -21,6 +21,7 @@ from mockserver.engine.faults import Fault, Faults
 from mockserver.engine.http import BodyTimeout, ClientGone, Request, Response, header_dict, read_body
 from mockserver.engine.issues import ApiError, Issue, RequestInvalid
 from mockserver.engine.journal import Journal, JournalLimits
+from mockserver.engine.journaled import journaled
 from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH
 from mockserver.engine.params import MISSING
 from mockserver.engine.routing import Match, MethodNotAllowed, Redirect, Router
@@ -80,7 +81,7 @@ class ApiApp:
         path: str = scope["path"]
         found = self.router.match(method, path)
         if not isinstance(found, Match) and self.mounted_behind is not None:
-            await self.mounted_behind(scope, receive, send)
+            await self._behind(scope, receive, send)
             return
         if not isinstance(found, Match) and self._fallback is not None and found is None:
             await self._fallback(scope, receive, send)
@@ -98,11 +99,21 @@ class ApiApp:
                 status=0 if drop else response.status,
                 duration_ms=(time.perf_counter() - started) * 1000,
                 response_body=b"" if drop or response.stream is not None else response.body,
-                response_type=response.media_type or "")
+                response_type=response.media_type or "", unmatched=request.operation is None and request.route is None)
         if drop:
             await _drop_connection(receive, send)
         else:
             await response.send(send, head=method == "HEAD", receive=receive, shutdown=self._shutdown)
+
+    async def _behind(self, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
+        """What the mount behind the routes answers; its misses (a 4xx or 5xx: an API path no
+        operation has) are journaled as unmatched, the files it serves are not (a web UI's
+        hundreds of assets would push the API calls out of the journal)."""
+        if self._journal is None:
+            await self.mounted_behind(scope, receive, send)
+            return
+        await journaled(self.mounted_behind, scope, receive, send, journal=self._journal, pack=self.name,
+                        keep=lambda status: status >= 400)
 
     async def _respond(self, found: t.Any, request: Request[t.Any], receive: Receive) -> tuple[Response, bool]:
         if (found is None or isinstance(found, MethodNotAllowed)) and self._unmatched is not None:

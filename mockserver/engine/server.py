@@ -18,14 +18,17 @@ from pathlib import Path
 
 import orjson
 
+from mockserver.dashboard.site import ControlSite
 from mockserver.engine import cors, hosts, statefile
 from mockserver.engine.clock import Clock, iso
 from mockserver.engine.control_access import ControlAccess, ControlGate
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.durability import GENERATORS, Durability, restore_generators
 from mockserver.engine.faults import Faults
+from mockserver.engine.http import BodyTimeout, ClientGone, read_body
 from mockserver.engine.issues import ApiError
 from mockserver.engine.journal import Journal
+from mockserver.engine.journaled import journaled
 from mockserver.engine.pack import Pack, PackContext, Store, build_store
 from mockserver.engine.pipeline import ApiApp, Settings
 from mockserver.engine.spec import LoadedSpec
@@ -117,6 +120,7 @@ class MockServer:
         self.services = services
         self.control = control
         self.control_gate = ControlGate(access or ControlAccess())
+        self.control_site = ControlSite(self, control, CONTROL_PREFIX)  # the dashboard and docs in front
         self.state_file = state_file
         self.cors = cors
         self._routes = _prefix_table(runtimes)
@@ -133,6 +137,7 @@ class MockServer:
         # Served alone, a pack answers every path, as its real server would (its own 404s, or its
         # catch-all route); served beside others, paths no pack owns go to the pack whose companion
         # mounts something behind its routes, or get a plain 404.
+        self._pages = _description_pages(runtimes)
         behind = self._mount_behind_routes(runtimes)
         self._only_app = runtimes[0].asgi if len(runtimes) == 1 else behind
 
@@ -155,7 +160,7 @@ class MockServer:
         as_sent = scope  # the control plane's checks look at the Host the client really sent
         if self._host_claims:
             scope = hosts.from_path_form(scope) or scope
-        mounted = self._mounted(scope)
+        mounted = self._mounted(scope) or self._page(scope)
         if mounted is not None:
             await mounted(scope, receive, send)
             return
@@ -163,7 +168,8 @@ class MockServer:
         if self.durability is not None and scope["method"] not in _SAFE_METHODS and (app or self._only_app):
             send = _after_commit(send, self.durability, _dialect_of(app or self._only_app))
         if app is self.control:
-            await self.control_gate.serve(app, scope, receive, send, as_sent=as_sent)
+            await self.control_gate.serve(self.control_site, scope, receive, send, as_sent=as_sent,
+                                          page=self.control_site.is_page(scope))
             return
         if self.cors and cors.is_preflight(scope):
             await cors.preflight(scope).send(send)
@@ -172,9 +178,18 @@ class MockServer:
             send = cors.with_cors(send)
         app = app or self._only_app
         if app is None:
-            await DIALECTS["fastapi"].not_found(scope["method"], scope["path"]).send(send)
+            await journaled(self._not_served, scope, receive, send, journal=self.services.journal, pack=None)
         else:
             await app(scope, receive, send)
+
+    async def _not_served(self, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
+        """The 404 for a path no pack serves, after reading what the client sent (the journal
+        shows it: a client posting to a wrong path wants to see its body there)."""
+        try:
+            await read_body(receive, self.services.settings.max_body_bytes)
+        except (ClientGone, BodyTimeout):
+            pass
+        await DIALECTS["fastapi"].not_found(scope["method"], scope["path"]).send(send)
 
     def _mount_behind_routes(self, runtimes: list[PackRuntime]) -> t.Any:
         """Give each companion's `catch_all` to its pack's app; the app of the first such pack."""
@@ -192,6 +207,13 @@ class MockServer:
             if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
                 return app
         return None
+
+    def _page(self, scope: dict[str, t.Any]) -> t.Any:
+        """A pack's description page (`/openapi.json`, `/docs`, ...): GET and HEAD of the exact
+        path; any other method goes on to the pack's routes, as on the real app."""
+        if scope["method"] not in ("GET", "HEAD"):
+            return None
+        return self._pages.get(scope["path"])
 
     def _host_app(self, scope: dict[str, t.Any]) -> t.Any:
         """The app of a pack that claims this request's Host (see `engine/hosts.py`)."""
@@ -335,6 +357,19 @@ class MockServer:
         return [{"name": r.name, "prefixes": list(r.pack.prefixes), "dialect": r.pack.dialect,
                  "operations": len(r.spec.operations), "spec": str(r.pack.spec_path)}
                 for r in self.runtimes.values()]
+
+
+def _description_pages(runtimes: list[PackRuntime]) -> dict[str, t.Any]:
+    """The description pages of the packs that have them, by path. Where two packs' real servers
+    use the same paths, the first selected pack's are served (its spec is the one `/openapi.json`
+    describes); a companion's own mounts (InvokeAI's document, which its web UI reads) come first."""
+    pages: dict[str, t.Any] = {}
+    for runtime in runtimes:
+        description, spec_path = runtime.pack.description, runtime.pack.spec_path
+        if description is not None and spec_path is not None:
+            for path, app in description.pages(spec_path).items():
+                pages.setdefault(path, app)
+    return pages
 
 
 def move_generators_past(store: Store, imported: t.Any) -> None:

@@ -9,6 +9,7 @@ import typing as t
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from mockserver.contract.profile import MARKER, Profile, mark, pack_profile, profile_of_spec, refusal_problem
 from mockserver.contract.runner import positive_data_acceptance_documented
@@ -108,3 +109,75 @@ def test_a_query_value_that_is_valid_text_is_not_negative() -> None:
     assert not query_valid_as_sent(query_case({"tags": {"a": 1}, "page": 1}))
     assert not query_valid_as_sent(query_case({"tags": "x"}))  # the required page is missing
     assert not query_valid_as_sent(query_case({"tags": 1, "page": 1}, negative=("query", "body")))
+
+
+# -- documented error texts ---------------------------------------------------------------------------
+
+def text_case(operation: dict, spec: dict | None = None) -> t.Any:
+    positive = SimpleNamespace(generation=SimpleNamespace(mode=SimpleNamespace(is_positive=True)))
+    return SimpleNamespace(operation=SimpleNamespace(definition=SimpleNamespace(raw=operation),
+                                                     schema=SimpleNamespace(raw_schema=spec or {})),
+                           method="GET", meta=positive)
+
+
+def test_a_refusal_needs_a_text_the_operation_documents() -> None:
+    profile = Profile(name="spec", dialect="fastapi")
+    operation = {
+        "description": "Rules: taken -> 409 `Name <name> is taken`, or 409 `Locked` when frozen.",
+        "responses": {"200": {}, "404": {"description": "`Thing <id> not found` (`detail`)"},
+                      "409": {"description": "See above."}, "400": {"description": "Bad `input`."}}}
+    case = text_case(operation)
+    assert refusal_problem(profile, case, FakeResponse(404, {"detail": "Thing 7 not found"})) is None
+    problem = refusal_problem(profile, case, FakeResponse(404, {"detail": "x"}))
+    assert problem is not None and "'x'" in problem and "`Thing <id> not found`" in problem
+    assert refusal_problem(profile, case, FakeResponse(409, {"detail": "Name a b is taken"})) is None
+    assert refusal_problem(profile, case, FakeResponse(409, {"detail": "Locked"})) is None
+    assert refusal_problem(profile, case, FakeResponse(409, {"detail": "Busy"})) is not None
+    # No text documented (`input` is a name, not a text): the status alone is judged.
+    assert refusal_problem(profile, case, FakeResponse(400, {"detail": "anything"})) is None
+
+
+def test_documented_texts_of_shared_responses_and_line_breaks() -> None:
+    profile = Profile(name="spec", dialect="fastapi")
+    spec = {"components": {"responses": {"Fee": {"description": "`FEE NOTICE:\\n===\\n...` or\n`Balance\n  too low`"}}}}
+    case = text_case({"responses": {"402": {"$ref": "#/components/responses/Fee"}}}, spec)
+    assert refusal_problem(profile, case, FakeResponse(402, {"detail": "FEE NOTICE:\n===\npay $3"})) is None
+    assert refusal_problem(profile, case, FakeResponse(402, {"detail": "Balance too low"})) is None
+    assert refusal_problem(profile, case, FakeResponse(402, {"detail": "Pay up"})) is not None
+
+
+# -- methods a path does not list ---------------------------------------------------------------------
+
+def probe(method: str, url: str, status: int, body: t.Any, spec: dict) -> tuple[t.Any, t.Any]:
+    response = FakeResponse(status, body)
+    response.request = SimpleNamespace(method=method, url=url)  # type: ignore[attr-defined]
+    case = SimpleNamespace(operation=SimpleNamespace(path="/x", schema=SimpleNamespace(raw_schema=spec)))
+    return case, response
+
+
+def test_chutes_unlisted_methods_reach_the_catch_all_unless_another_route_takes_them() -> None:
+    from mockserver.engine.resources import specs_dir
+    from mockserver.packs.chutes import contract as chutes
+
+    spec = yaml.safe_load((specs_dir() / "chutes.yaml").read_text(encoding="utf-8"))
+    rule = chutes.profile().unlisted_method
+    assert rule is not None
+    assert rule(*probe("PATCH", "http://h/chutes/share", 404, {"detail": "No matching chute found!"}, spec)) is None
+    assert rule(*probe("PATCH", "http://h/chutes/share", 401, {"detail": "Authentication required."}, spec)) is None
+    assert "the real server answers" in rule(*probe("PATCH", "http://h/chutes/share", 405,
+                                                    {"detail": "Method Not Allowed"}, spec))
+    assert rule(*probe("TRACE", "http://h/users/me", 405, {"detail": "Method Not Allowed"}, spec)) is None
+    # `GET /chutes/share` is `GET /chutes/{chute_id_or_name}` (a name may hold slashes): its own 404.
+    assert chutes.routed_elsewhere(spec, "GET", "/chutes/share") and chutes.routed_elsewhere(spec, "GET", "/chutes/a/b")
+    assert not chutes.routed_elsewhere(spec, "PATCH", "/chutes/share")
+
+
+def test_invokeai_unlisted_methods_get_what_its_static_mount_answers() -> None:
+    from mockserver.packs.invokeai import contract as invokeai
+
+    rule = invokeai.profile().unlisted_method
+    assert rule is not None
+    assert rule(*probe("PUT", "http://h/api/v1/app/version", 405, {"detail": "Method Not Allowed"}, {})) is None
+    assert rule(*probe("POST", "http://h/api/v1/app/version", 404, {"detail": "Not Found"}, {})) is not None
+    assert rule(*probe("GET", "http://h/api/v1/boards/x/y", 404, {"detail": "Not Found"}, {})) is None
+    assert rule(*probe("GET", "http://h/api/v1/boards/x/y", 405, {"detail": "Method Not Allowed"}, {})) is not None

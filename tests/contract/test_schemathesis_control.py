@@ -108,6 +108,7 @@ def _unparseable_instant(case: schemathesis.Case) -> bool:
 REFUSALS: dict[str, dict[int, t.Callable[[schemathesis.Case], bool]]] = {
     "resetPack": {404: _unserved_pack},
     "exportPackState": {404: _unserved_pack},
+    "getPackSummary": {404: _unserved_pack},
     "importPackState": {404: _unserved_pack, 400: lambda case: not _unserved_pack(case)},  # does not load
     "importState": {400: lambda case: True},  # an arbitrary object that fits `State` need not load
     "addFault": {400: _fault_refused},

@@ -7,10 +7,14 @@ It answers what `broken.yaml` (beside this file) documents, except that, on purp
 - `GET /teapot` answers 418, which the spec does not document                -> status_code_conformance
 - `GET /secret` requires a bearer token per the spec, but never checks it    -> ignored_auth
 
-`GET /health` and `DELETE /items/{item_id}` are correct. Invalid input (a non-integer or
+- `GET /gone/{gone_id}` answers every valid request 404 "x", a text its spec does not document
+  -> positive_data_acceptance_documented
+
+`GET /health`, `GET /things/{thing_id}` (404 `No thing <id>` for odd ids, as documented) and
+`DELETE /items/{item_id}` are correct. Invalid input (a non-integer or
 out-of-range item_id) gets FastAPI's 422, a method a path lacks gets 405 with an `Allow` header,
 an unknown path 404. Every request is counted (`BrokenApp.requests`), so a test can tell whether
-anything was sent at all.
+anything was sent at all. `NotFoundApp` answers every request 404 `{"detail": "x"}`.
 
 Served by uvicorn in a thread on 127.0.0.1 (`serve_broken_app()`): the only network it touches.
 """
@@ -31,11 +35,13 @@ import uvicorn
 SPEC = Path(__file__).resolve().parent / "broken.yaml"
 HOST = "127.0.0.1"
 ITEM = re.compile(r"^/items/([^/]+)$")
+THING = re.compile(r"^/(things|gone)/([^/]+)$")
 
 
 class BrokenApp:
     def __init__(self) -> None:
         self.requests = 0
+        self.answered: list[tuple[str, int]] = []  # (path, status) of every answer
         self.lock = threading.Lock()
 
     async def __call__(self, scope: dict, receive: t.Callable, send: t.Callable) -> None:
@@ -54,6 +60,8 @@ class BrokenApp:
         while (await receive()).get("more_body"):  # drain the request body
             pass
         status, body, headers = self.answer(scope["method"], scope["path"])
+        with self.lock:
+            self.answered.append((scope["path"], status))
         content_type = b"text/plain" if isinstance(body, str) else b"application/json"
         payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         await send({"type": "http.response.start", "status": status,
@@ -62,8 +70,9 @@ class BrokenApp:
 
     def answer(self, method: str, path: str) -> tuple[int, t.Any, list]:
         match = ITEM.match(path)
+        thing = THING.match(path)
         allowed = {"/health": ["GET"], "/crash": ["GET"], "/teapot": ["GET"], "/secret": ["GET"]}.get(
-            path, ["GET", "DELETE"] if match else None)
+            path, ["GET", "DELETE"] if match else ["GET"] if thing else None)
         if allowed is None:
             return 404, {"detail": "Not Found"}, []
         if method not in allowed:
@@ -76,12 +85,31 @@ class BrokenApp:
             return 418, {"detail": "I'm a teapot"}, []
         if path == "/secret":
             return 200, {"secret": "s3cr3t"}, []  # the Authorization header is never looked at
+        if thing is not None:
+            return self.thing(thing.group(1), thing.group(2))
         raw = match.group(1)
         if not re.fullmatch(r"[0-9]+", raw) or not 1 <= int(raw) <= 1000:
             return 422, {"detail": [{"loc": ["path", "item_id"], "msg": "invalid", "type": "int_parsing"}]}, []
         if method == "DELETE":
             return 200, {"deleted": True}, []
         return 200, {"id": raw, "name": f"item {raw}"}, []  # the defect: `id` is a string
+
+
+    def thing(self, kind: str, raw: str) -> tuple[int, t.Any, list]:
+        if not re.fullmatch(r"[0-9]+", raw) or not 1 <= int(raw) <= 1000:
+            return 422, {"detail": [{"loc": ["path", f"{kind}_id"], "msg": "invalid", "type": "int_parsing"}]}, []
+        if kind == "gone":
+            return 404, {"detail": "x"}, []  # the defect: no documented text
+        if int(raw) % 2:
+            return 404, {"detail": f"No thing {raw}"}, []
+        return 200, {"id": int(raw)}, []
+
+
+class NotFoundApp(BrokenApp):
+    """Answers every request 404 `{"detail": "x"}`."""
+
+    def answer(self, method: str, path: str) -> tuple[int, t.Any, list]:
+        return 404, {"detail": "x"}, []
 
 
 def _free_port() -> int:
@@ -91,9 +119,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_broken_app() -> t.Iterator[tuple[str, BrokenApp]]:
-    """Serve a fresh `BrokenApp` on 127.0.0.1 in a thread; yield (base URL, app)."""
-    app = BrokenApp()
+def serve_broken_app(kind: type[BrokenApp] = BrokenApp) -> t.Iterator[tuple[str, BrokenApp]]:
+    """Serve a fresh `BrokenApp` (or `kind`) on 127.0.0.1 in a thread; yield (base URL, app)."""
+    app = kind()
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="error", lifespan="on"))
     thread = threading.Thread(target=server.run, name="broken-app", daemon=True)

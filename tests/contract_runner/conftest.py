@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from broken_app import SPEC, BrokenApp, serve_broken_app  # noqa: E402
+from broken_app import SPEC, BrokenApp, NotFoundApp, serve_broken_app  # noqa: E402
 
 from mockserver.cli import main  # noqa: E402
 
@@ -68,6 +68,13 @@ def contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> t.Callable[.
 @pytest.fixture
 def broken_server() -> t.Iterator[tuple[str, BrokenApp]]:
     with serve_broken_app() as served:
+        yield served
+
+
+@pytest.fixture
+def not_found_server() -> t.Iterator[tuple[str, BrokenApp]]:
+    """A server that answers every request 404 `{"detail": "x"}`."""
+    with serve_broken_app(NotFoundApp) as served:
         yield served
 
 

@@ -7,15 +7,20 @@ rate limit) are tested here too: the app counts every request it gets.
 
 from __future__ import annotations
 
+import re
+import socket
 import time
 
 import pytest
+
+from mockserver.contract.runner import SpecOperation, destructive_reason
 
 DEFECTS = {  # operationId -> the check that must name it
     "getItem": "response_schema_conformance",  # `id` is a string
     "getCrash": "not_a_server_error",  # 500
     "getTeapot": "status_code_conformance",  # undocumented 418
     "getSecret": "ignored_auth",  # bearer required by the spec, never checked
+    "getGone": "positive_data_acceptance_documented",  # 404 "x": no text the spec documents
 }
 AUTH = ("--header", "Authorization: Bearer t0ken")
 
@@ -36,6 +41,7 @@ def test_every_defect_is_found_and_named(contract, broken_server, broken_spec) -
         first = next(f for f in op["failures"] if f["check"] == check)
         assert first["curl"].startswith("curl -X GET") and base in first["curl"]
     assert outcome.operation("getHealth")["status"] == "passed"
+    assert outcome.operation("getThing")["status"] == "passed"  # its 404s say what the spec says
     # Each defect is reported by the check that names it, not also by the runner's own check.
     assert outcome.operation("getTeapot")["checks_failed"] == ["status_code_conformance"]
     assert outcome.operation("getItem")["checks_failed"] == ["response_schema_conformance"]
@@ -49,7 +55,7 @@ def test_every_defect_is_found_and_named(contract, broken_server, broken_spec) -
 
     # JUnit: one test case per operation; the defects are failures typed by their check.
     suite = outcome.junit.find("testsuite")
-    assert suite is not None and suite.get("failures") == "4" and suite.get("tests") == "6"
+    assert suite is not None and suite.get("failures") == "5" and suite.get("tests") == "8"
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     assert {f.get("type") for f in cases["GET /crash"].iter("failure")} >= {"not_a_server_error"}
     assert {f.get("type") for f in cases["GET /secret"].iter("failure")} == {"ignored_auth"}
@@ -95,10 +101,11 @@ def test_include_and_exclude(contract, broken_server, broken_spec) -> None:
 
     rest = contract("--spec", broken_spec, "--base-url", base, *AUTH, "--exclude-operation", "getItem",
                     "--exclude-operation", "getCrash", "--exclude-operation", "getTeapot",
-                    "--exclude-operation", "getSecret", "--max-examples", "3", "--seed", "1")
-    assert rest.code == 0, rest.out  # what is left (health; delete skipped) is correct
+                    "--exclude-operation", "getSecret", "--exclude-operation", "getGone",
+                    "--max-examples", "3", "--seed", "1")
+    assert rest.code == 0, rest.out  # what is left (health, things; delete skipped) is correct
     assert {op["operation_id"]: op["status"] for op in rest.report["operations"]} == {
-        "getHealth": "passed", "deleteItem": "skipped"}
+        "getHealth": "passed", "deleteItem": "skipped", "getThing": "passed"}
 
 
 def test_rate_limit_slows_the_run(contract, broken_server, broken_spec) -> None:
@@ -132,3 +139,112 @@ def test_usage_errors_exit_2(contract, args, message) -> None:
     outcome = contract(*args, "--dry-run", reports=False)
     assert outcome.code == 2
     assert message in outcome.err, outcome.err
+
+
+# -- refusals, reproductions, counts, an unreachable target ----------------------------------------
+
+def test_a_refusal_must_say_a_text_the_operation_documents(contract, broken_server, broken_spec) -> None:
+    base, app = broken_server
+    outcome = contract("--spec", broken_spec, "--base-url", base, "--include-operation", "getGone",
+                       "--include-operation", "getThing", "--max-examples", "5", "--seed", "1")
+    assert outcome.code == 1, outcome.out
+    failure = next(f for f in outcome.operation("getGone")["failures"]
+                   if f["check"] == "positive_data_acceptance_documented")
+    assert "'x'" in failure["message"] and "`Gone item <gone_id> not found`" in failure["message"]
+    # `No thing 1` is `No thing <thing_id>`: a documented refusal, which passes.
+    assert any(path.startswith("/things/") and status == 404 for path, status in app.answered)
+    assert outcome.operation("getThing")["status"] == "passed"
+
+
+def test_a_server_answering_404_x_to_everything_fails(contract, not_found_server) -> None:
+    base, _app = not_found_server
+    operations = ["get_board", "get_workflow", "get_style_preset", "app_version", "list_style_presets"]
+    args = [arg for operation_id in operations for arg in ("--include-operation", operation_id)]
+    outcome = contract("--api", "invokeai", "--base-url", base, *args, "--max-examples", "3", "--seed", "1")
+    assert outcome.code == 1
+    assert {op["operation_id"]: op["status"] for op in outcome.report["operations"]} == dict.fromkeys(
+        operations, "failed")
+    board = outcome.operation("get_board")  # documents its 404: `Board not found`
+    assert "positive_data_acceptance_documented" in board["checks_failed"]
+    assert any("`Board not found`" in f["message"] for f in board["failures"])
+
+
+def test_reproductions_mask_secrets_and_nothing_else(contract, broken_server, broken_spec) -> None:
+    base, _app = broken_server
+    outcome = contract("--spec", broken_spec, "--base-url", base, *AUTH, "--include-operation", "getGone",
+                       "--max-examples", "3", "--seed", "1")
+    assert outcome.code == 1
+    curl = next(f["curl"] for f in outcome.operation("getGone")["failures"]
+                if f["check"] == "positive_data_acceptance_documented")
+    assert "Authorization: [Filtered]" in curl and "t0ken" not in outcome.out
+    # Names that merely contain `key` or `token` keep their values: the command replays.
+    assert "api_key_ids=key_1" in curl and "max_tokens=7" in curl
+
+
+def test_header_and_footer_count_the_same_operations(contract, broken_server, broken_spec) -> None:
+    base, _app = broken_server
+    outcome = contract("--spec", broken_spec, "--base-url", base, *AUTH, "--max-examples", "2", "--seed", "1")
+    header = re.search(r"^  (\d+) operations selected: (\d+) to test, (\d+) left out on purpose$", outcome.out, re.M)
+    footer = re.search(r"^FAILED: (\d+) operations selected: (\d+) passed, (\d+) failed, (\d+) errored, "
+                       r"(\d+) skipped \((\d+) left out on purpose\)", outcome.out, re.M)
+    assert header is not None and footer is not None, outcome.out
+    assert header[1] == footer[1] == "8" and header[2] == "7" and header[3] == footer[6] == "1"
+    totals = outcome.report["totals"]
+    assert totals["operations"] == 8 and totals["left_out"] == 1 and sum(int(footer[n]) for n in (2, 3, 4, 5)) == 8
+
+
+def test_an_unreachable_target_fails_at_once_in_one_line(contract) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    outcome = contract("--api", "openai_usage", "--base-url", f"http://127.0.0.1:{port}", reports=False)
+    assert outcome.code == 2
+    assert outcome.err.splitlines() == [f"mockserver contract: cannot reach http://127.0.0.1:{port}: "
+                                        "Connection refused"]
+    assert outcome.out == ""
+
+
+# -- what counts as destructive --------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, path, operation_id, verb", [
+    ("DELETE", "/things/{id}", "remove_thing", "DELETE"),
+    ("POST", "/presets/reset", "reset_presets", "reset"),
+    ("POST", "/x", "resetThing", "reset"),  # camelCase words
+    ("PUT", "/queue/{queue_id}/prune", "prune", "prune"),
+    ("POST", "/images/batch/delete", "trash_images", "delete"),  # the path says it
+    ("POST", "/models/empty_model_cache", "empty_model_cache", "empty"),
+    ("PUT", "/queue/{queue_id}/i/{item_id}/cancel", "cancel_queue_item", "cancel"),
+])
+def test_destructive_operations(method, path, operation_id, verb) -> None:
+    reason = destructive_reason(SpecOperation(method, path, operation_id, {}))
+    assert reason is not None and verb in reason and "--allow-destructive" in reason
+
+
+@pytest.mark.parametrize("method, path, operation_id", [
+    ("POST", "/style_presets/", "create_style_preset"),  # `reset` inside `preset` is no word
+    ("PATCH", "/style_presets/i/{style_preset_id}", "update_style_preset"),
+    ("GET", "/style_presets/export", "export_style_presets"),
+    ("GET", "/images/delete", "list_deleted_images"),  # a safe method never destroys
+    ("HEAD", "/queue/clear", "clear"),
+    ("PUT", "/queue/{reset_id}/rename", "rename"),  # a parameter's name says nothing
+    ("POST", "/cleared", "presetting"),
+])
+def test_not_destructive(method, path, operation_id) -> None:
+    assert destructive_reason(SpecOperation(method, path, operation_id, {})) is None
+
+
+def test_invokeai_style_presets_are_tested_and_its_destructive_operations_are_not(contract) -> None:
+    outcome = contract("--api", "invokeai", "--dry-run", reports=False)
+    assert outcome.code == 0, outcome.err
+    would_test, _, would_skip = outcome.out.partition("Would skip")
+
+    def operation_ids(section: str) -> set[str]:
+        return {line.split()[2] for line in section.splitlines() if line.startswith("  ") and len(line.split()) > 2}
+
+    tested, skipped = operation_ids(would_test), operation_ids(would_skip)
+    assert {"list_style_presets", "export_style_presets", "get_style_preset", "get_style_preset_image",
+            "create_style_preset", "update_style_preset", "import_style_presets"} <= tested
+    assert {"delete_style_preset", "reset_hf_token", "empty_model_cache", "prune", "clear", "prune_downloads",
+            "cancel_queue_item", "delete_images_from_list", "remove_images_from_board"} <= skipped
+    assert not tested & skipped and len(tested) + len(skipped) == 131
+    assert "131 operations selected: 97 to test, 34 left out on purpose" in outcome.out

@@ -179,3 +179,31 @@ def test_hotkey_mode_skips_what_signatures_cannot_authenticate(contract) -> None
     skipped = outcome.out.split("Would skip")[1]
     assert "increase_chute_bounty_bounties__chute_id__increase_get" in skipped
     assert "hotkey signatures cannot authenticate" in skipped
+
+
+# -- InvokeAI: what the real server promises -------------------------------------------------------
+
+INVOKEAI_OPERATIONS = ["app_version", "list_boards", "get_board", "create_board", "list_style_presets",
+                       "get_style_preset", "export_style_presets", "get_workflow", "list_workflows"]
+
+
+@pytest.fixture(scope="module")
+def invokeai_server() -> str:
+    with serve("--api", "invokeai", "--seed", "5", "--validate-responses") as base:
+        yield base
+
+
+def test_invokeai_live_is_green_without_allow_headers(contract, invokeai_server) -> None:
+    """The mock answers a method a path does not list as a real 6.8.1 server does (its web UI's
+    StaticFiles mount): a 405 without `Allow`. The run probes such methods and passes: the
+    profile checks what the real server promises, not the header it never sends."""
+    wrong_method = httpx.delete(f"{invokeai_server}/api/v1/app/version")
+    assert wrong_method.status_code == 405 and "allow" not in wrong_method.headers
+    assert wrong_method.json() == {"detail": "Method Not Allowed"}
+    since = last_journal_id(invokeai_server)
+    args = [arg for operation_id in INVOKEAI_OPERATIONS for arg in ("--include-operation", operation_id)]
+    outcome = contract("--api", "invokeai", "--base-url", invokeai_server, "--max-examples", "4", "--seed", "2", *args)
+    assert_all_green(outcome, operations=len(INVOKEAI_OPERATIONS))
+    probes = [r for r in journal(invokeai_server, since_id=since) if r["method"] in ("PUT", "PATCH", "TRACE")
+              and r["path"] == "/api/v1/app/version"]
+    assert probes and all(r["status"] == 405 for r in probes)

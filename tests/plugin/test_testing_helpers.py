@@ -67,6 +67,15 @@ def test_journal_entries_are_typed_and_filterable(mock: MockServerHandle, http: 
     assert mock.requests() == []
 
 
+def test_unmatched_requests_are_found_by_the_helper(mock: MockServerHandle, http: httpx.Client) -> None:
+    assert costs(http).status_code == 200
+    assert http.get("/v1/organization/nowhere").status_code == 404
+    assert http.post("/no/pack/here", json={"x": 1}).status_code in (401, 404)  # Chutes' catch-all answers
+    unmatched = mock.requests(unmatched=True)
+    assert [(r.path, r.unmatched) for r in unmatched] == [("/v1/organization/nowhere", True), ("/no/pack/here", True)]
+    assert [r.operation_id for r in mock.requests(unmatched=False)] == ["usage-costs"]
+
+
 def test_json_bodies_are_recorded_parsed(mock: MockServerHandle) -> None:
     with mock.client() as client:
         client.post("/chutes/", json={"name": "x"})  # refused (no credentials), recorded all the same
@@ -162,7 +171,7 @@ def test_config_checks() -> None:
     assert MockServerConfig(apis=["chutes"]).apis == ("chutes",)
     with pytest.raises(ValueError, match="no API pack"):
         MockServerConfig(apis="")
-    with pytest.raises(KeyError, match="unknown API pack"):
+    with pytest.raises(ValueError, match="unknown API pack .no_such_pack.; available: "):
         MockServerHandle.start("no_such_pack")
 
 
@@ -226,8 +235,8 @@ def test_live_server_starts_serves_and_stops() -> None:
 
 @pytest.mark.live
 def test_live_start_failure_carries_the_server_output() -> None:
-    with pytest.raises(ServerStartError, match="unknown API pack 'nope'") as failed:
-        MockServerHandle.start("nope", live=True)
+    with pytest.raises(ServerStartError, match="--clock: not a Unix time or ISO 8601 instant: 'yesterday'") as failed:
+        MockServerHandle.start("openai_usage", live=True, clock="yesterday")  # only the server parses it
     assert "exited with status 2" in str(failed.value)
 
 

@@ -3,6 +3,7 @@ the caller's own account, instance logs."""
 
 from __future__ import annotations
 
+from mockserver.engine.api_docs import ApiDescription
 from mockserver.engine.pack import Handlers, Pack, PackOption
 
 OPTIONS: tuple[PackOption, ...] = ()
@@ -37,4 +38,7 @@ def build_pack() -> Pack:
         control_handlers=control.handlers,
         unmatched=hostname_invocation,  # the real app's last route: chute invocations
         claims_host=claims_host,  # llm., embed., image. and chute-slug hosts are invocations
+        # The real app is `FastAPI(default_response_class=ORJSONResponse, lifespan=...)`: FastAPI's
+        # title and version, its documentation routes on (ahead of the catch-all route).
+        description=ApiDescription(),
     )

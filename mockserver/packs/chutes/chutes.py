@@ -17,7 +17,14 @@ from mockserver.engine.http import Request, Response, json_bytes
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 from mockserver.packs.chutes.invocation_window import counts_by_chute
-from mockserver.packs.chutes.render import chute_response, cord_ref_id, cord_summary, hourly_usd, supported_gpus
+from mockserver.packs.chutes.render import (
+    SCHEMA_FIELDS,
+    chute_response,
+    cord_ref_id,
+    cord_summary,
+    hourly_usd,
+    supported_gpus,
+)
 from mockserver.packs.chutes.seed import make_chute, version_of
 from mockserver.packs.chutes.store import ChutesStore
 
@@ -183,12 +190,18 @@ def deploy_chute(request: Request) -> dict:
         _check_definition(args, store.world["gpus"])
         chute = make_chute(store, caller, image, name=args["name"], code=args["code"], public=public,
                            node_selector=_node_selector(args), template=args.get("standard_template"),
-                           cords=args.get("cords") or [], jobs=args.get("jobs") or [],
+                           cords=deployed_cords(args), jobs=args.get("jobs") or [],
                            created_at=store.clock.now(), revision=args.get("revision"), filename=args["filename"],
                            ref_str=args["ref_str"], **_common_fields(args))
         caller["balance"] = round(caller["balance"] - fee, 6)
         store.changed()
     return chute_response(store, chute)
+
+
+def deployed_cords(args: dict) -> list[dict]:
+    """The deploy's cords as the server stores them: an absent input, output or minimal input
+    schema is `{}` (the server's default, which the spec states in words)."""
+    return [{**{name: {} for name in SCHEMA_FIELDS}, **cord} for cord in args.get("cords") or []]
 
 
 def _common_fields(args: dict) -> dict:
@@ -237,7 +250,7 @@ def _redeploy(store: ChutesStore, chute: dict, args: dict, image: dict, version:
     node_selector = _node_selector(args)
     chute.update(version=version, code=args["code"], image_id=image["image_id"], public=args["public"],
                  node_selector=node_selector, supported_gpus=supported_gpus(node_selector, store.world["gpus"]),
-                 cords=args.get("cords") or [], jobs=args.get("jobs") or [], updated_at=iso(now),
+                 cords=deployed_cords(args), jobs=args.get("jobs") or [], updated_at=iso(now),
                  standard_template=args.get("standard_template"), revision=args.get("revision"),
                  filename=args["filename"], ref_str=args["ref_str"], **_common_fields(args))
     store.changed()

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from urllib.parse import urlsplit
 
 import yaml
 
 from mockserver.contract.profile import Case, Profile, Response, detail_text, document_unreadable_json_bodies
+from mockserver.engine.openapi import deref
 from mockserver.engine.resources import fixtures_dir
 
 AUTH_HEADERS = ("XChutesHotkey", "XChutesSignature", "XChutesNonce", "Authorization")
@@ -65,8 +68,8 @@ def profile() -> Profile:
             # GET /chutes/{chute_id_or_name}), not the methods the spec lists for the path.
             "allow_header_conformance": {"enabled": False},
         },
-        # With those two checks off, requests with methods the spec does not list test nothing.
-        unexpected_methods=(),
+        # What that catch-all answers instead is checked by `unlisted_method`.
+        unlisted_method=unlisted_method,
         # ensure_resource_availability reads a 404 from a link target after a create as "the
         # created chute is gone". It looks for a delete in between only on the created resource's
         # own path and below it; these operations name the chute elsewhere (/chutes/code/{id},
@@ -133,6 +136,56 @@ def as_tested(spec: dict) -> dict:
             if content.get("text/event-stream", {}).get("schema") == {"type": "string"}:
                 content["text/event-stream"]["schema"] = event
     return document_unreadable_json_bodies(spec)
+
+
+# The methods of the real app's last route, `/{path:path}` (chute invocations by hostname).
+CATCH_ALL_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"})
+NO_CHUTE = "No matching chute found!"
+
+
+def unlisted_method(case: Case, response: Response) -> str | None:
+    """A method the path does not list: another route of the spec takes it when one matches (route
+    order: `GET /chutes/share` is `GET /chutes/{chute_id_or_name}`), else the catch-all invocation
+    route does: a 401 for credentials it does not take, or 404 `No matching chute found!` (no
+    chute is invoked by the API host). Any other method (OPTIONS, TRACE) is Starlette's 405
+    `Method Not Allowed`, whose `Allow` names some route's methods."""
+    method = str(response.request.method).upper()
+    path = urlsplit(str(response.request.url)).path
+    if routed_elsewhere(case.operation.schema.raw_schema, method, path):
+        return None
+    status = response.status_code
+    if method in CATCH_ALL_METHODS:
+        if status == 401 or (status == 404 and (method == "HEAD" or detail_text(response) == NO_CHUTE)):
+            return None
+        expected = f"401, or 404 {{\"detail\": \"{NO_CHUTE}\"}} from the catch-all invocation route"
+    else:
+        if status == 405 and detail_text(response) == "Method Not Allowed":
+            return None
+        expected = '405 {"detail": "Method Not Allowed"}'
+    return f"{method} {path} (a method the path does not list) answered {status} {response.text[:120]!r}; " \
+           f"the real server answers {expected}"
+
+
+def routed_elsewhere(spec: dict, method: str, path: str) -> bool:
+    """Whether an operation of the spec takes `method` on `path` (HEAD: a GET's route)."""
+    wanted = {method.lower()} | ({"get"} if method == "HEAD" else set())
+    for template, item in spec.get("paths", {}).items():
+        if wanted & set(item) and _template_pattern(template, item, spec).fullmatch(path):
+            return True
+    return False
+
+
+def _template_pattern(template: str, item: dict, spec: dict) -> re.Pattern[str]:
+    """A path template as Starlette matches it: a parameter is one segment, or any run of text
+    without a line break for `format: path`."""
+    greedy = {parameter.get("name") for operation in [item, *item.values()] if isinstance(operation, dict)
+              for parameter in (deref(p, spec) for p in operation.get("parameters") or [])
+              if isinstance(parameter, dict) and (parameter.get("schema") or {}).get("format") == "path"}
+    pattern, last = "", 0
+    for match in re.finditer(r"{([^}/]+)}", template):
+        pattern += re.escape(template[last:match.start()]) + (".+" if match.group(1) in greedy else "[^/]+")
+        last = match.end()
+    return re.compile(pattern + re.escape(template[last:]))
 
 
 def refusal(case: Case, response: Response) -> str | None:

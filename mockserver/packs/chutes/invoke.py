@@ -37,6 +37,7 @@ def hostname_invocation(request: Request) -> t.Any:
     target = invocation_target(request)
     caller = invocation_caller(request, target)  # bad credentials are refused even for the model list
     if target == MEGA_LLM and request.method == "GET" and request.path == "/v1/models":
+        request.route = "llm models"
         return list_llms(store)
     if caller is None:
         raise ApiError(401, "Authentication required.")
@@ -98,6 +99,7 @@ def _invoke(request: Request, store: ChutesStore, caller: dict, target: str | No
             body: dict | None) -> t.Any:
     if chute is None or not store.visible(chute, caller):
         raise ApiError(404, _NO_CHUTE)
+    request.route = "chute invocation"  # the journal counts it as matched, unless no cord is
     _check_owner_balance(store, chute)
     free = _check_quota(store, caller, chute)
     if body is None:
@@ -105,6 +107,7 @@ def _invoke(request: Request, store: ChutesStore, caller: dict, target: str | No
     stream = body.get("stream", request.query.get("stream", [False])[-1])
     cord = _select_cord(chute, request, stream)
     if cord is None:
+        request.route = None
         raise ApiError(404, "No matching cord found!")
     stream = stream or bool(cord.get("stream"))
     _prepare_body(chute, body, stream)

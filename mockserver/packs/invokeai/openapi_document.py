@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from mockserver.engine.api_docs import inlined, operations_only, redoc_page, swagger_page, to_openapi_31
 from mockserver.engine.dialects import DIALECTS
 from mockserver.engine.http import Response
 from mockserver.engine.resources import specs_dir
@@ -31,7 +32,6 @@ FAVICON = "static/docs/invoke-favicon-docs.svg"
 # The spec's stand-ins for the unions, replaced by the unions themselves.
 NODE_STAND_IN = SCHEMA_REF + "InvocationNode"
 OUTPUT_STAND_IN = SCHEMA_REF + "InvocationOutput"
-_META_KEYS = ("title", "description", "default", "examples", "example", "deprecated", "readOnly", "writeOnly")
 
 Receive = t.Callable[[], t.Awaitable[dict]]
 Send = t.Callable[[dict], t.Awaitable[None]]
@@ -54,42 +54,11 @@ def build_document(catalogue: Catalogue, spec: dict) -> dict:
     for name, schema in catalogue.extras.items():
         schemas[name] = _with_markers(schema, {"@invocations": unions[NODE_STAND_IN]["oneOf"],
                                                "@outputs": unions[OUTPUT_STAND_IN]["oneOf"]})
-    paths = _inlined(_operations_only(spec.get("paths", {})), spec.get("components", {}))
+    paths = inlined(operations_only(spec.get("paths", {})), spec.get("components", {}))
     document = {"openapi": "3.1.0", "info": dict(INFO),
                 "paths": _with_unions(to_openapi_31(paths), unions),
                 "components": {"schemas": {name: _with_unions(schemas[name], unions) for name in sorted(schemas)}}}
     return document
-
-
-def _operations_only(paths: dict) -> dict:
-    """Paths as FastAPI writes them: operations only (the spec's `links` are for contract tests)."""
-    cleaned: dict[str, dict] = {}
-    for path, item in paths.items():
-        cleaned[path] = {}
-        for method, operation in item.items():
-            if not isinstance(operation, dict) or method.startswith("x-"):
-                continue
-            operation = dict(operation)
-            if isinstance(operation.get("responses"), dict):
-                operation["responses"] = {code: {k: v for k, v in answer.items() if k != "links"}
-                                          if isinstance(answer, dict) else answer
-                                          for code, answer in operation["responses"].items()}
-            cleaned[path][method] = operation
-    return cleaned
-
-
-def _inlined(value: t.Any, components: dict) -> t.Any:
-    """Shared parameters, responses and bodies written out where they are used: FastAPI's
-    documents have only `components.schemas`."""
-    if isinstance(value, list):
-        return [_inlined(item, components) for item in value]
-    if not isinstance(value, dict):
-        return value
-    ref = value.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/components/") and not ref.startswith(SCHEMA_REF):
-        _, _, section, name = ref.split("/", 3)
-        return _inlined(components.get(section, {}).get(name, {}), components)
-    return {key: _inlined(item, components) for key, item in value.items()}
 
 
 def _union(names: t.Iterable[str]) -> dict:
@@ -127,38 +96,6 @@ def _with_markers(value: t.Any, markers: dict[str, list]) -> t.Any:
     return value
 
 
-def to_openapi_31(value: t.Any) -> t.Any:
-    """A 3.0 schema (or any part of a 3.0 document) the way pydantic writes it for 3.1."""
-    if isinstance(value, list):
-        return [to_openapi_31(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    value = {key: to_openapi_31(item) for key, item in value.items()}
-    all_of = value.get("allOf")
-    if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict) and "$ref" in all_of[0]:
-        value = {"$ref": all_of[0]["$ref"], **{k: v for k, v in value.items() if k != "allOf"}}
-    if value.get("nullable") is True:
-        value = _nullable(value)
-    if "example" in value and "examples" not in value and _looks_like_schema(value):
-        value["examples"] = [value.pop("example")]
-    return value
-
-
-def _looks_like_schema(value: dict) -> bool:
-    return any(key in value for key in ("type", "$ref", "anyOf", "oneOf", "allOf", "properties", "enum"))
-
-
-def _nullable(value: dict) -> dict:
-    meta = {key: value[key] for key in _META_KEYS if key in value}
-    body = {key: item for key, item in value.items() if key not in _META_KEYS and key != "nullable"}
-    if isinstance(body.get("enum"), list):
-        body["enum"] = [item for item in body["enum"] if item is not None]
-    options = body["anyOf"] if list(body) == ["anyOf"] else [body]
-    if {"type": "null"} not in options:
-        options = [*options, {"type": "null"}]
-    return {"anyOf": options, **meta}
-
-
 @functools.cache
 def _spec(path: Path) -> dict:
     with open(path, encoding="utf-8") as handle:
@@ -177,62 +114,12 @@ def document_bytes(spec_path: Path | None = None, catalogue_folder: Path | None 
 # ============================================================================ the pages
 
 def swagger_html() -> str:
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-<link type="text/css" rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-<link rel="shortcut icon" href="{FAVICON}">
-<title>{TITLE} - Swagger UI</title>
-</head>
-<body>
-<div id="swagger-ui">
-</div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>
-const ui = SwaggerUIBundle({{
-    url: '/openapi.json',
-    "dom_id": "#swagger-ui",
-    "layout": "BaseLayout",
-    "deepLinking": true,
-    "showExtensions": true,
-    "showCommonExtensions": true,
-    oauth2RedirectUrl: window.location.origin + '/docs/oauth2-redirect',
-    presets: [
-        SwaggerUIBundle.presets.apis,
-        SwaggerUIBundle.SwaggerUIStandalonePreset
-    ],
-}})
-</script>
-</body>
-</html>
-"""
+    # InvokeAI turns FastAPI's docs route off and serves its own page: no OAuth2 redirect.
+    return swagger_page(f"{TITLE} - Swagger UI", "/openapi.json", favicon=FAVICON, oauth2_redirect_url=None)
 
 
 def redoc_html() -> str:
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-<title>{TITLE} - Redoc</title>
-<meta charset="utf-8"/>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link href="https://fonts.googleapis.com/css?family=Montserrat:300,400,700|Roboto:300,400,700" rel="stylesheet">
-<link rel="shortcut icon" href="{FAVICON}">
-<style>
-  body {{
-    margin: 0;
-    padding: 0;
-  }}
-</style>
-</head>
-<body>
-<noscript>
-    ReDoc requires Javascript to function. Please enable it to browse the documentation.
-</noscript>
-<redoc spec-url="/openapi.json"></redoc>
-<script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"> </script>
-</body>
-</html>
-"""
+    return redoc_page(f"{TITLE} - Redoc", "/openapi.json", favicon=FAVICON)
 
 
 class DocumentApp:

@@ -200,6 +200,13 @@ class UsageStore(Store):
             self.units = dict(data.get("units", {}))
             self.changed()
 
+    def summary(self) -> dict:
+        """Events by kind rather than the day-rows the state database keeps."""
+        return {"admin_keys": len(self.admin_keys), "projects": len(self.organization.get("projects", [])),
+                "users": len(self.organization.get("users", [])),
+                "usage_events": {name: len(log.times) for name, log in self.logs.items() if log.times},
+                "cost_events": len(self.cost_events)}
+
     def load(self, data: dict) -> None:
         """Replace everything with an export (called on a fresh store)."""
         with self.lock:

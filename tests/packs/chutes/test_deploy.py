@@ -51,6 +51,17 @@ def test_deploy_creates_a_private_chute_with_a_derived_id_slug_and_version(api: 
     assert detail(api.get(f"/chutes/{chute['chute_id']}"), 404) == NOT_FOUND
 
 
+def test_a_cord_without_schemas_gets_empty_ones_and_null_stays_null(api: t.Any) -> None:
+    """The server's default for a cord's three schemas is `{}` (the spec says so in words, as a
+    `default` would break generated clients); an explicit null is kept."""
+    bare = {"method": "POST", "path": "/bare", "function": "bare", "stream": False}
+    nulls = {**bare, "path": "/nulls", "function": "nulls", "input_schema": None}
+    chute = ok(api.deploy(chute_args("schemaless", cords=[bare, nulls]), "bob"))
+    first, second = chute["cords"]
+    assert (first["input_schema"], first["output_schema"], first["minimal_input_schema"]) == ({}, {}, {})
+    assert second["input_schema"] is None and second["output_schema"] == {}
+
+
 def test_private_chutes_get_the_scaling_defaults(api: t.Any) -> None:
     chute = ok(api.deploy(chute_args("defaults"), "bob"))
     assert (chute["max_instances"], chute["scaling_threshold"], chute["shutdown_after_seconds"]) == (1, 0.75, 300)
