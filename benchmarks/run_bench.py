@@ -457,6 +457,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="leave out the restart-with-80-MB-of-state figure (restart_bench.py)")
     parser.add_argument("--usage-events", type=int, default=1_000_000,
                         help="events of the OpenAI Usage scale part (usage_scale_bench.py); 0 skips it")
+    parser.add_argument("--scale-images", type=int, default=100_000,
+                        help="images in the InvokeAI scale part (scale_bench.py, with 10k queue items and 10k"
+                        " workflows); 0 skips it (default 100000)")
     parser.add_argument("--stall-seconds", type=float, default=8.0,
                         help="seconds per phase of the stall test (stall_bench.py); 0 skips it (default 8)")
     args = parser.parse_args(argv)
@@ -1403,6 +1406,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_restart:
         print()
         run_restart_bench()
+    if args.scale_images > 0:
+        print()
+        import scale_bench  # beside this script: InvokeAI's lists at 100k images, each beside a small world
+
+        scale_bench.main(["--images", str(args.scale_images)])
     if args.stall_seconds > 0:
         print()
         stall_bench.main(["--seconds", str(args.stall_seconds)])

@@ -16,6 +16,7 @@ from mockserver.engine.clock import iso
 from mockserver.engine.http import Request, Response, json_bytes
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.packs.chutes.invocation_window import counts_by_chute
 from mockserver.packs.chutes.render import (
     SCHEMA_FIELDS,
     chute_response,
@@ -421,11 +422,12 @@ def utilization(request: Request[ChutesStore]) -> list:
     now = store.clock.now()
     rows = []
     store.settle()
+    windows = {"5m": 300, "15m": 900, "1h": 3600}
+    recent = counts_by_chute(store.invocations, now, windows)  # one pass over the last hour
     for chute in store.chutes.values():
         instances = store.instances.for_chute(chute["chute_id"])
-        counts = {window: sum(1 for i in store.invocations if i["chute_id"] == chute["chute_id"]
-                              and now - seconds <= i["started_at"] < now)
-                  for window, seconds in (("5m", 300), ("15m", 900), ("1h", 3600))}
+        counted: t.Mapping[str, int] = recent.get(chute["chute_id"], {})
+        counts = {window: counted.get(window, 0) for window in windows}
         active = sum(1 for i in instances if i.active)
         busy = round(min(1.0, counts["1h"] / (60.0 * max(active, 1))), 4)
         rows.append({

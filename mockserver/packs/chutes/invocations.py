@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.packs.chutes.invocation_window import between, since
 from mockserver.packs.chutes.store import DAY, ChutesStore
 
 handlers = Handlers()
@@ -33,8 +34,7 @@ def _day(timestamp: float) -> str:
 
 
 def _recent(store: ChutesStore, days: int) -> list[dict]:
-    since = store.clock.now() - days * DAY
-    return [i for i in store.invocations if i["started_at"] >= since]
+    return since(store.invocations, store.clock.now() - days * DAY)
 
 
 @handlers("get_usage_invocations_usage_get")
@@ -121,8 +121,8 @@ def recent_export(request: Request[ChutesStore]) -> Response:
     limit = 100 if not limit or limit <= 0 else min(limit, 10000)
     hotkey = request.params.get("hotkey")
     now = store.clock.now()
-    rows = [i for i in reversed(store.invocations)
-            if now - DAY <= i["started_at"] and not i["error_message"] and (hotkey is None or i["miner_hotkey"] == hotkey)]
+    rows = [i for i in reversed(since(store.invocations, now - DAY))
+            if not i["error_message"] and (hotkey is None or i["miner_hotkey"] == hotkey)]
     return _csv(EXPORT_COLUMNS, [_export_row(i) for i in rows[:limit]], "recent.csv")
 
 
@@ -155,7 +155,7 @@ def hourly_export(request: Request[ChutesStore]) -> Response:
         rows = [_job_row(j) for j in store.jobs if lo <= j["started_at"] < hi
                 or j["finished_at"] is not None and lo <= j["finished_at"] < hi]
         return _csv(JOB_COLUMNS, rows, filename)
-    return _csv(HOURLY_COLUMNS, [_export_row(i) for i in store.invocations if lo <= i["started_at"] < hi], filename)
+    return _csv(HOURLY_COLUMNS, [_export_row(i) for i in between(store.invocations, lo, hi)], filename)
 
 
 @handlers("report_invocation_invocations__invocation_id__report_post")
