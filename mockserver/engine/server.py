@@ -72,8 +72,10 @@ class PackRuntime:
 
             # Every non-empty size: the real server compresses even a 4-byte `null` (an empty 204
             # must stay empty).
+            # Level 1, not starlette's 9: a client decodes any level to the same bytes, and a 4 MB
+            # image-names list compresses in ~50 ms instead of ~350 ms on the event loop (5% larger).
             # ApiApp takes the scope as a dict, starlette types it as a MutableMapping: the same object.
-            self._gzipped = GZipMiddleware(t.cast("ASGIApp", self.app), minimum_size=1)
+            self._gzipped = GZipMiddleware(t.cast("ASGIApp", self.app), minimum_size=1, compresslevel=1)
         return self._gzipped
 
     def new_store(self) -> Store:
