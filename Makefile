@@ -9,6 +9,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 ARGS   ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (`auto`: one per CPU core; `make test JOBS=0` runs serially).
+JOBS   ?= auto
 
 .PHONY: serve test lint bench venv clean chromium
 
@@ -24,9 +26,10 @@ venv: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/mockserver serve --host $(HOST) --port $(PORT) $(ARGS)
 
-## The whole test suite (engine, packs, clients against a live server, schemathesis contracts).
+## The whole test suite (engine, packs, clients against a live server, schemathesis contracts), in
+## parallel: each test module runs on one worker, in order (`--dist loadfile`, set in pyproject.toml).
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) $(PYTEST_ARGS)
 
 ## ruff (pyflakes, pycodestyle errors, import order) and mypy (strict on mockserver/engine/); CI runs it first.
 lint: $(STAMP)

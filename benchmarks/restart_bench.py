@@ -56,7 +56,7 @@ def build_state(path: Path) -> tuple[float, float, float, float]:
 
     server = build_server(ServerConfig(apis=["invokeai"], seed=1, state_file=path))
     store = server.runtimes["invokeai"].state.gallery
-    for index in range(IMAGES):
+    for _ in range(IMAGES):
         store.add_image(os.urandom(IMAGE_BYTES), 64, 64, category="general", is_intermediate=False)
     started = time.perf_counter()
     server.save_state()

@@ -458,6 +458,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "(spec_bench.py; default 3, 0 skips it)")
     parser.add_argument("--skip-restart", action="store_true",
                         help="leave out the restart-with-80-MB-of-state figure (restart_bench.py)")
+    parser.add_argument("--usage-events", type=int, default=1_000_000,
+                        help="events of the OpenAI Usage scale part (usage_scale_bench.py); 0 skips it")
+    parser.add_argument("--scale-images", type=int, default=100_000,
+                        help="images in the InvokeAI scale part (scale_bench.py, with 10k queue items and 10k"
+                        " workflows); 0 skips it (default 100000)")
     parser.add_argument("--stall-seconds", type=float, default=8.0,
                         help="seconds per phase of the stall test (stall_bench.py); 0 skips it (default 8)")
     args = parser.parse_args(argv)
@@ -552,6 +557,7 @@ def mock_command(port: int, api: Api = OPENAI_USAGE) -> list[str]:
         str(port),
         "--seed",
         "1",
+        "--quiet",  # no access log: Prism runs with `-v error`
     ]
 
 
@@ -1403,10 +1409,27 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_restart:
         print()
         run_restart_bench()
+    if args.scale_images > 0:
+        print()
+        import scale_bench  # beside this script: InvokeAI's lists at 100k images, each beside a small world
+
+        scale_bench.main(["--images", str(args.scale_images)])
     if args.stall_seconds > 0:
         print()
         stall_bench.main(["--seconds", str(args.stall_seconds)])
+    if args.usage_events > 0:
+        print()
+        run_usage_scale_bench(args.usage_events)
     return 0
+
+
+def run_usage_scale_bench(events: int) -> None:
+    """OpenAI Usage with a million events beside the seeded world (`usage_scale_bench.py`)."""
+    sys.path.insert(0, str(BENCH_DIR))
+    import usage_scale_bench
+
+    for line in usage_scale_bench.measure(events).lines():
+        print(line, flush=True)
 
 
 def run_restart_bench() -> None:

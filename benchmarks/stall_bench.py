@@ -233,7 +233,7 @@ def start_mock(folder: Path, state_file: bool) -> tuple[subprocess.Popen, int]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     log = open(folder / "mock.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--api", "invokeai", "--host", HOST,
-                               "--port", str(port), "--seed", "1", *saving],
+                               "--port", str(port), "--seed", "1", "--quiet", *saving],
                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -242,7 +242,7 @@ def start_mock(folder: Path, state_file: bool) -> tuple[subprocess.Popen, int]:
             return server, port
         except (OSError, RuntimeError, http.client.HTTPException):
             if server.poll() is not None:
-                raise RuntimeError(f"the mock exited: see {folder / 'mock.log'}")
+                raise RuntimeError(f"the mock exited: see {folder / 'mock.log'}") from None
             time.sleep(0.2)
     server.kill()
     raise RuntimeError("the mock did not start in 60 s")

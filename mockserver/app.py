@@ -45,7 +45,7 @@ def build_server(config: ServerConfig) -> MockServer:
                         journal=Journal(config.settings.journal))
     packs = _selected_packs(config, seed)
     _check_options_have_their_pack(config.pack_options, packs)
-    runtimes = [_runtime(pack, services) for pack in packs]
+    runtimes = [_runtime(pack, services, config.pack_options) for pack in packs]
     server_ref: dict[str, MockServer] = {}
     control_app = _control_app(runtimes, services, lambda: server_ref["server"])
     server = MockServer(runtimes, services, control_app, state_file=config.state_file,
@@ -84,11 +84,12 @@ def _operation_name(operation_id: str | None, method: str, template: str) -> str
     return operation_id or synthesized_operation_id(method, template)
 
 
-def _runtime(pack: Pack, services: Services) -> PackRuntime:
+def _runtime(pack: Pack, services: Services, options: t.Mapping[str, t.Any]) -> PackRuntime:
     assert pack.spec_path is not None  # Pack.__post_init__ fills it in
     spec = (pack.load_spec(pack.handlers.resolve, _operation_name) if pack.load_spec is not None
             else load_spec(pack.spec_path, pack.handlers.resolve, name_operation=_operation_name))
-    context = PackContext(pack.name, services.seed, services.clock, pack.fixtures)
+    context = PackContext(pack.name, services.seed, services.clock, pack.fixtures,
+                          options={option.dest: options.get(option.dest) for option in pack.options})
     runtime = PackRuntime(pack, spec, context, build_store(pack, context))
     runtime.app = ApiApp(
         pack.name, spec.operations,
@@ -101,12 +102,13 @@ def _runtime(pack: Pack, services: Services) -> PackRuntime:
 
 
 def _control_app(runtimes: list[PackRuntime], services: Services,
-                 server: t.Callable[[], MockServer]) -> ApiApp:
+                 server: t.Callable[[], MockServer]) -> ApiApp[t.Any]:
     """The engine's control operations, with each pack's own control operations in front."""
     dialect = DIALECTS["control"]
     spec = load_spec(specs_dir() / "control.yaml", control.handlers.resolve)
     settings = services.settings.for_state_documents()
-    app = ApiApp("control", spec.operations, dialect, state=server, settings=settings)
+    app: ApiApp[t.Any] = ApiApp[control.ControlledServer]("control", spec.operations, dialect, state=server,
+                                                          settings=settings)
     for runtime in runtimes:
         if runtime.pack.control_spec_path is None:
             continue

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import socket
 import sys
 import typing as t
 from pathlib import Path
@@ -22,6 +23,7 @@ _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
+    _quiet_library_warnings()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -31,11 +33,13 @@ def main(argv: t.Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mockserver", description="Stateful mocks of real HTTP APIs.")
+    parser = _Parser(prog="mockserver", description="Stateful mocks of real HTTP APIs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve API packs (default: all) on one port")
     serve.add_argument("--api", action="append", default=[], metavar="NAME",
-                       help=f"a pack to serve (repeatable or comma-separated): {', '.join(AVAILABLE)}")
+                       help=f"a pack to serve (repeatable or comma-separated): {', '.join(AVAILABLE)} "
+                            "(default: all)")
     serve.add_argument("--spec", type=Path,
                        help="serve this OpenAPI 3.0/3.1 document (JSON or YAML) as a stateful world: inferred "
                             "resources keep what is created, other operations answer examples or generated bodies")
@@ -43,16 +47,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="resource inference overrides for --spec (see `mockserver infer`)")
     serve.add_argument("--spec-dialect", default="fastapi", choices=["fastapi", "openai"],
                        help="error format for --spec (default: fastapi)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--seed", type=int, help="makes ids and generated data reproducible")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (0.0.0.0 or :: for every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--seed", type=int,
+                       help="makes ids and generated data reproducible (default: random, printed at start)")
     serve.add_argument("--state-file", type=Path,
                        help="keep the state durable here (a SQLite database; bytes in PATH.blobs/): "
                             "every write is saved before it is answered, and loaded at start")
     serve.add_argument("--clock", metavar="INSTANT",
-                       help="freeze the clock at this Unix time or ISO 8601 instant")
+                       help="freeze the clock at this Unix time or ISO 8601 instant (default: real time)")
     serve.add_argument("--validate-responses", action="store_true",
-                       help="check every answer against the spec; a violation answers 500")
+                       help="check every answer against the spec; a violation answers 500 (default: off)")
     serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body accepted")
     limits = serve.add_argument_group("limits", "bounds on what one client can make the server hold or wait for")
     limits.add_argument("--max-json-depth", type=_positive_int, default=DEFAULT_MAX_DEPTH, metavar="N",
@@ -74,7 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     limits.add_argument("--journal-keep-credentials", action="store_true",
                         help="record Authorization, cookies, API keys and signatures in clear (default: redacted)")
     serve.add_argument("--log-level", default="warning",
-                       choices=["critical", "error", "warning", "info", "debug"])
+                       choices=["critical", "error", "warning", "info", "debug"],
+                       help="the server's own log messages (the access log is separate: see --quiet)")
+    serve.add_argument("--quiet", action="store_true",
+                       help="no access log (default: one line per request on stdout)")
     _add_control_options(serve)
     _add_pack_options(serve)
     serve.set_defaults(run=_serve)
@@ -147,6 +156,45 @@ def _infer(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error))
     return 0
+
+
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            return f"{text} (default: off)"
+        if action.default is None or action.default == []:
+            return f"{text} (default: none)"
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with `_HelpWithDefaults`; sub-commands get the same class."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpWithDefaults)
+        super().__init__(*args, **kwargs)
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("mockserver")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _quiet_library_warnings() -> None:
+    """connexion imports starlette's test client, which warns about httpx on import: noise for a
+    user of the command line, who can do nothing about it."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
 
 
 def _add_control_options(serve: argparse.ArgumentParser) -> None:
@@ -224,11 +272,6 @@ def _drift(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import warnings
-
-    # connexion imports starlette's test client at import time; its deprecation notice is noise here.
-    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
-
     from mockserver.app import ServerConfig, build_server
     from mockserver.engine.server import PrefixConflict
     from mockserver.engine.spec_cache import InvalidSpec
@@ -252,6 +295,8 @@ def _serve(args: argparse.Namespace) -> int:
                           max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                           max_json_depth=args.max_json_depth, journal=_journal_limits(args)),
         pack_options=_pack_option_values(args))
+    if args.state_file is not None and (problem := _state_file_problem(args.state_file)):
+        return _fail(f"--state-file {args.state_file}: {problem}")
     try:
         server = build_server(config)
     except FileNotFoundError as error:
@@ -260,17 +305,83 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(f"{args.spec}: not a valid OpenAPI 3.0/3.1 document: {error.message}")
     except (KeyError, PrefixConflict, ValueError) as error:
         return _fail(str(error.args[0] if error.args else error))
+    except OSError as error:  # the state file or its blobs, found unusable while loading
+        return _fail(f"{error.filename or args.state_file}: {_reason(error)}")
+    try:
+        listener = _listen(args.host, args.port)
+    except OSError as error:
+        return _fail(f"cannot listen on {_address(args.host, args.port)}: {_reason(error)}")
     _print_banner(server, args)
     logging.getLogger("uvicorn.error").addFilter(_DroppedOnPurpose())
     _settle_heap()
     timeouts = Timeouts(head_seconds=args.header_timeout, body_seconds=args.body_timeout,
                         keep_alive_seconds=args.keep_alive, head_bytes=int(args.max_head_kb * 2**10))
     uvicorn_config = uvicorn_config_for(server, timeouts, host=args.host, port=args.port, log_level=args.log_level,
-                                        access_log=args.log_level in ("info", "debug"), lifespan="on")
+                                        access_log=not args.quiet, lifespan="on")
+    if not args.quiet:  # uvicorn gives its access log the --log-level; it is on whatever that is
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     runner = Uvicorn(uvicorn_config, on_shutdown=server.begin_shutdown)
     with contextlib.suppress(KeyboardInterrupt):
-        runner.run()
+        runner.run(sockets=[listener])
     return 0 if runner.started else 3  # 3: uvicorn's start-up failure status
+
+
+def _state_file_problem(path: Path) -> str | None:
+    """Why the server could not keep its state in `path` (and `path.blobs/`), found before it
+    starts rather than by the first save failing in the background."""
+    folder = path.parent
+    if path.is_dir():
+        return "is a directory (give a file name in it, e.g. state.db)"
+    if not folder.exists():
+        return f"the folder {folder} does not exist"
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    blobs = path.with_name(path.name + ".blobs")
+    if blobs.exists() and not blobs.is_dir():
+        return f"{blobs} (where image and file bytes go) is not a folder"
+    # SQLite also writes PATH-wal and PATH-shm beside the file: the folder must take new files.
+    if (problem := _unwritable(path) or _unwritable(path.with_name(path.name + ".probe"))) is not None:
+        return f"cannot write: {problem}"
+    if blobs.is_dir() and (problem := _unwritable(blobs / ".mockserver-probe")) is not None:
+        return f"cannot write in {blobs} (where image and file bytes go): {problem}"
+    return None
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why `path` cannot be written, found by opening it for writing (root passes permission
+    checks, a read-only file system does not); a file this creates is removed again."""
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        return _reason(error)
+    if not existed:
+        path.unlink()
+    return None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is printed, as uvicorn would bind it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _reason(error: OSError) -> str:
+    """An OS error's reason in lower case, without its number: 'address already in use'."""
+    reason = error.strerror or str(error)
+    return reason[:1].lower() + reason[1:]
 
 
 class _DroppedOnPurpose(logging.Filter):

@@ -8,7 +8,7 @@ Fixtures:
   override it in a conftest.py to configure the server in code.
 
 Options (command line, or the ini key in brackets): `--mockserver-apis openai_usage,chutes`
-[`mockserver_apis`], `--mockserver-live` [`mockserver_live`], `--mockserver-seed N`
+[`mockserver_apis`] (default: `openai_usage` only; an unknown name stops the run as a usage error), `--mockserver-live` [`mockserver_live`], `--mockserver-seed N`
 [`mockserver_seed`], `--mockserver-clock INSTANT` [`mockserver_clock`],
 [`mockserver_validate_responses`] (default true).
 
@@ -31,7 +31,8 @@ DEFAULT_APIS = "openai_usage"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mockserver", "mockserver: mock APIs for the `mock` / `mockserver` fixtures")
     group.addoption("--mockserver-apis", metavar="NAMES", default=None,
-                    help=f"comma-separated API packs to serve (default: ini mockserver_apis, else {DEFAULT_APIS})")
+                    help=f"comma-separated API packs to serve, of openai_usage, chutes, invokeai "
+                         f"(default: ini mockserver_apis, else {DEFAULT_APIS} only)")
     group.addoption("--mockserver-live", action="store_true", default=None,
                     help="run `mockserver serve` as a process on a free 127.0.0.1 port instead of in-process")
     group.addoption("--mockserver-seed", type=int, metavar="N", default=None,
@@ -50,10 +51,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="bool", default=True)  # type: ignore[maybe-unrecognized-str-typeform]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Pack names given on the command line or in the ini file are checked once, at start-up: an
+    unknown one is a usage error of the run, not an error in every test that asks for `mock`."""
+    names = _configured_apis(config)
+    if names == DEFAULT_APIS:
+        return  # nothing to check, and nothing imported in projects that don't use the mock
+    from mockserver.packs import AVAILABLE
+
+    unknown = [name for name in _split(names) if name not in AVAILABLE]
+    if unknown:
+        raise pytest.UsageError(f"mockserver: unknown API pack {unknown[0]!r} in --mockserver-apis / "
+                                f"mockserver_apis; available: {', '.join(AVAILABLE)}")
+
+
+def _configured_apis(config: pytest.Config) -> str:
+    return t.cast(str, config.getoption("mockserver_apis") or ",".join(config.getini("mockserver_apis")))
+
+
+def _split(names: str) -> list[str]:
+    return [name.strip() for name in names.split(",") if name.strip()]
+
+
 def _config_from_options(config: pytest.Config) -> MockServerConfig:
     from mockserver.testing import MockServerConfig, _api_names
 
-    apis = config.getoption("mockserver_apis") or ",".join(config.getini("mockserver_apis"))
+    apis = _configured_apis(config)
     live = config.getoption("mockserver_live")
     seed = config.getoption("mockserver_seed")
     if seed is None:

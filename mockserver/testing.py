@@ -377,6 +377,11 @@ def _api_names(apis: str | t.Iterable[str]) -> tuple[str, ...]:
     names = tuple(name.strip() for value in values for name in value.split(",") if name.strip())
     if not names:
         raise ValueError("no API pack named; give at least one (e.g. 'openai_usage')")
+    from mockserver.packs import AVAILABLE
+
+    for name in names:
+        if name not in AVAILABLE:
+            raise ValueError(f"unknown API pack {name!r}; available: {', '.join(AVAILABLE)}")
     return names
 
 
@@ -449,8 +454,10 @@ class _InProcessBackend:
         import warnings
 
         with warnings.catch_warnings():
-            # connexion imports starlette's deprecated test client at import time.
+            # connexion imports starlette's deprecated test client at import time (a
+            # StarletteDeprecationWarning, which is a UserWarning, when httpx2 is not installed).
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
             from mockserver.app import ServerConfig, build_server
             from mockserver.engine.clock import parse_instant
             from mockserver.engine.control_access import ControlAccess

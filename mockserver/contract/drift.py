@@ -499,7 +499,7 @@ def _security_text(alternatives: t.AbstractSet[tuple[str, ...]]) -> str:
 
 def _parameter_changes(ours: Operation, upstream: Operation) -> t.Iterator[Change]:
     theirs = dict(upstream.parameters)
-    for mine_name, their_name in zip(ours.path_parameters, upstream.path_parameters):
+    for mine_name, their_name in zip(ours.path_parameters, upstream.path_parameters, strict=False):
         if mine_name != their_name and ("path", their_name) in theirs:
             theirs[("path", mine_name)] = theirs.pop(("path", their_name))
             yield f"parameter path.{mine_name}: name", mine_name, their_name
@@ -747,7 +747,7 @@ def _row(difference: Difference) -> list[str]:
 def _table(rows: list[list[str]], widths: list[int] | None = None) -> list[str]:
     widths = widths or _widths(rows)
     rule = "  ".join("-" * w for w in widths)
-    head = "  ".join(name.ljust(w) for (name, _), w in zip(_COLUMNS, widths))
+    head = "  ".join(name.ljust(w) for (name, _), w in zip(_COLUMNS, widths, strict=True))
     return [head.rstrip(), rule, *(_line(row, widths) for row in rows)]
 
 
@@ -757,8 +757,8 @@ def _widths(rows: list[list[str]]) -> list[int]:
 
 
 def _line(row: list[str], widths: list[int]) -> str:
-    cells = [cell if len(cell) <= w else cell[: w - 1] + "…" for cell, w in zip(row, widths)]
-    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths)).rstrip()
+    cells = [cell if len(cell) <= w else cell[: w - 1] + "…" for cell, w in zip(row, widths, strict=True)]
+    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
 
 
 def _grouped_table(allowed: list[tuple[Difference, AllowEntry]]) -> list[str]:

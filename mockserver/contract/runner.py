@@ -30,6 +30,7 @@ unreadable spec) or a `--base-url` where nothing answers (said in one line, with
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import re
@@ -111,8 +112,8 @@ def positive_data_acceptance_documented(ctx: t.Any, response: Response, case: Ca
 
 def unlisted_method_as_documented(ctx: t.Any, response: Response, case: Case) -> bool | None:
     """For APIs whose profile says how their server answers a method a path does not list
-    (`Profile.unlisted_method`), the coverage phase's probes get that answer. Registered with
-    schemathesis when a run starts, as the check above; does nothing for other specs."""
+    (`Profile.unlisted_method`), the coverage phase's probes get that answer. Registered
+    for one run with the check above (`_runner_checks`); does nothing for other specs."""
     profile = profile_of_spec(case.operation.schema.raw_schema)
     if profile is None or profile.unlisted_method is None or not is_unlisted_method_probe(case):
         return None
@@ -120,6 +121,31 @@ def unlisted_method_as_documented(ctx: t.Any, response: Response, case: Case) ->
     if problem is not None:
         raise AssertionError(problem)
     return None
+
+
+@contextlib.contextmanager
+def _runner_checks() -> t.Iterator[None]:
+    """The runner's own checks, in schemathesis's check registry for the length of one run.
+
+    schemathesis's engine runs the checks of that registry, and it is process-wide: every schema
+    in the process, a test suite's own schemathesis tests included, reads its checks from it. Left
+    registered after a run, the checks would judge (and fail) their cases by this runner's rules.
+    A run inside another run (none today) finds them registered and leaves them to the outer one."""
+    import schemathesis
+    from schemathesis.checks import CHECKS
+
+    checks = (positive_data_acceptance_documented, unlisted_method_as_documented)  # looked up now: tests spy on them
+    names = [check.__name__ for check in checks]
+    if names[0] in CHECKS.get_all_names():
+        yield
+        return
+    for check in checks:
+        schemathesis.check(check)
+    try:
+        yield
+    finally:
+        for name in names:
+            CHECKS.unregister(name)
 
 
 def _lax_cases_are_valid(ctx: t.Any, case: Case, response: Response) -> None:
@@ -383,17 +409,18 @@ def _execute(schema: t.Any, result: t.Any, out: t.TextIO) -> None:
     from mockserver.contract import report as reporting
 
     collector = reporting.Collector(result)
-    stream = from_schema(schema).execute()
-    try:
-        for event in stream:
-            for kind, op in collector.handle(event):
-                print(reporting.progress_line(kind, op), file=out, flush=True)
-            if isinstance(event, events.PhaseStarted) and event.phase.name == PhaseName.STATEFUL_TESTING \
-                    and event.phase.is_enabled:
-                print("  stateful phase (OpenAPI links):", file=out, flush=True)
-    except KeyboardInterrupt:
-        stream.stop()
-        result.run_errors.append("interrupted")
+    with _runner_checks():
+        stream = from_schema(schema).execute()
+        try:
+            for event in stream:
+                for kind, op in collector.handle(event):
+                    print(reporting.progress_line(kind, op), file=out, flush=True)
+                if isinstance(event, events.PhaseStarted) and event.phase.name == PhaseName.STATEFUL_TESTING \
+                        and event.phase.is_enabled:
+                    print("  stateful phase (OpenAPI links):", file=out, flush=True)
+        except KeyboardInterrupt:
+            stream.stop()
+            result.run_errors.append("interrupted")
 
 
 def _print_dry_run(out: t.TextIO, profile: Profile, spec_path: Path, target: str, selection: Selection) -> None:
@@ -490,10 +517,6 @@ def _schema(spec: dict, profile: Profile, options: Options, base_url: str | None
     import schemathesis
     from schemathesis.config import ConfigError, CoveragePhaseConfig, SchemathesisConfig
 
-    # The runner's own checks: schemathesis's engine runs the checks of its registry (keyed by name,
-    # so registering again is a no-op), and they ignore specs the runner did not mark.
-    schemathesis.check(positive_data_acceptance_documented)
-    schemathesis.check(unlisted_method_as_documented)
     in_process = base_url is None
     data: dict[str, t.Any] = {
         "seed": seed,

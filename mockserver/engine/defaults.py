@@ -16,6 +16,35 @@ def fill_defaults(value: t.Any, schema: dict[str, t.Any], schemas: dict[str, t.A
     return _fill(value, schema, schemas, 0)
 
 
+# id(schema) -> (schema, whether a value of it can gain a default anywhere): a body of 10,000
+# objects whose schema has no default at all is then left as it is instead of walked field by field.
+# Bounded: it keeps the schemas it names alive, and a test session loads specs again and again.
+_MAY_FILL: dict[int, tuple[t.Any, bool]] = {}
+_MAY_FILL_LIMIT = 20_000
+
+
+def _may_fill(schema: dict[str, t.Any], schemas: dict[str, t.Any], busy: frozenset[int] = frozenset()) -> bool:
+    """Whether some property at or below `schema` (resolved) has a default. A schema met again
+    inside itself (a cycle) counts as yes, so no answer is ever wrongly no."""
+    key = id(schema)
+    cached = _MAY_FILL.get(key)
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    if key in busy:
+        return True
+    busy = busy | {key}
+    properties = [_resolve(prop, schemas) for prop in (schema.get("properties") or {}).values()]
+    parts = [*properties, *(_resolve(part, schemas) for part in
+                            [*schema.get("allOf", []), *schema.get("anyOf", []), *schema.get("oneOf", [])])]
+    if "items" in schema:
+        parts.append(_resolve(schema["items"], schemas))
+    found = any("default" in prop for prop in properties) or any(_may_fill(part, schemas, busy) for part in parts)
+    if len(_MAY_FILL) >= _MAY_FILL_LIMIT:
+        _MAY_FILL.clear()
+    _MAY_FILL[key] = (schema, found)
+    return found
+
+
 def _resolve(schema: t.Any, schemas: dict[str, t.Any]) -> dict[str, t.Any]:
     """`schema`, or the component schema its `$ref`s lead to (`{}` when none)."""
     resolved = deref(schema, {"components": {"schemas": schemas}})
@@ -24,7 +53,7 @@ def _resolve(schema: t.Any, schemas: dict[str, t.Any]) -> dict[str, t.Any]:
 
 def _fill(value: t.Any, schema: t.Any, schemas: dict[str, t.Any], depth: int) -> t.Any:
     schema = _resolve(schema, schemas)
-    if depth > _MAX_DEPTH or value is None:
+    if depth > _MAX_DEPTH or value is None or not _may_fill(schema, schemas):
         return value
     for part in schema.get("allOf", []):
         value = _fill(value, part, schemas, depth + 1)

@@ -110,5 +110,5 @@ def lax_value(value: t.Any, schema: t.Any, schemas: dict[str, t.Any], depth: int
         if not isinstance(items, dict):
             return value
         converted = [lax_value(item, items, schemas, depth + 1) for item in value]
-        return converted if any(a is not b for a, b in zip(converted, value)) else value
+        return converted if any(a is not b for a, b in zip(converted, value, strict=True)) else value
     return _scalar(value, schema)

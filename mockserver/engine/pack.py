@@ -132,6 +132,8 @@ class PackContext:
     seed: int
     clock: Clock
     fixtures: Path
+    # The values of the pack's `options` (`mockserver serve` flags) by `PackOption.dest`; None: not given.
+    options: t.Mapping[str, t.Any] = field(default_factory=dict)
     _captured: dict[str, random.Random] | None = field(default=None, repr=False)
 
     def random(self, label: str) -> random.Random:

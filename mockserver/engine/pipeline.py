@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from mockserver.engine.bodies import BodyUnreadable, UnsupportedMediaType
 from mockserver.engine.dialects import Dialect
 from mockserver.engine.faults import Fault, Faults
-from mockserver.engine.http import BodyTimeout, ClientGone, Request, Response, header_dict, read_body
+from mockserver.engine.http import BodyTimeout, ClientGone, Request, Response, StateT, header_dict, read_body
 from mockserver.engine.issues import ApiError, Issue, RequestInvalid
 from mockserver.engine.journal import Journal, JournalLimits
 from mockserver.engine.journaled import journaled
@@ -26,7 +26,7 @@ from mockserver.engine.jsonlimits import DEFAULT_MAX_DEPTH
 from mockserver.engine.params import MISSING
 from mockserver.engine.routing import Match, MethodNotAllowed, Redirect, Router
 from mockserver.engine.spec import Operation
-from mockserver.engine.streams import Receive, Send, Shutdown
+from mockserver.engine.streams import AsgiApp, Receive, Send, Shutdown
 
 log = logging.getLogger("mockserver")
 
@@ -47,15 +47,16 @@ class Settings:
 STATE_NESTING = 32
 
 
-class ApiApp:
-    """ASGI app for one API (a pack, or the control plane)."""
+class ApiApp(t.Generic[StateT]):
+    """ASGI app for one API (a pack, or the control plane), typed by the state its handlers see:
+    `state` gives it for each request (a pack's current store, or the server itself)."""
 
     def __init__(self, name: str, operations: list[Operation], dialect: Dialect, *,
-                 state: t.Callable[[], t.Any], settings: Settings,
-                 authenticate: t.Callable[[Request[t.Any]], t.Any] | None = None,
+                 state: t.Callable[[], StateT], settings: Settings,
+                 authenticate: t.Callable[[Request[StateT]], t.Any] | None = None,
                  journal: Journal | None = None, faults: Faults | None = None,
-                 redirect_slashes: bool = False, fallback: "ApiApp | None" = None,
-                 unmatched: t.Callable[[Request[t.Any]], t.Any] | None = None,
+                 redirect_slashes: bool = False, fallback: "ApiApp[t.Any] | None" = None,
+                 unmatched: t.Callable[[Request[StateT]], t.Any] | None = None,
                  unmatched_methods: frozenset[str] = frozenset(), shutdown: Shutdown | None = None) -> None:
         self.name = name
         self.operations = operations
@@ -73,7 +74,7 @@ class ApiApp:
         self._is_async = {id(op): inspect.iscoroutinefunction(op.handler) for op in operations}
         # An ASGI app behind every operation (a companion's root mount): it answers whatever no
         # operation matches, before the dialect's 404/405 and the pack's `unmatched`.
-        self.mounted_behind: t.Any = None
+        self.mounted_behind: AsgiApp | None = None
 
     async def __call__(self, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -81,13 +82,13 @@ class ApiApp:
         path: str = scope["path"]
         found = self.router.match(method, path)
         if not isinstance(found, Match) and self.mounted_behind is not None:
-            await self._behind(scope, receive, send)
+            await self._behind(self.mounted_behind, scope, receive, send)
             return
         if not isinstance(found, Match) and self._fallback is not None and found is None:
             await self._fallback(scope, receive, send)
             return
         raw_headers = scope["headers"]
-        request: Request[t.Any] = Request(method, path, scope.get("query_string", b"").decode("latin-1"),
+        request: Request[StateT] = Request(method, path, scope.get("query_string", b"").decode("latin-1"),
                           header_dict(raw_headers), client=scope.get("client"),
                           max_json_depth=self.settings.max_json_depth)
         response, drop = await self._respond(found, request, receive)
@@ -105,17 +106,18 @@ class ApiApp:
         else:
             await response.send(send, head=method == "HEAD", receive=receive, shutdown=self._shutdown)
 
-    async def _behind(self, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
+    async def _behind(self, app: AsgiApp, scope: dict[str, t.Any], receive: Receive, send: Send) -> None:
         """What the mount behind the routes answers; its misses (a 4xx or 5xx: an API path no
         operation has) are journaled as unmatched, the files it serves are not (a web UI's
         hundreds of assets would push the API calls out of the journal)."""
         if self._journal is None:
-            await self.mounted_behind(scope, receive, send)
+            await app(scope, receive, send)
             return
-        await journaled(self.mounted_behind, scope, receive, send, journal=self._journal, pack=self.name,
+        await journaled(app, scope, receive, send, journal=self._journal, pack=self.name,
                         keep=lambda status: status >= 400)
 
-    async def _respond(self, found: t.Any, request: Request[t.Any], receive: Receive) -> tuple[Response, bool]:
+    async def _respond(self, found: Match | MethodNotAllowed | Redirect | None, request: Request[StateT],
+                       receive: Receive) -> tuple[Response, bool]:
         if (found is None or isinstance(found, MethodNotAllowed)) and self._unmatched is not None:
             if request.method in self._unmatched_methods:
                 return await self._catch_all(request, receive), False
@@ -164,7 +166,7 @@ class ApiApp:
             response = self._checked(operation, response)
         return response, False
 
-    async def _take_body(self, request: Request[t.Any], receive: Receive) -> Response | None:
+    async def _take_body(self, request: Request[StateT], receive: Receive) -> Response | None:
         """Read the body into the request; the answer instead when it cannot be had whole (too
         large, too slow, or the client left)."""
         try:
@@ -178,7 +180,7 @@ class ApiApp:
         request.raw_body = body
         return None
 
-    async def _catch_all(self, request: Request[t.Any], receive: Receive) -> Response:
+    async def _catch_all(self, request: Request[StateT], receive: Receive) -> Response:
         refused = await self._take_body(request, receive)
         if refused is not None:
             return refused
@@ -195,7 +197,7 @@ class ApiApp:
             return self.dialect.internal_error()
         return result if isinstance(result, Response) else Response.json(result)
 
-    def _validate(self, operation: Operation, request: Request[t.Any]) -> None:
+    def _validate(self, operation: Operation, request: Request[StateT]) -> None:
         issues: list[Issue] = []
         params = request.params
         for decoder in operation.parameters:
@@ -234,7 +236,7 @@ class ApiApp:
             return self.dialect.error(ApiError(fault.status, message)), False
         return None
 
-    async def _call_handler(self, operation: Operation, request: Request[t.Any]) -> Response:
+    async def _call_handler(self, operation: Operation, request: Request[StateT]) -> Response:
         result = operation.handler(request)
         if self._is_async[id(operation)]:
             result = await result

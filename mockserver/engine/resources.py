@@ -1,9 +1,8 @@
-"""Where the specs and fixtures live: beside the package in a checkout, or installed as data files."""
+"""Where the specs and fixtures live: inside the installed package, or at the top of a checkout."""
 
 from __future__ import annotations
 
 import os
-import sys
 import typing as t
 from pathlib import Path
 
@@ -13,16 +12,20 @@ import yaml
 # constructor makes the values); the pure one is the fallback where PyYAML was built without it.
 _SAFE_LOADER: t.Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-_CHECKOUT = Path(__file__).resolve().parents[2]
+# A built package carries copies of specs/ and fixtures/ inside it (setup.py puts them there), so
+# they are found beside the code whatever the install layout (venv, --user, --prefix, --target).
+_PACKAGE = Path(__file__).resolve().parents[1]
+# A checkout (and an editable install of one) reads the folders at its top, where they are edited.
+_CHECKOUT = _PACKAGE.parent
 
 
 def _data_root() -> Path:
     override = os.environ.get("MOCKSERVER_HOME")
     if override:
         return Path(override)
-    if (_CHECKOUT / "specs").is_dir():
-        return _CHECKOUT
-    return Path(sys.prefix) / "share" / "mockserver"
+    if (_PACKAGE / "specs").is_dir():
+        return _PACKAGE
+    return _CHECKOUT
 
 
 def specs_dir() -> Path:

@@ -101,7 +101,7 @@ class Router:
                 if m is None:
                     continue
                 names = self._names[template.template]
-                params = dict(zip(names, m.groups()))
+                params = dict(zip(names, m.groups(), strict=True))
             operation = template.operations.get(method)
             if operation is not None:
                 return Match(operation, params)

@@ -134,8 +134,10 @@ def _compile(path: Path | str) -> CompiledDocument:
     import warnings
 
     with warnings.catch_warnings():
-        # connexion imports starlette's deprecated test client at import time.
+        # connexion imports starlette's deprecated test client at import time (a
+        # StarletteDeprecationWarning, which is a UserWarning, when httpx2 is not installed).
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
         from connexion.exceptions import InvalidSpecification
         from connexion.spec import Specification
 

@@ -331,7 +331,7 @@ class StateDatabase:
         share = -(-len(unique) // _READERS)
         parts = [unique[start:start + share] for start in range(0, len(unique), share)]
         with concurrent.futures.ThreadPoolExecutor(len(parts), thread_name_prefix="mockserver-blobs") as pool:
-            return dict(zip(unique, (blob for part in pool.map(read_all, parts) for blob in part)))
+            return dict(zip(unique, (blob for part in pool.map(read_all, parts) for blob in part), strict=True))
 
     def _read_blob(self, digest: str) -> bytes:
         path = os.path.join(self._blob_root, digest[:2], digest)

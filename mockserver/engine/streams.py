@@ -15,6 +15,7 @@ import typing as t
 
 Send = t.Callable[[dict[str, t.Any]], t.Awaitable[None]]
 Receive = t.Callable[[], t.Awaitable[dict[str, t.Any]]]
+AsgiApp = t.Callable[[dict[str, t.Any], Receive, Send], t.Awaitable[None]]
 
 
 class Shutdown:

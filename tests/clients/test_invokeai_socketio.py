@@ -143,12 +143,12 @@ def assert_like_recorded(got: t.Sequence[Event], expected: t.Sequence[tuple[str,
     """Same event names in the same order, then per event the same key paths, then the same values
     once normalized."""
     assert [name for name, _, _ in got] == [name for name, _ in expected], f"{what}: event order"
-    for index, ((name, data, _), (_, want)) in enumerate(zip(got, expected)):
+    for index, ((name, data, _), (_, want)) in enumerate(zip(got, expected, strict=True)):
         assert isinstance(data, dict), f"{what}: event {index} ({name}) payload is {data!r}"
         missing, extra = key_paths(want) - key_paths(data), key_paths(data) - key_paths(want)
         assert not missing and not extra, (f"{what}: event {index} ({name}) keys differ from the recording: "
                                            f"missing {sorted(missing)}, extra {sorted(extra)}")
-    for index, ((name, data, _), (_, want)) in enumerate(zip(got, expected)):
+    for index, ((name, data, _), (_, want)) in enumerate(zip(got, expected, strict=True)):
         assert normalized(data) == normalized(want), \
             f"{what}: event {index} ({name}) payload differs from the recording"
 

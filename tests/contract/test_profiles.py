@@ -181,3 +181,30 @@ def test_invokeai_unlisted_methods_get_what_its_static_mount_answers() -> None:
     assert rule(*probe("POST", "http://h/api/v1/app/version", 404, {"detail": "Not Found"}, {})) is not None
     assert rule(*probe("GET", "http://h/api/v1/boards/x/y", 404, {"detail": "Not Found"}, {})) is None
     assert rule(*probe("GET", "http://h/api/v1/boards/x/y", 405, {"detail": "Method Not Allowed"}, {})) is not None
+
+
+def test_a_run_leaves_its_check_out_of_the_registry() -> None:
+    """schemathesis's check registry is process-wide: the runner's checks are in it while a run
+    judges cases, and gone after, so other schemathesis tests in the process are not judged by it."""
+    import io
+
+    from schemathesis.checks import CHECKS
+
+    from mockserver.contract import runner
+
+    seen: list[bool] = []
+    judge = runner.positive_data_acceptance_documented
+
+    def spy(ctx: t.Any, response: t.Any, case: t.Any) -> bool | None:
+        seen.append(True)
+        return judge(ctx, response, case)
+
+    spy.__name__ = judge.__name__
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "positive_data_acceptance_documented", spy)
+        status = runner.run(runner.Options(api="openai_usage", max_examples=1, seed=1, include=["usage-costs"],
+                                           out=io.StringIO()))
+    assert status == 0
+    assert seen  # it judged the run's cases
+    assert judge.__name__ not in CHECKS.get_all_names()
+    assert runner.unlisted_method_as_documented.__name__ not in CHECKS.get_all_names()

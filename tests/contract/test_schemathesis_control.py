@@ -2,6 +2,8 @@
 
 Two specs, one pytest item per operation: the engine's `specs/control.yaml` (under `/__mock__`)
 and the OpenAI Usage pack's `specs/control/openai_usage.yaml` (under `/__mock__/packs/openai_usage`).
+The app and both schemas are built by the `world` fixture, once per process that runs any of them
+(see tests/contract_items.py).
 
 Control operations change the server they run against (reset, state import, faults, the clock), so
 every case runs on a server put back the way the next case expects it (see `restored`).
@@ -14,6 +16,7 @@ import typing as t
 
 import pytest
 import schemathesis
+from contract_items import OperationChoice, parametrize_operations
 from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
@@ -24,9 +27,7 @@ from mockserver.engine.resources import specs_dir
 NOW = 1749988800  # 2025-06-15T12:00:00Z
 PACK = "openai_usage"
 
-app = build_server(ServerConfig(apis=[PACK], seed=3, clock_start=NOW, settings=Settings(validate_responses=True)))
-
-CONFIG = SchemathesisConfig.from_dict({
+CONFIG: dict[str, t.Any] = {
     # Reproducible and bounded, as for the API contract tests.
     "seed": 20250615,
     "generation": {"mode": "all", "max-examples": 30, "deterministic": True, "database": "none"},
@@ -42,15 +43,11 @@ CONFIG = SchemathesisConfig.from_dict({
         # count any 400 as a failure and would let any 404 pass.
         "positive_data_acceptance": {"enabled": False},
     },
-})
-
-control = schemathesis.openapi.from_path(specs_dir() / "control.yaml", config=CONFIG)
-control.app = app
-pack_control = schemathesis.openapi.from_path(specs_dir() / "control" / f"{PACK}.yaml", config=CONFIG)
-pack_control.app = app
+}
 
 
-def _record_some_requests() -> None:
+
+def _record_some_requests(app: t.Any) -> None:
     """A few answered /v1 requests, so the journal has entries for `listRequests` to return."""
     client = TestClient(app)
     for query in ("start_time=1749000000&limit=2", "start_time=1749000000&group_by=model", "start_time=x"):
@@ -58,11 +55,61 @@ def _record_some_requests() -> None:
                    headers={"Authorization": "Bearer sk-admin-mockserver"})
 
 
-_record_some_requests()
+class World:
+    """The app under test (frozen clock; validate_responses: an answer that breaks the spec comes
+    back as a 500) and the two specs as schemathesis tests them."""
+
+    def __init__(self) -> None:
+        self.app = build_server(ServerConfig(apis=[PACK], seed=3, clock_start=NOW,
+                                             settings=Settings(validate_responses=True)))
+        config = SchemathesisConfig.from_dict(CONFIG)
+        self.control = schemathesis.openapi.from_path(specs_dir() / "control.yaml", config=config)
+        self.control.app = self.app
+        self.pack_control = schemathesis.openapi.from_path(specs_dir() / "control" / f"{PACK}.yaml", config=config)
+        self.pack_control.app = self.app
+        _record_some_requests(self.app)
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return World()
+
+
+# One item per operation of each spec (see tests/contract_items.py), the schemas taken from `world`.
+control_choice, pack_control_choice = OperationChoice(), OperationChoice()
+control = schemathesis.pytest.from_fixture("control_schema").include(control_choice.matches)
+pack_control = schemathesis.pytest.from_fixture("pack_control_schema").include(pack_control_choice.matches)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "control_operation" in metafunc.fixturenames:
+        parametrize_operations(metafunc, "control_operation", "control.yaml")
+    if "pack_control_operation" in metafunc.fixturenames:
+        parametrize_operations(metafunc, "pack_control_operation", f"control/{PACK}.yaml")
+
+
+@pytest.fixture
+def control_operation(request: pytest.FixtureRequest) -> t.Iterator[str]:
+    yield from control_choice.choose(request)
+
+
+@pytest.fixture
+def pack_control_operation(request: pytest.FixtureRequest) -> t.Iterator[str]:
+    yield from pack_control_choice.choose(request)
+
+
+@pytest.fixture
+def control_schema(world: World, control_operation: str) -> t.Any:
+    return world.control
+
+
+@pytest.fixture
+def pack_control_schema(world: World, pack_control_operation: str) -> t.Any:
+    return world.pack_control
 
 
 @contextlib.contextmanager
-def restored() -> t.Iterator[None]:
+def restored(app: t.Any) -> t.Iterator[None]:
     """Undo what a case may have done to the server that would change how later cases behave.
 
     - Faults: a generated `POST /faults` can make /v1 requests slow (up to 600 s), fail or drop the
@@ -79,7 +126,7 @@ def restored() -> t.Iterator[None]:
         app.services.faults.clear()  # first: refilling the journal goes through /v1
         app.services.clock.set(NOW, frozen=True)
         if not app.services.journal.find(limit=1):
-            _record_some_requests()
+            _record_some_requests(app)
 
 
 # -- positive cases: a 2xx, or a refusal the spec documents, for the reason it documents ---------
@@ -94,6 +141,7 @@ def _unserved_pack(case: schemathesis.Case) -> bool:
 
 def _fault_refused(case: schemathesis.Case) -> bool:
     body = _body(case)
+    app = case.operation.schema.app  # the server under test
     operation_ids = {op.operation_id for op in app.runtimes[PACK].spec.operations}
     return (body.get("pack") not in (None, PACK)
             or body.get("operation_id") not in (None, *operation_ids)
@@ -130,14 +178,14 @@ def documented_refusals_only(ctx: t.Any, response: schemathesis.Response, case: 
 
 
 @control.parametrize()
-def test_control_plane(case: schemathesis.Case) -> None:
-    with restored():
+def test_control_plane(case: schemathesis.Case, world: World) -> None:
+    with restored(world.app):
         case.call_and_validate(additional_checks=[documented_refusals_only])
 
 
 @pack_control.parametrize()
-def test_openai_usage_pack_control(case: schemathesis.Case) -> None:
-    with restored():
+def test_openai_usage_pack_control(case: schemathesis.Case, world: World) -> None:
+    with restored(world.app):
         case.call_and_validate(additional_checks=[documented_refusals_only])
 
 
@@ -152,32 +200,32 @@ def call(schema: t.Any, method: str, path: str, **case: t.Any) -> schemathesis.R
 
 
 @pytest.mark.parametrize("now", [253402300800, 1e300, "nan"], ids=["year 10000", "1e300", "'nan'"])
-def test_unrepresentable_clock_is_refused_not_stored(now: t.Any) -> None:
+def test_unrepresentable_clock_is_refused_not_stored(now: t.Any, world: World) -> None:
     """`now` fits the schema (a number, a non-empty string) but is no instant the clock can show."""
-    with restored():
-        response = call(control, "PUT", "/clock", body={"now": now})
+    with restored(world.app):
+        response = call(world.control, "PUT", "/clock", body={"now": now})
         assert response.status_code == 400, response.text
-        assert call(control, "GET", "/health").status_code == 200  # the clock still reads
+        assert call(world.control, "GET", "/health").status_code == 200  # the clock still reads
 
 
-def test_failed_state_import_changes_nothing() -> None:
+def test_failed_state_import_changes_nothing(world: World) -> None:
     """importState: "Nothing changes unless every pack's part loads" — nor when the clock part fails."""
-    with restored():
-        call(control, "POST", "/reset")  # the seeded history, whatever earlier cases left
-        before = call(pack_control, "GET", "/events", query={"limit": 1}).json()["total"]
+    with restored(world.app):
+        call(world.control, "POST", "/reset")  # the seeded history, whatever earlier cases left
+        before = call(world.pack_control, "GET", "/events", query={"limit": 1}).json()["total"]
         assert before > 0
-        state = call(control, "GET", "/state").json()
+        state = call(world.control, "GET", "/state").json()
         state["packs"][PACK] = {"admin_keys": state["packs"][PACK]["admin_keys"], "events": [], "cost_events": []}
         state["clock"] = {"frozen_at": None, "offset": "not a number"}
-        assert call(control, "PUT", "/state", body=state).status_code == 400
-        assert call(pack_control, "GET", "/events", query={"limit": 1}).json()["total"] == before
-        assert call(control, "GET", "/clock").json() == {"now": NOW, "iso": "2025-06-15T12:00:00Z",
+        assert call(world.control, "PUT", "/state", body=state).status_code == 400
+        assert call(world.pack_control, "GET", "/events", query={"limit": 1}).json()["total"] == before
+        assert call(world.control, "GET", "/clock").json() == {"now": NOW, "iso": "2025-06-15T12:00:00Z",
                                                          "frozen": True, "offset": 0.0}
 
 
-def test_state_import_checks_the_clock() -> None:
+def test_state_import_checks_the_clock(world: World) -> None:
     """`clock` is just `{type: object}` in the schema; a clock that is not one must not be loaded."""
-    with restored():
-        response = call(control, "PUT", "/state", body={"packs": {}, "clock": {"frozen_at": "soon"}})
+    with restored(world.app):
+        response = call(world.control, "PUT", "/state", body={"packs": {}, "clock": {"frozen_at": "soon"}})
         assert response.status_code in (200, 400)
-        assert call(control, "GET", "/clock").status_code == 200
+        assert call(world.control, "GET", "/clock").status_code == 200

@@ -2,14 +2,14 @@
 
 Runtime: about 70 s on a 2-core machine (pytest's count; 76 s wall with interpreter and plugin
 start-up), measured 58-70 s: the 131 operations (about 5000 requests, ~50 s), the stateful run
-(~7 s), the plain tests, and the module import, which builds the app, the baseline world and two
-schemas (~6 s).
+(~7 s), the plain tests, and the `world` fixture, which builds the app, the baseline world and the
+schema (~6 s, once in each process that runs any of the items; nothing is built at import).
 
-Each of the 131 operations is one pytest item, destructive ones included. Schemathesis generates
+Each of the 131 operations is one pytest item (see tests/contract_items.py), destructive ones included. Schemathesis generates
 valid and invalid requests from the spec (examples, coverage and fuzzing phases) and checks every
 answer: no 5xx, a documented status, a documented content type, a body that fits the schema,
 invalid input rejected with 422 (FastAPI's status; 415 too where a multipart file part is
-involved, and 400 for the style preset forms: see CONFIG_DATA), and schema-valid input answered
+involved, and 400 for the style preset forms: see config_data), and schema-valid input answered
 with a 2xx or a refusal the operation documents. InvokeAI has no authentication, so there are no
 credentials to send. A stateful run (test_stateful_links) then follows the spec's OpenAPI links:
 create a board, upload into it, add an image to it, enqueue a batch and read its status, install a
@@ -19,6 +19,7 @@ model and read the job, and so on.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -27,7 +28,7 @@ import typing as t
 import hypothesis
 import pytest
 import schemathesis
-import yaml
+from contract_items import OperationChoice, parametrize_operations
 from PIL import Image, PngImagePlugin
 from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
@@ -40,7 +41,7 @@ from mockserver.contract.profile import (
     unreadable_json_body,
 )
 from mockserver.engine.pipeline import Settings
-from mockserver.engine.resources import specs_dir
+from mockserver.engine.resources import read_yaml, specs_dir
 from mockserver.packs.invokeai import contract
 from mockserver.packs.invokeai.bulk_downloads import BulkDownloads
 from mockserver.packs.invokeai.contract import NOT_IMPLEMENTED as INVOKEAI_NOT_IMPLEMENTED
@@ -58,11 +59,6 @@ PROFILE = contract.profile()  # what `mockserver contract --api invokeai` knows 
 # A bulk download of a list naming an image twice holds it twice, as the real server's archive does
 # (zipfile warns about the duplicate entry name, on both).
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
-
-# Frozen clock: timestamps and the seeded ids are the same on every run, so a failure reproduces.
-# validate_responses: an answer that breaks the spec comes back as a 500.
-app = build_server(ServerConfig(apis=[PACK], seed=3, clock_start=NOW, settings=Settings(validate_responses=True)))
-client = TestClient(app)
 
 # -- the world every case starts from ------------------------------------------------------------
 
@@ -108,7 +104,7 @@ def ok(response: t.Any) -> t.Any:
     return response.json() if response.content else None
 
 
-def _archive(name: str) -> bytes:
+def _archive(app: t.Any, name: str) -> bytes:
     """The bytes of a bulk download the baseline made (taken out: it is put back before every case)."""
     store = app.runtimes[PACK].state
     with store.lock:
@@ -117,7 +113,7 @@ def _archive(name: str) -> bytes:
     return data
 
 
-def _baseline() -> dict:
+def _baseline(app: t.Any, client: TestClient) -> dict:
     """Part 1: fixtures (default workflows and presets) + three boards (one archived) + six
     uploaded PNGs (on boards, uncategorized, an asset, a starred one, one with metadata, one
     embedding a workflow and a graph, an intermediate) + a user workflow with a thumbnail + a user
@@ -212,15 +208,10 @@ def _baseline() -> dict:
     paused = ok(client.get(f"{CONTROL}/state"))
     return {"state": running, "paused": paused, "boards": boards, "images": images,
             "workflow_id": workflow_id, "preset_id": preset_id, "default_preset_id": default_presets[0],
-            "bulk_download": (item, _archive(item)),
+            "bulk_download": (item, _archive(app, item)),
             "models": models, "jobs": sorted({*installs, *downloads}), "batches": batches,
             "items": sorted([*items, *pending["item_ids"]]), "pending_items": sorted(pending["item_ids"])}
 
-
-BASELINE = _baseline()
-BULK_ITEM, BULK_ZIP = BASELINE["bulk_download"]
-WORLDS = {"running": BASELINE["state"], "paused": BASELINE["paused"]}
-_loaded = ("paused", app.runtimes[PACK].state, app.runtimes[PACK].state.version)
 
 # The queue operations that read, cancel or delete items start from the paused world, where two
 # items are pending: cancelling one then really cancels it, the counts, `next` and the batch
@@ -234,32 +225,11 @@ PAUSED_WORLD = {
 }
 
 
-def restore(world: str = "running", *, force: bool = False) -> None:
-    """Uploads, deletes, moves, stars, updates, setting changes and queue and model work alter the
-    world; the next case must not depend on what an earlier one did, or failures would not
-    reproduce alone. Reads leave the state alone (its version does not move), so the reload only
-    follows cases that changed something, or a switch between the running and the paused world.
-
-    Bulk downloads are outside the state export: an import drops them, a GET deletes the one it
-    serves (served once, as on the real server) without moving the version, and every POST
-    /images/download adds one. So before every case the baseline's archive is put back, alone,
-    under its name (the dictionary below hands that name out)."""
-    global _loaded
-    runtime = app.runtimes[PACK]
-    if force or (world, runtime.state, runtime.state.version) != _loaded:
-        # What `PUT /__mock__/packs/invokeai/state` does, without the HTTP round trip of the
-        # 150 kB document (half the cost, and after a thousand cases that adds up).
-        runtime.load(WORLDS[world])
-        _loaded = (world, runtime.state, runtime.state.version)
-    store = runtime.state
-    with store.lock:
-        store.gallery.bulk_downloads = BulkDownloads()
-        store.gallery.bulk_downloads.add(BULK_ITEM, BULK_ZIP, store.runtime.clock.now())
-
-
 # -- the spec as schemathesis sees it --------------------------------------------------------------
 
-RAW_SPEC = yaml.safe_load((specs_dir() / "invokeai.yaml").read_text(encoding="utf-8"))
+@functools.cache
+def raw_spec() -> dict:
+    return read_yaml(specs_dir() / "invokeai.yaml")
 
 
 def as_tested(spec: dict) -> dict:
@@ -275,131 +245,193 @@ def as_tested(spec: dict) -> dict:
 FILE_UPLOADS = ("upload_image", "set_workflow_thumbnail", "create_style_preset", "update_style_preset",
                 "import_style_presets", "update_model_image")
 
-IMAGES = BASELINE["images"]
-BOARDS = BASELINE["boards"]
-MODEL_KEYS = BASELINE["models"]
+def config_data(baseline: dict) -> dict[str, t.Any]:
+    """How schemathesis tests this API (much of it names things in the baseline world)."""
+    return {
+        # Reproducible and bounded: derandomized Hypothesis (the seed covers what is not), no example
+        # database (a run does not depend on earlier runs), 10 fuzzed examples per operation (positive
+        # and negative together) on top of the coverage phase's deterministic boundary cases: about
+        # 5000 cases in all (with 25 examples the file takes over 90 s).
+        "seed": 20251121,
+        "generation": {"mode": "all", "max-examples": 10, "deterministic": True, "database": "none"},
+        # Generated names and ids almost never name anything that exists, so every lookup would be a
+        # 404 and every bulk operation a no-op. Half the time a parameter of these names takes a value
+        # from the baseline world instead: images (on a board, uncategorized, starred, an asset, with
+        # metadata, with an embedded workflow, intermediate), boards (active and archived, and `none`,
+        # the uncategorized pseudo-board), the user workflow and a read-only default one, the user
+        # preset and a default one, and the bulk download waiting to be fetched (put back before every
+        # case by restore(), since a GET consumes it); the installed models (checkpoint, LoRA, VAE),
+        # the install and download jobs (completed, failed, waiting: one `id` parameter names both
+        # kinds), queue items (completed, failed, canceled, and the paused world's pending two), their
+        # batches and destinations; sources the mock can install or download, folders it can scan,
+        # HuggingFace repos it knows and a well-formed HuggingFace token.
+        "dictionaries": {
+            "images": {"values": list(baseline["images"].values())},
+            "boards": {"values": [*baseline["boards"].values(), "none"]},
+            "workflows": {"values": [baseline["workflow_id"], DEFAULT_WORKFLOW]},
+            "presets": {"values": [baseline["preset_id"], baseline["default_preset_id"]]},
+            "downloads": {"values": [baseline["bulk_download"][0]]},
+            "queues": {"values": ["default"]},
+            "models": {"values": list(baseline["models"].values())},
+            "jobs": {"values": baseline["jobs"]},
+            "items": {"values": baseline["items"]},
+            "batches": {"values": baseline["batches"]},
+            "destinations": {"values": ["gallery", "canvas"]},
+            "install_sources": {"values": [SDXL_CHECKPOINT, LORA, BROKEN, *HF_REPOS, CIVITAI]},
+            "hf_repos": {"values": HF_REPOS},
+            "download_sources": {"values": [PNG_URL, CIVITAI,
+                                            "https://huggingface.co/stabilityai/sdxl-vae/resolve/main/config.json"]},
+            "download_dests": {"values": ["/invokeai/import", "/invokeai/downloads/hands.png"]},
+            "scan_paths": {"values": ["/invokeai/import", "/invokeai/import/checkpoints", "/invokeai/models"]},
+            "model_names": {"values": ["dreamshaper_8", "pixel-art-xl", "vae-ft-mse-840000-ema-pruned"]},
+            "model_types": {"values": ["main", "lora", "vae"]},
+            "model_bases": {"values": ["sd-1", "sdxl"]},
+            "hf_tokens": {"values": [HF_TOKEN]},
+        },
+        "parameters": {
+            "path.image_name": {"dictionary": "images", "probability": 0.5},
+            "body.image_name": {"dictionary": "images", "probability": 0.5},
+            "body.image_names[*]": {"dictionary": "images", "probability": 0.5},
+            "path.board_id": {"dictionary": "boards", "probability": 0.5},
+            "query.board_id": {"dictionary": "boards", "probability": 0.5},
+            "body.board_id": {"dictionary": "boards", "probability": 0.5},
+            "path.workflow_id": {"dictionary": "workflows", "probability": 0.5},
+            "path.style_preset_id": {"dictionary": "presets", "probability": 0.5},
+            "path.bulk_download_item_name": {"dictionary": "downloads", "probability": 0.5},
+            "path.queue_id": {"dictionary": "queues", "probability": 0.5},
+            "path.key": {"dictionary": "models", "probability": 0.5},
+            "path.model_key": {"dictionary": "models", "probability": 0.5},
+            "body.model_key_1": {"dictionary": "models", "probability": 0.5},
+            "body.model_key_2": {"dictionary": "models", "probability": 0.5},
+            "body.model_keys[*]": {"dictionary": "models", "probability": 0.5},
+            "path.id": {"dictionary": "jobs", "probability": 0.5},
+            "path.item_id": {"dictionary": "items", "probability": 0.5},
+            "body.item_ids[*]": {"dictionary": "items", "probability": 0.5},
+            "path.batch_id": {"dictionary": "batches", "probability": 0.5},
+            "body.batch_ids[*]": {"dictionary": "batches", "probability": 0.5},
+            "path.destination": {"dictionary": "destinations", "probability": 0.5},
+            "query.destination": {"dictionary": "destinations", "probability": 0.5},
+            "query.scan_path": {"dictionary": "scan_paths", "probability": 0.5},
+            "query.hugging_face_repo": {"dictionary": "hf_repos", "probability": 0.5},
+            "body.token": {"dictionary": "hf_tokens", "probability": 0.5},
+        },
+        # Nothing is secret: no credentials, fixture data only.
+        "output": {"sanitization": {"enabled": False}},
+        "checks": {
+            # FastAPI dialect: invalid input is a 422 (the 400s of this API are business rules).
+            "negative_data_rejection": {"expected-statuses": [422]},
+            # Schema-valid requests are often refused for documented reasons the schema cannot state
+            # (a name that does not exist, a file that is not an image, a read-only default workflow).
+            # The built-in check would count every such 4xx as a failure (or, with them listed, let
+            # any of them pass anywhere); `documented_refusals_only` below replaces it.
+            "positive_data_acceptance": {"enabled": False},
+            # A method a path does not list falls through to the web UI's StaticFiles mount, as on
+            # the real server: 405 without `Allow`, or 404 for GET/HEAD (the pack's contract profile says so).
+            **PROFILE.checks,
+        },
+        "operations": [
+            # The profile's per-operation check settings, each with its reason in packs/invokeai/contract.py:
+            # - not_a_server_error off for the community edition's documented 501s
+            #   (documented_refusals_only requires exactly that 501 for schema-valid input, and
+            #   test_not_implemented_operations_answer_501 pins it);
+            # - 415 beside 422 for negative uploads: every multipart part is text on the wire, so a
+            #   mutated file part is "not an image", which the real server refuses first;
+            # - 400 as well for the style preset forms: they read `data` before the image, and a
+            #   `data` that is not preset JSON is the documented 400 `Invalid preset data`. A
+            #   "type-violating" `data` (a number) is only text on the wire, so negative cases get the
+            #   400 as often as 415/422 (seen with seeds 2 and 3: `data` sent as `-5.68e+16`; an
+            #   integer `image` part beside a random `data`);
+            # - unsupported_method off for `GET .../install/huggingface` (its DELETE is the install
+            #   job route with id "huggingface": 422 int_parsing, as on the real server);
+            # - the stateful checks where the API's DELETE or 404 means something else (job cancels,
+            #   reads that answer for any name, parts a new resource may not have yet).
+            *({"include-operation-id": operation_id, "checks": checks}
+              for operation_id, checks in PROFILE.operation_checks.items()),
+            # Parameters of these names mean different things elsewhere, so they are bound here only.
+            {"include-operation-id": "install_model",
+             "parameters": {"query.source": {"dictionary": "install_sources", "probability": 0.5}}},
+            {"include-operation-id": "install_hugging_face_model",
+             "parameters": {"query.source": {"dictionary": "hf_repos", "probability": 0.5}}},
+            {"include-operation-id": "download",
+             "parameters": {"body.source": {"dictionary": "download_sources", "probability": 0.5},
+                            "body.dest": {"dictionary": "download_dests", "probability": 0.5}}},
+            {"include-operation-id": "get_model_records_by_attrs",
+             "parameters": {"query.name": {"dictionary": "model_names", "probability": 0.5},
+                            "query.type": {"dictionary": "model_types", "probability": 0.5},
+                            "query.base": {"dictionary": "model_bases", "probability": 0.5}}},
+            {"include-operation-id": "retry_items_by_id",
+             "parameters": {"body.[*]": {"dictionary": "items", "probability": 0.5}}},
+            {"include-operation-id": "enqueue_batch",
+             "parameters": {"body.batch.destination": {"dictionary": "destinations", "probability": 0.5}}},
+        ],
+    }
 
-CONFIG_DATA: dict[str, t.Any] = {
-    # Reproducible and bounded: derandomized Hypothesis (the seed covers what is not), no example
-    # database (a run does not depend on earlier runs), 10 fuzzed examples per operation (positive
-    # and negative together) on top of the coverage phase's deterministic boundary cases: about
-    # 5000 cases in all (with 25 examples the file takes over 90 s).
-    "seed": 20251121,
-    "generation": {"mode": "all", "max-examples": 10, "deterministic": True, "database": "none"},
-    # Generated names and ids almost never name anything that exists, so every lookup would be a
-    # 404 and every bulk operation a no-op. Half the time a parameter of these names takes a value
-    # from the baseline world instead: images (on a board, uncategorized, starred, an asset, with
-    # metadata, with an embedded workflow, intermediate), boards (active and archived, and `none`,
-    # the uncategorized pseudo-board), the user workflow and a read-only default one, the user
-    # preset and a default one, and the bulk download waiting to be fetched (put back before every
-    # case by restore(), since a GET consumes it); the installed models (checkpoint, LoRA, VAE),
-    # the install and download jobs (completed, failed, waiting: one `id` parameter names both
-    # kinds), queue items (completed, failed, canceled, and the paused world's pending two), their
-    # batches and destinations; sources the mock can install or download, folders it can scan,
-    # HuggingFace repos it knows and a well-formed HuggingFace token.
-    "dictionaries": {
-        "images": {"values": list(IMAGES.values())},
-        "boards": {"values": [*BOARDS.values(), "none"]},
-        "workflows": {"values": [BASELINE["workflow_id"], DEFAULT_WORKFLOW]},
-        "presets": {"values": [BASELINE["preset_id"], BASELINE["default_preset_id"]]},
-        "downloads": {"values": [BULK_ITEM]},
-        "queues": {"values": ["default"]},
-        "models": {"values": list(MODEL_KEYS.values())},
-        "jobs": {"values": BASELINE["jobs"]},
-        "items": {"values": BASELINE["items"]},
-        "batches": {"values": BASELINE["batches"]},
-        "destinations": {"values": ["gallery", "canvas"]},
-        "install_sources": {"values": [SDXL_CHECKPOINT, LORA, BROKEN, *HF_REPOS, CIVITAI]},
-        "hf_repos": {"values": HF_REPOS},
-        "download_sources": {"values": [PNG_URL, CIVITAI,
-                                        "https://huggingface.co/stabilityai/sdxl-vae/resolve/main/config.json"]},
-        "download_dests": {"values": ["/invokeai/import", "/invokeai/downloads/hands.png"]},
-        "scan_paths": {"values": ["/invokeai/import", "/invokeai/import/checkpoints", "/invokeai/models"]},
-        "model_names": {"values": ["dreamshaper_8", "pixel-art-xl", "vae-ft-mse-840000-ema-pruned"]},
-        "model_types": {"values": ["main", "lora", "vae"]},
-        "model_bases": {"values": ["sd-1", "sdxl"]},
-        "hf_tokens": {"values": [HF_TOKEN]},
-    },
-    "parameters": {
-        "path.image_name": {"dictionary": "images", "probability": 0.5},
-        "body.image_name": {"dictionary": "images", "probability": 0.5},
-        "body.image_names[*]": {"dictionary": "images", "probability": 0.5},
-        "path.board_id": {"dictionary": "boards", "probability": 0.5},
-        "query.board_id": {"dictionary": "boards", "probability": 0.5},
-        "body.board_id": {"dictionary": "boards", "probability": 0.5},
-        "path.workflow_id": {"dictionary": "workflows", "probability": 0.5},
-        "path.style_preset_id": {"dictionary": "presets", "probability": 0.5},
-        "path.bulk_download_item_name": {"dictionary": "downloads", "probability": 0.5},
-        "path.queue_id": {"dictionary": "queues", "probability": 0.5},
-        "path.key": {"dictionary": "models", "probability": 0.5},
-        "path.model_key": {"dictionary": "models", "probability": 0.5},
-        "body.model_key_1": {"dictionary": "models", "probability": 0.5},
-        "body.model_key_2": {"dictionary": "models", "probability": 0.5},
-        "body.model_keys[*]": {"dictionary": "models", "probability": 0.5},
-        "path.id": {"dictionary": "jobs", "probability": 0.5},
-        "path.item_id": {"dictionary": "items", "probability": 0.5},
-        "body.item_ids[*]": {"dictionary": "items", "probability": 0.5},
-        "path.batch_id": {"dictionary": "batches", "probability": 0.5},
-        "body.batch_ids[*]": {"dictionary": "batches", "probability": 0.5},
-        "path.destination": {"dictionary": "destinations", "probability": 0.5},
-        "query.destination": {"dictionary": "destinations", "probability": 0.5},
-        "query.scan_path": {"dictionary": "scan_paths", "probability": 0.5},
-        "query.hugging_face_repo": {"dictionary": "hf_repos", "probability": 0.5},
-        "body.token": {"dictionary": "hf_tokens", "probability": 0.5},
-    },
-    # Nothing is secret: no credentials, fixture data only.
-    "output": {"sanitization": {"enabled": False}},
-    "checks": {
-        # FastAPI dialect: invalid input is a 422 (the 400s of this API are business rules).
-        "negative_data_rejection": {"expected-statuses": [422]},
-        # Schema-valid requests are often refused for documented reasons the schema cannot state
-        # (a name that does not exist, a file that is not an image, a read-only default workflow).
-        # The built-in check would count every such 4xx as a failure (or, with them listed, let
-        # any of them pass anywhere); `documented_refusals_only` below replaces it.
-        "positive_data_acceptance": {"enabled": False},
-        # A method a path does not list falls through to the web UI's StaticFiles mount, as on
-        # the real server: 405 without `Allow`, or 404 for GET/HEAD (the pack's contract profile says so).
-        **PROFILE.checks,
-    },
-    "operations": [
-        # The profile's per-operation check settings, each with its reason in packs/invokeai/contract.py:
-        # - not_a_server_error off for the community edition's documented 501s
-        #   (documented_refusals_only requires exactly that 501 for schema-valid input, and
-        #   test_not_implemented_operations_answer_501 pins it);
-        # - 415 beside 422 for negative uploads: every multipart part is text on the wire, so a
-        #   mutated file part is "not an image", which the real server refuses first;
-        # - 400 as well for the style preset forms: they read `data` before the image, and a
-        #   `data` that is not preset JSON is the documented 400 `Invalid preset data`. A
-        #   "type-violating" `data` (a number) is only text on the wire, so negative cases get the
-        #   400 as often as 415/422 (seen with seeds 2 and 3: `data` sent as `-5.68e+16`; an
-        #   integer `image` part beside a random `data`);
-        # - unsupported_method off for `GET .../install/huggingface` (its DELETE is the install
-        #   job route with id "huggingface": 422 int_parsing, as on the real server);
-        # - the stateful checks where the API's DELETE or 404 means something else (job cancels,
-        #   reads that answer for any name, parts a new resource may not have yet).
-        *({"include-operation-id": operation_id, "checks": checks}
-          for operation_id, checks in PROFILE.operation_checks.items()),
-        # Parameters of these names mean different things elsewhere, so they are bound here only.
-        {"include-operation-id": "install_model",
-         "parameters": {"query.source": {"dictionary": "install_sources", "probability": 0.5}}},
-        {"include-operation-id": "install_hugging_face_model",
-         "parameters": {"query.source": {"dictionary": "hf_repos", "probability": 0.5}}},
-        {"include-operation-id": "download",
-         "parameters": {"body.source": {"dictionary": "download_sources", "probability": 0.5},
-                        "body.dest": {"dictionary": "download_dests", "probability": 0.5}}},
-        {"include-operation-id": "get_model_records_by_attrs",
-         "parameters": {"query.name": {"dictionary": "model_names", "probability": 0.5},
-                        "query.type": {"dictionary": "model_types", "probability": 0.5},
-                        "query.base": {"dictionary": "model_bases", "probability": 0.5}}},
-        {"include-operation-id": "retry_items_by_id",
-         "parameters": {"body.[*]": {"dictionary": "items", "probability": 0.5}}},
-        {"include-operation-id": "enqueue_batch",
-         "parameters": {"body.batch.destination": {"dictionary": "destinations", "probability": 0.5}}},
-    ],
-}
 
-schema = schemathesis.openapi.from_dict(as_tested(RAW_SPEC), config=SchemathesisConfig.from_dict(CONFIG_DATA))
-schema.app = app
+
+class World:
+    """The app (frozen clock: timestamps and the seeded ids are the same on every run, so a failure
+    reproduces; validate_responses: an answer that breaks the spec comes back as a 500), the two
+    baseline worlds cases start from, and the spec as schemathesis tests it."""
+
+    def __init__(self) -> None:
+        self.app = build_server(ServerConfig(apis=[PACK], seed=3, clock_start=NOW,
+                                             settings=Settings(validate_responses=True)))
+        self.client = TestClient(self.app)
+        self.baseline = _baseline(self.app, self.client)
+        self.bulk_download: tuple[str, bytes] = self.baseline["bulk_download"]
+        self.worlds = {"running": self.baseline["state"], "paused": self.baseline["paused"]}
+        runtime = self.app.runtimes[PACK]
+        self._loaded: tuple[str, t.Any, int] = ("paused", runtime.state, runtime.state.version)
+        self.config = config_data(self.baseline)
+        self.schema = schemathesis.openapi.from_dict(as_tested(raw_spec()),
+                                                     config=SchemathesisConfig.from_dict(self.config))
+        self.schema.app = self.app
+
+    def restore(self, world: str = "running", *, force: bool = False) -> None:
+        """Uploads, deletes, moves, stars, updates, setting changes and queue and model work alter the
+        world; the next case must not depend on what an earlier one did, or failures would not
+        reproduce alone. Reads leave the state alone (its version does not move), so the reload only
+        follows cases that changed something, or a switch between the running and the paused world.
+
+        Bulk downloads are outside the state export: an import drops them, a GET deletes the one it
+        serves (served once, as on the real server) without moving the version, and every POST
+        /images/download adds one. So before every case the baseline's archive is put back, alone,
+        under its name (the dictionary below hands that name out)."""
+        runtime = self.app.runtimes[PACK]
+        if force or (world, runtime.state, runtime.state.version) != self._loaded:
+            # What `PUT /__mock__/packs/invokeai/state` does, without the HTTP round trip of the
+            # 150 kB document (half the cost, and after a thousand cases that adds up).
+            runtime.load(self.worlds[world])
+            self._loaded = (world, runtime.state, runtime.state.version)
+        store = runtime.state
+        with store.lock:
+            store.gallery.bulk_downloads = BulkDownloads()
+            store.gallery.bulk_downloads.add(*self.bulk_download, store.runtime.clock.now())
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return World()
+
+
+# One item per operation (see tests/contract_items.py), the schema taken from `world`.
+chosen = OperationChoice()
+lazy_schema = schemathesis.pytest.from_fixture("contract_schema").include(chosen.matches)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "operation" in metafunc.fixturenames:
+        parametrize_operations(metafunc, "operation", "invokeai.yaml")
+
+
+@pytest.fixture
+def operation(request: pytest.FixtureRequest) -> t.Iterator[str]:
+    yield from chosen.choose(request)
+
+
+@pytest.fixture
+def contract_schema(world: World, operation: str) -> t.Any:
+    return world.schema
 
 
 def _operation_id(case: schemathesis.Case) -> str:
@@ -529,10 +561,10 @@ def world_of(case: schemathesis.Case) -> str:
     return "paused" if _operation_id(case) in PAUSED_WORLD else "running"
 
 
-def prepare(case: schemathesis.Case) -> bool:
+def prepare(world: World, case: schemathesis.Case) -> bool:
     """The world the case starts from, and the case made to reach success paths; True when it now
     carries real files (see test_invokeai_api)."""
-    restore(world_of(case))
+    world.restore(world_of(case))
     _runnable_graph(case)
     return _real_files(case)
 
@@ -542,10 +574,10 @@ def valid_request_answered(ctx: t.Any, response: schemathesis.Response, case: sc
     check_valid_request_answer(response, case)
 
 
-@schema.parametrize()
-def test_invokeai_api(case: schemathesis.Case) -> None:
+@lazy_schema.parametrize()
+def test_invokeai_api(case: schemathesis.Case, world: World) -> None:
     try:
-        if prepare(case):
+        if prepare(world, case):
             # Schemathesis re-reads a changed case's metadata and cannot validate binary parts, so
             # it would now take the case for a negative one; it is schema-valid by construction.
             case.call_and_validate(additional_checks=[valid_request_answered],
@@ -562,7 +594,7 @@ def test_invokeai_api(case: schemathesis.Case) -> None:
         else:
             case.call_and_validate(additional_checks=[documented_refusals_only])
     finally:
-        restore(world_of(case))  # the same world: nothing to reload after a read
+        world.restore(world_of(case))  # the same world: nothing to reload after a read
 
 
 # -- the stateful run: following the spec's links -------------------------------------------------
@@ -571,16 +603,20 @@ def test_invokeai_api(case: schemathesis.Case) -> None:
 # (a board, an image upload, a workflow, a preset, a batch, a model install, a download) and going
 # on along its links and those of what they lead to.
 
-STATEFUL_DATA = copy.deepcopy(CONFIG_DATA)
-STATEFUL_DATA["generation"] = {**STATEFUL_DATA["generation"], "mode": "positive"}
-# The spec's links only. Schemathesis would also infer links from names (a `workflow_id` in an
-# answer feeding `validation_run_data.workflow_id` of a batch, say), and an inferred value can
-# leave the case off the schema while it still counts as positive (a `validation_run_data`
-# without its required `input_fields`: a 422 the case earned).
-STATEFUL_DATA["phases"] = {"stateful": {"inference": {"algorithms": []}}}
-stateful_schema = schemathesis.openapi.from_dict(as_tested(RAW_SPEC),
-                                                 config=SchemathesisConfig.from_dict(STATEFUL_DATA))
-stateful_schema.app = app
+def stateful_schema(world: World) -> t.Any:
+    """The same spec and checks, positive data only, following the spec's links."""
+    data = copy.deepcopy(world.config)
+    data["generation"] = {**data["generation"], "mode": "positive"}
+    # The spec's links only. Schemathesis would also infer links from names (a `workflow_id` in an
+    # answer feeding `validation_run_data.workflow_id` of a batch, say), and an inferred value can
+    # leave the case off the schema while it still counts as positive (a `validation_run_data`
+    # without its required `input_fields`: a 422 the case earned).
+    data["phases"] = {"stateful": {"inference": {"algorithms": []}}}
+    schema = schemathesis.openapi.from_dict(as_tested(raw_spec()), config=SchemathesisConfig.from_dict(data))
+    schema.app = world.app
+    return schema
+
+
 STATEFUL_SETTINGS = hypothesis.settings(
     max_examples=60, stateful_step_count=8, derandomize=True, database=None, deadline=None,
     suppress_health_check=list(hypothesis.HealthCheck), phases=[hypothesis.Phase.generate])
@@ -594,50 +630,60 @@ STATEFUL_SETTINGS = hypothesis.settings(
 ENTRY_POINTS = {"POST /api/v1/images/upload", "POST /api/v1/queue/{queue_id}/enqueue_batch"}
 
 
-def _state_machine() -> type:
+def _state_machine(schema: t.Any) -> type:
     from schemathesis.specs.openapi import stateful
 
     likely = stateful.is_likely_root_transition
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stateful, "is_likely_root_transition",
                       lambda operation, *args: operation.label in ENTRY_POINTS or likely(operation, *args))
-        machine = stateful_schema.as_state_machine()
+        machine = schema.as_state_machine()
     assert {"RANDOM__POST_api_v1_images_upload", "RANDOM__POST_api_v1_queue_queue_id_enqueue_batch"} \
         <= machine.root_rules, sorted(machine.root_rules)
     return machine
 
 
-class InvokeAIStateMachine(_state_machine()):  # type: ignore[misc]
-    steps: t.ClassVar[list[tuple[str, int]]] = []
+def state_machine(world: World) -> t.Any:
+    """The state machine schemathesis builds from the links, its calls made to reach success paths
+    as in test_invokeai_api, every step recorded."""
 
-    def setup(self) -> None:
-        restore()
+    class InvokeAIStateMachine(_state_machine(stateful_schema(world))):  # type: ignore[misc]
+        steps: t.ClassVar[list[tuple[str, int]]] = []
 
-    def before_call(self, case: schemathesis.Case) -> None:
-        _runnable_graph(case)
-        self.with_files = _real_files(case, always=True)  # an upload that fails leads nowhere
+        def setup(self) -> None:
+            world.restore()
 
-    def after_call(self, response: schemathesis.Response, case: schemathesis.Case) -> None:
-        super().after_call(response, case)
-        self.steps.append((_operation_id(case), response.status_code))
+        def before_call(self, case: schemathesis.Case) -> None:
+            _runnable_graph(case)
+            self.with_files = _real_files(case, always=True)  # an upload that fails leads nowhere
 
-    def validate_response(self, response: schemathesis.Response, case: schemathesis.Case,
-                          additional_checks: t.Any = None, **kwargs: t.Any) -> None:
-        if self.with_files:  # schema-valid by construction, as in test_invokeai_api
-            checks, excluded = [valid_request_answered], [schemathesis.checks.negative_data_rejection]
-        else:
-            checks, excluded = [documented_refusals_only], None
-        case.validate_response(response, additional_checks=checks, excluded_checks=excluded,
-                               transport_kwargs=kwargs or None, recorder=self.recorder)
+        def after_call(self, response: schemathesis.Response, case: schemathesis.Case) -> None:
+            super().after_call(response, case)
+            self.steps.append((_operation_id(case), response.status_code))
 
-    def teardown(self) -> None:
-        restore()
+        def validate_response(self, response: schemathesis.Response, case: schemathesis.Case,
+                              additional_checks: t.Any = None, **kwargs: t.Any) -> None:
+            if self.with_files:  # schema-valid by construction, as in test_invokeai_api
+                checks, excluded = [valid_request_answered], [schemathesis.checks.negative_data_rejection]
+            else:
+                checks, excluded = [documented_refusals_only], None
+            case.validate_response(response, additional_checks=checks, excluded_checks=excluded,
+                                   transport_kwargs=kwargs or None, recorder=self.recorder)
+
+        def teardown(self) -> None:
+            world.restore()
+
+    return InvokeAIStateMachine
 
 
 def test_stateful_links() -> None:
     """No server error, no answer off the spec, no refusal the operation does not document, along
-    the links (the board, image, workflow, preset, batch, install and download each one creates)."""
-    InvokeAIStateMachine.steps.clear()
+    the links (the board, image, workflow, preset, batch, install and download each one creates).
+
+    On a world of its own: the ids a server hands out go on from whatever cases ran before in the
+    same process (a state import does not rewind them), and the scenarios drawn depend on those
+    ids, so on the shared world the run would depend on which items ran before it."""
+    InvokeAIStateMachine = state_machine(World())
     InvokeAIStateMachine.run(settings=STATEFUL_SETTINGS)
     succeeded = {operation for operation, status in InvokeAIStateMachine.steps if status < 300}
     # Scenarios started from each entry point and went on from its success along its links.
@@ -653,23 +699,23 @@ def test_stateful_links() -> None:
 # -- plain tests -------------------------------------------------------------------------------------
 
 
-def test_spec_as_tested_has_all_131_operations() -> None:
+def test_spec_as_tested_has_all_131_operations(world: World) -> None:
     """Every operation of the spec is tested, the HEAD one included (schemathesis skips nothing)."""
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in world.schema.get_all_operations()]
     labels = {f"{op.method.upper()} {op.path}" for op in operations}
     assert len(operations) == len(labels) == 131
     assert "HEAD /api/v1/images/i/{image_name}/full" in labels
     assert {op.definition.raw["operationId"] for op in operations} >= set(INVOKEAI_NOT_IMPLEMENTED) | PAUSED_WORLD
 
 
-def test_worlds() -> None:
+def test_worlds(world: World) -> None:
     """The running world has nothing pending; the paused one has its two items waiting."""
-    for world, pending, started in (("running", 0, True), ("paused", 2, False)):
-        restore(world)
-        status = ok(client.get(f"{QUEUE}/status"))
+    for name, pending, started in (("running", 0, True), ("paused", 2, False)):
+        world.restore(name)
+        status = ok(world.client.get(f"{QUEUE}/status"))
         assert status["queue"]["pending"] == pending and status["processor"]["is_started"] is started, status
         assert (status["queue"]["completed"], status["queue"]["failed"], status["queue"]["canceled"]) == (1, 1, 1)
-    restore()
+    world.restore()
 
 
 # A schema-valid request for each operation the community edition does not implement.
@@ -689,76 +735,76 @@ NOT_IMPLEMENTED_REQUESTS: dict[str, dict[str, t.Any]] = {
 }
 
 
-def test_not_implemented_operations_answer_501() -> None:
+def test_not_implemented_operations_answer_501(world: World) -> None:
     """The community edition's stubs answer 501 `{"detail": "Not implemented"}` to valid input, and
     the answer is otherwise spec-conformant (documented status, content type and body)."""
     assert set(NOT_IMPLEMENTED_REQUESTS) == set(INVOKEAI_NOT_IMPLEMENTED)
     for operation_id, request in NOT_IMPLEMENTED_REQUESTS.items():
-        operation = schema.find_operation_by_id(operation_id)
+        operation = world.schema.find_operation_by_id(operation_id)
         if "body" in request:
             request = {**request, "media_type": "application/json"}
         case = operation.Case(**request)
         try:
             response = case.call_and_validate(excluded_checks=[schemathesis.checks.not_a_server_error])
         finally:
-            restore()
+            world.restore()
         assert response.status_code == 501, (operation_id, response.text)
         assert response.json() == {"detail": "Not implemented"}, (operation_id, response.text)
 
 
-def enqueue_case(batch: dict) -> schemathesis.Case:
-    return schema.find_operation_by_id("enqueue_batch").Case(
+def enqueue_case(world: World, batch: dict) -> schemathesis.Case:
+    return world.schema.find_operation_by_id("enqueue_batch").Case(
         path_parameters={"queue_id": "default"}, media_type="application/json", body={"batch": batch})
 
 
-def test_sample_graph_runs() -> None:
+def test_sample_graph_runs(world: World) -> None:
     """SAMPLE_GRAPH completes: the enqueues that carry it reach the success path, item and all."""
-    restore()
+    world.restore()
     try:
-        response = enqueue_case({"graph": SAMPLE_GRAPH, "destination": "gallery"}).call_and_validate()
+        response = enqueue_case(world, {"graph": SAMPLE_GRAPH, "destination": "gallery"}).call_and_validate()
         assert response.status_code == 200, response.text
         [item_id] = response.json()["item_ids"]
-        item = ok(client.get(f"{QUEUE}/i/{item_id}"))
+        item = ok(world.client.get(f"{QUEUE}/i/{item_id}"))
         assert item["status"] == "completed", item
     finally:
-        restore()
+        world.restore()
 
 
 # -- rules found with this file (each was a mock bug until fixed) ------------------------------------
 
 
-def test_huge_runs_are_capped_by_the_queue() -> None:
+def test_huge_runs_are_capped_by_the_queue(world: World) -> None:
     """`runs` has no maximum. The real server counts the sessions a batch asks for and enqueues as
     many as the queue has room for (`max_queue_size` 10000), answering 200 with `requested` and
     the smaller `enqueued`; the mock used to expand the runs before capping them (a 500
     MemoryError for 10**12). From the paused world, so nothing runs."""
-    restore("paused")
+    world.restore("paused")
     try:
-        response = enqueue_case({"graph": GRAPH, "runs": 10**12}).call_and_validate()
+        response = enqueue_case(world, {"graph": GRAPH, "runs": 10**12}).call_and_validate()
         assert response.status_code == 200, response.text
         answer = response.json()
-        assert (answer["requested"], answer["enqueued"]) == (10**12, 10000 - len(BASELINE["pending_items"]))
+        assert (answer["requested"], answer["enqueued"]) == (10**12, 10000 - len(world.baseline["pending_items"]))
     finally:
-        restore()
+        world.restore()
 
 
-def test_a_node_error_fails_its_item() -> None:
+def test_a_node_error_fails_its_item(world: World) -> None:
     """The real processor turns any exception a node raises into a failed item (error_type the
     exception's name) and goes on. The mock once let anything but KeyError, TypeError and
     ValueError escape (a `blank_image` 10**20 pixels wide), which answered 500 and wedged the
     queue; it also refuses images too large to hold in memory instead of trying."""
-    restore()
+    world.restore()
     try:
         wide = {"id": "wide", "nodes": {"b": {"id": "b", "type": "blank_image", "width": 10**20, "height": 8}},
                 "edges": []}
-        response = enqueue_case({"graph": wide}).call_and_validate()
+        response = enqueue_case(world, {"graph": wide}).call_and_validate()
         assert response.status_code == 200, response.text
         [item_id] = response.json()["item_ids"]
-        item = ok(client.get(f"{QUEUE}/i/{item_id}"))
+        item = ok(world.client.get(f"{QUEUE}/i/{item_id}"))
         assert (item["status"], item["error_type"]) == ("failed", "OverflowError"), item
-        assert client.get(f"{QUEUE}/status").status_code == 200
+        assert world.client.get(f"{QUEUE}/status").status_code == 200
     finally:
-        restore(force=True)  # the wedged item may not have moved the state's version
+        world.restore(force=True)  # the wedged item may not have moved the state's version
 
 
 @pytest.mark.parametrize(("batch", "loc", "message"), [
@@ -777,7 +823,7 @@ def test_a_node_error_fails_its_item() -> None:
                  ["body", "batch", "graph"], "Edge source and target types do not match (i.value -> b.color)",
                  id="edge-types-do-not-match"),
 ])
-def test_batch_validators(batch: dict, loc: list, message: str) -> None:
+def test_batch_validators(batch: dict, loc: list, message: str, world: World) -> None:
     """Rules of upstream's Batch and Graph validators (the mock once enqueued these with a 200):
     a node stored under a key other than its id (`Graph.validate_self`: NodeIdMismatchError),
     batch items of different types (`Batch.validate_types`), one node field named by two batch
@@ -785,13 +831,13 @@ def test_batch_validators(batch: dict, loc: list, message: str) -> None:
     (`Graph.validate_self`: InvalidEdgeError; the mock runs it, and the integer reaching
     `blank_image.color` makes the AttributeError of test_a_node_error_fails_its_item). Each is a 422
     `value_error` on the real server."""
-    restore("paused")  # nothing runs if it is enqueued after all
+    world.restore("paused")  # nothing runs if it is enqueued after all
     try:
-        response = enqueue_case(batch).call_and_validate(excluded_checks=[schemathesis.checks.negative_data_rejection])
+        response = enqueue_case(world, batch).call_and_validate(excluded_checks=[schemathesis.checks.negative_data_rejection])
         assert response.status_code == 422, response.text[:300]
         [issue] = response.json()["detail"]
         assert (issue["type"], issue["loc"]) == ("value_error", loc), issue
         assert issue["msg"] == f"Value error, {message}", issue
     finally:
-        restore()
+        world.restore()
 

@@ -1,13 +1,17 @@
 """Schemathesis over `specs/openai_usage.yaml`, against the app in-process (ASGI), responses validated.
 
-Each of the 11 operations is one pytest item. Schemathesis generates valid and invalid requests
+Each of the 11 operations is one pytest item; the app and the schema are built by the `world`
+fixture, once per process that runs any of them (see tests/contract_items.py). Schemathesis generates valid and invalid requests
 from the spec (examples, coverage and fuzzing phases) and checks every answer.
 """
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 import schemathesis
+from contract_items import OperationChoice, parametrize_operations
 from schemathesis.config import SchemathesisConfig
 
 from mockserver.app import ServerConfig, build_server
@@ -19,12 +23,7 @@ from mockserver.packs.openai_usage import contract
 ADMIN_KEY = contract.ADMIN_KEY
 NOW = 1749988800  # 2025-06-15T12:00:00Z
 
-# Frozen clock: the seeded history and "now" (the default end_time) are the same on every run, so a
-# failure reproduces. validate_responses: an answer that breaks the spec comes back as a 500.
-app = build_server(ServerConfig(apis=["openai_usage"], seed=3, clock_start=NOW,
-                                settings=Settings(validate_responses=True)))
-
-CONFIG = SchemathesisConfig.from_dict({
+CONFIG: dict[str, t.Any] = {
     # Reproducible and bounded: derandomized Hypothesis (the seed covers what is not), no example
     # database (a run does not depend on earlier runs), 30 fuzzed examples per operation (positive
     # and negative together) on top of the coverage phase's deterministic boundary cases.
@@ -51,23 +50,61 @@ CONFIG = SchemathesisConfig.from_dict({
         # failures; `documented_rejections_only` below (the contract profile's judgement) replaces it.
         "positive_data_acceptance": {"enabled": False},
     },
-})
-
-schema = schemathesis.openapi.from_path(specs_dir() / "openai_usage.yaml", config=CONFIG)
-schema.app = app
-
-# The refusal rules `mockserver contract` judges OpenAI's answers by (the pack's contract profile),
-# against the frozen clock: some schema-valid requests are still invalid by rules the schema cannot
-# state, and the spec documents them (`limit` maxima per bucket_width, a non-empty
-# start_time..end_time range, `page` being a cursor this endpoint returned). A 400 for a
-# schema-valid request passes only when the error names one of those rules and the request really
-# breaks it; a 401 never does (the key is valid).
-documented_rejections_only = acceptance_check(contract.profile(now=app.services.clock.now, clock_slack=0))
+}
 
 
-@schema.parametrize()
-def test_openai_usage_api(case: schemathesis.Case) -> None:
-    case.call_and_validate(additional_checks=[documented_rejections_only])
+
+class World:
+    """The app under test and the spec as schemathesis tests it.
+
+    Frozen clock: the seeded history and "now" (the default end_time) are the same on every run, so
+    a failure reproduces. validate_responses: an answer that breaks the spec comes back as a 500."""
+
+    def __init__(self) -> None:
+        self.app = build_server(ServerConfig(apis=["openai_usage"], seed=3, clock_start=NOW,
+                                             settings=Settings(validate_responses=True)))
+        self.schema = schemathesis.openapi.from_path(specs_dir() / "openai_usage.yaml",
+                                                     config=SchemathesisConfig.from_dict(CONFIG))
+        self.schema.app = self.app
+        # The refusal rules `mockserver contract` judges OpenAI's answers by (the pack's contract profile),
+        # against the frozen clock: some schema-valid requests are still invalid by rules the schema cannot
+        # state, and the spec documents them (`limit` maxima per bucket_width, a non-empty
+        # start_time..end_time range, `page` being a cursor this endpoint returned). A 400 for a
+        # schema-valid request passes only when the error names one of those rules and the request really
+        # breaks it; a 401 never does (the key is valid).
+        self.documented_rejections_only = acceptance_check(
+            contract.profile(now=self.app.services.clock.now, clock_slack=0))
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return World()
+
+
+# One item per operation (see tests/contract_items.py), the schema taken from `world`.
+chosen = OperationChoice()
+lazy_schema = schemathesis.pytest.from_fixture("contract_schema").include(chosen.matches)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "operation" in metafunc.fixturenames:
+        parametrize_operations(metafunc, "operation", "openai_usage.yaml")
+
+
+@pytest.fixture
+def operation(request: pytest.FixtureRequest) -> t.Iterator[str]:
+    yield from chosen.choose(request)
+
+
+@pytest.fixture
+def contract_schema(world: World, operation: str) -> t.Any:
+    return world.schema
+
+
+
+@lazy_schema.parametrize()
+def test_openai_usage_api(case: schemathesis.Case, world: World) -> None:
+    case.call_and_validate(additional_checks=[world.documented_rejections_only])
 
 
 # Time bounds far in the future: the schema sets no maximum on start_time/end_time, so these are
@@ -80,9 +117,9 @@ HUGE_TIMES = {
 
 
 @pytest.mark.parametrize("query", HUGE_TIMES.values(), ids=HUGE_TIMES.keys())
-def test_huge_time_bounds_do_not_crash(query: dict) -> None:
+def test_huge_time_bounds_do_not_crash(query: dict, world: World) -> None:
     # completions stands for all 11 operations: they share the paging code.
-    case = schema["/organization/usage/completions"]["GET"].Case(
+    case = world.schema["/organization/usage/completions"]["GET"].Case(
         query=query, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     response = case.call_and_validate()  # not_a_server_error, status_code_conformance, schema checks
     assert response.status_code in (200, 400), response.text

@@ -296,7 +296,7 @@ def test_each_answer_leaves_the_database_holding_exactly_the_served_state(tmp_pa
         client.patch(f"/api/v1/boards/{board}", json={"board_name": "renamed"})
         saved_is_served()
         names = []
-        for index in range(3):
+        for _ in range(3):
             answer = client.post("/api/v1/images/upload", files={"file": ("a.png", _png(), "image/png")},
                                  params={"image_category": "general", "is_intermediate": False, "board_id": board})
             names.append(answer.json()["image_name"])

@@ -18,7 +18,11 @@ EVIL = "https://evil.example"
 
 @pytest.fixture(scope="module")
 def http(live_server: str) -> t.Iterator[httpx.Client]:
+    """A client of the module's server, which holds the admin key KEY (state the refused requests
+    below must not reach). Added here, not by the first test: each test stands alone, whichever
+    others run before it (or on another pytest-xdist worker)."""
     with httpx.Client(base_url=live_server, timeout=30, trust_env=False) as client:
+        assert client.post(ADMIN_KEYS, json={"value": KEY}).status_code == 201
         yield client
 
 
@@ -33,7 +37,6 @@ def _keys(client: httpx.Client, **headers: str) -> list[str]:
 
 
 def test_a_pages_text_plain_post_to_reset_is_refused_and_resets_nothing(http: httpx.Client) -> None:
-    assert http.post(ADMIN_KEYS, json={"value": KEY}).status_code == 201
     response = http.post("/__mock__/reset", content=b"{}", headers={"origin": EVIL, "content-type": "text/plain"})
     assert response.status_code == 403
     assert "cross-origin" in response.json()["error"]["message"]

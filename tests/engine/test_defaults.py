@@ -50,3 +50,15 @@ def test_references_are_json_pointers_not_last_segments() -> None:
         "elsewhere": {"$ref": "#/definitions/Cord"}}}
     body = fill_defaults({"slashed": {}, "elsewhere": {}}, schema, schemas)
     assert body == {"flag": False, "slashed": {"level": 3}, "elsewhere": {}}
+
+
+def test_a_schema_without_defaults_is_left_as_sent_and_one_with_them_deep_in_a_cycle_is_filled() -> None:
+    schemas = {"Pair": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/Pair"},
+                                                         "leaf": {"$ref": "#/components/schemas/Leaf"}}},
+               "Leaf": {"type": "object", "properties": {"color": {"type": "string", "default": "green"}}},
+               "Plain": {"type": "object", "properties": {"n": {"type": "integer"},
+                                                          "more": {"type": "array", "items": {"type": "object"}}}}}
+    plain = {"n": 1, "more": [{}, {}]}
+    assert fill_defaults(plain, {"$ref": "#/components/schemas/Plain"}, schemas) == {"n": 1, "more": [{}, {}]}
+    body = fill_defaults({"next": {"next": {"leaf": {}}}}, {"$ref": "#/components/schemas/Pair"}, schemas)
+    assert body == {"next": {"next": {"leaf": {"color": "green"}}}}

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from mockserver.engine import statefile
 from mockserver.engine.http import Response
@@ -121,7 +122,7 @@ def test_latency_fault_delays_only_its_operation(fastapi_client: TestClient,
 
 def test_drop_fault_breaks_the_connection(fastapi_client: TestClient) -> None:
     fastapi_client.post("/__mock__/faults", json={"operation_id": "getItem", "drop": True})
-    with pytest.raises(Exception):
+    with pytest.raises(ConnectionAbortedError):  # what the test client makes of a closed connection
         fastapi_client.get("/tiny/items/1")
     assert fastapi_client.get("/__mock__/journal", params={"status": 0}).json()["total"] == 1
 
@@ -142,8 +143,10 @@ def test_clock_can_be_frozen_advanced_and_released(fastapi_client: TestClient) -
     assert clock == {"now": 1735689600.0, "iso": "2025-01-01T00:00:00Z", "frozen": True, "offset": 0.0}
     assert fastapi_client.post("/__mock__/clock/advance", json={"seconds": 90}).json()["now"] == 1735689690.0
     assert fastapi_client.put("/__mock__/clock", json={"now": "yesterday"}).status_code == 400
+    before = time.time()
     released = fastapi_client.delete("/__mock__/clock").json()
-    assert not released["frozen"] and abs(released["now"] - time.time()) < 5
+    # Real time again: read between the two readings of ours (no bound on how long that took).
+    assert not released["frozen"] and before - 0.01 <= released["now"] <= time.time() + 0.01
 
 
 def test_control_plane_rejects_bad_input_in_its_own_format(fastapi_client: TestClient) -> None:
@@ -270,7 +273,7 @@ def test_a_companion_gets_its_mounts_and_runs_while_the_server_does() -> None:
 
 def test_websockets_elsewhere_are_closed() -> None:
     with TestClient(make_server(tiny_pack())) as client:
-        with pytest.raises(Exception):
+        with pytest.raises(WebSocketDisconnect):
             with client.websocket_connect("/ws/nothing") as socket:
                 socket.receive_text()
 

@@ -17,9 +17,11 @@ import sys
 # pytester drops the modules an in-process run imported when the run ends. Imported here first,
 # they stay, so each run doesn't import the server again, and nothing ends up with two copies of
 # a module: httpx maps httpcore's exceptions by class, so a re-imported httpcore would make a
-# refused connection escape as a raw httpcore.ConnectError in a later test.
+# refused connection escape as a raw httpcore.ConnectError in a later test. numpy's C core cannot be
+# loaded twice in one process at all, and the server imports it lazily (deep JSON, images).
 import httpcore  # noqa: F401,E402
 import httpx  # noqa: F401,E402
+import numpy  # noqa: F401,E402
 import openai  # noqa: F401,E402
 import pytest
 
@@ -201,17 +203,35 @@ def test_config_fixture_can_be_overridden(pytester: pytest.Pytester) -> None:
     pytester.runpytest_inprocess(*PLUGIN_ARGS).assert_outcomes(passed=1)
 
 
-def test_a_bad_pack_name_errors_the_tests_that_use_the_server(pytester: pytest.Pytester) -> None:
+def test_a_bad_pack_name_stops_the_run_once_as_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bad="""
         def test_uses_it(mock):
             pass
 
-        def test_does_not(): 
+        def test_uses_it_too(mock):
             pass
     """)
-    result = pytester.runpytest_inprocess(*PLUGIN_ARGS, "--mockserver-apis", "openai_usage,nope")
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*unknown API pack 'nope'*"])
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "--mockserver-apis", "openai_usage,nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*mockserver: unknown API pack 'nope' in --mockserver-apis / mockserver_apis; "
+                                 "available: openai_usage, chutes, invokeai*"])
+    assert "KeyError" not in result.stdout.str() + result.stderr.str()
+    assert result.stderr.str().count("unknown API pack") == 1
+
+
+def test_a_bad_pack_name_in_the_ini_file_is_a_usage_error_too(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nmockserver_apis = chutes\n    invokai\n")
+    pytester.makepyfile(test_bad="def test_uses_it(mock):\n    pass\n")
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown API pack 'invokai'*"])
+
+
+def test_a_bad_pack_name_in_code_names_the_packs() -> None:
+    from mockserver.testing import MockServerConfig
+
+    with pytest.raises(ValueError, match="unknown API pack 'nope'; available: openai_usage, chutes, invokeai"):
+        MockServerConfig(apis=("openai_usage", "nope"))
 
 
 def test_options_are_documented(pytester: pytest.Pytester) -> None:
@@ -245,7 +265,9 @@ def test_entry_point_loads_the_plugin_without_p(pytester: pytest.Pytester) -> No
     if _entry_point() is None:
         pytest.skip("the pytest11 entry point is not installed")
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--fixtures")
-    result.stdout.fnmatch_lines(["*mockserver_config*", "*mock*mockserver/pytest_plugin.py*"])
+    # Each on its own: pytest sorts the listing by location as text, so ':97' comes after ':123'.
+    result.stdout.fnmatch_lines(["*mockserver_config*"])
+    result.stdout.fnmatch_lines(["mock -- *mockserver/pytest_plugin.py*"])
     # With auto-loading off, the entry point's name loads it.
     result = pytester.runpytest_inprocess("--disable-plugin-autoload", "-p", "mockserver", "--fixtures")
     result.stdout.fnmatch_lines(["*mockserver_config*"])

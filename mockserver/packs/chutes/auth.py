@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import typing as t
 
 import sr25519
 
@@ -17,12 +18,15 @@ from mockserver.engine.http import Request
 from mockserver.engine.issues import ApiError
 from mockserver.packs.chutes import ss58
 
+if t.TYPE_CHECKING:
+    from mockserver.packs.chutes.store import ChutesStore
+
 NONCE_WINDOW = 600
 API_KEY = re.compile(r"^cpk_[a-f0-9]{32}\.[a-f0-9]{32}\.[a-zA-Z0-9]{32}$")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
-def authenticate(request: Request) -> dict | None:
+def authenticate(request: Request[ChutesStore]) -> dict | None:
     """The calling user, None for an anonymous caller where the operation allows one."""
     headers = request.headers
     hotkey, signature = headers.get("x-chutes-hotkey"), headers.get("x-chutes-signature")
@@ -37,7 +41,7 @@ def authenticate(request: Request) -> dict | None:
     raise ApiError(401, "Can't find a user with that api key in our db :(")
 
 
-def signed_message(request: Request, hotkey: str, nonce: str) -> str:
+def signed_message(request: Request[ChutesStore], hotkey: str, nonce: str) -> str:
     purpose = request.operation.definition.get("x-chutes-signature-purpose") if request.operation else None
     if purpose:
         return f"{hotkey}:{nonce}:{purpose}"
@@ -60,7 +64,8 @@ def nonce_is_valid(nonce: str | None, now: float) -> bool:
         return False
 
 
-def _by_signature(request: Request, hotkey: str, signature: str, nonce: str | None, optional: bool) -> dict | None:
+def _by_signature(request: Request[ChutesStore], hotkey: str, signature: str, nonce: str | None,
+                  optional: bool) -> dict | None:
     if nonce is None or not nonce_is_valid(nonce, request.state.clock.now()):
         raise ApiError(401, "Invalid nonce!")
     message = signed_message(request, hotkey, nonce)
@@ -97,7 +102,7 @@ def _token(authorization: str) -> str:
     return authorization.split(" ")[-1]
 
 
-def invocation_caller(request: Request, object_id: str | None) -> dict | None:
+def invocation_caller(request: Request[ChutesStore], object_id: str | None) -> dict | None:
     """The caller of an invocation (the real server authenticates it with no purpose and without
     requiring a user); None when no credentials were sent or the hotkey belongs to nobody. API keys
     are checked for the `invoke` action on object type `chutes` and the targeted chute."""
@@ -113,7 +118,7 @@ def invocation_caller(request: Request, object_id: str | None) -> dict | None:
     return None
 
 
-def _by_api_key(request: Request, authorization: str, target: tuple[str, str, str] | None = None) -> dict:
+def _by_api_key(request: Request[ChutesStore], authorization: str, target: tuple[str, str, str] | None = None) -> dict:
     token = _token(authorization)
     if authorization.lower().lstrip().startswith("bearer ") and not token.startswith("cpk_"):
         raise ApiError(401, "Invalid token.")  # a JWT; the mock issues none, so none decodes

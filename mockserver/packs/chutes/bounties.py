@@ -12,8 +12,8 @@ NOTIFY_WINDOW = 30
 
 
 @handlers("get_bounty_list_bounties__get")
-def list_bounties(request: Request) -> list:
-    store: ChutesStore = request.state
+def list_bounties(request: Request[ChutesStore]) -> list:
+    store = request.state
     now = store.clock.now()
     rows = []
     for chute_id, bounty in sorted(store.live_bounties().items(), key=lambda item: item[1]["created_at"]):
@@ -25,8 +25,8 @@ def list_bounties(request: Request) -> list:
 
 
 @handlers("increase_chute_bounty_bounties__chute_id__increase_get")
-def increase_bounty(request: Request) -> dict:
-    store: ChutesStore = request.state
+def increase_bounty(request: Request[ChutesStore]) -> dict:
+    store = request.state
     if "billing_admin" not in request.principal.get("permissions", []):
         raise ApiError(403, "Only billing admins may perform this action")
     chute_id = request.params["chute_id"]

@@ -16,6 +16,7 @@ from mockserver.engine.clock import iso
 from mockserver.engine.http import Request, Response, json_bytes
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.packs.chutes.invocation_window import counts_by_chute
 from mockserver.packs.chutes.render import (
     SCHEMA_FIELDS,
     chute_response,
@@ -35,15 +36,15 @@ _FILENAME = re.compile(r"^[a-z][a-z0-9_]*\.py$")
 _REF_STR = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 
 
-def _visible_chute(request: Request, value: str) -> dict:
-    store: ChutesStore = request.state
+def _visible_chute(request: Request[ChutesStore], value: str) -> dict:
+    store = request.state
     chute = store.get_one(value, request.principal)
     if chute is None or not store.visible(chute, request.principal):
         raise ApiError(404, NOT_FOUND)
     return chute
 
 
-def _owned_chute(request: Request, value: str) -> dict:
+def _owned_chute(request: Request[ChutesStore], value: str) -> dict:
     chute = request.state.get_one(value, request.principal)
     if chute is None or chute["user_id"] != request.principal["user_id"]:
         raise ApiError(404, NOT_FOUND)
@@ -52,8 +53,8 @@ def _owned_chute(request: Request, value: str) -> dict:
 
 # -- sharing ------------------------------------------------------------------------------------
 
-def _share_parties(request: Request) -> tuple[dict, dict | None]:
-    store: ChutesStore = request.state
+def _share_parties(request: Request[ChutesStore]) -> tuple[dict, dict | None]:
+    store = request.state
     caller = request.principal
     wanted = request.body["chute_id_or_name"]
     chute = next((c for c in store.chutes.values() if c["user_id"] == caller["user_id"]
@@ -64,7 +65,7 @@ def _share_parties(request: Request) -> tuple[dict, dict | None]:
 
 
 @handlers("share_chute_chutes_share_post")
-def share_chute(request: Request) -> dict:
+def share_chute(request: Request[ChutesStore]) -> dict:
     chute, target = _share_parties(request)
     if chute["public"]:
         raise ApiError(400, "Chute is public, no need to share.")
@@ -72,7 +73,7 @@ def share_chute(request: Request) -> dict:
         raise ApiError(404, "Could not find target user to share with")
     if target["user_id"] == request.principal["user_id"]:
         raise ApiError(400, "Cannot share a chute with yourself")
-    store: ChutesStore = request.state
+    store = request.state
     with store.lock:
         store.shares.setdefault((chute["chute_id"], target["user_id"]), request.principal["user_id"])
         store.changed()
@@ -80,11 +81,11 @@ def share_chute(request: Request) -> dict:
 
 
 @handlers("unshare_chute_chutes_unshare_post")
-def unshare_chute(request: Request) -> dict:
+def unshare_chute(request: Request[ChutesStore]) -> dict:
     chute, target = _share_parties(request)
     if target is None:
         raise ApiError(404, "Could not find target user to share with")
-    store: ChutesStore = request.state
+    store = request.state
     with store.lock:
         store.shares.pop((chute["chute_id"], target["user_id"]), None)
         store.changed()
@@ -95,8 +96,8 @@ def unshare_chute(request: Request) -> dict:
 # -- listing and reading ------------------------------------------------------------------------
 
 @handlers("list_chutes_chutes__get")
-def list_chutes(request: Request) -> dict:
-    store: ChutesStore = request.state
+def list_chutes(request: Request[ChutesStore]) -> dict:
+    store = request.state
     params = request.params
     page, limit, offset = params.get("page", 0), params.get("limit", 25), params.get("offset")
     if page and offset:
@@ -147,14 +148,14 @@ def _in_scope(store: ChutesStore, chute: dict, caller: dict | None, params: dict
 
 
 @handlers("get_chute_chutes__chute_id_or_name__get")
-def get_chute(request: Request) -> dict:
-    store: ChutesStore = request.state
+def get_chute(request: Request[ChutesStore]) -> dict:
+    store = request.state
     chute = _visible_chute(request, request.params["chute_id_or_name"])
     return store.memoized(("get",), chute, lambda: chute_response(store, chute))
 
 
 @handlers("get_chute_code_chutes_code__chute_id__get")
-def get_chute_code(request: Request) -> Response:
+def get_chute_code(request: Request[ChutesStore]) -> Response:
     chute = _visible_chute(request, request.params["chute_id"])
     return Response.text(chute["code"])
 
@@ -162,8 +163,8 @@ def get_chute_code(request: Request) -> Response:
 # -- deploying, updating, deleting --------------------------------------------------------------
 
 @handlers("deploy_chute_chutes__post")
-def deploy_chute(request: Request) -> dict:
-    store: ChutesStore = request.state
+def deploy_chute(request: Request[ChutesStore]) -> dict:
+    store = request.state
     args, caller = request.body, request.principal
     public = args["public"]
     can_go_public = "public_deploy" in caller.get("permissions", [])
@@ -273,8 +274,8 @@ def _deployment_fee(store: ChutesStore, caller: dict, args: dict, accepted: bool
 
 
 @handlers("update_common_attributes_chutes__chute_id_or_name__put")
-def update_chute(request: Request) -> dict:
-    store: ChutesStore = request.state
+def update_chute(request: Request[ChutesStore]) -> dict:
+    store = request.state
     chute = _owned_chute(request, request.params["chute_id_or_name"])
     body = request.body or {}
     with store.lock:
@@ -294,8 +295,8 @@ def update_chute(request: Request) -> dict:
 
 
 @handlers("delete_chute_chutes__chute_id__delete")
-def delete_chute(request: Request) -> dict:
-    store: ChutesStore = request.state
+def delete_chute(request: Request[ChutesStore]) -> dict:
+    store = request.state
     chute_id = request.params["chute_id"]
     try:
         uuid.UUID(chute_id)
@@ -315,15 +316,15 @@ def delete_chute(request: Request) -> dict:
 
 
 @handlers("easy_deploy_vllm_chute_chutes_vllm_post", "easy_deploy_diffusion_chute_chutes_diffusion_post")
-def easy_deploy(request: Request) -> None:
+def easy_deploy(request: Request[ChutesStore]) -> None:
     raise ApiError(403, "Easy deployment is currently disabled!")
 
 
 # -- warmup -------------------------------------------------------------------------------------
 
 @handlers("warm_up_chute_chutes_warmup__chute_id_or_name__get")
-async def warm_up_chute(request: Request) -> Response:
-    store: ChutesStore = request.state
+async def warm_up_chute(request: Request[ChutesStore]) -> Response:
+    store = request.state
     chute = _warmup_target(request)
     if chute.get("disabled"):
         raise ApiError(503, "This chute is currently disabled.")
@@ -338,8 +339,8 @@ async def warm_up_chute(request: Request) -> Response:
                     stream=_warmup_events(store, chute))
 
 
-def _warmup_target(request: Request) -> dict:
-    store: ChutesStore = request.state
+def _warmup_target(request: Request[ChutesStore]) -> dict:
+    store = request.state
     wanted = request.params["chute_id_or_name"]
     caller = request.principal
     matches = [c for c in store.chutes.values() if c["chute_id"] == wanted or c["name"].lower() == wanted.lower()]
@@ -381,8 +382,8 @@ async def _warmup_events(store: ChutesStore, chute: dict, limit_seconds: float =
 # -- fleet views --------------------------------------------------------------------------------
 
 @handlers("list_boosted_chutes_chutes_boosted_get")
-def list_boosted(request: Request) -> list:
-    store: ChutesStore = request.state
+def list_boosted(request: Request[ChutesStore]) -> list:
+    store = request.state
     return [{"chute_id": c["chute_id"], "name": c["name"], "boost": c["boost"],
              "manual_boost": store.manual_boosts.get(c["chute_id"])}
             for c in store.chutes.values()
@@ -390,8 +391,8 @@ def list_boosted(request: Request) -> list:
 
 
 @handlers("list_available_affine_chutes_chutes_affine_available_get")
-def list_affine(request: Request) -> list:
-    store: ChutesStore = request.state
+def list_affine(request: Request[ChutesStore]) -> list:
+    store = request.state
     found = []
     for chute in store.chutes.values():
         owner = store.users[chute["user_id"]]
@@ -404,28 +405,29 @@ def list_affine(request: Request) -> list:
 
 
 @handlers("list_rolling_updates_chutes_rolling_updates_get")
-def list_rolling_updates(request: Request) -> list:
-    store: ChutesStore = request.state
+def list_rolling_updates(request: Request[ChutesStore]) -> list:
+    store = request.state
     return [u for u in store.rolling_updates if u["chute_id"] in store.chutes]
 
 
 @handlers("get_gpu_count_history_chutes_gpu_count_history_get")
-def gpu_count_history(request: Request) -> list:
+def gpu_count_history(request: Request[ChutesStore]) -> list:
     return [{"chute_id": c["chute_id"], "gpu_count": c["node_selector"].get("gpu_count") or 1}
             for c in request.state.chutes.values()]
 
 
 @handlers("get_chute_utilization_chutes_utilization_get")
-def utilization(request: Request) -> list:
-    store: ChutesStore = request.state
+def utilization(request: Request[ChutesStore]) -> list:
+    store = request.state
     now = store.clock.now()
     rows = []
     store.settle()
+    windows = {"5m": 300, "15m": 900, "1h": 3600}
+    recent = counts_by_chute(store.invocations, now, windows)  # one pass over the last hour
     for chute in store.chutes.values():
         instances = store.instances.for_chute(chute["chute_id"])
-        counts = {window: sum(1 for i in store.invocations if i["chute_id"] == chute["chute_id"]
-                              and now - seconds <= i["started_at"] < now)
-                  for window, seconds in (("5m", 300), ("15m", 900), ("1h", 3600))}
+        counted: t.Mapping[str, int] = recent.get(chute["chute_id"], {})
+        counts = {window: counted.get(window, 0) for window in windows}
         active = sum(1 for i in instances if i.active)
         busy = round(min(1.0, counts["1h"] / (60.0 * max(active, 1))), 4)
         rows.append({
@@ -448,8 +450,8 @@ def utilization(request: Request) -> list:
 
 
 @handlers("get_chute_miner_mean_index_chutes_miner_means_get")
-def miner_means_index(request: Request) -> Response:
-    store: ChutesStore = request.state
+def miner_means_index(request: Request[ChutesStore]) -> Response:
+    store = request.state
     # No auth here, so only what an anonymous caller may see: a private chute stays unnamed.
     vllm = sorted((c for c in store.chutes.values() if c["standard_template"] == "vllm" and store.visible(c, None)),
                   key=lambda c: -c["invocation_count"])
@@ -461,7 +463,7 @@ def miner_means_index(request: Request) -> Response:
 
 @handlers("get_chute_miner_means_chutes_miner_means__chute_id___ext__get",
           "get_chute_miner_means_chutes_miner_means__chute_id__get")
-def miner_means(request: Request) -> Response:
+def miner_means(request: Request[ChutesStore]) -> Response:
     rows = _miner_means(request.state, request.params["chute_id"])
     ext = request.params.get("ext")
     if ext == "json":

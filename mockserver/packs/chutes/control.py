@@ -48,14 +48,14 @@ def _new_key(store: ChutesStore, user: dict, admin: bool = True, scopes: list | 
 
 
 @handlers("listUsers")
-def list_users(request: Request) -> list:
-    store: ChutesStore = request.state
+def list_users(request: Request[ChutesStore]) -> list:
+    store = request.state
     return [user_view(store, u) for u in store.users.values()]
 
 
 @handlers("addUser")
-def add_user(request: Request) -> Response:
-    store: ChutesStore = request.state
+def add_user(request: Request[ChutesStore]) -> Response:
+    store = request.state
     body = request.body
     if store.user_by_name_or_id(body["username"]) is not None:
         raise ApiError(409, f"username {body['username']!r} is taken")
@@ -72,8 +72,8 @@ def add_user(request: Request) -> Response:
 
 
 @handlers("updateUser")
-def update_user(request: Request) -> dict:
-    store: ChutesStore = request.state
+def update_user(request: Request[ChutesStore]) -> dict:
+    store = request.state
     user = _user(store, request.params["user"])
     _check_hotkey(store, request.body.get("hotkey"), user["user_id"])
     with store.lock:
@@ -83,8 +83,8 @@ def update_user(request: Request) -> dict:
 
 
 @handlers("addApiKey")
-def add_api_key(request: Request) -> Response:
-    store: ChutesStore = request.state
+def add_api_key(request: Request[ChutesStore]) -> Response:
+    store = request.state
     user = _user(store, request.params["user"])
     with store.lock:
         key = _new_key(store, user, request.body.get("admin", True), request.body.get("scopes"))
@@ -100,8 +100,8 @@ def _chute(store: ChutesStore, chute_id: str) -> dict:
 
 
 @handlers("addInvocation")
-def add_invocation(request: Request) -> Response:
-    store: ChutesStore = request.state
+def add_invocation(request: Request[ChutesStore]) -> Response:
+    store = request.state
     body = request.body
     chute = _chute(store, body["chute_id"])
     user = _user(store, body["user"])
@@ -128,8 +128,8 @@ def add_invocation(request: Request) -> Response:
 
 
 @handlers("addJob")
-def add_job(request: Request) -> Response:
-    store: ChutesStore = request.state
+def add_job(request: Request[ChutesStore]) -> Response:
+    store = request.state
     body = request.body
     chute = _chute(store, body["chute_id"])
     if not any(job.get("name") == body["method"] for job in chute["jobs"]):
@@ -160,13 +160,13 @@ SETTINGS: dict[str, type] = {"warmup_seconds": float, "build_queue_seconds": flo
 
 
 @handlers("getSettings")
-def get_settings(request: Request) -> dict:
+def get_settings(request: Request[ChutesStore]) -> dict:
     return {name: getattr(request.state, name) for name in SETTINGS}
 
 
 @handlers("updateSettings")
-def update_settings(request: Request) -> dict:
-    store: ChutesStore = request.state
+def update_settings(request: Request[ChutesStore]) -> dict:
+    store = request.state
     with store.lock:
         for name in SETTINGS:
             if name in request.body:

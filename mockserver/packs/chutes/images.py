@@ -34,8 +34,8 @@ _STREAM_ID = re.compile(r"^(\d+)(?:-(\d+))?$")
 # -- reading ------------------------------------------------------------------------------------
 
 @handlers("list_images_images__get")
-def list_images(request: Request) -> dict:
-    store: ChutesStore = request.state
+def list_images(request: Request[ChutesStore]) -> dict:
+    store = request.state
     params, caller = request.params, request.principal
     page, limit = params.get("page"), params.get("limit")
     name, tag = (params.get("name") or "").strip().lower(), (params.get("tag") or "").strip().lower()
@@ -51,8 +51,8 @@ def list_images(request: Request) -> dict:
 
 
 @handlers("get_image_images__image_id_or_name__get")
-def get_image(request: Request) -> dict:
-    store: ChutesStore = request.state
+def get_image(request: Request[ChutesStore]) -> dict:
+    store = request.state
     image = store.image_for(request.params["image_id_or_name"], request.principal)
     if image is None:
         raise ApiError(404, NOT_FOUND)
@@ -60,8 +60,8 @@ def get_image(request: Request) -> dict:
 
 
 @handlers("delete_image_images__image_id_or_name__delete")
-def delete_image(request: Request) -> dict:
-    store: ChutesStore = request.state
+def delete_image(request: Request[ChutesStore]) -> dict:
+    store = request.state
     caller = request.principal
     image = store.image_for(request.params["image_id_or_name"], caller)
     if image is None or image["user_id"] != caller["user_id"]:
@@ -80,8 +80,8 @@ def delete_image(request: Request) -> dict:
 # -- building -----------------------------------------------------------------------------------
 
 @handlers("create_image_images__post")
-def create_image(request: Request) -> Response:
-    store: ChutesStore = request.state
+def create_image(request: Request[ChutesStore]) -> Response:
+    store = request.state
     form, caller = request.body, request.principal
     if form["username"] != caller["username"]:
         raise ApiError(401, "Cannot make images for users other than yourself!")
@@ -169,8 +169,8 @@ def _forge_lines(image: dict, username: str) -> list[tuple[str, str]]:
 
 
 @handlers("stream_build_logs_images__image_id__logs_get")
-def stream_build_logs(request: Request) -> Response:
-    store: ChutesStore = request.state
+def stream_build_logs(request: Request[ChutesStore]) -> Response:
+    store = request.state
     image_id, caller = request.params["image_id"], request.principal
     image = store.images.get(image_id)
     if image is None or not (image["public"] or (caller is not None and image["user_id"] == caller["user_id"])):

@@ -139,8 +139,8 @@ async def log_events(store: ChutesStore, instance: Instance, backfill: int) -> t
 
 
 @handlers("stream_logs_instances__instance_id__logs_get")
-def stream_logs(request: Request) -> Response:
-    store: ChutesStore = request.state
+def stream_logs(request: Request[ChutesStore]) -> Response:
+    store = request.state
     store.settle()
     instance = store.instances.get(request.params["instance_id"])
     if instance is None:

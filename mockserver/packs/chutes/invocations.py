@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
+from mockserver.packs.chutes.invocation_window import between, since
 from mockserver.packs.chutes.store import DAY, ChutesStore
 
 handlers = Handlers()
@@ -33,12 +34,11 @@ def _day(timestamp: float) -> str:
 
 
 def _recent(store: ChutesStore, days: int) -> list[dict]:
-    since = store.clock.now() - days * DAY
-    return [i for i in store.invocations if i["started_at"] >= since]
+    return since(store.invocations, store.clock.now() - days * DAY)
 
 
 @handlers("get_usage_invocations_usage_get")
-def usage(request: Request) -> list:
+def usage(request: Request[ChutesStore]) -> list:
     """Per chute and day over the last 11 days, newest day first, then the largest spend."""
     rows: dict[tuple[str, str], dict] = {}
     for invocation in _recent(request.state, 11):
@@ -62,8 +62,8 @@ def _daily_by_chute(store: ChutesStore, template: str) -> dict[tuple[str, str], 
 
 
 @handlers("get_llm_stats_invocations_stats_llm_get")
-def llm_stats(request: Request) -> list:
-    store: ChutesStore = request.state
+def llm_stats(request: Request[ChutesStore]) -> list:
+    store = request.state
     rows = []
     for (chute_id, date), group in sorted(_daily_by_chute(store, "vllm").items()):
         seconds = sum(i["completed_at"] - i["started_at"] for i in group) or 1.0
@@ -76,8 +76,8 @@ def llm_stats(request: Request) -> list:
 
 
 @handlers("get_diffusion_stats_invocations_stats_diffusion_get")
-def diffusion_stats(request: Request) -> list:
-    store: ChutesStore = request.state
+def diffusion_stats(request: Request[ChutesStore]) -> list:
+    store = request.state
     rows = []
     for (chute_id, date), group in sorted(_daily_by_chute(store, "diffusion").items()):
         seconds = sum(i["completed_at"] - i["started_at"] for i in group) or 1.0
@@ -115,20 +115,20 @@ def _job_row(job: dict) -> dict:
 
 
 @handlers("get_recent_export_invocations_exports_recent_get")
-def recent_export(request: Request) -> Response:
-    store: ChutesStore = request.state
+def recent_export(request: Request[ChutesStore]) -> Response:
+    store = request.state
     limit = request.params.get("limit")
     limit = 100 if not limit or limit <= 0 else min(limit, 10000)
     hotkey = request.params.get("hotkey")
     now = store.clock.now()
-    rows = [i for i in reversed(store.invocations)
-            if now - DAY <= i["started_at"] and not i["error_message"] and (hotkey is None or i["miner_hotkey"] == hotkey)]
+    rows = [i for i in reversed(since(store.invocations, now - DAY))
+            if not i["error_message"] and (hotkey is None or i["miner_hotkey"] == hotkey)]
     return _csv(EXPORT_COLUMNS, [_export_row(i) for i in rows[:limit]], "recent.csv")
 
 
 @handlers("get_export_invocations_exports__year___month___day___hour_format__get")
-def hourly_export(request: Request) -> Response:
-    store: ChutesStore = request.state
+def hourly_export(request: Request[ChutesStore]) -> Response:
+    store = request.state
     year, month, day, hour_format = (request.params[k] for k in ("year", "month", "day", "hour_format"))
     match = _HOUR_FORMAT.match(hour_format)
     if match is None:
@@ -155,12 +155,12 @@ def hourly_export(request: Request) -> Response:
         rows = [_job_row(j) for j in store.jobs if lo <= j["started_at"] < hi
                 or j["finished_at"] is not None and lo <= j["finished_at"] < hi]
         return _csv(JOB_COLUMNS, rows, filename)
-    return _csv(HOURLY_COLUMNS, [_export_row(i) for i in store.invocations if lo <= i["started_at"] < hi], filename)
+    return _csv(HOURLY_COLUMNS, [_export_row(i) for i in between(store.invocations, lo, hi)], filename)
 
 
 @handlers("report_invocation_invocations__invocation_id__report_post")
-def report_invocation(request: Request) -> dict:
-    store: ChutesStore = request.state
+def report_invocation(request: Request[ChutesStore]) -> dict:
+    store = request.state
     invocation_id = request.params["invocation_id"]
     caller = request.principal
     with store.lock:

@@ -32,8 +32,8 @@ _DIFFUSION_FIELDS = {"prompt", "negative_prompt", "height", "width", "num_infere
 LLM_TTFT, LLM_TPS, DIFFUSION_SPS, OTHER_SECONDS = 0.25, 50.0, 2.0, 0.5
 
 
-def hostname_invocation(request: Request) -> t.Any:
-    store: ChutesStore = request.state
+def hostname_invocation(request: Request[ChutesStore]) -> t.Any:
+    store = request.state
     target = invocation_target(request)
     caller = invocation_caller(request, target)  # bad credentials are refused even for the model list
     if target == MEGA_LLM and request.method == "GET" and request.path == "/v1/models":
@@ -66,7 +66,7 @@ def _epoch(iso_time: str) -> int:
     return int(datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp())
 
 
-def _mega_body(request: Request) -> dict:
+def _mega_body(request: Request[ChutesStore]) -> dict:
     try:
         payload = request.parse_json(request.raw_body)  # depth-bounded: ValueError past it
     except (ValueError, UnicodeDecodeError):
@@ -95,7 +95,7 @@ def _mega_chute(store: ChutesStore, caller: dict, mega: str, body: dict) -> str:
     return chute["chute_id"]
 
 
-def _invoke(request: Request, store: ChutesStore, caller: dict, target: str | None, chute: dict | None,
+def _invoke(request: Request[ChutesStore], store: ChutesStore, caller: dict, target: str | None, chute: dict | None,
             body: dict | None) -> t.Any:
     if chute is None or not store.visible(chute, caller):
         raise ApiError(404, _NO_CHUTE)
@@ -153,7 +153,7 @@ def _check_quota(store: ChutesStore, caller: dict, chute: dict) -> bool:
     return False
 
 
-def _request_body(request: Request) -> dict:
+def _request_body(request: Request[ChutesStore]) -> dict:
     if request.method not in ("POST", "PUT", "PATCH"):
         return {}
     try:
@@ -165,7 +165,7 @@ def _request_body(request: Request) -> dict:
     return body
 
 
-def _select_cord(chute: dict, request: Request, stream: t.Any) -> dict | None:
+def _select_cord(chute: dict, request: Request[ChutesStore], stream: t.Any) -> dict | None:
     for cord in chute["cords"]:
         if cord.get("public_api_path") and cord["public_api_path"] == request.path \
                 and (cord.get("public_api_method") or "POST") == request.method \
@@ -222,7 +222,7 @@ def _in_range(body: dict, name: str, low: float, high: float, *, integer: bool =
 
 # -- answers --------------------------------------------------------------------------------------
 
-def _answer(request: Request, store: ChutesStore, chute: dict, cord: dict, body: dict, stream: bool,
+def _answer(request: Request[ChutesStore], store: ChutesStore, chute: dict, cord: dict, body: dict, stream: bool,
             invocation_id: str, done: t.Callable[[Work], None]) -> t.Any:
     headers = {"X-Chutes-InvocationID": invocation_id}
     template, function = chute["standard_template"], cord["function"]

@@ -15,8 +15,8 @@ handlers = Handlers()
 
 
 @handlers("create_logo_logos__post")
-def create_logo(request: Request) -> dict:
-    store: ChutesStore = request.state
+def create_logo(request: Request[ChutesStore]) -> dict:
+    store = request.state
     upload: UploadedFile = request.body["logo"]
     if not (upload.content_type or "").startswith("image/"):
         raise ApiError(400, "Uploaded logo is not an image!")

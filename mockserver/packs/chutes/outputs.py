@@ -201,7 +201,7 @@ def image(body: dict, content_type: str) -> bytes:
     draw = ImageDraw.Draw(picture)
     for y in range(height):
         mix = y / max(height - 1, 1)
-        draw.line([(0, y), (width, y)], fill=tuple(int(a + (b - a) * mix) for a, b in zip(top, bottom)))
+        draw.line([(0, y), (width, y)], fill=tuple(int(a + (b - a) * mix) for a, b in zip(top, bottom, strict=True)))
     for _ in range(rng.randint(3, 7)):
         x, y, r = rng.randrange(width), rng.randrange(height), rng.randint(min(width, height) // 12,
                                                                              min(width, height) // 4)

@@ -310,7 +310,8 @@ class ChutesStore(Store):
                 for row in chute.pop("instances", None) or []:  # exports from before instances were records
                     self.instances.add(_legacy_instance(chute, row, self.clock.now()))
             self.shares = {(s["chute_id"], s["shared_to"]): s["shared_by"] for s in data["shares"]}
-            self.invocations = list(data["invocations"])
+            # In start order, as every handler reads them (invocation_window.py); stable for ties.
+            self.invocations = sorted(data["invocations"], key=lambda i: i["started_at"])
             self.jobs = list(data.get("jobs", []))
             self.reports = {r["invocation_id"]: r for r in data["reports"]}
             self.bounties = {b.pop("chute_id"): b for b in data["bounties"]}

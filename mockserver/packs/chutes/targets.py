@@ -35,7 +35,7 @@ def claims_host(label: str, method: str, path: str, store: ChutesStore) -> bool:
     return host_target(label, method, path, store) is not None
 
 
-def invocation_target(request: Request) -> str | None:
+def invocation_target(request: Request[ChutesStore]) -> str | None:
     """A mega endpoint, a chute id or name, or None (nothing to invoke)."""
     label = first_label(request.headers.get("host", ""))
     target = host_target(label, request.method, request.path, request.state) if label else None

@@ -43,8 +43,8 @@ def coldkey_of(user: dict) -> str:
 
 
 @handlers("me_users_me_get")
-def me(request: Request) -> dict:
-    store: ChutesStore = request.state
+def me(request: Request[ChutesStore]) -> dict:
+    store = request.state
     user = request.principal
     bitmask = permissions_bitmask(user)
     return {"username": user["username"], "user_id": user["user_id"], "logo_id": None,

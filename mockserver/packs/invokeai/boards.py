@@ -88,6 +88,7 @@ def delete_board(request: Request[InvokeStore]) -> dict:
             return {"board_id": board_id, "deleted_board_images": [], "deleted_images": deleted}
         for name in names:
             store.images[name]["board_id"] = None  # back to uncategorized
+            store.image_index.sync(name, store.images[name])
         store.changed()
         return {"board_id": board_id, "deleted_board_images": names, "deleted_images": []}
 
@@ -110,6 +111,7 @@ def _move(store: Gallery, name: str, board_id: str | None) -> str | None:
     old = image["board_id"] or "none"
     image["board_id"] = board_id
     image["board_added_at"] = store.now()
+    store.image_index.sync(name, image)
     return old
 
 

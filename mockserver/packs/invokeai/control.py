@@ -17,7 +17,7 @@ def get_summary(request: Request[InvokeStore]) -> dict:
     gallery, library = store.gallery, store.library
     return {
         "images": len(gallery.images),
-        "intermediate_images": sum(image["is_intermediate"] for image in gallery.images.values()),
+        "intermediate_images": gallery.image_index.intermediates_count(),
         "boards": len(gallery.boards),
         "workflows": {category: sum(r["workflow"].get("meta", {}).get("category") == category
                                     for r in library.workflows.values())

@@ -8,11 +8,8 @@ import typing as t
 
 from mockserver.engine.pack import Store
 from mockserver.packs.invokeai.bulk_downloads import BulkDownloads
+from mockserver.packs.invokeai.gallery_index import GalleryIndex, Selection
 from mockserver.packs.invokeai.runtime import Runtime, StorePart, timestamp
-
-# Board counts: InvokeAI counts `general` as images and every other category as assets.
-IMAGE_CATEGORIES = ("general",)
-ASSET_CATEGORIES = ("control", "mask", "user", "other")
 
 
 class Gallery(StorePart):
@@ -22,6 +19,7 @@ class Gallery(StorePart):
     def __init__(self, store: Store, runtime: Runtime) -> None:
         super().__init__(store, runtime)
         self.images: dict[str, dict] = {}
+        self.image_index = GalleryIndex(timestamp)  # the gallery's orders: sync it on every image write
         self.image_bytes: dict[str, bytes] = {}
         self.thumbnails: dict[str, bytes] = {}  # made on first request, dropped with the image
         self.boards: dict[str, dict] = {}
@@ -64,6 +62,7 @@ class Gallery(StorePart):
                      "board_added_at": now,
                      "metadata": metadata, "workflow": workflow, "graph": graph}
             self.images[name] = image
+            self.image_index.sync(name, image)
             self.image_bytes[name] = data
             self.changed(("images", name), ("image_bytes", name))
             return image
@@ -84,6 +83,7 @@ class Gallery(StorePart):
                 if image is None:
                     continue
                 change(image)
+                self.image_index.sync(name, self.images.get(name))
                 changed.append(name)
                 board = image["board_id"] or "none"
                 if board not in boards:
@@ -103,53 +103,32 @@ class Gallery(StorePart):
         with self.lock:
             return self.change_images(list(dict.fromkeys(names)), remove, ("images", "image_bytes"))
 
-    def select_images(self, *, origin: str | None = None, categories: t.Sequence[str] | None = None,
-                      is_intermediate: bool | None = None, board_id: str | None = None,
-                      search_term: str | None = None, starred_first: bool = True,
-                      order_dir: str = "DESC") -> list[dict]:
-        """The images a gallery query shows, in its order (starred first, then by creation)."""
-        rows = []
-        term = search_term.lower() if search_term else None
-        for image in self.images.values():
-            if origin is not None and image["image_origin"] != origin:
-                continue
-            if categories is not None and image["image_category"] not in categories:
-                continue
-            if is_intermediate is not None and image["is_intermediate"] != is_intermediate:
-                continue
-            if board_id == "none" and image["board_id"] is not None:
-                continue
-            if board_id not in (None, "none") and image["board_id"] != board_id:
-                continue
-            # InvokeAI matches the term against the metadata JSON and the creation time.
-            if term and term not in (image["metadata"] or "").lower() and term not in timestamp(image["created_at"]):
-                continue
-            rows.append(image)
-        descending = order_dir == "DESC"
-        rows.sort(key=lambda image: image["created_at"], reverse=descending)
-        if starred_first:
-            rows.sort(key=lambda image: not image["starred"])  # stable: keeps the date order inside
-        return rows
+    def select_images(self, **query: t.Any) -> list[dict]:
+        """The images a gallery query shows, in its order (starred first, then by creation);
+        the query's parameters are `GalleryIndex.select`'s."""
+        return [self.images[name] for name in self.gallery_query(**query).names()]
+
+    def gallery_query(self, **query: t.Any) -> Selection:
+        with self.lock:  # session runs add images from worker threads
+            return self.image_index.select(**query)
 
     # -- boards -------------------------------------------------------------------------------
 
     def board_images(self, board_id: str) -> list[dict]:
         """A board's images in the order they joined it (uncategorized ones: as created), which
         is the order the real server's board_images rows come back in."""
-        if board_id == "none":
-            return [image for image in self.images.values() if image["board_id"] is None]
-        rows = [image for image in self.images.values() if image["board_id"] == board_id]
-        return sorted(rows, key=lambda image: image.get("board_added_at", image["created_at"]))
+        with self.lock:
+            members = self.image_index.board_members(None if board_id == "none" else board_id)
+            return [self.images[name] for name in members]
 
-    def board_dto(self, board: dict, images: list[dict] | None = None, *, listed: bool = False) -> dict:
-        """The board as the API shows it; `images` (its non-intermediate images) when the caller
-        has them already, as a listing does for every board in one pass. `is_private` is false in
-        lists and null in a single-board answer (create, get, update), as the real server shows it."""
-        if images is None:
-            images = [image for image in self.board_images(board["board_id"]) if not image["is_intermediate"]]
-        # The real server shows the board's most recent image (starred first, then newest) and
-        # never the stored `cover_image_name`, which PATCH accepts and keeps all the same.
-        cover = max(images, key=lambda image: (image["starred"], image["created_at"]))["image_name"] if images else None
+    def board_dto(self, board: dict, *, listed: bool = False) -> dict:
+        """The board as the API shows it. `is_private` is false in lists and null in a
+        single-board answer (create, get, update), as the real server shows it."""
+        # Over its non-intermediate images. The real server shows the board's most recent image
+        # (starred first, then newest) and never the stored `cover_image_name`, which PATCH
+        # accepts and keeps all the same.
+        with self.lock:
+            image_count, asset_count, cover = self.image_index.board_summary(board["board_id"])
         return {
             "board_id": board["board_id"],
             "board_name": board["board_name"],
@@ -159,19 +138,13 @@ class Gallery(StorePart):
             "cover_image_name": cover,
             "archived": board["archived"],
             "is_private": board["is_private"] if listed else None,
-            "image_count": sum(image["image_category"] in IMAGE_CATEGORIES for image in images),
-            "asset_count": sum(image["image_category"] in ASSET_CATEGORIES for image in images),
+            "image_count": image_count,
+            "asset_count": asset_count,
             "video_count": 0,
         }
 
     def board_dtos(self, boards: list[dict]) -> list[dict]:
-        """Many boards at once: the images are grouped by board in one pass, not once per board."""
-        by_board: dict[str, list[dict]] = {board["board_id"]: [] for board in boards}
-        for image in self.images.values():
-            group = by_board.get(image["board_id"])
-            if group is not None and not image["is_intermediate"]:
-                group.append(image)
-        return [self.board_dto(board, by_board[board["board_id"]], listed=True) for board in boards]
+        return [self.board_dto(board, listed=True) for board in boards]
 
     def add_board(self, name: str, is_private: bool) -> dict:
         with self.lock:
@@ -188,6 +161,7 @@ class Gallery(StorePart):
     def load(self, images: list[dict], image_bytes: dict[str, bytes], boards: list[dict]) -> None:
         """Replace the gallery; archives not yet fetched are dropped, their limits kept."""
         self.images = {image["image_name"]: image for image in images}
+        self.image_index.rebuild(self.images)
         self.image_bytes = image_bytes
         self.thumbnails = {}
         self.boards = {board["board_id"]: board for board in boards}

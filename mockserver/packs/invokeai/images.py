@@ -16,6 +16,7 @@ from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.bulk_downloads import build_zip
 from mockserver.packs.invokeai.gallery import Gallery
+from mockserver.packs.invokeai.gallery_index import Selection
 from mockserver.packs.invokeai.store import InvokeStore
 
 handlers = Handlers()
@@ -112,6 +113,7 @@ def update_image(request: Request[InvokeStore]) -> dict:
             if key in changes:
                 image[key] = changes[key]
         store.touch(image)
+        store.image_index.sync(image["image_name"], image)
         store.changed(("images", image["image_name"]))
         return store.image_dto(image)
 
@@ -210,22 +212,22 @@ def unstar_images(request: Request[InvokeStore]) -> dict:
 @handlers("get_intermediates_count")
 def get_intermediates_count(request: Request[InvokeStore]) -> int:
     store = request.state.gallery
-    return sum(image["is_intermediate"] for image in store.images.values())
+    return store.image_index.intermediates_count()
 
 
 @handlers("clear_intermediates")
 def clear_intermediates(request: Request[InvokeStore]) -> int:
     store = request.state.gallery
     with store.lock:
-        names = [name for name, image in store.images.items() if image["is_intermediate"]]
+        names = store.image_index.intermediate_names()
         deleted, _ = store.remove_images(names)
     return len(deleted)
 
 
-def _gallery_query(request: Request[InvokeStore]) -> list[dict]:
+def _gallery_query(request: Request[InvokeStore]) -> Selection:
     store = request.state.gallery
     params = request.params
-    return store.select_images(origin=params.get("image_origin"), categories=params.get("categories"),
+    return store.gallery_query(origin=params.get("image_origin"), categories=params.get("categories"),
                                is_intermediate=params.get("is_intermediate"), board_id=params.get("board_id"),
                                search_term=params.get("search_term"),
                                starred_first=params.get("starred_first", True),
@@ -237,17 +239,18 @@ def list_image_dtos(request: Request[InvokeStore]) -> dict:
     store = request.state.gallery
     rows = _gallery_query(request)
     offset, limit = request.params.get("offset", 0), request.params.get("limit", 10)
-    page = rows[max(offset, 0):max(offset, 0) + max(limit, 0)]
-    return {"limit": limit, "offset": offset, "total": len(rows), "items": [store.image_dto(i) for i in page]}
+    page = rows.page(max(offset, 0), max(limit, 0))
+    return {"limit": limit, "offset": offset, "total": len(rows),
+            "items": [store.image_dto(store.images[name]) for name in page]}
 
 
 @handlers("get_image_names")
 def get_image_names(request: Request[InvokeStore]) -> dict:
     rows = _gallery_query(request)
+    names = rows.names()
     # The real server counts stars only when it sorts by them (the UI's divider between groups).
-    starred = sum(image["starred"] for image in rows) if request.params.get("starred_first", True) else 0
-    return {"image_names": [image["image_name"] for image in rows], "starred_count": starred,
-            "total_count": len(rows)}
+    starred = rows.starred if request.params.get("starred_first", True) else 0
+    return {"image_names": names, "starred_count": starred, "total_count": len(names)}
 
 
 @handlers("get_images_by_names")

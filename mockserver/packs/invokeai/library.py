@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mockserver.engine.pack import Store
 from mockserver.packs.invokeai.runtime import Runtime, StorePart
+from mockserver.packs.invokeai.workflow_index import WorkflowIndex
 
 
 class Library(StorePart):
@@ -14,6 +15,7 @@ class Library(StorePart):
     def __init__(self, store: Store, runtime: Runtime) -> None:
         super().__init__(store, runtime)
         self.workflows: dict[str, dict] = {}
+        self.workflow_index = WorkflowIndex()  # the library's orders: sync it on every workflow write
         self.workflow_thumbnails: dict[str, bytes] = {}
         self.style_presets: dict[str, dict] = {}
         self.preset_images: dict[str, bytes] = {}
@@ -23,6 +25,7 @@ class Library(StorePart):
         """Replace the library with an export's records; `blobs`: its decoded thumbnails and
         preview images, by section."""
         self.workflows = {w["workflow_id"]: w for w in data["workflows"]}
+        self.workflow_index.rebuild(self.workflows)
         self.workflow_thumbnails = blobs["workflow_thumbnails"]
         self.style_presets = {p["id"]: p for p in data["style_presets"]}
         self.preset_images = blobs["preset_images"]

@@ -8,7 +8,7 @@ import json
 from mockserver.engine.http import Request
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
-from mockserver.packs.invokeai.session_queue import FINISHED, SessionQueue, item_dto
+from mockserver.packs.invokeai.session_queue import FINISHED, SessionQueue, item_dto, totals
 from mockserver.packs.invokeai.session_runs import settle
 from mockserver.packs.invokeai.store import InvokeStore
 
@@ -63,10 +63,8 @@ async def list_all_queue_items(request: Request[InvokeStore]) -> list:
 @handlers("get_queue_item_ids")
 async def get_queue_item_ids(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
-    items = sorted(queue.in_queue(queue_id), key=lambda item: item["item_id"])
-    # ORDER BY created_at: a batch's items share their creation time and keep their insertion order.
-    items.sort(key=lambda item: item["created_at"], reverse=request.params.get("order_dir", "DESC") == "DESC")
-    return {"item_ids": [item["item_id"] for item in items], "total_count": len(items)}
+    ids = queue.index.item_ids(queue_id, request.params.get("order_dir", "DESC") == "DESC")
+    return {"item_ids": ids, "total_count": len(ids)}
 
 
 @handlers("get_queue_items_by_item_ids")
@@ -232,5 +230,5 @@ async def cancel_queue_item(request: Request[InvokeStore]) -> dict:
 async def counts_by_destination(request: Request[InvokeStore]) -> dict:
     store, queue, queue_id = await _queue(request)
     destination = request.params["destination"]
-    items = [item for item in queue.in_queue(queue_id) if item["destination"] == destination]
-    return {"queue_id": queue_id, "destination": destination, **queue.counts(items)}
+    counts = queue.index.destination_counts(queue_id, destination)
+    return {"queue_id": queue_id, "destination": destination, **totals(counts)}

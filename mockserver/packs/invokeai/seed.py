@@ -36,6 +36,7 @@ def new_state(context: PackContext) -> InvokeStore:
         workflow = copy.deepcopy(workflow)
         workflow_id = workflow.pop("id")
         library.workflows[workflow_id] = new_record(workflow, workflow_id, now)
+        library.workflow_index.sync(workflow_id, library.workflows[workflow_id])
     for preset in read_yaml(context.fixtures / "style_presets.yaml")["presets"]:
         library.style_presets[preset["id"]] = {
             "id": preset["id"], "name": preset["name"], "type": preset.get("type", "default"),

@@ -18,6 +18,7 @@ import typing as t
 
 from mockserver.packs.invokeai.catalogue import Catalogue
 from mockserver.packs.invokeai.graph_validation import GraphChecker
+from mockserver.packs.invokeai.queue_index import QueueIndex
 from mockserver.packs.invokeai.runners.context import TensorStore, traceback_for
 from mockserver.packs.invokeai.runners.metadata import without_none
 from mockserver.packs.invokeai.runtime import QUEUE_SECTIONS, timestamp
@@ -82,6 +83,7 @@ class SessionQueue:
         self.catalogue = catalogue
         self.checker = GraphChecker(catalogue)
         self.items: dict[int, dict] = {}
+        self.index = QueueIndex()  # listing order and per-destination counts: told of every change
         self.next_item_id = 1
         self.started = True
         self.speed = "realtime"
@@ -112,6 +114,7 @@ class SessionQueue:
 
     def _count(self, item: dict, step: int) -> None:
         self.status_counts.add(item, step)
+        self.index.count(item, step)
 
     def _set_status(self, item: dict, status: str, **changes: t.Any) -> None:
         """Every status change goes through here, so the counts follow."""
@@ -191,6 +194,7 @@ class SessionQueue:
             "workflow": batch.get("workflow"),
         }
         self.items[item_id] = item
+        self.index.add(item)
         self._count(item, +1)
         return item
 
@@ -240,6 +244,7 @@ class SessionQueue:
             if self.current == item["item_id"]:
                 self.cancel(item)
             del self.items[item["item_id"]]
+            self.index.remove(item)
             self._count(item, -1)
         if doomed:
             self.store.changed(*QUEUE_SECTIONS)
@@ -373,6 +378,7 @@ class SessionQueue:
     def load(self, data: dict) -> None:
         self.items = {item["item_id"]: item for item in data.get("items", [])}
         self._recount()
+        self.index.rebuild(self.items.values())
         self.next_item_id = int(data.get("next_item_id", max(self.items, default=0) + 1))
         self.started = bool(data.get("started", True))
         self.speed = data.get("speed", self.speed)

@@ -17,6 +17,7 @@ from mockserver.engine.threads import off_loop
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.library import Library
 from mockserver.packs.invokeai.runtime import timestamp
+from mockserver.packs.invokeai.workflow_index import Ordering, category_of
 
 if t.TYPE_CHECKING:  # the store's session queue checks workflows with `check_meta_version`
     from mockserver.packs.invokeai.store import InvokeStore
@@ -52,8 +53,7 @@ def _workflow(store: Library, workflow_id: str) -> dict:
     return record
 
 
-def _category(record: dict) -> str:
-    return record["workflow"].get("meta", {}).get("category", "user")
+_category = category_of
 
 
 def _thumbnail_url(store: Library, record: dict) -> str | None:
@@ -94,6 +94,7 @@ def create_workflow(request: Request[InvokeStore]) -> dict:
     with store.lock:
         record = new_record(workflow, store.new_id(), store.now())
         store.workflows[record["workflow_id"]] = record
+        store.workflow_index.sync(record["workflow_id"], record)
         store.changed(("workflows", record["workflow_id"]))
     return record_dto(store, record)
 
@@ -119,6 +120,7 @@ def update_workflow(request: Request[InvokeStore]) -> dict:
             record["workflow"] = copy.deepcopy(workflow)
             record["workflow"].setdefault("is_published", None)
             record["updated_at"] = store.now()
+            store.workflow_index.sync(record["workflow_id"], record)
             store.changed(("workflows", record["workflow_id"]))
     return record_dto(store, record)
 
@@ -131,6 +133,7 @@ def delete_workflow(request: Request[InvokeStore]) -> None:
         if _category(record) == "default":
             raise ApiError(400, "Default workflows cannot be deleted")
         del store.workflows[record["workflow_id"]]
+        store.workflow_index.sync(record["workflow_id"], None)
         store.workflow_thumbnails.pop(record["workflow_id"], None)
         store.changed(("workflows", record["workflow_id"]), ("workflow_thumbnails", record["workflow_id"]))
 
@@ -142,6 +145,7 @@ def update_opened_at(request: Request[InvokeStore]) -> None:
         record = _workflow(store, request.params["workflow_id"])
         # The table's update trigger moves updated_at with any change, opening included.
         record["opened_at"] = record["updated_at"] = store.now()
+        store.workflow_index.sync(record["workflow_id"], record)
         store.changed(("workflows", record["workflow_id"]))
 
 
@@ -164,29 +168,24 @@ def _matches(record: dict, *, categories: list | None, tags: list | None = None,
     return True
 
 
-def _sort_key(order_by: str):
-    def key(record: dict):
-        value = record["workflow"]["name"] if order_by == "name" else record[order_by]
-        return (value is not None, value if value is not None else 0)  # SQLite puts NULLs first
-    return key
-
-
 @handlers("list_workflows")
 def list_workflows(request: Request[InvokeStore]) -> dict:
     store = request.state.library
     params = request.params
-    rows = [r for r in store.workflows.values()
-            if _matches(r, categories=params.get("categories"), tags=params.get("tags"), query=params.get("query"),
-                        has_been_opened=params.get("has_been_opened"), is_published=params.get("is_published"))]
-    rows.sort(key=_sort_key(params.get("order_by", "name")), reverse=params.get("direction", "ASC") == "DESC")
-    page, per_page, total = params.get("page", 0), params.get("per_page"), len(rows)
+    ordering = store.workflow_index.ordered(params.get("categories"), params.get("order_by", "name"),
+                                            params.get("direction", "ASC") == "DESC")
+    filters = {"tags": params.get("tags"), "query": params.get("query"),
+               "has_been_opened": params.get("has_been_opened"), "is_published": params.get("is_published")}
+    if any(value is not None for value in filters.values()):  # filtered in order, no sort needed
+        ordering = Ordering([workflow_id for workflow_id in ordering.ids()
+                             if _matches(store.workflows[workflow_id], categories=None, **filters)], False)
+    page, per_page, total = params.get("page", 0), params.get("per_page"), len(ordering)
     if per_page:
-        start = max(page, 0) * per_page
-        rows, pages = rows[start:start + per_page], math.ceil(total / per_page)
+        ids, pages = ordering.page(max(page, 0) * per_page, per_page), math.ceil(total / per_page)
     else:
-        per_page, pages = total, 1  # no paging asked: one page holding everything
+        ids, per_page, pages = ordering.ids(), total, 1  # no paging asked: one page holding everything
     return {"page": page, "pages": pages, "per_page": per_page, "total": total,
-            "items": [list_item(store, r) for r in rows]}
+            "items": [list_item(store, store.workflows[workflow_id]) for workflow_id in ids]}
 
 
 @handlers("get_counts_by_tag")
@@ -202,8 +201,7 @@ def get_counts_by_tag(request: Request[InvokeStore]) -> dict:
 def counts_by_category(request: Request[InvokeStore]) -> dict:
     store = request.state.library
     params = request.params
-    return {category: sum(_matches(r, categories=[category], has_been_opened=params.get("has_been_opened"))
-                          for r in store.workflows.values())
+    return {category: store.workflow_index.count(category, params.get("has_been_opened"))
             for category in params["categories"]}
 
 
@@ -217,6 +215,7 @@ async def set_workflow_thumbnail(request: Request[InvokeStore]) -> dict:
         record = _workflow(store, request.params["workflow_id"])  # it may have gone meanwhile
         store.workflow_thumbnails[record["workflow_id"]] = thumbnail
         record["updated_at"] = store.now()
+        store.workflow_index.sync(record["workflow_id"], record)
         store.changed()
     return record_dto(store, record, thumbnail=True)
 

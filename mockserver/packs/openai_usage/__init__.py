@@ -5,11 +5,12 @@ from __future__ import annotations
 import typing as t
 
 from mockserver.engine.pack import Pack, PackContext, PackOption
+from mockserver.packs.openai_usage.options import EVENTS_OPTION
 
 if t.TYPE_CHECKING:
     from mockserver.packs.openai_usage.store import UsageStore
 
-OPTIONS: tuple[PackOption, ...] = ()
+OPTIONS: tuple[PackOption, ...] = (EVENTS_OPTION,)  # --openai-usage-events N
 
 
 def build_pack() -> Pack:
@@ -24,17 +25,36 @@ def build_pack() -> Pack:
         new_state=new_state,
         authenticate=authenticate,
         control_handlers=control.handlers,
+        options=OPTIONS,
     )
 
 
 def new_state(context: PackContext) -> UsageStore:
-    from mockserver.packs.openai_usage import history
     from mockserver.packs.openai_usage.store import UsageStore
 
     organization = context.fixture("organization.yaml")
     store = UsageStore(organization, context.fixture("prices.yaml"), context.clock)
-    events = history.generate(context.fixture("history.yaml"), organization, context.random("history"),
-                              context.clock.now())
-    store.add_events(events)
+    count = context.options.get(EVENTS_OPTION.dest)
+    if count is None:
+        _seed_fixture_history(store, context, organization)
+    else:
+        _seed_synthetic_history(store, context, organization, count)
     store.version = 0
     return store
+
+
+def _seed_fixture_history(store: UsageStore, context: PackContext, organization: dict) -> None:
+    from mockserver.packs.openai_usage import history
+
+    store.add_events(history.generate(context.fixture("history.yaml"), organization, context.random("history"),
+                                      context.clock.now()))
+
+
+def _seed_synthetic_history(store: UsageStore, context: PackContext, organization: dict, count: int) -> None:
+    import numpy as np
+
+    from mockserver.packs.openai_usage import synthetic
+
+    rng = np.random.default_rng(context.random("synthetic history").getrandbits(64))
+    for drawn in synthetic.generate(count, context.fixture("history.yaml"), organization, rng, context.clock.now()):
+        store.add_columns(drawn.kind, drawn.times, drawn.combos, drawn.combo_of_event, drawn.counts)

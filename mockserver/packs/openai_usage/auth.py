@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from mockserver.engine.http import Request
 from mockserver.engine.issues import ApiError
+
+if t.TYPE_CHECKING:
+    from mockserver.packs.openai_usage.store import UsageStore
 
 MISSING_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -13,7 +18,7 @@ MISSING_KEY = (
 )
 
 
-def authenticate(request: Request) -> dict:
+def authenticate(request: Request[UsageStore]) -> dict:
     """The admin key record for the bearer token, or a 401 in OpenAI's words."""
     scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
     token = token.strip()

@@ -331,7 +331,7 @@ def test_embeddings_on_the_embed_host(api: t.Any) -> None:
     assert ok(invoke(api, EMBED, "/v1/embeddings", body, user="bob"))["data"] == answer["data"]
     packed = ok(invoke(api, EMBED, "/v1/embeddings", {**body, "encoding_format": "base64"}, user="bob"))
     decoded = struct.unpack("<384f", base64.b64decode(packed["data"][0]["embedding"]))
-    assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(decoded, vector))
+    assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(decoded, vector, strict=True))
     assert detail(invoke(api, EMBED, "/v1/embeddings", {"model": DEEPSEEK, "input": "x"}), 404) == \
         f"model not found: {DEEPSEEK}"
 

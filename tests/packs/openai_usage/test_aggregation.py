@@ -279,7 +279,7 @@ def expected_usage(kind: KindSpec, query: Query, events: list[dict]) -> list[dic
             sums = groups.setdefault(key, dict.fromkeys(kind.counters, 0))
             for counter in kind.counters:
                 sums[counter] += event.get(counter, 0)
-        results = [{"object": kind.object, **dict.fromkeys(kind.dimensions), **dict(zip(query.group_by, key)),
+        results = [{"object": kind.object, **dict.fromkeys(kind.dimensions), **dict(zip(query.group_by, key, strict=True)),
                     **sums} for key, sums in groups.items()]
         buckets.append({"object": "bucket", "start_time": lo, "end_time": hi, "results": results})
     return buckets
@@ -322,7 +322,7 @@ def check_usage(api: t.Any, kind: KindSpec, query: Query, events: list[dict]) ->
     assert [(b["start_time"], b["end_time"]) for b in got] == \
            [(b["start_time"], b["end_time"]) for b in expected], "buckets aligned, consecutive, to the end"
     assert len(got) == query.bucket_count
-    for bucket, want in zip(got, expected):
+    for bucket, want in zip(got, expected, strict=True):
         assert bucket["object"] == "bucket"
         assert set(bucket) == {"object", "start_time", "end_time", "results"}
         assert collections.Counter(map(canonical, bucket["results"])) == \
@@ -440,7 +440,7 @@ def test_costs_are_usage_priced_by_the_price_table(api: t.Any,
 
     by_line_item = "line_item" in query.group_by
     who = [g for g in query.group_by if g != "line_item"]
-    for bucket, (lo, _, first, last) in zip(got, windows(query)):
+    for bucket, (lo, _, first, last) in zip(got, windows(query), strict=True):
         amounts: dict[tuple, float] = collections.defaultdict(float)
         quantities: dict[tuple, float] = collections.defaultdict(float)
         for event in events:

@@ -308,7 +308,7 @@ def test_groups_and_filters_partition_the_totals(api: t.Any) -> None:
 
     assert any(b["results"] for b in total["data"])
     assert sums(by_model) == sums(total)
-    assert [a + b for a, b in zip(sums(batch), sums(not_batch))] == sums(total)
+    assert [a + b for a, b in zip(sums(batch), sums(not_batch), strict=True)] == sums(total)
     assert all(len(b["results"]) <= 1 for b in total["data"])
 
 
@@ -316,7 +316,7 @@ def test_costs_line_items_add_up_to_the_total(api: t.Any) -> None:
     base = {"start_time": CLOCK - 7 * DAY}
     total = api.ok("costs", base)
     items = api.ok("costs", {**base, "group_by": "line_item"})
-    for whole, split in zip(total["data"], items["data"]):
+    for whole, split in zip(total["data"], items["data"], strict=True):
         assert len(whole["results"]) == 1
         assert sum(r["amount"]["value"] for r in split["results"]) == \
                pytest.approx(whole["results"][0]["amount"]["value"], rel=1e-9)
@@ -497,7 +497,7 @@ def test_the_same_seed_and_clock_give_the_same_bytes_and_another_seed_does_not(
         assert snapshot(twin) == ours
     with TestClient(server_factory(seed=8), base_url="http://mock") as other:
         theirs = snapshot(other)
-    assert all(a != b for a, b in zip(theirs, ours))
+    assert all(a != b for a, b in zip(theirs, ours, strict=True))
 
 
 @pytest.mark.parametrize("bad", [
