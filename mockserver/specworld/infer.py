@@ -171,7 +171,7 @@ def _new_resource(raw: dict[str, t.Any], collection: str, found: dict[str, t.Any
 
 def _record_fields(raw: dict[str, t.Any], entries: list[tuple[str, str, dict[str, t.Any]]]) -> dict[str, t.Any]:
     """The properties of the record the item path reads (its GET's success body)."""
-    for method, _, operation in sorted(entries, key=lambda e: e[0] != "get"):
+    for _, _, operation in sorted(entries, key=lambda e: e[0] != "get"):
         schema = success_schema(operation, raw)
         if schema is not None:
             props = properties(schema, raw)
