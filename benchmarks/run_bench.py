@@ -453,6 +453,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=5,
         help="warm starts per pack set for the start-up part (startup_bench.py; default 5, 0 skips it)",
     )
+    parser.add_argument("--spec-runs", type=int, default=3,
+                        help="starts of `serve --spec` on GitHub's REST description beside Prism "
+                             "(spec_bench.py; default 3, 0 skips it)")
     parser.add_argument("--skip-restart", action="store_true",
                         help="leave out the restart-with-80-MB-of-state figure (restart_bench.py)")
     parser.add_argument("--usage-events", type=int, default=1_000_000,
@@ -1449,7 +1452,15 @@ def main(argv: list[str] | None = None) -> int:
                 startup_bench.run(args.startup_runs)
             except startup_bench.StartupError as error:
                 raise BenchError(f"start-up: {error}") from error
-        return run(args)
+        status = run(args)
+        if args.spec_runs > 0:
+            import spec_bench  # beside this script: `serve --spec` on a 13 MB document, beside Prism
+
+            try:
+                spec_bench.run(args.spec_runs)
+            except spec_bench.SpecBenchError as error:
+                raise BenchError(f"spec: {error}") from error
+        return status
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ class ServerConfig:
     apis: t.Sequence[str | Pack] = ()  # names or Pack objects; empty: every available pack (unless `spec`)
     spec: Path | None = None  # serve a user's spec with generated answers
     spec_dialect: str = "fastapi"
+    spec_overrides: Path | None = None  # resource inference overrides for `spec`
     seed: int | None = None  # None: a random seed, reported at start-up
     state_file: Path | None = None
     clock_start: float | None = None  # freeze the clock at this instant
@@ -62,9 +63,10 @@ def _selected_packs(config: ServerConfig, seed: int) -> list[Pack]:
         if all(pack.name != chosen.name for chosen in packs):
             packs.append(pack)
     if config.spec is not None:
-        from mockserver.engine.fallback import fallback_pack
+        from mockserver.specworld.pack import spec_world_pack
 
-        packs.append(fallback_pack(Path(config.spec), seed=seed, dialect=config.spec_dialect))
+        packs.append(spec_world_pack(Path(config.spec), seed=seed, dialect=config.spec_dialect,
+                                     overrides=config.spec_overrides))
     return packs
 
 
@@ -84,12 +86,14 @@ def _operation_name(operation_id: str | None, method: str, template: str) -> str
 
 def _runtime(pack: Pack, services: Services, options: t.Mapping[str, t.Any]) -> PackRuntime:
     assert pack.spec_path is not None  # Pack.__post_init__ fills it in
-    spec = load_spec(pack.spec_path, pack.handlers.resolve, name_operation=_operation_name)
+    spec = (pack.load_spec(pack.handlers.resolve, _operation_name) if pack.load_spec is not None
+            else load_spec(pack.spec_path, pack.handlers.resolve, name_operation=_operation_name))
     context = PackContext(pack.name, services.seed, services.clock, pack.fixtures,
                           options={option.dest: options.get(option.dest) for option in pack.options})
     runtime = PackRuntime(pack, spec, context, build_store(pack, context))
     runtime.app = ApiApp(
-        pack.name, spec.operations, DIALECTS[pack.dialect],
+        pack.name, spec.operations,
+        pack.dialect_wrapper(DIALECTS[pack.dialect]) if pack.dialect_wrapper else DIALECTS[pack.dialect],
         state=lambda: runtime.state, settings=services.settings,
         authenticate=pack.authenticate, journal=services.journal, faults=services.faults,
         redirect_slashes=pack.redirect_slashes, unmatched=pack.unmatched,

@@ -40,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api", action="append", default=[], metavar="NAME",
                        help=f"a pack to serve (repeatable or comma-separated): {', '.join(AVAILABLE)} "
                             "(default: all)")
-    serve.add_argument("--spec", type=Path, help="serve this OpenAPI 3.0 file with generated answers")
+    serve.add_argument("--spec", type=Path,
+                       help="serve this OpenAPI 3.0/3.1 document (JSON or YAML) as a stateful world: inferred "
+                            "resources keep what is created, other operations answer examples or generated bodies")
+    serve.add_argument("--spec-overrides", type=Path, metavar="FILE",
+                       help="resource inference overrides for --spec (see `mockserver infer`)")
     serve.add_argument("--spec-dialect", default="fastapi", choices=["fastapi", "openai"],
                        help="error format for --spec (default: fastapi)")
     serve.add_argument("--host", default="127.0.0.1",
@@ -130,7 +134,28 @@ def _parser() -> argparse.ArgumentParser:
                           help="also test destructive operations (DELETE; clear/prune/reset/empty cache/delete)")
     contract.add_argument("--rate", metavar="N/s", help="limit the request rate, e.g. 10/s (also N/m, N/h)")
     contract.set_defaults(run=_contract)
+    infer = commands.add_parser("infer", help="print the resources `serve --spec FILE` infers from a document",
+                                description="Which collections and items `serve --spec` keeps, their id fields "
+                                            "and how ids are assigned, and each operation's role.")
+    infer.add_argument("spec", type=Path, metavar="FILE", help="an OpenAPI 3.0/3.1 document, JSON or YAML")
+    infer.add_argument("--overrides", type=Path, metavar="FILE", help="the override file to apply")
+    infer.set_defaults(run=_infer)
     return parser
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from mockserver.engine.spec_cache import InvalidSpec
+    from mockserver.specworld.pack import inferred
+
+    try:
+        print(inferred(args.spec, args.overrides).describe())
+    except FileNotFoundError as error:
+        return _fail(f"{error.filename}: no such file")
+    except InvalidSpec as error:
+        return _fail(f"{args.spec}: {error.message}")
+    except ValueError as error:
+        return _fail(str(error))
+    return 0
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):
@@ -264,7 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error))
     config = ServerConfig(
-        apis=apis, spec=args.spec, spec_dialect=args.spec_dialect, seed=args.seed,
+        apis=apis, spec=args.spec, spec_dialect=args.spec_dialect, spec_overrides=args.spec_overrides, seed=args.seed,
         state_file=args.state_file, clock_start=clock_start, control=access,
         settings=Settings(validate_responses=args.validate_responses,
                           max_body_bytes=int(args.max_body_mb * 1024 * 1024),
@@ -277,7 +302,7 @@ def _serve(args: argparse.Namespace) -> int:
     except FileNotFoundError as error:
         return _fail(f"{error.filename}: no such file")
     except InvalidSpec as error:
-        return _fail(f"{args.spec}: not a valid OpenAPI 3.0 document: {error.message}")
+        return _fail(f"{args.spec}: not a valid OpenAPI 3.0/3.1 document: {error.message}")
     except (KeyError, PrefixConflict, ValueError) as error:
         return _fail(str(error.args[0] if error.args else error))
     except OSError as error:  # the state file or its blobs, found unusable while loading

@@ -73,6 +73,11 @@ class Dialect:
     lax_json = False  # convert JSON body values as pydantic's lax mode does before refusing them
     allow_header_on_405 = True
 
+    def for_operation(self, operation: t.Any) -> "Dialect":
+        """The dialect errors of this matched operation are worded in (one per API here; a
+        `serve --spec` world answers in each operation's documented error schema)."""
+        return self
+
     def validation_error(self, issues: t.Sequence[Issue]) -> Response:
         raise NotImplementedError
 

@@ -14,7 +14,7 @@ from mockserver.engine.api_docs import ApiDescription
 from mockserver.engine.clock import Clock
 from mockserver.engine.http import Request
 from mockserver.engine.resources import fixtures_dir, read_yaml, specs_dir
-from mockserver.engine.spec import Handler, MissingHandler
+from mockserver.engine.spec import Handler, LoadedSpec, MissingHandler
 
 
 class Handlers:
@@ -212,6 +212,11 @@ class Pack:
     claims_host: t.Callable[[str, str, str, t.Any], bool] | None = None
     spec_path: Path | None = None
     control_spec_path: Path | None = None
+    # Loads and compiles the pack's spec, given its handlers' resolver and the operation namer;
+    # None: `load_spec(spec_path)` (connexion-validated). `serve --spec` worlds load their own.
+    load_spec: t.Callable[[t.Callable[[str], Handler], t.Any], LoadedSpec] | None = None
+    # Wraps the dialect's wording (a `serve --spec` world answers in the document's error schemas).
+    dialect_wrapper: t.Callable[[t.Any], t.Any] | None = None
     # For APIs whose real server is a FastAPI app with its documentation routes on: `/openapi.json`,
     # `/docs`, `/docs/oauth2-redirect` and `/redoc`, served from `spec_path` (see `engine/api_docs.py`).
     description: ApiDescription | None = None

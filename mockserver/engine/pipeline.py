@@ -134,6 +134,7 @@ class ApiApp(t.Generic[StateT]):
             return Response.empty(307, {"location": location}), False
         operation = found.operation
         request.operation = operation
+        dialect = self.dialect.for_operation(operation)  # a spec world words errors per operation
         request.path_params = found.path_params
         refused = await self._take_body(request, receive)
         if refused is not None:
@@ -151,16 +152,16 @@ class ApiApp(t.Generic[StateT]):
                     return injected
             response = await self._call_handler(operation, request)
         except ApiError as error:
-            return self.dialect.error(error), False
+            return dialect.error(error), False
         except RequestInvalid as invalid:
-            return self.dialect.validation_error(invalid.issues), False
+            return dialect.validation_error(invalid.issues), False
         except UnsupportedMediaType as error:
-            return self.dialect.unsupported_media_type(error.content_type, error.allowed, request.raw_body), False
+            return dialect.unsupported_media_type(error.content_type, error.allowed, request.raw_body), False
         except BodyUnreadable as error:
-            return self.dialect.unreadable_body(error.position, error.message), False
+            return dialect.unreadable_body(error.position, error.message), False
         except Exception:
             log.exception("handler for %s failed", operation.operation_id)
-            return self.dialect.internal_error(), False
+            return dialect.internal_error(), False
         if self.settings.validate_responses:
             response = self._checked(operation, response)
         return response, False

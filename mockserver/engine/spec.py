@@ -19,7 +19,7 @@ from mockserver.engine.params import ParameterDecoder
 from mockserver.engine.schema import SchemaValidator
 from mockserver.engine.spec_cache import CompiledDocument, load_document
 
-__all__ = ["HTTP_METHODS", "LoadedSpec", "MissingHandler", "Operation", "load_spec"]
+__all__ = ["HTTP_METHODS", "LoadedSpec", "MissingHandler", "Operation", "compile_document", "load_spec"]
 
 Handler = t.Callable[..., t.Any]
 
@@ -93,7 +93,13 @@ def load_spec(path: Path | str, resolve: t.Callable[[str], Handler], *,
     """Load and compile every operation; `resolve(operationId)` returns its handler or raises
     MissingHandler. `name_operation(operationId, method, template)` names each operation (a spec
     may leave operationIds out)."""
-    document = load_document(path)
+    return compile_document(load_document(path), resolve, base_path=base_path, name_operation=name_operation)
+
+
+def compile_document(document: CompiledDocument, resolve: t.Callable[[str], Handler], *,
+                     base_path: str | None = None,
+                     name_operation: OperationNamer = upstream_operation_id) -> LoadedSpec:
+    """`load_spec` for a document loaded some other way (`serve --spec` loads its own)."""
     raw = document.raw
     served_base = (document.base_path if base_path is None else base_path).rstrip("/")
     components = raw.get("components", {}) or {}

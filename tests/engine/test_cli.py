@@ -26,7 +26,7 @@ def test_an_invalid_spec_is_named(tmp_path: Path, capsys: pytest.CaptureFixture)
     spec = tmp_path / "bad.yaml"
     spec.write_text("openapi: 3.0.3\ninfo: {title: x}\npaths: {}\n")
     assert main(["serve", "--spec", str(spec)]) == 2
-    assert "not a valid OpenAPI 3.0 document: 'version' is a required property" in capsys.readouterr().err
+    assert "not a valid OpenAPI 3.0/3.1 document: 'version' is a required property" in capsys.readouterr().err
 
 
 def test_a_state_file_that_is_not_json_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
