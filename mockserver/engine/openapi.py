@@ -97,36 +97,43 @@ def deref(node: t.Any, root: t.Any) -> t.Any:
         return {}
 
 
-def resolve_all(value: t.Any, root: t.Any) -> t.Any:
-    """`value` with every local `$ref` replaced by its target, recursively. Each target is
-    resolved once and shared by every reference to it, so a recursive schema becomes a cyclic
-    structure (which the example generator and `to_json_schema` walk safely) instead of being cut
-    at some depth. A reference that points nowhere, or only at itself, becomes `{}`."""
-    done: dict[str, t.Any] = {}
+class Resolver:
+    """Local `$ref`s replaced by their targets, recursively, memoized across every call on one
+    document. Each target is resolved once and shared by every reference to it, so a recursive
+    schema becomes a cyclic structure (which the example generator and `to_json_schema` walk
+    safely) instead of being cut at some depth. A reference that points nowhere, or only at
+    itself, becomes `{}`. A big document is resolved piece by piece as it is asked for."""
 
-    def resolve(node: t.Any) -> t.Any:
+    def __init__(self, root: t.Any) -> None:
+        self.root = root
+        self._done: dict[str, t.Any] = {}
+
+    def __call__(self, node: t.Any) -> t.Any:
         if isinstance(node, list):
-            return [resolve(item) for item in node]
+            return [self(item) for item in node]
         if not isinstance(node, Mapping):
             return node
         ref = node.get("$ref")
         if not isinstance(ref, str):
-            return {key: resolve(item) for key, item in node.items()}
-        if ref in done:
-            return done[ref]
+            return {key: self(item) for key, item in node.items()}
+        if ref in self._done:
+            return self._done[ref]
         try:
-            target = follow(node, root)[0]
+            target = follow(node, self.root)[0]
         except RefCycle:
             target = {}
         if not isinstance(target, Mapping):
-            done[ref] = resolve(target)
-            return done[ref]
+            self._done[ref] = self(target)
+            return self._done[ref]
         shell: dict[str, t.Any] = {}
-        done[ref] = shell  # before descending: a reference back to here gets this very dict
-        shell.update((key, resolve(item)) for key, item in target.items())
+        self._done[ref] = shell  # before descending: a reference back to here gets this very dict
+        shell.update((key, self(item)) for key, item in target.items())
         return shell
 
-    return resolve(value)
+
+def resolve_all(value: t.Any, root: t.Any) -> t.Any:
+    """`value` with every local `$ref` replaced by its target (see `Resolver`)."""
+    return Resolver(root)(value)
 
 
 # ================================================================================= schemas

@@ -11,7 +11,7 @@ import copy
 import typing as t
 from collections.abc import Mapping
 
-from mockserver.engine.openapi import RefCycle, deref, follow
+from mockserver.engine.openapi import Resolver, deref
 from mockserver.engine.schema import SchemaValidator
 
 if t.TYPE_CHECKING:
@@ -19,37 +19,6 @@ if t.TYPE_CHECKING:
 
 
 _NONE = object()
-
-
-class Resolver:
-    """`$ref`s replaced by their targets, memoized across the whole document (recursive schemas
-    become cyclic structures, which the generator and the translator walk safely)."""
-
-    def __init__(self, raw: dict[str, t.Any]) -> None:
-        self.raw = raw
-        self._done: dict[str, t.Any] = {}
-
-    def __call__(self, node: t.Any) -> t.Any:
-        if isinstance(node, list):
-            return [self(item) for item in node]
-        if not isinstance(node, Mapping):
-            return node
-        ref = node.get("$ref")
-        if not isinstance(ref, str):
-            return {key: self(item) for key, item in node.items()}
-        if ref in self._done:
-            return self._done[ref]
-        try:
-            target = follow(node, self.raw)[0]
-        except RefCycle:
-            target = {}
-        if not isinstance(target, Mapping):
-            self._done[ref] = self(target)
-            return self._done[ref]
-        shell: dict[str, t.Any] = {}
-        self._done[ref] = shell  # before descending: a reference back here gets this very dict
-        shell.update((key, self(item)) for key, item in target.items())
-        return shell
 
 
 class Bodies:
