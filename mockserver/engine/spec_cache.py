@@ -78,12 +78,13 @@ def load_document(path: Path | str) -> CompiledDocument:
 
 def _key(data: bytes) -> str:
     digest = hashlib.sha256(data)
-    digest.update(f"\0{CACHE_FORMAT}\0{_versions()}\0{sys.version_info[:2]}".encode())
+    digest.update(f"\0{CACHE_FORMAT}\0{versions()}\0{sys.version_info[:2]}".encode())
     return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
-def _versions() -> str:
+def versions() -> str:
+    """The installed versions a compiled document depends on (part of every cache key)."""
     from importlib import metadata
 
     found = []
@@ -96,13 +97,7 @@ def _versions() -> str:
 
 
 def _read(entry: Path) -> CompiledDocument | None:
-    try:
-        with open(entry, "rb") as handle:
-            stored = pickle.load(handle)
-    except FileNotFoundError:
-        return None
-    except Exception:  # noqa: BLE001 - a truncated, foreign or stale file is just a miss
-        return None
+    stored = read_entry(entry)
     if not (isinstance(stored, tuple) and len(stored) == 4 and stored[0] == CACHE_FORMAT):
         return None
     _, raw, base_path, parameters = stored
@@ -112,14 +107,27 @@ def _read(entry: Path) -> CompiledDocument | None:
 
 
 def _write(entry: Path, document: CompiledDocument) -> None:
+    write_entry(entry, (CACHE_FORMAT, document.raw, document.base_path, document.parameters))
+
+
+def read_entry(entry: Path) -> t.Any:
+    """A cache entry's pickled value, or None: a missing, truncated, foreign or stale file is
+    just a miss (the caller checks the value's shape)."""
+    try:
+        with open(entry, "rb") as handle:
+            return pickle.load(handle)
+    except Exception:  # noqa: BLE001 - any unreadable entry is a miss
+        return None
+
+
+def write_entry(entry: Path, value: t.Any) -> None:
     """Best effort: a read-only or full disk just means no cache."""
     temporary = None
     try:
         entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=entry.stem[:16], suffix=".tmp")
         with os.fdopen(handle, "wb") as out:
-            pickle.dump((CACHE_FORMAT, document.raw, document.base_path, document.parameters), out,
-                        protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, entry)  # atomic: a concurrent reader sees the old file or the whole new one
         temporary = None
     except OSError:

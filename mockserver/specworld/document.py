@@ -10,11 +10,7 @@ every file read.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import pickle
-import tempfile
 import typing as t
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +20,7 @@ import orjson
 import yaml
 
 from mockserver.engine.openapi import deref, lookup, operations
-from mockserver.engine.spec_cache import CompiledDocument, InvalidSpec, cache_dir
+from mockserver.engine.spec_cache import CompiledDocument, InvalidSpec, cache_dir, read_entry, versions, write_entry
 from mockserver.specworld.schema31 import downgrade_document
 
 FORMAT = 2  # bump when what is cached, or how it is computed or checked, changes
@@ -57,7 +53,7 @@ def load(path: Path) -> SpecDocument:
         downgrade_document(root)
     document = SpecDocument(root, version, _base_path(root))
     if entry is not None:
-        _write(entry, (document, _fingerprint(files), files))
+        write_entry(entry, (document, _fingerprint(files), files))
     return document
 
 
@@ -205,10 +201,8 @@ def _component_slot(pointer: str, file: Path) -> tuple[str, str]:
 # ================================================================================= cache
 
 def _key(data: bytes) -> str:
-    from mockserver.engine.spec_cache import _versions
-
     digest = hashlib.sha256(data)
-    digest.update(f"\0world{FORMAT}\0{_versions()}".encode())
+    digest.update(f"\0world{FORMAT}\0{versions()}".encode())
     return digest.hexdigest()
 
 
@@ -223,28 +217,9 @@ def _fingerprint(files: t.Any) -> t.Any:
 
 
 def _read(entry: Path) -> tuple[t.Any, ...] | None:
-    try:
-        with open(entry, "rb") as handle:
-            stored = pickle.load(handle)
-    except Exception:  # noqa: BLE001 - missing, truncated or stale: just a miss
-        return None
+    stored = read_entry(entry)
     if isinstance(stored, tuple) and len(stored) == 3 and isinstance(stored[0], SpecDocument):
         return stored
     return None
 
 
-def _write(entry: Path, value: tuple[t.Any, ...]) -> None:
-    temporary = None
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=entry.stem[:22], suffix=".tmp")
-        with os.fdopen(handle, "wb") as out:
-            pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, entry)
-        temporary = None
-    except OSError:
-        pass
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
