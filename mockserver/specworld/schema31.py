@@ -20,8 +20,14 @@ _SUBSCHEMA_LISTS = ("allOf", "oneOf", "anyOf", "prefixItems")
 def downgrade_document(root: dict[str, t.Any]) -> None:
     """Every schema of a 3.1 document, wherever OpenAPI puts one, in the 3.0 dialect."""
     seen: set[int] = set()
-    for schema in (root.get("components") or {}).get("schemas", {}).values():
+    for schema in document_schemas(root):
         downgrade_schema(schema, seen)
+
+
+def document_schemas(root: dict[str, t.Any]) -> t.Iterator[dict[str, t.Any]]:
+    """The outermost schemas of a document: `components/schemas` and every `schema` wherever
+    OpenAPI puts one (parameters, media types, ...); example values and defaults are not entered."""
+    yield from (root.get("components") or {}).get("schemas", {}).values()
     stack: list[t.Any] = [value for key, value in root.items() if key not in ("components",)]
     stack.extend(value for key, value in (root.get("components") or {}).items() if key != "schemas")
     while stack:
@@ -31,7 +37,7 @@ def downgrade_document(root: dict[str, t.Any]) -> None:
         elif isinstance(node, dict):
             for key, value in node.items():
                 if key == "schema" and isinstance(value, dict):
-                    downgrade_schema(value, seen)
+                    yield value
                 elif key not in ("example", "examples", "default", "enum", "const"):
                     stack.append(value)
 

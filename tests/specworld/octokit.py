@@ -14,6 +14,8 @@ import typing as t
 import urllib.request
 from pathlib import Path
 
+from mockserver.specworld.schema31 import document_schemas
+
 PACKAGE = "@octokit/openapi"
 VERSION = "23.0.2"
 DOCUMENT = "package/generated/api.github.com.json"
@@ -60,20 +62,8 @@ _SCHEMA_LISTS = ("allOf", "oneOf", "anyOf")
 
 
 def _upgrade(root: dict[str, t.Any]) -> None:
-    for schema in root.get("components", {}).get("schemas", {}).values():
+    for schema in document_schemas(root):
         _upgrade_schema(schema)
-    stack: list[t.Any] = [v for k, v in root.items() if k != "components"]
-    stack += [v for k, v in root.get("components", {}).items() if k != "schemas"]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if key == "schema" and isinstance(value, dict):
-                    _upgrade_schema(value)
-                elif key not in ("example", "examples", "default", "enum"):
-                    stack.append(value)
 
 
 def _upgrade_schema(schema: dict[str, t.Any]) -> None:
