@@ -60,3 +60,31 @@ def parametrize_operations(metafunc: pytest.Metafunc, fixture: str, spec: str) -
     """Give `fixture` (indirect) one parameter per operation of `specs/<spec>`, named by its label."""
     labels = operation_labels(spec)
     metafunc.parametrize(fixture, labels, ids=labels, indirect=True)
+
+
+class OneItemPerOperation:
+    """What a contract module needs for one item per operation of `specs/<spec>`: the lazy schema
+    to parametrize its test with, the `operation` and `contract_schema` fixtures (the schema is the
+    module's `world.schema`), and the parametrization its `pytest_generate_tests` hands on."""
+
+    def __init__(self, spec: str) -> None:
+        import schemathesis
+
+        self.spec = spec
+        choice = OperationChoice()
+        self.lazy_schema = schemathesis.pytest.from_fixture("contract_schema").include(choice.matches)
+
+        @pytest.fixture(name="operation")
+        def operation(request: pytest.FixtureRequest) -> t.Iterator[str]:
+            yield from choice.choose(request)
+
+        @pytest.fixture(name="contract_schema")
+        def contract_schema(world: t.Any, operation: str) -> t.Any:
+            return world.schema
+
+        self.operation_fixture = operation
+        self.schema_fixture = contract_schema
+
+    def parametrize(self, metafunc: pytest.Metafunc) -> None:
+        if "operation" in metafunc.fixturenames:
+            parametrize_operations(metafunc, "operation", self.spec)

@@ -16,7 +16,7 @@ import typing as t
 
 import pytest
 import schemathesis
-from contract_items import OperationChoice, parametrize_operations
+from contract_items import OneItemPerOperation
 from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
@@ -232,24 +232,14 @@ def contract_config(world: World) -> SchemathesisConfig:
     })
 
 
-# One item per operation (see tests/contract_items.py), the schema taken from `world`.
-chosen = OperationChoice()
-lazy_schema = schemathesis.pytest.from_fixture("contract_schema").include(chosen.matches)
+# One item per operation (see tests/contract_items.py), the schema taken from `world.schema`.
+items = OneItemPerOperation("chutes.yaml")
+lazy_schema = items.lazy_schema
+operation, contract_schema = items.operation_fixture, items.schema_fixture
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "operation" in metafunc.fixturenames:
-        parametrize_operations(metafunc, "operation", "chutes.yaml")
-
-
-@pytest.fixture
-def operation(request: pytest.FixtureRequest) -> t.Iterator[str]:
-    yield from chosen.choose(request)
-
-
-@pytest.fixture
-def contract_schema(world: World, operation: str) -> t.Any:
-    return world.schema
+    items.parametrize(metafunc)
 
 
 @lazy_schema.parametrize()

@@ -11,7 +11,7 @@ import typing as t
 
 import pytest
 import schemathesis
-from contract_items import OperationChoice, parametrize_operations
+from contract_items import OneItemPerOperation
 from schemathesis.config import SchemathesisConfig
 
 from mockserver.app import ServerConfig, build_server
@@ -81,24 +81,14 @@ def world() -> World:
     return World()
 
 
-# One item per operation (see tests/contract_items.py), the schema taken from `world`.
-chosen = OperationChoice()
-lazy_schema = schemathesis.pytest.from_fixture("contract_schema").include(chosen.matches)
+# One item per operation (see tests/contract_items.py), the schema taken from `world.schema`.
+items = OneItemPerOperation("openai_usage.yaml")
+lazy_schema = items.lazy_schema
+operation, contract_schema = items.operation_fixture, items.schema_fixture
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "operation" in metafunc.fixturenames:
-        parametrize_operations(metafunc, "operation", "openai_usage.yaml")
-
-
-@pytest.fixture
-def operation(request: pytest.FixtureRequest) -> t.Iterator[str]:
-    yield from chosen.choose(request)
-
-
-@pytest.fixture
-def contract_schema(world: World, operation: str) -> t.Any:
-    return world.schema
+    items.parametrize(metafunc)
 
 
 
