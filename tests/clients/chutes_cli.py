@@ -16,20 +16,24 @@ Two ways to drive it:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
 import queue
 import re
+import select
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from chutes_forkserver import ForkServer
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = "0.6.9"
@@ -105,7 +109,7 @@ class Cli:
 
     def __init__(self, executable: Path, workdir: Path, base_url: str, account: Account) -> None:
         self.executable, self.workdir, self.account = executable, workdir, account
-        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "home").mkdir(parents=True, exist_ok=True)
         self.config = write_config(workdir, base_url, {"username": account.username, "user_id": account.user_id,
                                                       "seed": account.seed_hex, "hotkey": account.hotkey})
 
@@ -114,22 +118,14 @@ class Cli:
 
     def run(self, *args: str, answers: str = "", timeout: float = 120) -> Result:
         """`chutes *args` with `answers` on stdin (one line per prompt, e.g. "y\\n")."""
-        done = subprocess.run([str(self.executable), *args], cwd=self.workdir, input=answers, env=self._env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                              check=False)
-        return Result(done.returncode, _ANSI.sub("", done.stdout))
+        return run_command(args, cwd=self.workdir, env=self._env(), answers=answers, timeout=timeout)
 
-    def start(self, *args: str) -> subprocess.Popen:
+    def start(self, *args: str) -> Process:
         """`chutes *args` left running (the caller stops it), stdout piped, stderr to a file."""
-        with open(self.workdir / "stderr.txt", "ab") as stderr:
-            return subprocess.Popen([str(self.executable), *args], cwd=self.workdir, env=self._env(),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        return start_command(args, cwd=self.workdir, env=self._env(), stderr=self.workdir / "stderr.txt")
 
     def _env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("CHUTES_", "VIRTUAL_ENV", "PYTHON"))}
-        env.update(CHUTES_CONFIG_PATH=str(self.config), NO_COLOR="1", COLUMNS="200", PYTHONUNBUFFERED="1")
-        return env
+        return cli_environment(self.config, self.workdir / "home", NO_COLOR="1", COLUMNS="200")
 
 
 class OutputLines:
@@ -175,8 +171,101 @@ def write_config(directory: Path, base_url: str, user: dict) -> Path:
     return path
 
 
+def base_environment() -> dict[str, str]:
+    """What every CLI run's environment starts from (and the fork server's)."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")}
+    return {**keep, "PYTHONUNBUFFERED": "1"}
+
+
 def cli_environment(config: Path, home: Path, **extra: str) -> dict[str, str]:
     """The CLI's environment: its config, a home of its own, no proxies between it and 127.0.0.1."""
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")}
-    return {**keep, "HOME": str(home), "CHUTES_CONFIG_PATH": str(config), "NO_PROXY": "*",
-            "PYTHONUNBUFFERED": "1", **extra}
+    return {**base_environment(), "HOME": str(home), "CHUTES_CONFIG_PATH": str(config), "NO_PROXY": "*", **extra}
+
+
+# -- running it -----------------------------------------------------------------------------------
+
+
+class Process(t.Protocol):
+    """A started command: a `subprocess.Popen` or a `ForkedProcess`, stdout readable."""
+
+    pid: int
+    returncode: int | None
+    stdout: t.BinaryIO | None
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+_fork_server: ForkServer | None = None
+_fork_server_lock = threading.Lock()
+
+
+def fork_server() -> ForkServer | None:
+    """This test process's fork server for the CLI, started on first use; None when
+    `MOCKSERVER_CHUTES_CLI=subprocess` asks for a fresh interpreter per command."""
+    global _fork_server
+    if os.environ.get("MOCKSERVER_CHUTES_CLI") == "subprocess":
+        return None
+    with _fork_server_lock:
+        if _fork_server is None:
+            executable = install()
+            _fork_server = ForkServer(str(VENV / "bin" / "python"), str(executable), base_environment())
+            atexit.register(_fork_server.close)
+        return _fork_server
+
+
+def _spawn(args: t.Sequence[str], cwd: Path, env: dict[str, str], stdio: tuple[int, int, int]) -> Process:
+    server = fork_server()
+    forked = server.start(args, cwd=str(cwd), env=env, stdio=stdio) if server is not None else None
+    if forked is not None:
+        return forked
+    # No fork server, or an environment it was not started for: a fresh interpreter.
+    return subprocess.Popen([str(install()), *args], cwd=cwd, env=env, stdin=stdio[0], stdout=stdio[1],
+                            stderr=stdio[2])
+
+
+def run_command(args: t.Sequence[str], *, cwd: Path, env: dict[str, str], answers: str = "",
+                timeout: float = 120) -> Result:
+    """`chutes *args` to the end, `answers` on stdin, stdout and stderr read together."""
+    stdin_read, stdin_write = os.pipe()
+    output_read, output_write = os.pipe()
+    try:
+        os.write(stdin_write, answers.encode())  # a few lines: far less than a pipe holds
+        os.close(stdin_write)
+        process = _spawn(args, cwd, env, (stdin_read, output_write, output_write))
+    finally:
+        os.close(stdin_read)
+        os.close(output_write)
+    with open(output_read, "rb") as output:
+        data = _read_to_end(output, timeout, process, args)
+    process.wait(timeout)
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")  # universal newlines
+    return Result(t.cast(int, process.returncode), _ANSI.sub("", text))
+
+
+def _read_to_end(output: t.BinaryIO, timeout: float, process: Process, args: t.Sequence[str]) -> bytes:
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([output], [], [], remaining)[0]:
+            process.kill()
+            process.wait(30)
+            raise subprocess.TimeoutExpired(["chutes", *args], timeout, b"".join(chunks))
+        chunk = os.read(output.fileno(), 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def start_command(args: t.Sequence[str], *, cwd: Path, env: dict[str, str], stderr: Path) -> Process:
+    """`chutes *args` left running (the caller stops it): no stdin, stdout piped, stderr appended to a file."""
+    output_read, output_write = os.pipe()
+    with open(os.devnull, "rb") as devnull, open(stderr, "ab") as errors:
+        try:
+            process = _spawn(args, cwd, env, (devnull.fileno(), output_write, errors.fileno()))
+        finally:
+            os.close(output_write)
+    process.stdout = open(output_read, "rb")
+    return process

@@ -9,14 +9,16 @@ that invocation -> images list/get/delete -> share / unshare -> delete the chute
 image. Each step checks what the CLI printed and what the mock's state is afterwards (read over the
 API with the account's API key).
 
-The steps are functions taking a `Lifecycle`; `test_lifecycle` runs them in order. The server's
+The steps are functions taking a `Lifecycle`, run in order. The two accounts' lifecycles run at
+once, a thread each (every step looks only at its own account), and `test_lifecycle[<account>]`
+reports its account's outcome. The CLI runs through a fork server (`chutes_cli.py`). The server's
 clock runs in real time (the CLI's nonces must be near it), so the hourly exports of the current
 hour are not out yet: the invocation is checked in the recent export and the usage instead
 (`test_chutes_invoke_openai.py` moves a frozen clock to read the hourly export).
 
-Builds run on real time here: one second queued, fifteen building. `chutes build --wait` asks for
+Builds run on real time here: one second queued, seven building. `chutes build --wait` asks for
 the log five seconds after uploading, so it reads the log while the image builds, as an event
-stream, until `DONE`.
+stream, until `DONE`. An instance starts in one second.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import io
 import os
 import typing as t
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +47,9 @@ SERVE_ARGS = ("--api", "chutes", "--seed", "11", "--validate-responses")
 CONTROL = "/__mock__/packs/chutes"
 USERS = {u["username"]: u for u in yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "fixtures" / "chutes" / "users.yaml").read_text())["users"]}
-BUILD = {"build_queue_seconds": 1, "build_seconds": 15}
+# `chutes build --wait` asks for the log 5 s after its upload is accepted: the build (queued, then
+# building) must still be running then, so the log comes as an event stream; 3 s to spare.
+BUILD = {"build_queue_seconds": 1, "build_seconds": 7, "warmup_seconds": 1}
 FEE = 1.2  # 3 hours of the cheapest GPU with >= 24 GB (an a10 at $0.40/h)
 
 CHUTE_MODULE = '''\
@@ -309,12 +314,29 @@ STEPS: list[t.Callable[[Lifecycle], None]] = [
 # -- the tests ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("who", ["fixture user", "registered user"])
-def test_lifecycle(who: str, mock: str, chutes_executable: Path, tmp_path: Path) -> None:
-    account = fixture_account("alice") if who == "fixture user" else registered_account(mock)
-    life = Lifecycle(Cli(chutes_executable, tmp_path / account.username, mock, account), mock)
+ACCOUNTS = ("fixture user", "registered user")
+
+
+def run_lifecycle(who: str, base: str, executable: Path, workdir: Path) -> None:
+    account = fixture_account("alice") if who == "fixture user" else registered_account(base)
+    life = Lifecycle(Cli(executable, workdir / account.username, base, account), base)
     for step in STEPS:
         step(life)
+
+
+@pytest.fixture(scope="module")
+def lifecycles(mock: str, chutes_executable: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, Future[None]]]:
+    """Both accounts' lifecycles, started together in threads: each waits on its own clock (the
+    build, the warmup) while the other runs, and every step checks only its own account."""
+    workdir = tmp_path_factory.mktemp("lifecycles")
+    with ThreadPoolExecutor(max_workers=len(ACCOUNTS), thread_name_prefix="lifecycle") as pool:
+        yield {who: pool.submit(run_lifecycle, who, mock, chutes_executable, workdir) for who in ACCOUNTS}
+
+
+@pytest.mark.parametrize("who", ACCOUNTS)
+def test_lifecycle(who: str, lifecycles: dict[str, Future[None]]) -> None:
+    lifecycles[who].result()  # the step's own failure, raised here
 
 
 def test_admin_deploys_a_public_chute_on_a_public_image(mock: str, chutes_executable: Path, tmp_path: Path) -> None:

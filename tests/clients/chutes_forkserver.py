@@ -1,0 +1,278 @@
+"""A fork server ("zygote") for the `chutes` CLI: run by the client virtualenv's own python.
+
+Started by `chutes_cli.ForkServer` as `python chutes_forkserver.py LISTEN_FD PARENT_FD CONSOLE_SCRIPT`.
+It imports the third-party libraries the CLI imports (aiohttp, typer, rich, substrateinterface,
+fastapi, ...: about 1.2 s of CPU each time a `chutes` process starts) once, then forks once per
+command. The forked process becomes that command: the caller's stdin/stdout/stderr (passed over
+the Unix socket), its working directory, its environment, `sys.argv`, and then the CLI's own
+console script runs unchanged, importing `chutes` itself. Nothing of `chutes` is imported here:
+`chutes.config` reads `CHUTES_CONFIG_PATH` when it is imported, so it must be imported by the
+command, in the command's environment.
+
+A preloaded library saw the fork server's environment when it was imported (loguru decides
+there whether to colour, for one). So a command whose environment differs from the server's in
+anything but the per-command variables (`PER_COMMAND`) is refused, never run with the wrong
+start-up state; the caller runs it as a plain subprocess instead.
+
+Per command the server forks a supervisor, which forks the command, sends its pid, waits for it
+and sends its exit status (as `subprocess` reports it: negative for a signal). The server exits
+when its parent's end of PARENT_FD closes, so it never outlives the test process.
+
+Only the standard library here: this file runs in the client's virtualenv, not the project's.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import runpy
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import typing as t
+
+# What `chutes.cli` imports from outside `chutes` (the modules it names in its own imports; the
+# rest come with them). Measured with `python -X importtime -c "import chutes.cli"` (chutes 0.6.9).
+PRELOAD = ("aiohttp", "substrateinterface", "fastapi", "rich.console", "rich.table", "rich.prompt", "typer",
+           "hypercorn.asyncio", "hypercorn.config", "jwt", "loguru", "asyncio", "uvicorn", "psutil", "pydantic",
+           "pydantic._internal._model_construction", "prometheus_client", "backoff", "configparser", "argparse",
+           "pybase64", "orjson", "webbrowser", "gzip", "ctypes", "json", "concurrent.futures.thread",
+           "cryptography.hazmat.primitives.padding", "typer.rich_utils", "rich.markdown")
+PER_COMMAND = ("CHUTES_", "HOME", "COLUMNS", "LINES", "NO_COLOR", "NO_PROXY", "TEXTUAL_")
+HEADER = struct.Struct("!I")
+REAP_INTERVAL = 1.0  # seconds between collecting finished supervisors while idle
+STARTUP_TIMEOUT = 120.0  # seconds for a reply to a command: the first waits for the imports
+
+
+class Command(t.NamedTuple):
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    stdio: list[int]  # stdin, stdout, stderr
+
+
+def main() -> Command | None:
+    """Serve until the parent goes; returns only in a forked command process, with its command."""
+    listener = socket.socket(fileno=int(sys.argv[1]))
+    parent = int(sys.argv[2])
+    for name in PRELOAD:
+        importlib.import_module(name)
+    gc.freeze()  # the collector in a command leaves these objects (and their pages) alone
+    while True:
+        ready, _, _ = select.select([listener, parent], [], [], REAP_INTERVAL)
+        reap(block=parent in ready)
+        if parent in ready:
+            return None  # EOF: the test process is gone
+        if not ready:
+            continue
+        connection, _ = listener.accept()
+        command = serve(connection)
+        if command is not None:
+            listener.close()
+            os.close(parent)
+            return command
+
+
+def reap(*, block: bool) -> None:
+    """Collect finished supervisors (their CPU time, and their commands', then counts as this
+    process's children's, as it would for commands run by `subprocess`); all of them if `block`."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def serve(connection: socket.socket) -> Command | None:
+    """Fork a supervisor for one request; the command it forks gets its `Command` back."""
+    try:
+        command = receive(connection)
+    except (OSError, ValueError) as error:
+        _reply(connection, {"error": f"bad request: {error}"})
+        connection.close()
+        return None
+    refused = _foreign_variables(command.env)
+    if refused:
+        _reply(connection, {"refused": refused})
+    elif os.fork() == 0:
+        return supervise(connection, command)
+    for fd in command.stdio:
+        os.close(fd)
+    connection.close()
+    return None
+
+
+def receive(connection: socket.socket) -> Command:
+    data, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
+    if len(fds) != 3 or len(data) < HEADER.size:
+        raise ValueError("expected a header and three file descriptors")
+    (size,) = HEADER.unpack_from(data)
+    body = data[HEADER.size:]
+    while len(body) < size:
+        chunk = connection.recv(size - len(body))
+        if not chunk:
+            raise ValueError("the request ended early")
+        body += chunk
+    request = json.loads(body)
+    return Command(request["argv"], request["cwd"], request["env"], fds)
+
+
+def _foreign_variables(env: dict[str, str]) -> list[str]:
+    """Variables (other than the per-command ones) in which `env` differs from this process's."""
+    names = set(env) | set(os.environ)
+    return sorted(n for n in names if not n.startswith(PER_COMMAND) and env.get(n) != os.environ.get(n))
+
+
+def supervise(connection: socket.socket, command: Command) -> Command | None:
+    """In the supervisor: fork the command, report its pid and then its exit status."""
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        connection.close()
+        return command
+    try:
+        os.setpgid(pid, pid)  # also here, so the caller can signal the group as soon as it has the pid
+    except OSError:
+        pass  # it already exec'd its own setpgid or exited
+    for fd in command.stdio:
+        os.close(fd)
+    _reply(connection, {"pid": pid})
+    _, status = os.waitpid(pid, 0)
+    _reply(connection, {"returncode": os.waitstatus_to_exitcode(status)})
+    os._exit(0)
+
+
+def _reply(connection: socket.socket, message: dict) -> None:
+    try:
+        connection.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass  # the caller went away; the command runs on regardless, as a subprocess would
+
+
+def become(command: Command) -> None:
+    """Turn this forked process into `command`, as if it had been started by exec."""
+    for target, fd in enumerate(command.stdio):
+        os.dup2(fd, target)
+    for fd in set(command.stdio):
+        if fd > 2:
+            os.close(fd)
+    os.chdir(command.cwd)
+    os.environ.clear()
+    os.environ.update(command.env)
+    sys.argv = list(command.argv)
+    sys.path[0] = os.path.dirname(command.argv[0])  # a script's own directory, as for the console script
+
+
+# -- the caller's side (the test process) ---------------------------------------------------------
+
+
+class ForkServer:
+    """A running fork server, started with `python` of the client virtualenv and `env`.
+
+    The listening socket is made here and handed over, so commands can be sent at once: they wait
+    in its backlog while the server imports."""
+
+    def __init__(self, python: str, console_script: str, env: dict[str, str]) -> None:
+        self.console_script = console_script
+        self.directory = tempfile.mkdtemp(prefix="chutes-fork-")
+        self.address = os.path.join(self.directory, "socket")
+        self.log = os.path.join(self.directory, "server.log")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.address)
+        listener.listen(64)
+        lifeline, self._lifeline = os.pipe()  # its EOF tells the server we are gone
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [python, os.path.abspath(__file__), str(listener.fileno()), str(lifeline)], env=env,
+                cwd=self.directory, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                pass_fds=(listener.fileno(), lifeline))
+        listener.close()
+        os.close(lifeline)
+
+    def start(self, args: t.Sequence[str], *, cwd: str, env: dict[str, str],
+              stdio: tuple[int, int, int]) -> ForkedProcess | None:
+        """The console script with `args`, or None if its environment differs from the server's
+        in a variable that is not per-command (see `PER_COMMAND`)."""
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.connect(self.address)
+        body = json.dumps({"argv": [self.console_script, *args], "cwd": cwd, "env": env}).encode()
+        socket.send_fds(connection, [HEADER.pack(len(body)) + body], list(stdio))
+        process = ForkedProcess(connection)
+        reply = process.read_reply(timeout=STARTUP_TIMEOUT, what="start the command")
+        if "pid" not in reply:
+            connection.close()
+            if "refused" in reply:
+                return None
+            raise ForkServerError(f"the fork server answered {reply}; its log:\n{self.read_log()}")
+        process.pid = reply["pid"]
+        return process
+
+    def read_log(self) -> str:
+        with open(self.log, "rb") as log:
+            return log.read().decode("utf-8", "replace")[-4000:]
+
+    def close(self) -> None:
+        os.close(self._lifeline)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class ForkServerError(RuntimeError):
+    """The fork server did not start a command; the message carries its log."""
+
+
+class ForkedProcess:
+    """A command the fork server started, with the parts of `subprocess.Popen` the tests use."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self._connection = connection
+        self._pending = b""
+        self.pid = 0
+        self.returncode: int | None = None
+        self.stdout: t.BinaryIO | None = None
+
+    def read_reply(self, timeout: float | None, what: str) -> dict:
+        self._connection.settimeout(timeout)
+        while b"\n" not in self._pending:
+            try:
+                chunk = self._connection.recv(4096)
+            except socket.timeout:
+                raise subprocess.TimeoutExpired(what, timeout or 0) from None
+            if not chunk:
+                raise ForkServerError(f"the fork server hung up instead of answering (to {what})")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return json.loads(line)
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self.returncode = self.read_reply(timeout, what=f"wait for pid {self.pid}")["returncode"]
+            self._connection.close()
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it has ended; wait() collects its status
+
+
+if __name__ == "__main__":
+    forked = main()
+    if forked is not None:
+        become(forked)
+        runpy.run_path(forked.argv[0], run_name="__main__")
