@@ -63,8 +63,11 @@ def install() -> Path:
 
 
 def chutes_executable() -> Path:
-    """The `chutes` command of the client virtualenv (installed on first use)."""
-    return install()
+    """The `chutes` command of the client virtualenv (installed on first use), with the fork
+    server that runs it started, so its imports overlap whatever the caller does next."""
+    executable = install()
+    fork_server()
+    return executable
 
 
 def _run_install(command: list[str]) -> None:
@@ -107,8 +110,8 @@ class Result:
 class Cli:
     """One account's CLI: a working directory with its config file and chute modules."""
 
-    def __init__(self, executable: Path, workdir: Path, base_url: str, account: Account) -> None:
-        self.executable, self.workdir, self.account = executable, workdir, account
+    def __init__(self, workdir: Path, base_url: str, account: Account) -> None:
+        self.workdir, self.account = workdir, account
         (workdir / "home").mkdir(parents=True, exist_ok=True)
         self.config = write_config(workdir, base_url, {"username": account.username, "user_id": account.user_id,
                                                       "seed": account.seed_hex, "hotkey": account.hotkey})

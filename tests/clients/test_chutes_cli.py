@@ -37,7 +37,7 @@ import openai
 import pytest
 import sr25519
 import yaml
-from chutes_cli import Account, Cli, OutputLines, install
+from chutes_cli import Account, Cli, OutputLines, chutes_executable
 
 from mockserver.packs.chutes import ss58
 
@@ -94,9 +94,10 @@ def csv_rows(response: httpx.Response) -> list[dict]:
 # -- the world ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def chutes_executable() -> Path:
-    return install()
+@pytest.fixture(scope="module")
+def executable() -> Path:
+    """The CLI installed and its fork server importing (asked for before the server starts)."""
+    return chutes_executable()
 
 
 @pytest.fixture(scope="module")
@@ -317,21 +318,21 @@ STEPS: list[t.Callable[[Lifecycle], None]] = [
 ACCOUNTS = ("fixture user", "registered user")
 
 
-def run_lifecycle(who: str, base: str, executable: Path, workdir: Path) -> None:
+def run_lifecycle(who: str, base: str, workdir: Path) -> None:
     account = fixture_account("alice") if who == "fixture user" else registered_account(base)
-    life = Lifecycle(Cli(executable, workdir / account.username, base, account), base)
+    life = Lifecycle(Cli(workdir / account.username, base, account), base)
     for step in STEPS:
         step(life)
 
 
 @pytest.fixture(scope="module")
-def lifecycles(mock: str, chutes_executable: Path,
+def lifecycles(executable: Path, mock: str,
                tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, Future[None]]]:
     """Both accounts' lifecycles, started together in threads: each waits on its own clock (the
     build, the warmup) while the other runs, and every step checks only its own account."""
     workdir = tmp_path_factory.mktemp("lifecycles")
     with ThreadPoolExecutor(max_workers=len(ACCOUNTS), thread_name_prefix="lifecycle") as pool:
-        yield {who: pool.submit(run_lifecycle, who, mock, chutes_executable, workdir) for who in ACCOUNTS}
+        yield {who: pool.submit(run_lifecycle, who, mock, workdir) for who in ACCOUNTS}
 
 
 @pytest.mark.parametrize("who", ACCOUNTS)
@@ -339,10 +340,10 @@ def test_lifecycle(who: str, lifecycles: dict[str, Future[None]]) -> None:
     lifecycles[who].result()  # the step's own failure, raised here
 
 
-def test_admin_deploys_a_public_chute_on_a_public_image(mock: str, chutes_executable: Path, tmp_path: Path) -> None:
+def test_admin_deploys_a_public_chute_on_a_public_image(executable: Path, mock: str, tmp_path: Path) -> None:
     """`deploy --public` asks `GET /users/me` for the public-deployment permission; admin has it.
     A string image is a pre-built one: `chutes build` refuses it without asking the server."""
-    cli = Cli(chutes_executable, tmp_path, mock, fixture_account("admin"))
+    cli = Cli(tmp_path, mock, fixture_account("admin"))
     cli.write_module("public_chute", CHUTE_MODULE.replace('image=image,', 'image="chutes/sglang:0.4.9",').format(
         username="admin", tagline="Public echo"))
     refused = cli.run("build", "public_chute:chute", answers="y\n")
@@ -358,11 +359,11 @@ def test_admin_deploys_a_public_chute_on_a_public_image(mock: str, chutes_execut
         USERS["admin"]["hotkey"], 200)
 
 
-def test_an_image_that_is_not_built_yet_cannot_be_deployed(mock: str, chutes_executable: Path,
+def test_an_image_that_is_not_built_yet_cannot_be_deployed(executable: Path, mock: str,
                                                           tmp_path: Path) -> None:
     """The CLI checks the image's status before it deploys: a build still running is refused by
     the CLI itself, with the message the issue reported."""
-    cli = Cli(chutes_executable, tmp_path, mock, registered_account(mock))
+    cli = Cli(tmp_path, mock, registered_account(mock))
     cli.write_module("my_chute", CHUTE_MODULE.format(username=cli.account.username, tagline="Early"))
     slow = httpx.put(f"{mock}{CONTROL}/settings", json={"build_queue_seconds": 1, "build_seconds": 3600})
     assert slow.status_code == 200, slow.text
