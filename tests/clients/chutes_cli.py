@@ -1,4 +1,4 @@
-"""The real `chutes` CLI from PyPI, installed into its own virtualenv and run as a subprocess.
+"""The real `chutes` CLI from PyPI, installed into its own virtualenv and run as a person runs it.
 
 The CLI cannot live in the project's environment (chutes 0.6.9 pins uvicorn<0.39, the mock runs a
 newer one), so it gets `.venv-clients/chutes/` in the repository (git-ignored), created with
@@ -6,12 +6,18 @@ newer one), so it gets `.venv-clients/chutes/` in the repository (git-ignored), 
 test processes (pytest-xdist) take a file lock, so one installs and the others wait. A failed
 install is an error, never a skip: these tests exist to run that client.
 
+Every command runs through a fork server (`chutes_forkserver.py`): one python of that virtualenv
+per test process has imported the CLI's libraries, and each command is a fork of it that runs the
+CLI's unchanged console script with the command's arguments, directory, environment and stdio.
+That spares each command about a second of CPU spent importing. `MOCKSERVER_CHUTES_CLI=subprocess`
+runs each command as a fresh `chutes` process instead (the same tests pass either way).
+
 Two ways to drive it:
 - `Cli` runs one command the way a person would: its own working directory (where the chute
   module is), a config file named by `CHUTES_CONFIG_PATH`, answers to the y/n prompts on stdin,
   and a timeout. The output has its ANSI colours removed.
-- `chutes_executable()`, `write_config()` and `cli_environment()` are the pieces, for tests that
-  start the CLI themselves (e.g. a `warmup --stream-logs` they read line by line and stop).
+- `run_command()`, `start_command()`, `write_config()` and `cli_environment()` are the pieces, for
+  tests that set the CLI up themselves (e.g. a `warmup --stream-logs` they read line by line and stop).
 """
 
 from __future__ import annotations
@@ -134,14 +140,15 @@ class Cli:
 class OutputLines:
     """A running command's stdout, line by line, with a bound on every wait."""
 
-    def __init__(self, process: subprocess.Popen, timeout: float) -> None:
+    def __init__(self, process: Process, timeout: float) -> None:
+        assert process.stdout is not None, "started without a stdout pipe"
         self._queue: queue.Queue[str | None] = queue.Queue()
         self.timeout = timeout
         self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(process,), daemon=True).start()
+        threading.Thread(target=self._pump, args=(process.stdout,), daemon=True).start()
 
-    def _pump(self, process: subprocess.Popen) -> None:
-        for raw in process.stdout:
+    def _pump(self, stdout: t.IO[bytes]) -> None:
+        for raw in stdout:
             self._queue.put(raw.decode("utf-8", "replace").rstrip("\n"))
         self._queue.put(None)
 
@@ -193,7 +200,7 @@ class Process(t.Protocol):
 
     pid: int
     returncode: int | None
-    stdout: t.BinaryIO | None
+    stdout: t.IO[bytes] | None
 
     def wait(self, timeout: float | None = None) -> int: ...
 
@@ -232,14 +239,17 @@ def run_command(args: t.Sequence[str], *, cwd: Path, env: dict[str, str], answer
                 timeout: float = 120) -> Result:
     """`chutes *args` to the end, `answers` on stdin, stdout and stderr read together."""
     stdin_read, stdin_write = os.pipe()
+    os.write(stdin_write, answers.encode())  # a few lines: far less than a pipe holds
+    os.close(stdin_write)
     output_read, output_write = os.pipe()
     try:
-        os.write(stdin_write, answers.encode())  # a few lines: far less than a pipe holds
-        os.close(stdin_write)
         process = _spawn(args, cwd, env, (stdin_read, output_write, output_write))
+    except BaseException:
+        os.close(output_read)
+        raise
     finally:
         os.close(stdin_read)
-        os.close(output_write)
+        os.close(output_write)  # the command holds the only other one: its end is the output's end
     with open(output_read, "rb") as output:
         data = _read_to_end(output, timeout, process, args)
     process.wait(timeout)

@@ -1,6 +1,7 @@
 """A fork server ("zygote") for the `chutes` CLI: run by the client virtualenv's own python.
 
-Started by `chutes_cli.ForkServer` as `python chutes_forkserver.py LISTEN_FD PARENT_FD CONSOLE_SCRIPT`.
+Started by `ForkServer` (below, used by `chutes_cli.py`) as `python chutes_forkserver.py LISTEN_FD
+LIFELINE_FD`.
 It imports the third-party libraries the CLI imports (aiohttp, typer, rich, substrateinterface,
 fastapi, ...: about 1.2 s of CPU each time a `chutes` process starts) once, then forks once per
 command. The forked process becomes that command: the caller's stdin/stdout/stderr (passed over
@@ -16,7 +17,7 @@ start-up state; the caller runs it as a plain subprocess instead.
 
 Per command the server forks a supervisor, which forks the command, sends its pid, waits for it
 and sends its exit status (as `subprocess` reports it: negative for a signal). The server exits
-when its parent's end of PARENT_FD closes, so it never outlives the test process.
+when the test process's end of LIFELINE_FD closes, so it never outlives the test process.
 
 Only the standard library here: this file runs in the client's virtualenv, not the project's.
 """
@@ -36,6 +37,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import typing as t
 
 # What `chutes.cli` imports from outside `chutes` (the modules it names in its own imports; the
@@ -45,9 +47,13 @@ PRELOAD = ("aiohttp", "substrateinterface", "fastapi", "rich.console", "rich.tab
            "pydantic._internal._model_construction", "prometheus_client", "backoff", "configparser", "argparse",
            "pybase64", "orjson", "webbrowser", "gzip", "ctypes", "json", "concurrent.futures.thread",
            "cryptography.hazmat.primitives.padding", "typer.rich_utils", "rich.markdown")
+# Variables a command may set differently from the server: read when the command runs, or at the
+# import of a module not preloaded (chutes, textual). Of the preloaded modules only sysconfig's user
+# base (unused in a virtualenv) and wsgiref's CGI environment (unused by the CLI) read HOME.
 PER_COMMAND = ("CHUTES_", "HOME", "COLUMNS", "LINES", "NO_COLOR", "NO_PROXY", "TEXTUAL_")
 HEADER = struct.Struct("!I")
 REAP_INTERVAL = 1.0  # seconds between collecting finished supervisors while idle
+LAST_REAP_SECONDS = 10.0  # at exit, how long to wait for supervisors still finishing
 STARTUP_TIMEOUT = 120.0  # seconds for a reply to a command: the first waits for the imports
 
 
@@ -61,42 +67,46 @@ class Command(t.NamedTuple):
 def main() -> Command | None:
     """Serve until the parent goes; returns only in a forked command process, with its command."""
     listener = socket.socket(fileno=int(sys.argv[1]))
-    parent = int(sys.argv[2])
+    lifeline = int(sys.argv[2])
     for name in PRELOAD:
         importlib.import_module(name)
     gc.freeze()  # the collector in a command leaves these objects (and their pages) alone
     while True:
-        ready, _, _ = select.select([listener, parent], [], [], REAP_INTERVAL)
-        reap(block=parent in ready)
-        if parent in ready:
-            return None  # EOF: the test process is gone
+        ready, _, _ = select.select([listener, lifeline], [], [], REAP_INTERVAL)
+        if lifeline in ready:  # EOF: the test process is done or gone
+            reap(within=LAST_REAP_SECONDS)
+            return None
+        reap(within=0)
         if not ready:
             continue
         connection, _ = listener.accept()
         command = serve(connection)
         if command is not None:
             listener.close()
-            os.close(parent)
+            os.close(lifeline)
             return command
 
 
-def reap(*, block: bool) -> None:
-    """Collect finished supervisors (their CPU time, and their commands', then counts as this
-    process's children's, as it would for commands run by `subprocess`); all of them if `block`."""
+def reap(*, within: float) -> None:
+    """Collect finished supervisors, waiting up to `within` seconds for the rest. (Collected, their
+    CPU time and their commands' counts as this process's children's, as for `subprocess`.)"""
+    deadline = time.monotonic() + within
     while True:
         try:
-            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return  # none left
         if pid == 0:
-            return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
 
 
 def serve(connection: socket.socket) -> Command | None:
     """Fork a supervisor for one request; the command it forks gets its `Command` back."""
     try:
         command = receive(connection)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, KeyError) as error:
         _reply(connection, {"error": f"bad request: {error}"})
         connection.close()
         return None
@@ -104,7 +114,10 @@ def serve(connection: socket.socket) -> Command | None:
     if refused:
         _reply(connection, {"refused": refused})
     elif os.fork() == 0:
-        return supervise(connection, command)
+        try:
+            return supervise(connection, command)  # returns in the command's process only
+        except BaseException:
+            os._exit(1)  # never back into the serving loop as a second server
     for fd in command.stdio:
         os.close(fd)
     connection.close()
@@ -140,9 +153,9 @@ def supervise(connection: socket.socket, command: Command) -> Command | None:
         connection.close()
         return command
     try:
-        os.setpgid(pid, pid)  # also here, so the caller can signal the group as soon as it has the pid
+        os.setpgid(pid, pid)  # here too, so the group exists before the caller has the pid to signal
     except OSError:
-        pass  # it already exec'd its own setpgid or exited
+        pass  # the command did it first (or has ended)
     for fd in command.stdio:
         os.close(fd)
     _reply(connection, {"pid": pid})
@@ -203,7 +216,11 @@ class ForkServer:
         """The console script with `args`, or None if its environment differs from the server's
         in a variable that is not per-command (see `PER_COMMAND`)."""
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        connection.connect(self.address)
+        try:
+            connection.connect(self.address)
+        except OSError as error:
+            connection.close()
+            raise ForkServerError(f"the fork server is not listening ({error}); its log:\n{self.read_log()}") from None
         body = json.dumps({"argv": [self.console_script, *args], "cwd": cwd, "env": env}).encode()
         socket.send_fds(connection, [HEADER.pack(len(body)) + body], list(stdio))
         process = ForkedProcess(connection)
@@ -221,9 +238,11 @@ class ForkServer:
             return log.read().decode("utf-8", "replace")[-4000:]
 
     def close(self) -> None:
+        if self.process.returncode is not None:
+            return
         os.close(self._lifeline)
         try:
-            self.process.wait(10)
+            self.process.wait(LAST_REAP_SECONDS + 5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -242,7 +261,7 @@ class ForkedProcess:
         self._pending = b""
         self.pid = 0
         self.returncode: int | None = None
-        self.stdout: t.BinaryIO | None = None
+        self.stdout: t.IO[bytes] | None = None
 
     def read_reply(self, timeout: float | None, what: str) -> dict:
         self._connection.settimeout(timeout)
