@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import typing as t
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,20 +220,22 @@ def fork_server() -> ForkServer | None:
         return None
     with _fork_server_lock:
         if _fork_server is None:
-            executable = install()
-            _fork_server = ForkServer(str(VENV / "bin" / "python"), str(executable), base_environment())
+            install()
+            _fork_server = ForkServer(str(VENV / "bin" / "python"), base_environment())
             atexit.register(_fork_server.close)
         return _fork_server
 
 
 def _spawn(args: t.Sequence[str], cwd: Path, env: dict[str, str], stdio: tuple[int, int, int]) -> Process:
+    argv = [str(install()), *args]
     server = fork_server()
-    forked = server.start(args, cwd=str(cwd), env=env, stdio=stdio) if server is not None else None
+    forked = server.start(argv, cwd=str(cwd), env=env, stdio=stdio) if server is not None else None
     if forked is not None:
         return forked
-    # No fork server, or an environment it was not started for: a fresh interpreter.
-    return subprocess.Popen([str(install()), *args], cwd=cwd, env=env, stdin=stdio[0], stdout=stdio[1],
-                            stderr=stdio[2])
+    if server is not None:
+        warnings.warn(f"the fork server refused `chutes {' '.join(args)}` (its environment differs in a variable "
+                      "the CLI's libraries read at import): it runs as a fresh process", stacklevel=3)
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
 
 
 def run_command(args: t.Sequence[str], *, cwd: Path, env: dict[str, str], answers: str = "",

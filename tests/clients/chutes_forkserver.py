@@ -1,7 +1,7 @@
 """A fork server ("zygote") for the `chutes` CLI: run by the client virtualenv's own python.
 
 Started by `ForkServer` (below, used by `chutes_cli.py`) as `python chutes_forkserver.py LISTEN_FD
-LIFELINE_FD`.
+LIFELINE_FD ENVIRONMENT_JSON` (the environment it was given, as the JSON of a dict).
 It imports the third-party libraries the CLI imports (aiohttp, typer, rich, substrateinterface,
 fastapi, ...: about 1.2 s of CPU each time a `chutes` process starts) once, then forks once per
 command. The forked process becomes that command: the caller's stdin/stdout/stderr (passed over
@@ -11,9 +11,11 @@ console script runs unchanged, importing `chutes` itself. Nothing of `chutes` is
 command, in the command's environment.
 
 A preloaded library saw the fork server's environment when it was imported (loguru decides
-there whether to colour, for one). So a command whose environment differs from the server's in
-anything but the per-command variables (`PER_COMMAND`) is refused, never run with the wrong
-start-up state; the caller runs it as a plain subprocess instead.
+there whether to colour, for one). So a command whose environment differs from the one the server
+was given in anything but the per-command variables (`PER_COMMAND`) is refused, never run with the
+wrong start-up state; the caller runs it as a plain subprocess instead. What the interpreter's own
+start-up added to the environment (`LC_CTYPE` when it coerces a C locale to UTF-8) a fresh
+process would add too, so the command gets it as well.
 
 Per command the server forks a supervisor, which forks the command, sends its pid, waits for it
 and sends its exit status (as `subprocess` reports it: negative for a signal). The server exits
@@ -66,8 +68,11 @@ class Command(t.NamedTuple):
 
 def main() -> Command | None:
     """Serve until the parent goes; returns only in a forked command process, with its command."""
+    del sys.path[0]  # this file's directory: nothing in it may stand in for one of the CLI's modules
     listener = socket.socket(fileno=int(sys.argv[1]))
     lifeline = int(sys.argv[2])
+    given = json.loads(sys.argv[3])
+    added = {name: value for name, value in os.environ.items() if given.get(name) != value}
     for name in PRELOAD:
         importlib.import_module(name)
     gc.freeze()  # the collector in a command leaves these objects (and their pages) alone
@@ -80,7 +85,7 @@ def main() -> Command | None:
         if not ready:
             continue
         connection, _ = listener.accept()
-        command = serve(connection)
+        command = serve(connection, given, added)
         if command is not None:
             listener.close()
             os.close(lifeline)
@@ -102,15 +107,17 @@ def reap(*, within: float) -> None:
             time.sleep(0.05)
 
 
-def serve(connection: socket.socket) -> Command | None:
-    """Fork a supervisor for one request; the command it forks gets its `Command` back."""
+def serve(connection: socket.socket, given: dict[str, str], added: dict[str, str]) -> Command | None:
+    """Fork a supervisor for one request; the command it forks gets its `Command` back (its
+    environment with what start-up `added`)."""
     try:
         command = receive(connection)
     except (OSError, ValueError, KeyError) as error:
         _reply(connection, {"error": f"bad request: {error}"})
         connection.close()
         return None
-    refused = _foreign_variables(command.env)
+    refused = _foreign_variables(command.env, given)
+    command.env.update({name: value for name, value in added.items() if name not in command.env})
     if refused:
         _reply(connection, {"refused": refused})
     elif os.fork() == 0:
@@ -139,23 +146,18 @@ def receive(connection: socket.socket) -> Command:
     return Command(request["argv"], request["cwd"], request["env"], fds)
 
 
-def _foreign_variables(env: dict[str, str]) -> list[str]:
-    """Variables (other than the per-command ones) in which `env` differs from this process's."""
-    names = set(env) | set(os.environ)
-    return sorted(n for n in names if not n.startswith(PER_COMMAND) and env.get(n) != os.environ.get(n))
+def _foreign_variables(env: dict[str, str], given: dict[str, str]) -> list[str]:
+    """Variables (other than the per-command ones) in which `env` differs from the `given` one."""
+    names = set(env) | set(given)
+    return sorted(n for n in names if not n.startswith(PER_COMMAND) and env.get(n) != given.get(n))
 
 
 def supervise(connection: socket.socket, command: Command) -> Command | None:
     """In the supervisor: fork the command, report its pid and then its exit status."""
     pid = os.fork()
     if pid == 0:
-        os.setpgid(0, 0)
         connection.close()
         return command
-    try:
-        os.setpgid(pid, pid)  # here too, so the group exists before the caller has the pid to signal
-    except OSError:
-        pass  # the command did it first (or has ended)
     for fd in command.stdio:
         os.close(fd)
     _reply(connection, {"pid": pid})
@@ -182,7 +184,7 @@ def become(command: Command) -> None:
     os.environ.clear()
     os.environ.update(command.env)
     sys.argv = list(command.argv)
-    sys.path[0] = os.path.dirname(command.argv[0])  # a script's own directory, as for the console script
+    sys.path.insert(0, os.path.dirname(command.argv[0]))  # a script's own directory comes first
 
 
 # -- the caller's side (the test process) ---------------------------------------------------------
@@ -194,8 +196,7 @@ class ForkServer:
     The listening socket is made here and handed over, so commands can be sent at once: they wait
     in its backlog while the server imports."""
 
-    def __init__(self, python: str, console_script: str, env: dict[str, str]) -> None:
-        self.console_script = console_script
+    def __init__(self, python: str, env: dict[str, str]) -> None:
         self.directory = tempfile.mkdtemp(prefix="chutes-fork-")
         self.address = os.path.join(self.directory, "socket")
         self.log = os.path.join(self.directory, "server.log")
@@ -205,23 +206,23 @@ class ForkServer:
         lifeline, self._lifeline = os.pipe()  # its EOF tells the server we are gone
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [python, os.path.abspath(__file__), str(listener.fileno()), str(lifeline)], env=env,
+                [python, os.path.abspath(__file__), str(listener.fileno()), str(lifeline), json.dumps(env)], env=env,
                 cwd=self.directory, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 pass_fds=(listener.fileno(), lifeline))
         listener.close()
         os.close(lifeline)
 
-    def start(self, args: t.Sequence[str], *, cwd: str, env: dict[str, str],
+    def start(self, argv: t.Sequence[str], *, cwd: str, env: dict[str, str],
               stdio: tuple[int, int, int]) -> ForkedProcess | None:
-        """The console script with `args`, or None if its environment differs from the server's
-        in a variable that is not per-command (see `PER_COMMAND`)."""
+        """The python script `argv[0]` (a console script) with arguments `argv[1:]`, or None if its
+        environment differs from the server's in a variable that is not per-command (`PER_COMMAND`)."""
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             connection.connect(self.address)
         except OSError as error:
             connection.close()
             raise ForkServerError(f"the fork server is not listening ({error}); its log:\n{self.read_log()}") from None
-        body = json.dumps({"argv": [self.console_script, *args], "cwd": cwd, "env": env}).encode()
+        body = json.dumps({"argv": list(argv), "cwd": cwd, "env": env}).encode()
         socket.send_fds(connection, [HEADER.pack(len(body)) + body], list(stdio))
         process = ForkedProcess(connection)
         reply = process.read_reply(timeout=STARTUP_TIMEOUT, what="start the command")
@@ -285,7 +286,7 @@ class ForkedProcess:
     def kill(self) -> None:
         if self.returncode is None:
             try:
-                os.killpg(self.pid, signal.SIGKILL)
+                os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass  # it has ended; wait() collects its status
 

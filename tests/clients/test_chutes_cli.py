@@ -16,16 +16,19 @@ clock runs in real time (the CLI's nonces must be near it), so the hourly export
 hour are not out yet: the invocation is checked in the recent export and the usage instead
 (`test_chutes_invoke_openai.py` moves a frozen clock to read the hourly export).
 
-Builds run on real time here: one second queued, seven building. `chutes build --wait` asks for
+Builds run on real time here: one second queued, six building. `chutes build --wait` asks for
 the log five seconds after uploading, so it reads the log while the image builds, as an event
 stream, until `DONE`. An instance starts in one second.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import os
+import subprocess
 import typing as t
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,7 +40,17 @@ import openai
 import pytest
 import sr25519
 import yaml
-from chutes_cli import Account, Cli, OutputLines, chutes_executable
+from chutes_cli import (
+    VENV,
+    Account,
+    Cli,
+    OutputLines,
+    base_environment,
+    chutes_executable,
+    cli_environment,
+    fork_server,
+)
+from chutes_forkserver import ForkServer
 
 from mockserver.packs.chutes import ss58
 
@@ -47,9 +60,10 @@ SERVE_ARGS = ("--api", "chutes", "--seed", "11", "--validate-responses")
 CONTROL = "/__mock__/packs/chutes"
 USERS = {u["username"]: u for u in yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "fixtures" / "chutes" / "users.yaml").read_text())["users"]}
-# `chutes build --wait` asks for the log 5 s after its upload is accepted: the build (queued, then
-# building) must still be running then, so the log comes as an event stream; 3 s to spare.
-BUILD = {"build_queue_seconds": 1, "build_seconds": 7, "warmup_seconds": 1}
+# `chutes build --wait` asks for the log 5 s after its upload is accepted (the journal shows 5.00 s
+# and a few milliseconds): the build (queued, then building) must still be running then, so the log
+# comes as an event stream. It ends 7 s after the upload: 2 s to spare.
+BUILD = {"build_queue_seconds": 1, "build_seconds": 6, "warmup_seconds": 1}
 FEE = 1.2  # 3 hours of the cheapest GPU with >= 24 GB (an a10 at $0.40/h)
 
 CHUTE_MODULE = '''\
@@ -380,3 +394,50 @@ def test_an_image_that_is_not_built_yet_cannot_be_deployed(executable: Path, moc
     assert image["status"] in ("pending build", "building")
     assert httpx.get(f"{mock}/chutes/{chute_uid(cli.account.username, 'echo')}",
                      headers={"Authorization": cli.account.api_key}).status_code == 404
+
+
+PROBE = '''\
+import json, os, signal, sys
+print(json.dumps({
+    "argv": sys.argv, "path": sys.path, "cwd": os.getcwd(), "env": dict(os.environ), "stdin": sys.stdin.read(),
+    "flags": repr(sys.flags), "encodings": [stream.encoding for stream in (sys.stdin, sys.stdout, sys.stderr)],
+    "stdout": [sys.stdout.isatty(), sys.stdout.line_buffering, sys.stdout.write_through],
+    "signals": [repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGPIPE, signal.SIGCHLD, signal.SIGTERM)],
+    "main": [__name__, __file__], "chutes modules": [m for m in sys.modules if m.split(".")[0] == "chutes"]}))
+print("to stderr", file=sys.stderr)
+sys.exit(3)
+'''
+
+
+def forked_run(server: ForkServer, argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    stdin_read, stdin_write = os.pipe()
+    os.write(stdin_write, b"y\n")
+    os.close(stdin_write)
+    (out_read, out_write), (err_read, err_write) = os.pipe(), os.pipe()
+    process = server.start(argv, cwd=str(cwd), env=env, stdio=(stdin_read, out_write, err_write))
+    for fd in (stdin_read, out_write, err_write):
+        os.close(fd)
+    with open(out_read, "rb") as out, open(err_read, "rb") as err:
+        assert process is not None, "the fork server refused the environment every CLI run has"
+        return process.wait(30), out.read(), err.read()
+
+
+def test_a_forked_command_starts_as_the_same_command_started_fresh(executable: Path, tmp_path: Path) -> None:
+    """What running the CLI through the fork server rests on: a script forked from it gets the
+    arguments, directory, environment, stdin, interpreter flags, stdio set-up, signal handlers and
+    import path that the same script started as a fresh process gets, and exits the same way;
+    nothing of `chutes` has been imported before it runs."""
+    probe = tmp_path / "probe"
+    probe.write_text(f"#!{VENV / 'bin' / 'python'}\n{PROBE}")
+    probe.chmod(0o755)
+    env = cli_environment(tmp_path / "config.ini", tmp_path, NO_COLOR="1", COLUMNS="200")
+    fresh = subprocess.run([str(probe), "a b", "c"], cwd=tmp_path, env=env, input=b"y\n", capture_output=True,
+                           timeout=60, check=False)
+    with contextlib.ExitStack() as stack:
+        server = fork_server()
+        if server is None:  # MOCKSERVER_CHUTES_CLI=subprocess: the CLI runs without one, this test starts its own
+            server = ForkServer(str(VENV / "bin" / "python"), base_environment())
+            stack.callback(server.close)
+        forked = forked_run(server, [str(probe), "a b", "c"], tmp_path, env)
+    assert forked == (fresh.returncode, fresh.stdout, fresh.stderr) and fresh.returncode == 3
+    assert json.loads(fresh.stdout)["chutes modules"] == []
