@@ -10,9 +10,9 @@ are in the window):
   (`TEXTUAL_DRIVER`) and a screenshot-and-exit timer (`TEXTUAL_SCREENSHOT`), so the real command
   runs without a terminal, saves what its screen shows as SVG after a few seconds and exits; the
   test reads the text of that screen. Both dashboards (a cold chute's, a starting instance's)
-  run at the same time, set up by one fixture. (The dashboard's socket.io events server, `events.<host>`,
-  does not exist for a 127.0.0.1 base URL: the dashboard says so in its events panel and goes on,
-  as it does when the real events server is unreachable.)
+  run at the same time, set up by one fixture. (The dashboard's socket.io events server,
+  `events.<host>`, does not exist for a 127.0.0.1 base URL: the dashboard says so in its events
+  panel and goes on, as it does when the real events server is unreachable.)
 
 Every CLI run is bounded by a timeout and goes through the fork server of `chutes_cli.py`. The
 server's journal shows what the CLI sent.
