@@ -340,13 +340,16 @@ def run_lifecycle(who: str, base: str, workdir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def lifecycles(executable: Path, mock: str,
+def lifecycles(request: pytest.FixtureRequest, executable: Path, mock: str,
                tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, Future[None]]]:
-    """Both accounts' lifecycles, started together in threads: each waits on its own clock (the
-    build, the warmup) while the other runs, and every step checks only its own account."""
+    """The selected accounts' lifecycles, started together in threads: each waits out its build and
+    its warmup while the other runs, and every step checks only its own account. (Only the selected
+    ones: a lifecycle nobody waits for would still be running during the module's other tests.)"""
+    selected = {item.callspec.params["who"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_lifecycle" and item.module is request.module}
     workdir = tmp_path_factory.mktemp("lifecycles")
     with ThreadPoolExecutor(max_workers=len(ACCOUNTS), thread_name_prefix="lifecycle") as pool:
-        yield {who: pool.submit(run_lifecycle, who, mock, workdir) for who in ACCOUNTS}
+        yield {who: pool.submit(run_lifecycle, who, mock, workdir) for who in ACCOUNTS if who in selected}
 
 
 @pytest.mark.parametrize("who", ACCOUNTS)
