@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for `make test` (`auto`: one per CPU core; `make test JOBS=0` runs serially).
 JOBS   ?= auto
 
-.PHONY: serve test lint bench venv clean chromium
+.PHONY: serve test test-deep lint bench venv clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ serve: $(STAMP)
 ## parallel: each test module runs on one worker, in order (`--dist loadfile`, set in pyproject.toml).
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -n $(JOBS) $(PYTEST_ARGS)
+
+## The generated-data tests (schemathesis contracts, property tests, crash cycles) at full depth:
+## `make test` runs them with fewer examples each to stay short; CI runs this after it.
+test-deep: $(STAMP) chromium
+	MOCKSERVER_TEST_DEPTH=deep $(BIN)/python -m pytest -q -n $(JOBS) -m depth $(PYTEST_ARGS)
 
 ## ruff (pyflakes, pycodestyle errors, import order) and mypy (strict on mockserver/engine/); CI runs it first.
 lint: $(STAMP)

@@ -25,3 +25,15 @@ def live_server(request: pytest.FixtureRequest) -> t.Iterator[str]:
         raise pytest.UsageError(f"{request.module.__name__} uses `live_server` but defines no SERVE_ARGS")
     with serve(*args) as base:
         yield base
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of modules whose example counts follow `MOCKSERVER_TEST_DEPTH` (they import from
+    `tests/depth.py`) carry the `depth` marker: `make test-deep` runs just those, deep."""
+    import depth
+
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and any(value is depth or getattr(value, "__module__", None) == "depth"
+                                      for value in vars(module).values()):
+            item.add_marker(pytest.mark.depth)

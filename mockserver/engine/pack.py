@@ -13,7 +13,7 @@ from random import Random  # the class, for annotations below PackContext.random
 from mockserver.engine.api_docs import ApiDescription
 from mockserver.engine.clock import Clock
 from mockserver.engine.http import Request
-from mockserver.engine.resources import fixtures_dir, read_yaml, specs_dir
+from mockserver.engine.resources import fixture_data, fixtures_dir, specs_dir
 from mockserver.engine.spec import Handler, LoadedSpec, MissingHandler
 
 
@@ -153,7 +153,8 @@ class PackContext:
             self._captured = outer
 
     def fixture(self, filename: str) -> t.Any:
-        return read_yaml(self.fixtures / filename)
+        """The parsed fixture file, a copy of its own."""
+        return fixture_data(self.fixtures / filename)
 
 
 Authenticator = t.Callable[[Request[t.Any]], t.Any]

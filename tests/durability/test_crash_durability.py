@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from depth import examples
 from live import REPO, free_port
 
-CYCLES = 4
+CYCLES = examples(quick=2, deep=4)  # kill-and-restart cycles per test (each kills at a random moment)
 WRITERS = 4
 
 

@@ -13,6 +13,7 @@ import uuid
 
 import jsonschema_rs
 import pytest
+from depth import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -242,13 +243,13 @@ schemas = st.recursive(st.one_of(leaves, all_of_bounds()), lambda c: extend(deco
                        max_leaves=12).flatmap(lambda s: decorated(st.just(s)))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(quick=50, deep=200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schema=schemas, seed=st.integers(0, 2**32), key=st.text(max_size=8))
 def test_generated_values_are_valid(schema: dict, seed: int, key: str) -> None:
     assert_valid(schema, ExampleGenerator(seed).from_schema(schema, key=key))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(quick=25, deep=100), deadline=None)
 @given(schema=schemas, seed=st.integers(0, 2**32))
 def test_output_depends_only_on_seed_and_key(schema: dict, seed: int) -> None:
     generator = ExampleGenerator(seed)

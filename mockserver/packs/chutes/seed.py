@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import re
 import typing as t
 import uuid
 
 from mockserver.engine.clock import iso
 from mockserver.engine.pack import PackContext
+from mockserver.engine.seeding import replayed
 from mockserver.packs.chutes.render import compute_multiplier, hourly_usd, supported_gpus
 from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for, image_id_for
 
@@ -71,8 +73,10 @@ def new_state(context: PackContext) -> ChutesStore:
         _seed_image(store, spec, by_name[spec["owner"]], now - 120 * DAY)
     for index, spec in enumerate(world["chutes"]):
         _seed_chute(store, spec, by_name, now - (90 - index) * DAY)
-    store.invocations = _history(store, context, now)
-    store.jobs = _job_history(store, context, now)
+    store.invocations = replayed(context.random("invocations"), _history_inputs(store, now),
+                                  lambda rng: _history(store, rng, now))
+    store.jobs = replayed(context.random("jobs"), _job_history_inputs(store, now),
+                           lambda rng: _job_history(store, rng, now))
     store.version = 0
     return store
 
@@ -157,9 +161,27 @@ def make_chute(store: ChutesStore, owner: dict, image: dict, *, name: str, code:
     return chute
 
 
-def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]:
+def _history_inputs(store: ChutesStore, now: float) -> tuple:
+    """Everything `_history` reads besides its generator."""
+    world = store.world
+    chutes = [(c["chute_id"], c["user_id"], c["image_id"], store.images[c["image_id"]]["user_id"],
+               c["node_selector"], c["standard_template"], c["cords"][0]["function"] if c["cords"] else None,
+               [i.instance_id for i in store.instances.for_chute(c["chute_id"])])
+              for c in sorted(store.chutes.values(), key=lambda c: c["chute_id"])]
+    callers = [(u["user_id"], u["username"]) for u in store.users.values()]
+    return now, world["history_days"], world["invocations_per_day"], world["gpus"], chutes, callers
+
+
+def _job_history_inputs(store: ChutesStore, now: float) -> tuple:
+    """Everything `_job_history` reads besides its generator."""
+    world = store.world
+    chutes = [(c["chute_id"], c["user_id"], c["version"], c["chutes_version"], c["node_selector"], c["jobs"])
+              for c in sorted(store.chutes.values(), key=lambda c: c["chute_id"])]
+    return now, world["history_days"], world["job_runs_per_day"], world["gpus"], chutes
+
+
+def _history(store: ChutesStore, rng: random.Random, now: float) -> list[dict]:
     """Completed invocations of the running chutes over the last `history_days` days."""
-    rng = context.random("invocations")
     world = store.world
     callers = [u for u in store.users.values() if u["username"] != "chutes"]
     invocations = []
@@ -201,11 +223,10 @@ def _history(store: ChutesStore, context: PackContext, now: float) -> list[dict]
 _JOB_OUTCOMES = (("complete", False, 86), ("error", False, 7), ("partial_failure", False, 4), ("error", True, 3))
 
 
-def _job_history(store: ChutesStore, context: PackContext, now: float) -> list[dict]:
+def _job_history(store: ChutesStore, rng: random.Random, now: float) -> list[dict]:
     """Runs of the chutes' jobs over the last `history_days` days, each on a miner's instance that is
     gone once it ended; a run still going at `now` is `running`. A stream of its own keeps the
     invocation history what it was."""
-    rng = context.random("jobs")
     world = store.world
     start = int(now) - world["history_days"] * DAY
     runs = []

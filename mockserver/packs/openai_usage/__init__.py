@@ -44,10 +44,12 @@ def new_state(context: PackContext) -> UsageStore:
 
 
 def _seed_fixture_history(store: UsageStore, context: PackContext, organization: dict) -> None:
+    from mockserver.engine.seeding import replayed
     from mockserver.packs.openai_usage import history
 
-    store.add_events(history.generate(context.fixture("history.yaml"), organization, context.random("history"),
-                                      context.clock.now()))
+    profile, now = context.fixture("history.yaml"), context.clock.now()
+    store.add_events(replayed(context.random("history"), (profile, organization, now),
+                              lambda rng: history.generate(profile, organization, rng, now)))
 
 
 def _seed_synthetic_history(store: UsageStore, context: PackContext, organization: dict, count: int) -> None:

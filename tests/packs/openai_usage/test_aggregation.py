@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from depth import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note_statistic
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ MAX_PAGES = 8  # keeps an example to a handful of requests
 PRICES = yaml.safe_load((Path(__file__).resolve().parents[3] / "fixtures/openai_usage/prices.yaml")
                         .read_text(encoding="utf-8"))
 
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=examples(quick=20, deep=60), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large])
 
@@ -424,7 +425,7 @@ def approx(value: float) -> t.Any:
     return pytest.approx(value, rel=1e-9, abs=1e-7)
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=examples(quick=15, deep=40))
 @given(scenario=cost_scenarios())
 def test_costs_are_usage_priced_by_the_price_table(api: t.Any,
                                                    scenario: tuple[Query, list[dict], list[dict]]) -> None:
