@@ -9,7 +9,9 @@ auto-waiting with generous timeouts, never sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -22,12 +24,42 @@ pytestmark = pytest.mark.live
 TIMEOUT_MS = 30_000
 ADMIN = {"authorization": "Bearer sk-admin-mockserver"}
 ROWS = "#journal-table tbody tr.entry"
+POLL_MS = 1000  # the dashboard's refresh period (dashboard.js)
+
+
+CONTROL_TOKEN = "let-me-in"
+SERVERS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "open": (("--api", "openai_usage", "--api", "chutes", "--seed", "3"), {}),
+    "guarded": (("--api", "openai_usage", "--seed", "4"), {"MOCKSERVER_CONTROL_TOKEN": CONTROL_TOKEN}),
+}
+
+
+def _boot(args: tuple[str, ...], env: dict[str, str]) -> tuple[contextlib.AbstractContextManager[str], str]:
+    manager = serve(*args, env=env)
+    return manager, manager.__enter__()
 
 
 @pytest.fixture(scope="module")
-def base() -> t.Iterator[str]:
-    with serve("--api", "openai_usage", "--api", "chutes", "--seed", "3") as url:
-        yield url
+def servers() -> t.Iterator[dict[str, str]]:
+    """The module's two servers by name, booted side by side: each takes a second or two to start."""
+    with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
+        booting = {name: pool.submit(_boot, *how) for name, how in SERVERS.items()}
+    with contextlib.ExitStack() as stack:
+        urls: dict[str, str] = {}
+        for name, future in booting.items():
+            if future.exception() is None:
+                manager, urls[name] = future.result()
+                stack.push(manager.__exit__)
+        for future in booting.values():
+            error = future.exception()
+            if error is not None:
+                raise error  # the servers that did start are stopped on the way out
+        yield urls
+
+
+@pytest.fixture(scope="module")
+def base(servers: dict[str, str]) -> str:
+    return servers["open"]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +88,15 @@ def _open(browser: Browser, url: str) -> Page:
     context = browser.new_context(viewport={"width": 1500, "height": 950})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    page.clock.install()  # the page's timers run as usual, and `_poll_now` can bring the next poll forward
     page.goto(url)
     return page
+
+
+def _poll_now(page: Page) -> None:
+    """What a client did elsewhere shows at the dashboard's next poll: run its clock to that poll
+    now instead of waiting for it (up to a second each time)."""
+    page.clock.run_for(POLL_MS)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +124,7 @@ def test_requests_appear_as_clients_make_them(page: Page, api: httpx.Client) -> 
                    headers=ADMIN).status_code == 200
     assert api.post("/not/a/route", json={"looking": "for this"}).status_code == 404
     assert api.get("/images/").status_code == 401
+    _poll_now(page)
     expect(_row(page, "/v1/organization/costs")).to_have_count(1)
     expect(_row(page, "/not/a/route")).to_have_count(1)
     expect(_row(page, "/images/")).to_have_count(1)
@@ -146,6 +186,7 @@ def test_a_fault_injected_from_the_page_fails_the_next_call(page: Page, api: htt
     expect(page.locator("#faults-table")).to_contain_text("openai_usage / usage-costs")
     answer = api.get("/v1/organization/costs", params={"start_time": 1_763_000_000}, headers=ADMIN)
     assert answer.status_code == 503 and answer.json()["error"]["message"] == "Injected fault: status 503"
+    _poll_now(page)
     page.fill("#filter-status", "503")
     expect(page.locator(ROWS)).to_have_count(1)
     page.fill("#filter-status", "")
@@ -167,6 +208,7 @@ def test_what_clients_send_is_shown_as_text_never_run(page: Page, api: httpx.Cli
     """Journal entries are whatever anyone sent the mock: markup in them must stay text."""
     attack = "<img src=x onerror=window.pwned=1>"
     api.post("/" + attack, content=f"<script>window.pwned=2</script>{attack}", headers={"content-type": "text/html"})
+    _poll_now(page)
     row = _row(page, attack)
     expect(row).to_have_count(1)
     row.click()
@@ -181,6 +223,7 @@ def test_pack_summaries_follow_the_state_and_reset_clears_everything(page: Page,
     registered = api.post("/__mock__/packs/chutes/users", json={
         "username": "dashboard", "hotkey": "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty", "free_account": True})
     assert registered.status_code == 201, registered.text
+    _poll_now(page)
     expect(chutes.locator('dt[data-key="users"] + dd')).to_have_text("6")
     page.fill("#fault-latency", "1")
     page.click("#add-fault")
@@ -205,15 +248,16 @@ def test_the_docs_pages_render_offline(page: Page, base: str) -> None:
     assert elsewhere == []
 
 
-def test_with_a_control_token_the_page_asks_for_it(browser: Browser) -> None:
-    with serve("--api", "openai_usage", "--seed", "4", env={"MOCKSERVER_CONTROL_TOKEN": "let-me-in"}) as url:
-        page = _open(browser, url + "/__mock__/")
-        expect(page.locator("#token-box")).to_be_visible()
-        expect(page.locator("#server-info")).to_have_text("connecting…")  # no data without it
-        page.fill("#token", "let-me-in")
-        page.click("#token-save")
-        expect(page.locator("#token-box")).to_be_hidden()
-        expect(page.locator("#server-info")).to_contain_text("seed 4")
-        httpx.get(url + "/v1/organization/costs", params={"start_time": 1_763_000_000}, headers=ADMIN)
-        expect(page.locator(ROWS)).to_have_count(1)
-        page.context.close()
+def test_with_a_control_token_the_page_asks_for_it(browser: Browser, servers: dict[str, str]) -> None:
+    url = servers["guarded"]
+    page = _open(browser, url + "/__mock__/")
+    expect(page.locator("#token-box")).to_be_visible()
+    expect(page.locator("#server-info")).to_have_text("connecting…")  # no data without it
+    page.fill("#token", CONTROL_TOKEN)
+    page.click("#token-save")
+    expect(page.locator("#token-box")).to_be_hidden()
+    expect(page.locator("#server-info")).to_contain_text("seed 4")
+    httpx.get(url + "/v1/organization/costs", params={"start_time": 1_763_000_000}, headers=ADMIN)
+    _poll_now(page)
+    expect(page.locator(ROWS)).to_have_count(1)
+    page.context.close()

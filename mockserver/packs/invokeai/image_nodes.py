@@ -191,18 +191,40 @@ def _blur(ctx: RunContext, node: dict) -> dict:
     return image_output(ctx, node, Image.fromarray(out, "RGBA"))
 
 
+UNSHARP_BAND_ROWS = 256  # rows sharpened at a time: float64 copies of a whole upscaled image run to gigabytes
+
+
 def _unsharp(ctx: RunContext, node: dict) -> dict:
     picture = load(ctx, node)
     mode = picture.mode
     alpha = picture.getchannel("A") if mode == "RGBA" else None
     rgb = picture.convert("RGB")
-    blurred = np.asarray(rgb.filter(ImageFilter.GaussianBlur(float(number(node, "radius", 2)))), dtype=np.float64) / 255
-    values = np.asarray(rgb, dtype=np.float64) / 255
-    values = np.clip(values + (values - blurred) * (float(number(node, "strength", 50)) / 100.0), 0, 1)
-    out = Image.fromarray((values * 255).astype(np.uint8)).convert(mode)
+    blurred = rgb.filter(ImageFilter.GaussianBlur(float(number(node, "radius", 2))))
+    out = Image.fromarray(_sharpened(np.asarray(rgb), np.asarray(blurred), float(number(node, "strength", 50)) / 100.0))
+    out = out.convert(mode)
     if alpha is not None:
         out.putalpha(alpha)
     return image_output(ctx, node, out)
+
+
+def _sharpened(values: np.ndarray, blurred: np.ndarray, amount: float) -> np.ndarray:
+    """`clip(v + (v - blur) * amount, 0, 1)` on values scaled to 0..1, in float64, truncated back
+    to bytes; band by band and in place, which gives the same bytes as the whole-image arithmetic
+    at a fraction of its memory traffic."""
+    out = np.empty(values.shape, dtype=np.uint8)
+    for top in range(0, values.shape[0], UNSHARP_BAND_ROWS):
+        rows = slice(top, top + UNSHARP_BAND_ROWS)
+        band = values[rows].astype(np.float64)
+        band /= 255
+        difference = blurred[rows].astype(np.float64)
+        difference /= 255
+        np.subtract(band, difference, out=difference)
+        difference *= amount
+        band += difference
+        np.clip(band, 0, 1, out=band)
+        band *= 255
+        out[rows] = band.astype(np.uint8)
+    return out
 
 
 def _noise(ctx: RunContext, node: dict) -> dict:

@@ -118,6 +118,11 @@ def normalized(image: Image.Image) -> Image.Image:
     return image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
 
 
+# InvokeAI saves every image with PIL's compress_level set to its `pil_compress_level`, 1 by
+# default (the real server's runtime config says so): lossless, fast, somewhat larger files.
+PNG_COMPRESS_LEVEL = 1
+
+
 def png_bytes(image: Image.Image, text: dict[str, str | None] | None = None) -> bytes:
     """The image as InvokeAI stores it: a PNG, with metadata, workflow and graph as text chunks."""
     info = PngInfo()
@@ -125,7 +130,7 @@ def png_bytes(image: Image.Image, text: dict[str, str | None] | None = None) -> 
         if value is not None:
             info.add_text(key, value)
     out = io.BytesIO()
-    normalized(image).save(out, format="PNG", pnginfo=info)
+    normalized(image).save(out, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
     return out.getvalue()
 
 
