@@ -116,10 +116,12 @@ class Store:
         self.load(data)
 
 
-def build_store(pack: "Pack", context: "PackContext") -> Store:
-    """A fresh store of `pack`, knowing the seeded generators it was built with."""
+def build_store(pack: "Pack", context: "PackContext", *, to_load: bool = False) -> Store:
+    """A fresh store of `pack`, knowing the seeded generators it was built with; `to_load`: one
+    that a state import is about to fill (see `Pack.state_to_load`)."""
+    factory = pack.state_to_load if to_load and pack.state_to_load is not None else pack.new_state
     with context.capturing_generators() as generators:
-        store = pack.new_state(context)
+        store = factory(context)
     store.generators = generators
     return store
 
@@ -192,6 +194,10 @@ class Pack:
     prefixes: tuple[str, ...]  # the paths this pack owns; unknown paths below them get its 404
     handlers: Handlers
     new_state: t.Callable[[PackContext], Store]
+    # A store a state import will fill (`Store.load`/`load_records`), quicker to build than
+    # `new_state` by leaving out what every import replaces. Its generators must stand where
+    # `new_state` leaves them: an import moves them on from there. None: `new_state`.
+    state_to_load: t.Callable[[PackContext], Store] | None = None
     authenticate: Authenticator | None = None  # returns the principal or raises ApiError
     control_handlers: Handlers = field(default_factory=Handlers)
     redirect_slashes: bool = False  # FastAPI answers /x for a route /x/ with a 307
