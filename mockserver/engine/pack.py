@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import typing as t
@@ -12,6 +13,7 @@ from random import Random  # the class, for annotations below PackContext.random
 
 from mockserver.engine.api_docs import ApiDescription
 from mockserver.engine.clock import Clock
+from mockserver.engine.copies import Frozen
 from mockserver.engine.http import Request
 from mockserver.engine.resources import fixtures_dir, read_yaml, specs_dir
 from mockserver.engine.spec import Handler, LoadedSpec, MissingHandler
@@ -155,7 +157,17 @@ class PackContext:
             self._captured = outer
 
     def fixture(self, filename: str) -> t.Any:
-        return read_yaml(self.fixtures / filename)
+        """A fixture file of the pack, parsed: the caller's own copy to change."""
+        path = self.fixtures / filename
+        stat = path.stat()
+        return _parsed_fixture(path, stat.st_mtime_ns, stat.st_size).thaw()
+
+
+# Every reset and state import seeds from the fixtures: parse each file once (again when it
+# changes on disk), and hand out copies of the parse, several times faster than the YAML parser.
+@functools.lru_cache(maxsize=64)
+def _parsed_fixture(path: Path, mtime_ns: int, size: int) -> Frozen[t.Any]:
+    return Frozen(read_yaml(path))
 
 
 Authenticator = t.Callable[[Request[t.Any]], t.Any]
