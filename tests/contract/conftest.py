@@ -26,3 +26,28 @@ def in_process_requests_ignore_the_environment() -> t.Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(asgi, "get_client", get_client)
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checks_config_resolved_once_per_operation() -> t.Iterator[None]:
+    """Schemathesis resolves an operation's check settings (its config's `operations` entries, each
+    matched by filter, merged over the phase's and the project's) for every response it validates:
+    up to a tenth of a case's cost here, where the profiles name many operations. The settings of
+    an operation in a phase never change during a run (schemathesis's own runner caches them per
+    operation for that reason); the pytest path does not, so this does, per config object."""
+    from schemathesis.config import ProjectConfig
+
+    original = ProjectConfig.checks_config_for
+    resolved: dict[tuple[int, t.Any, str | None], tuple[t.Any, t.Any]] = {}
+
+    def checks_config_for(self: t.Any, *, operation: t.Any = None, phase: str | None = None) -> t.Any:
+        which = None if operation is None else (operation.label, operation.definition.raw.get("operationId"))
+        key = (id(self), which, phase)
+        found = resolved.get(key)
+        if found is None or found[0] is not self:  # the config is kept, so its id is never reused
+            found = resolved[key] = (self, original(self, operation=operation, phase=phase))
+        return found[1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ProjectConfig, "checks_config_for", checks_config_for)
+        yield
