@@ -1,9 +1,10 @@
 """Schemathesis over `specs/invokeai.yaml`, against the app in-process (ASGI), responses validated.
 
-Runtime: about 70 s on a 2-core machine (pytest's count; 76 s wall with interpreter and plugin
-start-up), measured 58-70 s: the 131 operations (about 5000 requests, ~50 s), the stateful run
-(~7 s), the plain tests, and the `world` fixture, which builds the app, the baseline world and the
-schema (~6 s, once in each process that runs any of the items; nothing is built at import).
+Runtime: about 45 s on a 2-core machine (pytest's count, quick depth): the 131 operations (about
+5700 requests, ~35 s; a world restore after a case that changed something is a state load of
+~8 ms), the stateful run (~5 s), the plain tests, and the `world` fixture, which builds the app,
+the baseline world and the schema (~3 s, once in each process that runs any of the items;
+nothing is built at import).
 
 Each of the 131 operations is one pytest item (see tests/contract_items.py), destructive ones included. Schemathesis generates
 valid and invalid requests from the spec (examples, coverage and fuzzing phases) and checks every
