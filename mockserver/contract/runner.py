@@ -31,7 +31,6 @@ unreadable spec) or a `--base-url` where nothing answers (said in one line, with
 from __future__ import annotations
 
 import contextlib
-import copy
 import random
 import re
 import sys
@@ -58,7 +57,7 @@ from mockserver.contract.profile import (
     refusal_problem,
 )
 from mockserver.engine.openapi import operations
-from mockserver.engine.resources import specs_dir
+from mockserver.engine.resources import read_yaml, specs_dir
 
 DEFAULT_MAX_EXAMPLES = 25
 # Headers, query parameters and body fields whose values are secrets, masked (by exact name, any
@@ -214,7 +213,7 @@ def load_contract_spec(options: Options, profile: Profile) -> tuple[dict, Path]:
     3.x, changed by the profile's `transform`, and marked with the profile that judges it."""
     path = options.spec if options.spec is not None else specs_dir() / f"{options.api}.yaml"
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = read_yaml(path)  # libyaml's parser: the pure-Python one takes seconds on a large spec
     except OSError as error:
         raise UsageError(f"{path}: {error.strerror or error}") from None
     except yaml.YAMLError as error:
@@ -222,7 +221,6 @@ def load_contract_spec(options: Options, profile: Profile) -> tuple[dict, Path]:
     if not isinstance(spec, dict) or not str(spec.get("openapi", "")).startswith("3.") or \
             not isinstance(spec.get("paths"), dict):
         raise UsageError(f"{path}: not an OpenAPI 3.x document")
-    spec = copy.deepcopy(spec)
     if profile.transform is not None:
         spec = profile.transform(spec)
     if profile.lax:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import typing as t
@@ -12,8 +13,9 @@ from random import Random  # the class, for annotations below PackContext.random
 
 from mockserver.engine.api_docs import ApiDescription
 from mockserver.engine.clock import Clock
+from mockserver.engine.copies import Frozen
 from mockserver.engine.http import Request
-from mockserver.engine.resources import fixture_data, fixtures_dir, specs_dir
+from mockserver.engine.resources import fixtures_dir, read_yaml, specs_dir
 from mockserver.engine.spec import Handler, LoadedSpec, MissingHandler
 
 
@@ -116,10 +118,12 @@ class Store:
         self.load(data)
 
 
-def build_store(pack: "Pack", context: "PackContext") -> Store:
-    """A fresh store of `pack`, knowing the seeded generators it was built with."""
+def build_store(pack: "Pack", context: "PackContext", *, to_load: bool = False) -> Store:
+    """A fresh store of `pack`, knowing the seeded generators it was built with; `to_load`: one
+    that a state import is about to fill (see `Pack.state_to_load`)."""
+    factory = pack.state_to_load if to_load and pack.state_to_load is not None else pack.new_state
     with context.capturing_generators() as generators:
-        store = pack.new_state(context)
+        store = factory(context)
     store.generators = generators
     return store
 
@@ -153,8 +157,17 @@ class PackContext:
             self._captured = outer
 
     def fixture(self, filename: str) -> t.Any:
-        """The parsed fixture file, a copy of its own."""
-        return fixture_data(self.fixtures / filename)
+        """A fixture file of the pack, parsed: the caller's own copy to change."""
+        path = self.fixtures / filename
+        stat = path.stat()
+        return _parsed_fixture(path, stat.st_mtime_ns, stat.st_size).thaw()
+
+
+# Every reset and state import seeds from the fixtures: parse each file once (again when it
+# changes on disk), and hand out copies of the parse, several times faster than the YAML parser.
+@functools.lru_cache(maxsize=64)
+def _parsed_fixture(path: Path, mtime_ns: int, size: int) -> Frozen[t.Any]:
+    return Frozen(read_yaml(path))
 
 
 Authenticator = t.Callable[[Request[t.Any]], t.Any]
@@ -193,6 +206,10 @@ class Pack:
     prefixes: tuple[str, ...]  # the paths this pack owns; unknown paths below them get its 404
     handlers: Handlers
     new_state: t.Callable[[PackContext], Store]
+    # A store a state import will fill (`Store.load`/`load_records`), quicker to build than
+    # `new_state` by leaving out what every import replaces. Its generators must stand where
+    # `new_state` leaves them: an import moves them on from there. None: `new_state`.
+    state_to_load: t.Callable[[PackContext], Store] | None = None
     authenticate: Authenticator | None = None  # returns the principal or raises ApiError
     control_handlers: Handlers = field(default_factory=Handlers)
     redirect_slashes: bool = False  # FastAPI answers /x for a route /x/ with a 307

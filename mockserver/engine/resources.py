@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import pickle
 import typing as t
 from pathlib import Path
 
@@ -36,19 +34,6 @@ def specs_dir() -> Path:
 
 def fixtures_dir() -> Path:
     return _data_root() / "fixtures"
-
-
-@functools.lru_cache(maxsize=64)
-def _parsed(path: Path, mtime_ns: int, size: int) -> bytes:
-    return pickle.dumps(read_yaml(path), pickle.HIGHEST_PROTOCOL)
-
-
-def fixture_data(path: Path) -> t.Any:
-    """`read_yaml(path)`, parsed once while the file stays as it is: packs read their fixtures on
-    every reset, and a copy of the parsed data is several times cheaper than parsing YAML again.
-    Each call returns a new copy, which the caller may change."""
-    stat = path.stat()
-    return pickle.loads(_parsed(path, stat.st_mtime_ns, stat.st_size))
 
 
 def read_yaml(path: Path | str) -> t.Any:

@@ -14,10 +14,12 @@ import random
 import threading
 import typing as t
 
+from mockserver.engine.copies import Frozen
+
 T = t.TypeVar("T")
 
 _KEPT = 8  # distinct (state, inputs) pairs remembered; a test suite uses one or two per pack
-_replays: collections.OrderedDict[tuple[t.Any, bytes], tuple[bytes, t.Any]] = collections.OrderedDict()
+_replays: collections.OrderedDict[tuple[t.Any, bytes], tuple[Frozen[t.Any], t.Any]] = collections.OrderedDict()
 _lock = threading.Lock()
 
 
@@ -31,11 +33,11 @@ def replayed(rng: random.Random, inputs: t.Any, generate: t.Callable[[random.Ran
         if kept is not None:
             _replays.move_to_end(key)
     if kept is None:
-        kept = (pickle.dumps(generate(rng), pickle.HIGHEST_PROTOCOL), rng.getstate())
+        kept = (Frozen(generate(rng)), rng.getstate())
         with _lock:
             _replays[key] = kept
             while len(_replays) > _KEPT:
                 _replays.popitem(last=False)
     else:
         rng.setstate(kept[1])
-    return t.cast(T, pickle.loads(kept[0]))
+    return t.cast(T, kept[0].thaw())

@@ -78,8 +78,9 @@ class PackRuntime:
             self._gzipped = GZipMiddleware(t.cast("ASGIApp", self.app), minimum_size=1, compresslevel=1)
         return self._gzipped
 
-    def new_store(self) -> Store:
-        return build_store(self.pack, self.context)
+    def new_store(self, *, to_load: bool = False) -> Store:
+        """A fresh store; `to_load`: one a state import is about to fill."""
+        return build_store(self.pack, self.context, to_load=to_load)
 
     def reset(self) -> None:
         self.replace_state(self.new_store())
@@ -95,7 +96,7 @@ class PackRuntime:
             return self.state.export()
 
     def load(self, data: dict[str, t.Any]) -> None:
-        fresh = self.new_store()
+        fresh = self.new_store(to_load=True)
         fresh.load(data)
         move_generators_past(fresh, data)
         self.replace_state(fresh)  # swap whole: a failed import leaves the old state untouched
@@ -306,7 +307,7 @@ class MockServer:
             self.services.clock.parse_export(clock)  # check before anything is swapped in
         staged = {}
         for name, pack_state in packs.items():
-            fresh = self.runtimes[name].new_store()
+            fresh = self.runtimes[name].new_store(to_load=True)
             load(fresh, pack_state)
             staged[name] = fresh
         for name, fresh in staged.items():

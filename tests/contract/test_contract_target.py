@@ -10,6 +10,12 @@ To contract-test a real server, name it (and its credentials) in the environment
 Unset, the same run goes against the in-process mock with its fixture credentials.
 Destructive operations stay off either way; against a real Chutes account, also set
 MOCKSERVER_CONTRACT_CHUTES_EXCLUDE=deploy_chute_chutes__post to avoid deployment fees.
+
+A real server always gets 10 fuzzed examples per operation. Against the mock this test proves the
+runner's plumbing (the mock's own depth is the schemathesis modules' job), so at the quick depth
+(tests/depth.py) it fuzzes 2 per operation: every operation still gets the examples phase, the
+whole coverage phase (boundary values, missing and malformed parameters, methods a path does not
+list) and fuzzed requests, judged by every check; `MOCKSERVER_TEST_DEPTH=deep` runs 10.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import os
 from pathlib import Path
 
 import pytest
+from depth import examples
 
 from mockserver.cli import main
 from mockserver.packs import AVAILABLE
@@ -26,8 +33,10 @@ from mockserver.packs import AVAILABLE
 
 def _arguments(api: str, report: Path) -> list[str]:
     prefix = f"MOCKSERVER_CONTRACT_{api.upper()}"
-    args = ["contract", "--api", api, "--max-examples", "10", "--seed", "7", "--json", str(report)]
-    if os.environ.get(f"{prefix}_URL"):
+    real = bool(os.environ.get(f"{prefix}_URL"))
+    max_examples = 10 if real else examples(quick=2, deep=10)
+    args = ["contract", "--api", api, "--max-examples", str(max_examples), "--seed", "7", "--json", str(report)]
+    if real:
         args += ["--base-url", os.environ[f"{prefix}_URL"], "--rate", os.environ.get(f"{prefix}_RATE", "5/s")]
     for header in filter(None, os.environ.get(f"{prefix}_HEADERS", "").split("\n")):
         args += ["--header", header]

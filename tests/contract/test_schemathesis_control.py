@@ -16,7 +16,7 @@ import typing as t
 
 import pytest
 import schemathesis
-from contract_items import OperationChoice, parametrize_operations
+from contract_items import OperationChoice, constants_extracted, parametrize_operations
 from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
@@ -100,12 +100,12 @@ def pack_control_operation(request: pytest.FixtureRequest) -> t.Iterator[str]:
 
 @pytest.fixture
 def control_schema(world: World, control_operation: str) -> t.Any:
-    return world.control
+    return constants_extracted(world.control)
 
 
 @pytest.fixture
 def pack_control_schema(world: World, pack_control_operation: str) -> t.Any:
-    return world.pack_control
+    return constants_extracted(world.pack_control)
 
 
 @contextlib.contextmanager

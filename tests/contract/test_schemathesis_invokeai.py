@@ -1,9 +1,10 @@
 """Schemathesis over `specs/invokeai.yaml`, against the app in-process (ASGI), responses validated.
 
-Runtime: about 70 s on a 2-core machine (pytest's count; 76 s wall with interpreter and plugin
-start-up), measured 58-70 s: the 131 operations (about 5000 requests, ~50 s), the stateful run
-(~7 s), the plain tests, and the `world` fixture, which builds the app, the baseline world and the
-schema (~6 s, once in each process that runs any of the items; nothing is built at import).
+Runtime: about 45 s on a 2-core machine (pytest's count, quick depth): the 131 operations (about
+5700 requests, ~35 s; a world restore after a case that changed something is a state load of
+~8 ms), the stateful run (~5 s), the plain tests, and the `world` fixture, which builds the app,
+the baseline world and the schema (~3 s, once in each process that runs any of the items;
+nothing is built at import).
 
 Each of the 131 operations is one pytest item (see tests/contract_items.py), destructive ones included. Schemathesis generates
 valid and invalid requests from the spec (examples, coverage and fuzzing phases) and checks every
@@ -29,6 +30,7 @@ import hypothesis
 import pytest
 import schemathesis
 from contract_items import OneItemPerOperation
+from depth import examples
 from PIL import Image, PngImagePlugin
 from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
@@ -591,7 +593,9 @@ def test_invokeai_api(case: schemathesis.Case, world: World) -> None:
 # The same spec and checks, positive data only (a link is followed from a success): 60 scenarios
 # of up to 8 steps (about 450 calls, some 6 s) from the running world, each starting with a create
 # (a board, an image upload, a workflow, a preset, a batch, a model install, a download) and going
-# on along its links and those of what they lead to.
+# on along its links and those of what they lead to. At the quick depth (tests/depth.py) 30
+# scenarios, which still start from every entry point and reach the follow-ups test_stateful_links
+# asserts; `MOCKSERVER_TEST_DEPTH=deep` runs 60.
 
 def stateful_schema(world: World) -> t.Any:
     """The same spec and checks, positive data only, following the spec's links."""
@@ -608,7 +612,7 @@ def stateful_schema(world: World) -> t.Any:
 
 
 STATEFUL_SETTINGS = hypothesis.settings(
-    max_examples=60, stateful_step_count=8, derandomize=True, database=None, deadline=None,
+    max_examples=examples(quick=30, deep=60), stateful_step_count=8, derandomize=True, database=None, deadline=None,
     suppress_health_check=list(hypothesis.HealthCheck), phases=[hypothesis.Phase.generate])
 
 

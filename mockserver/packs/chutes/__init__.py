@@ -22,7 +22,7 @@ def build_pack() -> Pack:
     )
     from mockserver.packs.chutes.auth import authenticate
     from mockserver.packs.chutes.invoke import hostname_invocation
-    from mockserver.packs.chutes.seed import new_state
+    from mockserver.packs.chutes.seed import new_state, state_to_load
     from mockserver.packs.chutes.targets import claims_host
 
     handlers = Handlers()
@@ -34,6 +34,7 @@ def build_pack() -> Pack:
         prefixes=("/chutes", "/invocations", "/bounties", "/images", "/logos", "/users", "/instances"),
         handlers=handlers,
         new_state=new_state,
+        state_to_load=state_to_load,
         authenticate=authenticate,
         control_handlers=control.handlers,
         unmatched=hostname_invocation,  # the real app's last route: chute invocations

@@ -58,9 +58,31 @@ def version_of(image: dict, code: str) -> str:
 
 
 def new_state(context: PackContext) -> ChutesStore:
+    now = context.clock.now()
+    store = _state(context, now)
+    store.invocations = replayed(context.random("invocations"), _history_inputs(store, now),
+                                 lambda rng: _history(store, rng, now))
+    store.jobs = replayed(context.random("jobs"), _job_history_inputs(store, now),
+                          lambda rng: _job_history(store, rng, now))
+    store.version = 0
+    return store
+
+
+def state_to_load(context: PackContext) -> ChutesStore:
+    """A state an import is about to fill: without the invocation and job history, which the
+    import replaces and which is most of a fresh state's cost. Their generators are made (an
+    import moves every generator on) but not drawn from: nothing draws from them after seeding."""
+    store = _state(context, context.clock.now())
+    for label in ("invocations", "jobs"):
+        context.random(label)
+    store.version = 0
+    return store
+
+
+def _state(context: PackContext, now: float) -> ChutesStore:
+    """Users, images and chutes (with their instances) as of `now`."""
     world = context.fixture("world.yaml")
     store = ChutesStore(world, context.random("world"), context.clock)
-    now = context.clock.now()
     created = iso(now - 120 * DAY)
     for user in context.fixture("users.yaml")["users"]:
         keys = user.pop("api_keys", [])
@@ -73,11 +95,6 @@ def new_state(context: PackContext) -> ChutesStore:
         _seed_image(store, spec, by_name[spec["owner"]], now - 120 * DAY)
     for index, spec in enumerate(world["chutes"]):
         _seed_chute(store, spec, by_name, now - (90 - index) * DAY)
-    store.invocations = replayed(context.random("invocations"), _history_inputs(store, now),
-                                  lambda rng: _history(store, rng, now))
-    store.jobs = replayed(context.random("jobs"), _job_history_inputs(store, now),
-                           lambda rng: _job_history(store, rng, now))
-    store.version = 0
     return store
 
 

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from mockserver.engine.clock import parse_instant
+from mockserver.engine.copies import deep_copy
 from mockserver.engine.pack import Store
 from mockserver.engine.records import Rows
 from mockserver.packs.chutes.instances import Instance, Instances
@@ -299,7 +300,7 @@ class ChutesStore(Store):
             }
 
     def load(self, data: dict) -> None:
-        data = copy.deepcopy(data)
+        data = deep_copy(data)
         with self.lock:
             self.users = {u["user_id"]: u for u in data["users"]}
             self.api_keys = {k["value"]: ApiKey(**k) for k in data["api_keys"]}

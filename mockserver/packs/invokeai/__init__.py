@@ -25,7 +25,7 @@ def build_pack() -> Pack:
         workflows,
     )
     from mockserver.packs.invokeai.events import InvokeCompanion
-    from mockserver.packs.invokeai.seed import new_state
+    from mockserver.packs.invokeai.seed import new_state, state_to_load
 
     handlers = Handlers()
     for module in (images, boards, videos, workflows, style_presets, app, client_state, utilities, queue, models):
@@ -36,6 +36,7 @@ def build_pack() -> Pack:
         prefixes=("/api/v1", "/api/v2"),
         handlers=handlers,
         new_state=new_state,
+        state_to_load=state_to_load,
         control_handlers=control.handlers,
         # InvokeAI turns FastAPI's trailing-slash redirect off: `GET /api/v1/boards` is a 404.
         redirect_slashes=False,

@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 
 from mockserver.engine.clock import Clock
+from mockserver.engine.copies import deep_copy
 from mockserver.packs.invokeai import model_files
 from mockserver.packs.invokeai.model_configs import (
     CHECKPOINT_CLASSES,
@@ -113,12 +114,13 @@ class ModelManager:
 
     # -- state --------------------------------------------------------------------------------
 
-    def _reset(self) -> None:
+    def _reset(self, files: dict[str, dict] | None = None) -> None:
+        """Nothing installed; the virtual disk is `files` (the caller's to give), or as shipped."""
         self.records: dict[str, dict] = {}  # key → {"cls", "config", "updated_at"}
         self.images: dict[str, bytes] = {}  # model key → WebP bytes
         self.relationships = ModelRelationships()
         self.hf_token: str | None = None
-        self.files: dict[str, dict] = copy.deepcopy(self._initial_files)
+        self.files: dict[str, dict] = files if files else deep_copy(self._initial_files)
         self.jobs.reset()
 
     def export(self) -> dict:
@@ -148,14 +150,13 @@ class ModelManager:
             }
 
     def load(self, data: dict) -> None:
-        data = copy.deepcopy(data)
+        data = deep_copy(data)
         with self._lock:
-            self._reset()
+            self._reset(data.get("files"))
             self.records = {r["config"]["key"]: r for r in data.get("records", [])}
             self.images = {k: _bytes_of(v) for k, v in data.get("images", {}).items()}
             self.relationships.pairs = [list(pair) for pair in data.get("relationships", [])]
             self.hf_token = data.get("hf_token")
-            self.files = data.get("files") or copy.deepcopy(self._initial_files)
             self.jobs.load(data)
 
     # -- scan folder ---------------------------------------------------------------------------

@@ -11,18 +11,31 @@ import typing as t
 from pathlib import Path
 
 from mockserver.engine import resources
+from mockserver.engine.copies import Frozen
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.catalogue import load_catalogue
+from mockserver.packs.invokeai.library import Library
 from mockserver.packs.invokeai.model_manager import ModelManager
 from mockserver.packs.invokeai.runtime import Runtime
 from mockserver.packs.invokeai.store import InvokeStore
-from mockserver.packs.invokeai.workflows import new_record
+from mockserver.packs.invokeai.workflows import record_of
 
 PRESET_PREVIEW_SIZE = 256
 
 
 def new_state(context: PackContext) -> InvokeStore:
+    return _state(context, with_default_workflows=True)
+
+
+def state_to_load(context: PackContext) -> InvokeStore:
+    """A state an import is about to fill: the library's workflows are the import's, so the
+    defaults are not seeded (they are most of a fresh state's cost, and draw no ids: the
+    generators stand where `new_state` leaves them)."""
+    return _state(context, with_default_workflows=False)
+
+
+def _state(context: PackContext, *, with_default_workflows: bool) -> InvokeStore:
     app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
     runtime = Runtime(context.random("ids"), context.random("prompts"), context.clock, app)
     models = ModelManager(context.fixtures, context.random("models"), context.clock, runtime.emit)
@@ -31,12 +44,8 @@ def new_state(context: PackContext) -> InvokeStore:
     store.queue.speed = app.get("queue_speed", "realtime")
     store.queue.read_prompt_file = prompt_files(context.fixtures / "prompts")
     library = store.library
-    now = context.clock.now()
-    for workflow in default_workflows(context.fixtures / "default_workflows"):
-        workflow = copy.deepcopy(workflow)
-        workflow_id = workflow.pop("id")
-        library.workflows[workflow_id] = new_record(workflow, workflow_id, now)
-        library.workflow_index.sync(workflow_id, library.workflows[workflow_id])
+    if with_default_workflows:
+        seed_default_workflows(library, context.fixtures / "default_workflows", context.clock.now())
     for preset in read_yaml(context.fixtures / "style_presets.yaml")["presets"]:
         library.style_presets[preset["id"]] = {
             "id": preset["id"], "name": preset["name"], "type": preset.get("type", "default"),
@@ -49,8 +58,15 @@ def new_state(context: PackContext) -> InvokeStore:
     return store
 
 
-# Fixtures never change while serving; a reset (and every state import, which starts from a fresh
-# state) reads them from memory, and callers copy what they will change.
+def seed_default_workflows(library: Library, folder: Path, now: float) -> None:
+    for workflow in shipped_workflows(folder).thaw():
+        workflow_id = workflow.pop("id")
+        library.workflows[workflow_id] = record_of(workflow, workflow_id, now)
+        library.workflow_index.sync(workflow_id, library.workflows[workflow_id])
+
+
+# Fixtures never change while serving; a reset (and every state import, which starts from a
+# fresh state) reads them from memory, and callers copy what they will change.
 
 @functools.lru_cache(maxsize=16)
 def read_yaml(path: Path) -> t.Any:
@@ -58,8 +74,10 @@ def read_yaml(path: Path) -> t.Any:
 
 
 @functools.lru_cache(maxsize=4)
-def default_workflows(folder: Path) -> tuple[dict, ...]:
-    return tuple(json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json")))
+def shipped_workflows(folder: Path) -> Frozen[list[dict]]:
+    """The shipped workflows, frozen: every reset thaws its own copy (a pickle load of their
+    ~170 kB is several times faster than deep-copying them)."""
+    return Frozen([json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))])
 
 
 @functools.lru_cache(maxsize=64)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 
+from mockserver.engine.copies import deep_copy
 from mockserver.engine.pack import Store
 from mockserver.engine.records import EVERY, Rows
 from mockserver.packs.invokeai.catalogue import Catalogue
@@ -102,7 +103,7 @@ class InvokeStore(Store):
                     for key, value in blobs.items()}
 
         if not copied:
-            data = copy.deepcopy(data)
+            data = deep_copy(data)
         with self.lock:
             self.gallery.load(data["images"], decode(data["image_bytes"]), data["boards"])
             self.library.load(data, {section: decode(data.get(section, {}))

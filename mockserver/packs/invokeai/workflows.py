@@ -31,8 +31,13 @@ _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
 
 
 def new_record(workflow: dict, workflow_id: str, now: float) -> dict:
-    """A library row: the workflow document (with its id) and the columns the API lists."""
-    document = {**copy.deepcopy(workflow), "id": workflow_id}
+    """A library row: a copy of the workflow document (with its id) and the columns the API lists."""
+    return record_of(copy.deepcopy(workflow), workflow_id, now)
+
+
+def record_of(document: dict, workflow_id: str, now: float) -> dict:
+    """A library row holding `document` itself (the caller's to give away), with its id."""
+    document["id"] = workflow_id
     document.setdefault("is_published", None)
     return {"workflow_id": workflow_id, "workflow": document, "created_at": now, "updated_at": now,
             "opened_at": None, "is_published": None}
