@@ -112,11 +112,12 @@ async def create_style_preset(request: Request[InvokeStore]) -> dict:
 async def update_style_preset(request: Request[InvokeStore]) -> dict:
     store = request.state.library
     form = request.body or {}
-    preset = _preset(store, request.params["style_preset_id"])
-    fields = _parse_data(request, form["data"])
+    # InvokeAI 6.8.1 checks in this order: the image (415), the data (400), then the preset (its
+    # missing preset is a 500 there, a 404 here).
     preview = await off_loop(_preview, form)
+    fields = _parse_data(request, form["data"])
     with store.lock:
-        preset = _preset(store, preset["id"])  # it may have gone meanwhile
+        preset = _preset(store, request.params["style_preset_id"])
         _store_preset(store, fields, preset["id"])
         # As on the real server, an update without an image removes the preset's image.
         _set_image(store, preset, preview)

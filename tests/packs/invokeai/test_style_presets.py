@@ -193,6 +193,18 @@ def test_update_with_bad_data_is_400(client: t.Any, bad: str) -> None:
     assert get(client, created["id"]) == created
 
 
+def test_update_checks_the_image_then_the_data_then_the_preset(client: t.Any) -> None:
+    """InvokeAI 6.8.1's order: a file that is not an image is a 415 even for a preset that does
+    not exist and with bad data; bad data is a 400 before the preset is looked up."""
+    text = {"image": ("a.txt", b"hello", "text/plain")}
+    not_an_image = client.patch(f"{SP}i/no-such-preset", data={"data": "not json"}, files=text)
+    assert not_an_image.status_code == 415 and not_an_image.json() == {"detail": "Not an image"}
+    bad_data = client.patch(f"{SP}i/no-such-preset", data={"data": "not json"})
+    assert bad_data.status_code == 400 and bad_data.json() == {"detail": "Invalid preset data"}
+    missing = client.patch(f"{SP}i/no-such-preset", data={"data": data()})
+    assert missing.status_code == 404 and missing.json() == {"detail": "Style preset not found"}
+
+
 def test_delete_answers_null_then_the_preset_is_gone(client: t.Any) -> None:
     created = create(client, image=png_bytes())
     response = client.delete(f"{SP}i/{created['id']}")
