@@ -3,14 +3,12 @@ ships (from `fixtures/invokeai/`), an empty gallery, and the app's configuration
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import posixpath
 import typing as t
 from pathlib import Path
 
-from mockserver.engine import resources
 from mockserver.engine.copies import Frozen
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
@@ -36,7 +34,7 @@ def state_to_load(context: PackContext) -> InvokeStore:
 
 
 def _state(context: PackContext, *, with_default_workflows: bool) -> InvokeStore:
-    app = copy.deepcopy(read_yaml(context.fixtures / "app.yaml"))
+    app = context.fixture("app.yaml")
     runtime = Runtime(context.random("ids"), context.random("prompts"), context.clock, app)
     models = ModelManager(context.fixtures, context.random("models"), context.clock, runtime.emit)
     models.jobs.pace.speed = app.get("model_speed", "realtime")
@@ -46,7 +44,7 @@ def _state(context: PackContext, *, with_default_workflows: bool) -> InvokeStore
     library = store.library
     if with_default_workflows:
         seed_default_workflows(library, context.fixtures / "default_workflows", context.clock.now())
-    for preset in read_yaml(context.fixtures / "style_presets.yaml")["presets"]:
+    for preset in context.fixture("style_presets.yaml")["presets"]:
         library.style_presets[preset["id"]] = {
             "id": preset["id"], "name": preset["name"], "type": preset.get("type", "default"),
             "preset_data": {"positive_prompt": preset["positive_prompt"],
@@ -65,13 +63,8 @@ def seed_default_workflows(library: Library, folder: Path, now: float) -> None:
         library.workflow_index.sync(workflow_id, library.workflows[workflow_id])
 
 
-# Fixtures never change while serving; a reset (and every state import, which starts from a
-# fresh state) reads them from memory, and callers copy what they will change.
-
-@functools.lru_cache(maxsize=16)
-def read_yaml(path: Path) -> t.Any:
-    return resources.read_yaml(path)
-
+# The YAML fixtures come through `PackContext.fixture` (parsed once, a copy each time); the
+# workflows and preset previews below are kept here in the form a reset uses.
 
 @functools.lru_cache(maxsize=4)
 def shipped_workflows(folder: Path) -> Frozen[list[dict]]:
