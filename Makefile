@@ -11,6 +11,12 @@ ARGS   ?=
 PYTEST_ARGS ?=
 # pytest-xdist workers for `make test` (`auto`: one per CPU core; `make test JOBS=0` runs serially).
 JOBS   ?= auto
+# CPython caches compiled modules by default; some machines turn that off (PYTHONDONTWRITEBYTECODE),
+# and then every pytest worker and every `mockserver serve` a test starts compiles every module it
+# imports again, and pytest rewrites the asserts of every plugin package it loads again
+# (schemathesis, hypothesis, mockserver's own): about a third of the suite's CPU. The test targets
+# turn the cache back on (an empty value is off).
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
 
 .PHONY: serve test test-deep lint bench venv clean chromium
 
@@ -29,12 +35,12 @@ serve: $(STAMP)
 ## The whole test suite (engine, packs, clients against a live server, schemathesis contracts), in
 ## parallel: each test module runs on one worker, in order (`--dist loadfile`, set in pyproject.toml).
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q -n $(JOBS) $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(JOBS) $(PYTEST_ARGS)
 
 ## The generated-data tests (schemathesis contracts, property tests, crash cycles) at full depth:
 ## `make test` runs them with fewer examples each to stay short; CI runs this after it.
 test-deep: $(STAMP) chromium
-	MOCKSERVER_TEST_DEPTH=deep $(BIN)/python -m pytest -q -n $(JOBS) -m depth $(PYTEST_ARGS)
+	$(TEST_ENV) MOCKSERVER_TEST_DEPTH=deep $(BIN)/python -m pytest -q -n $(JOBS) -m depth $(PYTEST_ARGS)
 
 ## ruff (pyflakes, pycodestyle errors, import order) and mypy (strict on mockserver/engine/); CI runs it first.
 lint: $(STAMP)

@@ -28,3 +28,14 @@ def is_deep() -> bool:
 def examples(quick: int, deep: int) -> int:
     """How many generated examples a test runs at the current depth."""
     return deep if is_deep() else quick
+
+
+def contract_phases() -> dict[str, dict]:
+    """Schemathesis phase settings for the pytest contract modules of the three APIs.
+
+    The coverage phase (boundary values, missing and malformed parameters, methods a path does not
+    list) is deterministic and a fifth to a half of each module's time. Deep, every module runs it.
+    At the quick depth `mockserver contract` still runs it over every operation of each API: Chutes
+    and OpenAI Usage in tests/contract_runner/test_live_packs.py, InvokeAI in
+    tests/contract/test_contract_target.py; the modules run the examples and fuzzing phases."""
+    return {"coverage": {"enabled": is_deep()}}

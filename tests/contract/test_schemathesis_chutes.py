@@ -17,7 +17,7 @@ import typing as t
 import pytest
 import schemathesis
 from contract_items import OneItemPerOperation
-from depth import examples
+from depth import contract_phases, examples
 from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
@@ -150,10 +150,11 @@ def contract_config(world: World) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict({
         # Reproducible and bounded: derandomized Hypothesis (the seed covers what is not), no example
         # database (a run does not depend on earlier runs), 40 fuzzed examples per operation (positive
-        # and negative together) on top of the coverage phase's deterministic boundary cases; 20 at
-        # the quick depth (tests/depth.py), which keeps every operation's examples and coverage
-        # phases whole, the same checks, and half the fuzzing (about 1900 cases instead of 2400).
+        # and negative together) on top of the coverage phase's deterministic boundary cases; at the
+        # quick depth (tests/depth.py) 20, the examples phase whole, the same checks, and the coverage
+        # phase left to `mockserver contract` (see contract_phases).
         "seed": 20250615,
+        "phases": contract_phases(),
         "generation": {"mode": "all", "max-examples": examples(quick=20, deep=40), "deterministic": True,
                        "database": "none",
                        # Security-scheme headers are not generated either (see as_tested).

@@ -112,6 +112,12 @@ class NotFoundApp(BrokenApp):
         return 404, {"detail": "x"}, []
 
 
+def _stop_when_reached(server: uvicorn.Server, app: BrokenApp, requests: int) -> None:
+    while not server.should_exit and app.requests < requests:
+        time.sleep(0.005)
+    server.should_exit = True
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -119,8 +125,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_broken_app(kind: type[BrokenApp] = BrokenApp) -> t.Iterator[tuple[str, BrokenApp]]:
-    """Serve a fresh `BrokenApp` (or `kind`) on 127.0.0.1 in a thread; yield (base URL, app)."""
+def serve_broken_app(kind: type[BrokenApp] = BrokenApp, *,
+                     stop_after: int | None = None) -> t.Iterator[tuple[str, BrokenApp]]:
+    """Serve a fresh `BrokenApp` (or `kind`) on 127.0.0.1 in a thread; yield (base URL, app).
+    With `stop_after`, the server shuts down (stops listening) once it has had that many requests."""
     app = kind()
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="error", lifespan="on"))
@@ -131,6 +139,8 @@ def serve_broken_app(kind: type[BrokenApp] = BrokenApp) -> t.Iterator[tuple[str,
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the broken app did not start")
         time.sleep(0.02)
+    if stop_after is not None:
+        threading.Thread(target=_stop_when_reached, args=(server, app, stop_after), daemon=True).start()
     try:
         yield f"http://{HOST}:{port}", app
     finally:

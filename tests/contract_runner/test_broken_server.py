@@ -12,6 +12,7 @@ import socket
 import time
 
 import pytest
+from broken_app import serve_broken_app
 
 from mockserver.contract.runner import SpecOperation, destructive_reason
 
@@ -191,6 +192,22 @@ def test_header_and_footer_count_the_same_operations(contract, broken_server, br
     assert header[1] == footer[1] == "8" and header[2] == "7" and header[3] == footer[6] == "1"
     totals = outcome.report["totals"]
     assert totals["operations"] == 8 and totals["left_out"] == 1 and sum(int(footer[n]) for n in (2, 3, 4, 5)) == 8
+
+
+def test_a_server_that_stops_answering_fails_the_run(contract, broken_spec) -> None:
+    """Schemathesis stops a run when the server goes away (a refused connection, then no answer to
+    its probe) and skips what is left: the run fails and says why, instead of passing untested."""
+    correct = ("--include-operation", "getHealth", "--include-operation", "getThing")
+    with serve_broken_app() as (base, _app):
+        whole = contract("--spec", broken_spec, "--base-url", base, *correct, "--max-examples", "5", "--seed", "1")
+    assert whole.code == 0, whole.out  # both operations pass while the server stays up
+    with serve_broken_app(stop_after=10) as (base, app):
+        outcome = contract("--spec", broken_spec, "--base-url", base, *correct, "--max-examples", "5", "--seed", "1")
+    assert outcome.code == 1, outcome.out
+    assert 10 <= app.requests < whole.report["operations"][0]["requests"] + whole.report["operations"][1]["requests"]
+    (error,) = outcome.report["run_errors"]
+    assert error.startswith("Server: Server Unavailable") and f"{base} stopped responding" in error
+    assert "Server Unavailable" in outcome.out
 
 
 def test_an_unreachable_target_fails_at_once_in_one_line(contract) -> None:
