@@ -17,6 +17,7 @@ import typing as t
 import pytest
 import schemathesis
 from contract_items import OperationChoice, constants_extracted, parametrize_operations
+from depth import examples
 from schemathesis.config import SchemathesisConfig
 from starlette.testclient import TestClient
 
@@ -28,9 +29,10 @@ NOW = 1749988800  # 2025-06-15T12:00:00Z
 PACK = "openai_usage"
 
 CONFIG: dict[str, t.Any] = {
-    # Reproducible and bounded, as for the API contract tests.
+    # Reproducible and bounded, as for the API contract tests (30 fuzzed examples per operation, 10 at
+    # the quick depth: tests/depth.py).
     "seed": 20250615,
-    "generation": {"mode": "all", "max-examples": 30, "deterministic": True, "database": "none"},
+    "generation": {"mode": "all", "max-examples": examples(quick=10, deep=30), "deterministic": True, "database": "none"},
     # Failure reports show requests as sent: nothing here is secret, and the default masking also
     # hides parameters that merely look sensitive (`api_key_ids`), which makes repro commands wrong.
     "output": {"sanitization": {"enabled": False}},

@@ -12,7 +12,7 @@ import typing as t
 import pytest
 import schemathesis
 from contract_items import OneItemPerOperation
-from depth import contract_phases
+from depth import contract_phases, examples
 from schemathesis.config import SchemathesisConfig
 
 from mockserver.app import ServerConfig, build_server
@@ -27,11 +27,12 @@ NOW = 1749988800  # 2025-06-15T12:00:00Z
 CONFIG: dict[str, t.Any] = {
     # Reproducible and bounded: derandomized Hypothesis (the seed covers what is not), no example
     # database (a run does not depend on earlier runs), 30 fuzzed examples per operation (positive
-    # and negative together), and deep the coverage phase's deterministic boundary cases too (at the
-    # quick depth `mockserver contract` runs those: see tests/depth.py's contract_phases).
+    # and negative together; 10 at the quick depth, tests/depth.py), and deep the coverage phase's
+    # deterministic boundary cases too (at the quick depth `mockserver contract` runs those: see
+    # tests/depth.py's contract_phases).
     "seed": 20250615,
     "phases": contract_phases(),
-    "generation": {"mode": "all", "max-examples": 30, "deterministic": True, "database": "none",
+    "generation": {"mode": "all", "max-examples": examples(quick=10, deep=30), "deterministic": True, "database": "none",
                    # The Authorization header is not generated as a parameter: left in, about half
                    # of the negative fuzzing budget went to dropping it, which gives a 401 and tests
                    # nothing about the parameters. Auth is covered by `ignored_auth` (below).
