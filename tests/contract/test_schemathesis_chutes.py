@@ -151,11 +151,11 @@ def contract_config(world: World) -> SchemathesisConfig:
         # Reproducible and bounded: derandomized Hypothesis (the seed covers what is not), no example
         # database (a run does not depend on earlier runs), 40 fuzzed examples per operation (positive
         # and negative together) on top of the coverage phase's deterministic boundary cases; at the
-        # quick depth (tests/depth.py) 20, the examples phase whole, the same checks, and the coverage
+        # quick depth (tests/depth.py) 10, the examples phase whole, the same checks, and the coverage
         # phase left to `mockserver contract` (see contract_phases).
         "seed": 20250615,
         "phases": contract_phases(),
-        "generation": {"mode": "all", "max-examples": examples(quick=20, deep=40), "deterministic": True,
+        "generation": {"mode": "all", "max-examples": examples(quick=10, deep=40), "deterministic": True,
                        "database": "none",
                        # Security-scheme headers are not generated either (see as_tested).
                        "with-security-parameters": False},

@@ -253,11 +253,12 @@ def config_data(baseline: dict) -> dict[str, t.Any]:
         # Reproducible and bounded: derandomized Hypothesis (the seed covers what is not), no example
         # database (a run does not depend on earlier runs), 10 fuzzed examples per operation (positive
         # and negative together) on top of the coverage phase's deterministic boundary cases: about
-        # 5000 cases in all (with 25 examples the file takes over 90 s). At the quick depth the
-        # coverage phase is left to `mockserver contract` (tests/depth.py's contract_phases).
+        # 5000 cases in all (with 25 examples the file takes over 90 s). At the quick depth 5, and
+        # the coverage phase left to `mockserver contract` (tests/depth.py's contract_phases).
         "seed": 20251121,
         "phases": contract_phases(),
-        "generation": {"mode": "all", "max-examples": 10, "deterministic": True, "database": "none"},
+        "generation": {"mode": "all", "max-examples": examples(quick=5, deep=10), "deterministic": True,
+                       "database": "none"},
         # Generated names and ids almost never name anything that exists, so every lookup would be a
         # 404 and every bulk operation a no-op. Half the time a parameter of these names takes a value
         # from the baseline world instead: images (on a board, uncategorized, starred, an asset, with
