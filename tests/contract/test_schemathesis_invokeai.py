@@ -1,10 +1,11 @@
 """Schemathesis over `specs/invokeai.yaml`, against the app in-process (ASGI), responses validated.
 
-Runtime: about 45 s on a 2-core machine (pytest's count, quick depth): the 131 operations (about
-5700 requests, ~35 s; a world restore after a case that changed something is a state load of
-~8 ms), the stateful run (~5 s), the plain tests, and the `world` fixture, which builds the app,
-the baseline world and the schema (~3 s, once in each process that runs any of the items;
-nothing is built at import).
+Runtime on a 2-core machine (pytest's count): about 22 s at the quick depth (5 fuzzed examples per
+operation, no coverage phase: see tests/depth.py) and about 45 s deep (10, with the coverage phase:
+about 5700 requests). That covers the 131 operations (a world restore after a case that changed
+something is a state load of ~8 ms), the stateful run (~5 s), the plain tests, and the `world`
+fixture, which builds the app, the baseline world and the schema (~3 s, once in each process that
+runs any of the items; nothing is built at import).
 
 Each of the 131 operations is one pytest item (see tests/contract_items.py), destructive ones included. Schemathesis generates
 valid and invalid requests from the spec (examples, coverage and fuzzing phases) and checks every
