@@ -34,36 +34,36 @@ def live_server(request: pytest.FixtureRequest) -> t.Iterator[str]:
 #
 # Most modules keep one core busy. The browser test keeps more than one (Chromium, the mock, pytest)
 # for the longest time; the modules that mostly wait (on a CLI's fixed delays, a server's deadlines,
-# clocks that run in real time) keep well under one. So the browser starts on one worker while the
-# waiting modules run one after another on the other: together they fill both cores, where a waiting
-# module beside a one-core module leaves a core idle. The long one-core modules follow, so that
-# none starts late and keeps one worker running alone at the end; the short modules fill in last.
+# clocks that run in real time) keep well under one. So the browser starts on one worker while as
+# many waiting modules as fit in its time run one after another on the other: together they fill both
+# cores, where a waiting module beside a one-core module leaves a core idle. The long modules follow,
+# so that none starts late and keeps one worker running alone at the end; the short ones fill in last.
 START_ORDER = (
-    "clients/test_invokeai_web_ui.py",  # 40, 1.3 cores
-    # beside it, on the other worker (about 40 s together):
-    "clients/test_chutes_cli.py",  # 17, 0.55: the CLI asks for a build log 5 s after its upload
-    "engine/test_slow_clients.py",  # 8, 0.05: waits out the server's deadlines
-    "packs/chutes/test_instances.py",  # 6.5, 0.1: instance logs stream in real time
-    "clients/test_invokeai_socketio.py",  # 4, 0.05
-    "clients/test_chutes_cli_warmup.py",  # 5, 0.3
-    "contract_runner/test_broken_server.py",  # 7.5, 0.3
+    "clients/test_invokeai_web_ui.py",  # 45, 1.3 cores
+    # beside it, on the other worker (about 45 s together):
+    "clients/test_chutes_cli.py",  # 20, 0.55: the CLI asks for a build log 5 s after its upload
+    "engine/test_slow_clients.py",  # 9, 0.05: waits out the server's deadlines
+    "packs/chutes/test_instances.py",  # 8, 0.1: instance logs stream in real time
+    "clients/test_chutes_cli_warmup.py",  # 6, 0.3
     # then the longest of the rest:
-    "contract_runner/test_live_packs.py",  # 32
-    "contract/test_schemathesis_invokeai.py",  # 23
-    "contract/test_contract_target.py",  # 17
-    "engine/test_install_layouts.py",  # 11
-    "durability/test_crash_durability.py",  # 10
-    "clients/test_generated_clients.py",  # 9
-    "contract/test_schemathesis_chutes.py",  # 8
+    "contract_runner/test_live_packs.py",  # 30
+    "contract/test_schemathesis_invokeai.py",  # 20
+    "contract/test_contract_target.py",  # 14
+    "engine/test_install_layouts.py",  # 12
+    "durability/test_crash_durability.py",  # 12
+    "clients/test_generated_clients.py",  # 10
+    "contract_runner/test_broken_server.py",  # 9, 0.3
     "contract/test_schemathesis_control.py",  # 8
-    "dashboard/test_dashboard_browser.py",  # 6
+    "dashboard/test_dashboard_browser.py",  # 7
+    "contract/test_schemathesis_chutes.py",  # 6
+    "clients/test_invokeai_socketio.py",  # 5, 0.05: the realtime queue as recorded
 )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests of modules whose example counts follow `MOCKSERVER_TEST_DEPTH` (they import from
-    `tests/depth.py`) carry the `depth` marker: `make test-deep` runs just those, deep. The longest
-    modules start in START_ORDER, each module's tests in their own order."""
+    `tests/depth.py`) carry the `depth` marker: `make test-deep` runs just those, deep. Modules
+    start in START_ORDER, then the rest in collection order; each module's tests in their own order."""
     import depth
 
     for item in items:
