@@ -47,12 +47,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check mockserver tests tools benchmarks
 	$(BIN)/mypy mockserver
 
-## The InvokeAI web UI browser test drives Debian's Chromium (playwright's own download is not used):
-## installed here when missing, as root.
+## The browser tests (InvokeAI's web UI, the dashboard) drive Debian's Chromium headless shell, the
+## browser playwright itself runs headless tests in (its own download is not used): installed here
+## when missing, as root.
 chromium:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
-		{ echo "chromium is missing: install Debian's chromium package (as root: apt-get install chromium)"; exit 1; }
+	@command -v chromium-headless-shell >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell; } || \
+		{ echo "chromium-headless-shell is missing: install Debian's package (as root: apt-get install chromium-headless-shell)"; exit 1; }
 
 ## The mock and Stoplight Prism side by side under the same wrk load.
 bench: $(STAMP)

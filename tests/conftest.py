@@ -27,32 +27,43 @@ def live_server(request: pytest.FixtureRequest) -> t.Iterator[str]:
         yield base
 
 
-# The modules that take longest in `make test` (seconds on one worker of a 2-core machine, quick
-# depth), longest first. pytest-xdist hands out whole modules (`--dist loadfile`) in the order they
-# are collected (`--no-loadscope-reorder` in pyproject.toml: its own order, most tests first, started
-# the web UI's few long tests halfway and left one worker waiting on a long module at the end).
-# Started first, the short modules fill in around them and both workers finish together.
-LONGEST_FIRST = (
-    "clients/test_invokeai_web_ui.py",  # 45
-    "contract_runner/test_live_packs.py",  # 32
-    "contract/test_schemathesis_invokeai.py",  # 25
-    "clients/test_chutes_cli.py",  # 17
-    "contract/test_contract_target.py",  # 15
-    "engine/test_install_layouts.py",  # 11
-    "contract/test_schemathesis_chutes.py",  # 10
-    "contract/test_schemathesis_control.py",  # 10
-    "contract_runner/test_broken_server.py",  # 10
-    "durability/test_crash_durability.py",  # 9
-    "engine/test_slow_clients.py",  # 9
-    "dashboard/test_dashboard_browser.py",  # 9
-    "clients/test_generated_clients.py",  # 9
+# The order modules start in under `make test` (pytest-xdist hands out whole modules, `--dist
+# loadfile`, in collection order: `--no-loadscope-reorder` in pyproject.toml). Seconds on one worker
+# of a 2-core machine at the quick depth, with the CPU cores the module keeps busy meanwhile (its own
+# process, the servers, browser and CLIs it starts).
+#
+# Most modules keep one core busy. The browser test keeps more than one (Chromium, the mock, pytest)
+# for the longest time; the modules that mostly wait (on a CLI's fixed delays, a server's deadlines,
+# clocks that run in real time) keep well under one. So the browser starts on one worker while as
+# many waiting modules as fit in its time run one after another on the other: together they fill both
+# cores, where a waiting module beside a one-core module leaves a core idle. The long modules follow,
+# so that none starts late and keeps one worker running alone at the end; the short ones fill in last.
+START_ORDER = (
+    "clients/test_invokeai_web_ui.py",  # 45, 1.3 cores
+    # beside it, on the other worker (about 45 s together):
+    "clients/test_chutes_cli.py",  # 20, 0.55: the CLI asks for a build log 5 s after its upload
+    "engine/test_slow_clients.py",  # 9, 0.05: waits out the server's deadlines
+    "packs/chutes/test_instances.py",  # 8, 0.1: instance logs stream in real time
+    "clients/test_chutes_cli_warmup.py",  # 6, 0.3
+    # then the longest of the rest:
+    "contract_runner/test_live_packs.py",  # 30
+    "contract/test_schemathesis_invokeai.py",  # 20
+    "contract/test_contract_target.py",  # 14
+    "engine/test_install_layouts.py",  # 12
+    "durability/test_crash_durability.py",  # 12
+    "clients/test_generated_clients.py",  # 10
+    "contract_runner/test_broken_server.py",  # 9, 0.3
+    "contract/test_schemathesis_control.py",  # 8
+    "dashboard/test_dashboard_browser.py",  # 7
+    "contract/test_schemathesis_chutes.py",  # 6
+    "clients/test_invokeai_socketio.py",  # 5, 0.05: the realtime queue as recorded
 )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests of modules whose example counts follow `MOCKSERVER_TEST_DEPTH` (they import from
-    `tests/depth.py`) carry the `depth` marker: `make test-deep` runs just those, deep. The longest
-    modules go first, each module's tests in their own order (see LONGEST_FIRST)."""
+    `tests/depth.py`) carry the `depth` marker: `make test-deep` runs just those, deep. Modules
+    start in START_ORDER, then the rest in collection order; each module's tests in their own order."""
     import depth
 
     for item in items:
@@ -66,4 +77,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _start_rank(item: pytest.Item) -> int:
     path = Path(str(item.path)).resolve()
     relative = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else ""
-    return LONGEST_FIRST.index(relative) if relative in LONGEST_FIRST else len(LONGEST_FIRST)
+    return START_ORDER.index(relative) if relative in START_ORDER else len(START_ORDER)

@@ -3,9 +3,9 @@ a record of everything that went wrong in the page.
 
 The bundle is InvokeAI's own built frontend, taken from the `invokeai` wheel on PyPI at test time
 (`pip download --no-deps invokeai==6.8.1`) and kept in `.cache/invokeai-ui/` (git-ignored); the
-repository never holds it. Chromium is the system's (`/usr/bin/chromium`, Debian's package; `make
-test` installs it when missing), driven by the `playwright` package: playwright's own browser
-download is not used.
+repository never holds it. Chromium is the system's headless shell
+(`/usr/bin/chromium-headless-shell`, Debian's package; `make test` installs it when missing),
+driven by the `playwright` package: playwright's own browser download is not used.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ INVOKEAI_VERSION = "6.8.1"
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "invokeai-ui" / INVOKEAI_VERSION
 BUNDLE_PREFIX = "invokeai/frontend/web/dist/"
-CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
+# The headless shell: Chromium's engine without the browser's windowing layers, which is what
+# playwright runs headless tests in by default. It draws the same pages as `chromium --headless`
+# for less CPU (a tenth less over the two browser modules here).
+CHROMIUM = Path(shutil.which("chromium-headless-shell") or "/usr/bin/chromium-headless-shell")
 # No sandbox (CI runs as root), and nothing that would reach out to Google's services.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -58,7 +61,7 @@ def _downloaded_wheel() -> Path:
 
 def launch_chromium(playwright: t.Any) -> t.Any:
     if not CHROMIUM.exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium (make test does, as root)")
+        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium-headless-shell (make test does, as root)")
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import openai
 import pytest
 import sr25519
 import yaml
@@ -51,9 +50,11 @@ from chutes_cli import (
     fork_server,
 )
 from chutes_forkserver import ForkServer
+from lazy import lazy_module
 
 from mockserver.packs.chutes import ss58
 
+openai = lazy_module("openai")  # imported when a test runs, not at collection (tests/lazy.py)
 pytestmark = pytest.mark.live
 
 SERVE_ARGS = ("--api", "chutes", "--seed", "11", "--validate-responses")

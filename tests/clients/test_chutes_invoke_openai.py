@@ -15,12 +15,13 @@ import typing as t
 from pathlib import Path
 
 import httpx
-import openai
 import pytest
 import yaml
+from lazy import lazy_module
 
 from tests.live import serve
 
+openai = lazy_module("openai")  # imported when a test runs, not at collection (tests/lazy.py)
 pytestmark = pytest.mark.live
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "chutes"

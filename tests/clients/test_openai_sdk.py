@@ -15,9 +15,10 @@ import typing as t
 from dataclasses import dataclass, field
 
 import httpx
-import openai
 import pytest
-from openai import OpenAI
+from lazy import lazy_module
+
+openai = lazy_module("openai")  # imported when a test runs, not at collection (tests/lazy.py)
 
 pytestmark = pytest.mark.live
 
@@ -93,9 +94,9 @@ ALL_KINDS = [*KINDS, COSTS]
 
 
 @pytest.fixture(scope="module")
-def client(live_server: str) -> OpenAI:
+def client(live_server: str) -> openai.OpenAI:
     # max_retries=0: a failure should show the mock's first answer, not a retried one.
-    return OpenAI(admin_api_key=ADMIN_KEY, api_key="unused", base_url=f"{live_server}/v1", max_retries=0)
+    return openai.OpenAI(admin_api_key=ADMIN_KEY, api_key="unused", base_url=f"{live_server}/v1", max_retries=0)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def response_module(kind: Kind) -> t.Any:
     return importlib.import_module(f"openai.types.admin.organization.usage_{kind.name}_response")
 
 
-def fetch_all(client: OpenAI, kind: Kind, **params: t.Any) -> list[t.Any]:
+def fetch_all(client: openai.OpenAI, kind: Kind, **params: t.Any) -> list[t.Any]:
     """Every page of one query, following `next_page` with the same parameters."""
     method = getattr(client.admin.organization.usage, kind.name)
     module = response_module(kind)
@@ -198,7 +199,7 @@ def check_results(pages: list[t.Any], kind: Kind, group: tuple[str, ...]) -> Non
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS, ids=[k.name for k in ALL_KINDS])
-def test_grouped_and_filtered_pages_add_up(client: OpenAI, kind: Kind) -> None:
+def test_grouped_and_filtered_pages_add_up(client: openai.OpenAI, kind: Kind) -> None:
     window = {"start_time": START, "end_time": END, "bucket_width": "1d", "limit": LIMIT}
     group = list(kind.group_by)
 
@@ -233,7 +234,7 @@ def test_grouped_and_filtered_pages_add_up(client: OpenAI, kind: Kind) -> None:
     assert_totals_equal(kind, totals(filtered_grouped, kind), expected)
 
 
-def test_costs_line_items_carry_quantities(client: OpenAI) -> None:
+def test_costs_line_items_carry_quantities(client: openai.OpenAI) -> None:
     pages = fetch_all(client, COSTS, start_time=START, end_time=END, group_by=["line_item"], limit=LIMIT)
     results = [result for bucket in buckets_of(pages) for result in bucket.results]
     assert results
@@ -248,7 +249,7 @@ def test_costs_line_items_carry_quantities(client: OpenAI) -> None:
     ("1h", HOUR, 24, 2 * DAY + 3 * HOUR),
     ("1m", MINUTE, 60, 3 * HOUR + 11 * MINUTE),
 ], ids=["1h", "1m"])
-def test_bucket_width_does_not_change_totals(client: OpenAI, width: str, seconds: int, limit: int,
+def test_bucket_width_does_not_change_totals(client: openai.OpenAI, width: str, seconds: int, limit: int,
                                              span: int) -> None:
     kind = KINDS[0]  # completions: the busiest kind
     start, end = END - span, END
@@ -265,7 +266,7 @@ def test_bucket_width_does_not_change_totals(client: OpenAI, width: str, seconds
 
 
 def test_wrong_admin_key_raises_authentication_error(live_server: str) -> None:
-    wrong = OpenAI(admin_api_key="sk-admin-not-a-real-key", api_key="unused", base_url=f"{live_server}/v1",
+    wrong = openai.OpenAI(admin_api_key="sk-admin-not-a-real-key", api_key="unused", base_url=f"{live_server}/v1",
                    max_retries=0)
     with pytest.raises(openai.AuthenticationError) as raised:
         wrong.admin.organization.usage.completions(start_time=START)
@@ -281,7 +282,7 @@ def test_wrong_admin_key_raises_authentication_error(live_server: str) -> None:
     ("images", {"bucket_width": "1m", "limit": 1441}),  # 1m: at most 1440 (also the schema's maximum)
     ("costs", {"limit": 181}),  # costs: at most 180
 ], ids=["1d", "1h", "1m", "costs"])
-def test_limit_over_the_maximum_raises_bad_request(client: OpenAI, kind: str, params: dict) -> None:
+def test_limit_over_the_maximum_raises_bad_request(client: openai.OpenAI, kind: str, params: dict) -> None:
     method = getattr(client.admin.organization.usage, kind)
     with pytest.raises(openai.BadRequestError) as raised:
         method(start_time=START, **params)
@@ -293,13 +294,13 @@ def test_limit_over_the_maximum_raises_bad_request(client: OpenAI, kind: str, pa
     assert str(params["limit"]) in error.body["message"]
 
 
-def test_foreign_page_cursor_raises_bad_request(client: OpenAI) -> None:
+def test_foreign_page_cursor_raises_bad_request(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         client.admin.organization.usage.moderations(start_time=START, page="not-a-cursor")
     assert raised.value.param == "page"
 
 
-def test_sdk_sends_bracket_arrays(client: OpenAI, live_server: str) -> None:
+def test_sdk_sends_bracket_arrays(client: openai.OpenAI, live_server: str) -> None:
     """The SDK writes arrays as `group_by[]=a&group_by[]=b`; the mock must read them as arrays."""
     page = client.admin.organization.usage.embeddings(
         start_time=START, end_time=END, group_by=["model", "project_id"],
@@ -316,7 +317,7 @@ def test_sdk_sends_bracket_arrays(client: OpenAI, live_server: str) -> None:
 @pytest.mark.parametrize(("kind", "width", "limit"), [
     ("completions", "1d", 31), ("embeddings", "1h", 168), ("images", "1m", 1440), ("costs", None, 180),
 ], ids=["1d", "1h", "1m", "costs"])
-def test_limit_at_the_maximum_is_accepted(client: OpenAI, kind: str, width: str | None, limit: int) -> None:
+def test_limit_at_the_maximum_is_accepted(client: openai.OpenAI, kind: str, width: str | None, limit: int) -> None:
     method = getattr(client.admin.organization.usage, kind)
     params = {"bucket_width": width} if width else {}
     page = method(start_time=NOW - 200 * DAY, end_time=NOW, limit=limit, **params)

@@ -21,6 +21,7 @@ Served by uvicorn in a thread on 127.0.0.1 (`serve_broken_app()`): the only netw
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -43,6 +44,8 @@ class BrokenApp:
         self.requests = 0
         self.answered: list[tuple[str, int]] = []  # (path, status) of every answer
         self.lock = threading.Lock()
+        # Awaited before answering the request it names by count (see `serve_broken_app`'s stop_after).
+        self.before_answer: tuple[int, t.Callable[[], t.Awaitable[None]]] | None = None
 
     async def __call__(self, scope: dict, receive: t.Callable, send: t.Callable) -> None:
         if scope["type"] == "lifespan":
@@ -57,8 +60,11 @@ class BrokenApp:
             return
         with self.lock:
             self.requests += 1
+            count = self.requests
         while (await receive()).get("more_body"):  # drain the request body
             pass
+        if self.before_answer is not None and self.before_answer[0] == count:
+            await self.before_answer[1]()
         status, body, headers = self.answer(scope["method"], scope["path"])
         with self.lock:
             self.answered.append((scope["path"], status))
@@ -112,10 +118,14 @@ class NotFoundApp(BrokenApp):
         return 404, {"detail": "x"}, []
 
 
-def _stop_when_reached(server: uvicorn.Server, app: BrokenApp, requests: int) -> None:
-    while not server.should_exit and app.requests < requests:
-        time.sleep(0.005)
-    server.should_exit = True
+def _stop_listening(server: uvicorn.Server) -> t.Callable[[], t.Awaitable[None]]:
+    async def stop() -> None:
+        # uvicorn looks at should_exit every 0.1 s, and a client can send many requests meanwhile:
+        # the answer waits until the server has stopped listening, so the next request is refused.
+        server.should_exit = True
+        while any(listener.is_serving() for listener in server.servers):
+            await asyncio.sleep(0.005)
+    return stop
 
 
 def _free_port() -> int:
@@ -128,10 +138,13 @@ def _free_port() -> int:
 def serve_broken_app(kind: type[BrokenApp] = BrokenApp, *,
                      stop_after: int | None = None) -> t.Iterator[tuple[str, BrokenApp]]:
     """Serve a fresh `BrokenApp` (or `kind`) on 127.0.0.1 in a thread; yield (base URL, app).
-    With `stop_after`, the server shuts down (stops listening) once it has had that many requests."""
+    With `stop_after`, the server stops listening before it answers that request (its connection
+    closes after the answer): every later request is refused, however fast the client."""
     app = kind()
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="error", lifespan="on"))
+    if stop_after is not None:
+        app.before_answer = (stop_after, _stop_listening(server))
     thread = threading.Thread(target=server.run, name="broken-app", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -139,8 +152,6 @@ def serve_broken_app(kind: type[BrokenApp] = BrokenApp, *,
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the broken app did not start")
         time.sleep(0.02)
-    if stop_after is not None:
-        threading.Thread(target=_stop_when_reached, args=(server, app, stop_after), daemon=True).start()
     try:
         yield f"http://{HOST}:{port}", app
     finally:

@@ -1,5 +1,5 @@
-"""The dashboard at `/__mock__/` in headless Chromium (Debian's `chromium`, driven by playwright)
-against a live `mockserver serve`: requests appear as clients make them, filters narrow them, an
+"""The dashboard at `/__mock__/` in headless Chromium (Debian's `chromium-headless-shell`, driven by
+playwright) against a live `mockserver serve`: requests appear as clients make them, filters narrow them, an
 entry shows what was sent and answered, and the clock, fault and reset controls act on the server.
 The docs pages render offline: every request the browser makes goes to the mock itself.
 
