@@ -29,6 +29,16 @@ def test_a_replay_is_a_copy_of_its_own() -> None:
     assert "changed" not in replayed(random.Random("b"), None, draw)[0]["tags"]
 
 
+def test_a_shared_replay_is_the_same_object_and_leaves_the_generator_alike() -> None:
+    first = replayed(random.Random("s"), None, draw, shared=True)
+    rng = random.Random("s")
+    again = replayed(rng, None, lambda _: [{"never": "called"}], shared=True)
+    fresh = random.Random("s")
+    assert again is first and first == draw(fresh)
+    assert rng.getstate() == fresh.getstate()
+    assert replayed(random.Random("s"), None, draw) is not first  # a copying caller gets its own
+
+
 def test_other_inputs_or_another_generator_state_draw_again() -> None:
     calls: list[int] = []
 
@@ -50,3 +60,14 @@ def test_a_pack_reset_gives_the_world_it_started_with() -> None:
         runtime.reset()
         assert runtime.export() == before
         assert {label: g.getstate() for label, g in runtime.state.generators.items()} == positions
+
+
+def test_the_usage_store_keeps_its_own_cost_events() -> None:
+    """The OpenAI seeded history is given to its store shared (the store keeps no usage event); a
+    cost event is kept, so the store keeps a copy: changing the caller's dict changes nothing."""
+    server = build_server(ServerConfig(apis=["openai_usage"], seed=4, clock_start=1_763_683_200))
+    store = server.runtimes["openai_usage"].state
+    event = {"kind": "costs", "time": 1_763_600_000, "project_id": "proj_x", "line_item": "x", "amount": 1.5}
+    store.add_events([event])
+    event["amount"] = 99.0
+    assert store.cost_events[-1]["amount"] == 1.5

@@ -74,23 +74,34 @@ def test_a_slow_body_gets_a_408_in_the_apis_dialect(live_server: str, address: t
 
 
 def test_a_body_trickled_byte_by_byte_is_still_timed_out(address: tuple[str, int]) -> None:
+    """The body deadline counts from the first read, not from the last byte: the server gives up
+    while the client is still trickling (its 10,000 bytes would take half an hour)."""
     sock = _connect(address)
     sock.sendall(_body_start("/api/v1/boards/?board_name=trickle", length=10_000))
     sock.settimeout(0.2)
-    received = b""
+    received, reset = b"", False
     for _ in range(200):  # a byte every 0.2 s until the server gives up on the body
         try:
             sock.sendall(b" ")
             received += sock.recv(65536)
         except (TimeoutError, socket.timeout):
             continue
+        except (ConnectionResetError, BrokenPipeError):
+            reset = True
+            break
         except OSError:
             break
         if received:
             break
     sock.settimeout(GUARD)
-    received += _until_closed(sock)
-    assert received.startswith(b"HTTP/1.1 408 ")
+    try:
+        received += _until_closed(sock)
+    except ConnectionResetError:
+        reset = True
+    # A byte that reaches the server just after it closed makes its kernel answer with a reset,
+    # which can drop the 408 before it is read (seen on a loaded machine): the connection still
+    # ended while the client was trickling. The 408 itself is checked in the test above.
+    assert received.startswith(b"HTTP/1.1 408 ") or (reset and not received), received
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_its_answer(address: tuple[str, int]) -> None:

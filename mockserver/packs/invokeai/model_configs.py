@@ -80,6 +80,11 @@ RECORD_CHANGE_FIELDS = ("source", "source_type", "source_api_response", "name", 
                         "type", "key", "hash", "file_size", "format", "trigger_phrases", "default_settings",
                         "variant", "prediction_type", "upcast_attention", "config_path")
 REQUIRED_STRINGS = ("hash", "path", "name", "base", "source", "source_type", "type", "format", "config_path")
+# The other fields a config may not hold as null (ModelRecordChanges lets null through to them):
+# pydantic's error type and message for a null assigned to each.
+NOT_NULL = {"file_size": ("int_type", "Input should be a valid integer"),
+            "upcast_attention": ("bool_type", "Input should be a valid boolean"),
+            "prediction_type": ("enum", "Input should be 'epsilon', 'v_prediction' or 'sample'")}
 
 
 def config_class(model_type: str, model_format: str, variant: t.Any = None) -> str | None:
@@ -177,6 +182,8 @@ def changed_config(cls: str, config: dict, changes: dict) -> dict:
         if value is None and field in REQUIRED_STRINGS:
             raise ModelError(409, _validation_text(cls, field, value, "string_type",
                                                    "Input should be a valid string"))
+        if value is None and field in NOT_NULL:
+            raise ModelError(409, _validation_text(cls, field, value, *NOT_NULL[field]))
         if field == "type" and value != model_type:
             raise ModelError(409, _validation_text(cls, field, value, "literal_error",
                                                    f"Input should be '{model_type}'"))

@@ -9,7 +9,6 @@ import posixpath
 import typing as t
 from pathlib import Path
 
-from mockserver.engine.copies import Frozen
 from mockserver.engine.pack import PackContext
 from mockserver.packs.invokeai import imaging
 from mockserver.packs.invokeai.catalogue import load_catalogue
@@ -57,9 +56,8 @@ def _state(context: PackContext, *, with_default_workflows: bool) -> InvokeStore
 
 
 def seed_default_workflows(library: Library, folder: Path, now: float) -> None:
-    for workflow in shipped_workflows(folder).thaw():
-        workflow_id = workflow.pop("id")
-        library.workflows[workflow_id] = record_of(workflow, workflow_id, now)
+    for workflow_id, row in shipped_workflows(folder):
+        library.workflows[workflow_id] = {**row, "created_at": now, "updated_at": now}
         library.workflow_index.sync(workflow_id, library.workflows[workflow_id])
 
 
@@ -67,10 +65,17 @@ def seed_default_workflows(library: Library, folder: Path, now: float) -> None:
 # workflows and preset previews below are kept here in the form a reset uses.
 
 @functools.lru_cache(maxsize=4)
-def shipped_workflows(folder: Path) -> Frozen[list[dict]]:
-    """The shipped workflows, frozen: every reset thaws its own copy (a pickle load of their
-    ~170 kB is several times faster than deep-copying them)."""
-    return Frozen([json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))])
+def shipped_workflows(folder: Path) -> tuple[tuple[str, dict], ...]:
+    """The shipped workflows as library rows, by id. Every store's rows are fresh dicts (opening a
+    workflow moves its row's times) that share these documents, ~170 kB of them: nothing changes a
+    default workflow's document in place (the real server refuses to update or delete one; every
+    answer, export and import copies documents), so a reset need not copy them."""
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        workflow_id = document.pop("id")
+        rows.append((workflow_id, record_of(document, workflow_id, 0.0)))
+    return tuple(rows)
 
 
 @functools.lru_cache(maxsize=64)

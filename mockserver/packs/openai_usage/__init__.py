@@ -48,8 +48,12 @@ def _seed_fixture_history(store: UsageStore, context: PackContext, organization:
     from mockserver.packs.openai_usage import history
 
     profile, now = context.fixture("history.yaml"), context.clock.now()
-    store.add_events(replayed(context.random("history"), (profile, organization, now),
-                              lambda rng: history.generate(profile, organization, rng, now)))
+    today = history.day_start(now)
+    # Kept by day, not by instant; shared, not copied: the store reads usage events into its
+    # columns and keeps none of them.
+    events = replayed(context.random("history"), (profile, organization, today),
+                      lambda rng: history.generate(profile, organization, rng, today), shared=True)
+    store.add_events(history.until(events, now))
 
 
 def _seed_synthetic_history(store: UsageStore, context: PackContext, organization: dict, count: int) -> None:

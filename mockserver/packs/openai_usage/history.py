@@ -13,8 +13,11 @@ DAY = 86400
 
 
 def generate(profile: dict, organization: dict, rng: random.Random, now: float) -> list[dict]:
-    end = int(now)
-    today = end - end % DAY
+    """Every event of the profile's days up to the end of `now`'s day (UTC), later hours included:
+    the store holds `until(events, now)`. The draws do not depend on the time of day, so one day's
+    history serves every reset of that day (the pack keeps it: a clock running in real time gives
+    every reset another "now")."""
+    today = day_start(now)
     first_day = today - (profile["days"] - 1) * DAY
     keys = organization["api_keys"]
     events: list[dict] = []
@@ -23,12 +26,22 @@ def generate(profile: dict, organization: dict, rng: random.Random, now: float) 
         for day in range(first_day, today + DAY, DAY):
             for _ in range(rng.randint(*spec["per_day"])):
                 time = day + rng.randrange(DAY)
-                if time >= end:
-                    continue  # no usage from the future
                 key = rng.choice(keys)
                 who = {"project_id": key["project"], "user_id": key["user"], "api_key_id": key["id"]}
                 events.append({"kind": kind, "time": time, **make(spec, who, organization, rng)})
     return events
+
+
+def day_start(now: float) -> int:
+    """The start (UTC midnight, Unix seconds) of `now`'s day."""
+    end = int(now)
+    return end - end % DAY
+
+
+def until(events: list[dict], now: float) -> list[dict]:
+    """The events before `now`: no usage from the future."""
+    end = int(now)
+    return [event for event in events if event["time"] < end]
 
 
 def _between(rng: random.Random, bounds: t.Sequence[float]) -> int:

@@ -84,7 +84,7 @@ class UsageStore(Store):
                          "api_key_id": event.get("api_key_id"), "line_item": line_item,
                          "amount": float(event["amount"]), "quantity": float(event.get("quantity") or 0)})
         self.costs.add_rows(rows)
-        self.cost_events.extend(events)
+        self.cost_events.extend(dict(event) for event in events)  # its own: callers may share theirs
         return len(events)
 
     def _note_units(self) -> None:

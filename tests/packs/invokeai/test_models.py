@@ -424,6 +424,11 @@ def test_update_record(client: t.Any) -> None:
 
     for change, message in (({"type": "lora"}, "Input should be 'main'"),
                             ({"name": None}, "Input should be a valid string"),
+                            # null for the fields a config holds no null in (found by the deep contract run)
+                            ({"file_size": None}, "Input should be a valid integer [type=int_type"),
+                            ({"upcast_attention": None}, "Input should be a valid boolean [type=bool_type"),
+                            ({"prediction_type": None},
+                             "Input should be 'epsilon', 'v_prediction' or 'sample' [type=enum"),
                             ({"image_encoder_model_id": "x", "upcast_attention": True}, None)):
         response = client.patch(f"{MODELS}/i/{key}", json=change)
         if message is None:

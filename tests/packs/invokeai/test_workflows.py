@@ -16,7 +16,7 @@ import typing as t
 import uuid
 
 import pytest
-from invokeai_support import decoded, png_bytes, recorded, tick
+from invokeai_support import CONTROL, decoded, png_bytes, recorded, reset, tick
 
 WF = "/api/v1/workflows/"
 NOW = "2025-11-21 00:00:00.000"  # CLOCK as the server writes timestamps
@@ -332,8 +332,6 @@ def test_unknown_workflow_is_404(client: t.Any) -> None:
 
 
 def test_reset_drops_user_workflows(client: t.Any) -> None:
-    from invokeai_support import reset
-
     create(client)
     reset(client)
     assert listing(client)["total"] == 14
@@ -370,6 +368,28 @@ def test_a_default_workflow_can_be_opened(client: t.Any) -> None:
     assert get(client, first["workflow_id"])["opened_at"] == NOW
     opened = listing(client, has_been_opened="true")
     assert [item["workflow_id"] for item in opened["items"]] == [first["workflow_id"]]
+
+
+def test_a_reset_brings_back_the_shipped_defaults_whatever_was_done_to_them(client: t.Any) -> None:
+    """Every store's default rows share the shipped documents (a reset does not copy them): opening,
+    refused updates and deletes, and an imported state that changed a default must not reach them."""
+    first = listing(client, per_page=1)["items"][0]
+    workflow_id = first["workflow_id"]
+    shipped = get(client, workflow_id)
+    client.put(f"{WF}i/{workflow_id}/opened_at").raise_for_status()
+    changed = {**shipped["workflow"], "name": "Changed", "nodes": []}
+    assert client.patch(f"{WF}i/{workflow_id}", json={"workflow": changed}).status_code == 400
+    assert client.delete(f"{WF}i/{workflow_id}").status_code == 400
+    state = client.get(f"{CONTROL}/state").json()
+    (row,) = [row for row in state["workflows"] if row["workflow_id"] == workflow_id]
+    row["workflow"]["name"] = "Imported"
+    row["workflow"]["nodes"].clear()
+    client.put(f"{CONTROL}/state", json=state).raise_for_status()
+    assert get(client, workflow_id)["workflow"]["name"] == "Imported"
+
+    reset(client)
+    assert get(client, workflow_id) == shipped  # never opened, named and drawn as shipped
+    assert listing(client, has_been_opened="true")["total"] == 0
 
 
 def test_has_been_opened_filters_the_list(client: t.Any) -> None:
