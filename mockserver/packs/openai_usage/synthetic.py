@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mockserver.packs.openai_usage.history import DAY, day_start
 from mockserver.packs.openai_usage.kinds import KINDS
-
-DAY = 86400
 
 
 @dataclass
@@ -31,7 +30,7 @@ class KindColumns:
 
 def generate(total: int, profile: dict, organization: dict, rng: np.random.Generator, now: float) -> list[KindColumns]:
     end = int(now)
-    first = end - end % DAY - (profile["days"] - 1) * DAY
+    first = day_start(end) - (profile["days"] - 1) * DAY
     kinds = profile["kinds"]
     means = np.array([sum(spec["per_day"]) / 2 for spec in kinds.values()], np.float64)
     shares = np.floor(total * means / means.sum()).astype(np.int64)
