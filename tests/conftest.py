@@ -16,6 +16,21 @@ if str(TESTS) not in sys.path:
 from live import serve  # noqa: E402
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis now and then draws a constant found in the source of the local modules loaded so
+    far (every `mockserver` module is local: the package is installed editable). The packs load
+    when first used, so which modules a worker has loaded depends on the tests it ran before, and a
+    derandomized test drew different data in the suite than alone: a stateful run that reached
+    every follow-up alone reached none of the queue's in the suite. Here the local pool is empty,
+    so a test draws the same data wherever it runs (Hypothesis's own list of constants stays).
+    Hypothesis has no setting for this; the assert flags an upgrade that moves the function."""
+    from hypothesis.internal.conjecture import providers
+
+    assert callable(providers._get_local_constants), "hypothesis moved _get_local_constants"
+    none = providers.Constants()
+    providers._get_local_constants = lambda: none
+
+
 @pytest.fixture(scope="module")
 def live_server(request: pytest.FixtureRequest) -> t.Iterator[str]:
     """Base URL of a `mockserver serve` process, one per test module, started with the module's
