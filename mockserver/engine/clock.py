@@ -9,6 +9,14 @@ import typing as t
 from datetime import datetime, timezone
 
 LATEST = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant ISO 8601 and datetime can show
+DAY = 86400
+
+
+def day_start(now: float) -> int:
+    """The start (UTC midnight, Unix seconds) of `now`'s day: packs draw seeded history by whole
+    days, so that one day's draws serve every reset of that day on a clock running in real time."""
+    end = int(now)
+    return end - end % DAY
 
 
 def check_instant(when: float) -> float:

@@ -15,12 +15,13 @@ import re
 import typing as t
 from dataclasses import dataclass
 
+from mockserver.engine.clock import DAY
 from mockserver.engine.http import Request, Response, json_bytes
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 from mockserver.packs.chutes.render import image_response, image_status
 from mockserver.packs.chutes.seed import new_image
-from mockserver.packs.chutes.store import DAY, ChutesStore, image_id_for
+from mockserver.packs.chutes.store import ChutesStore, image_id_for
 
 handlers = Handlers()
 

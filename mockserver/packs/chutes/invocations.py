@@ -8,11 +8,12 @@ import json
 import re
 from datetime import datetime, timezone
 
+from mockserver.engine.clock import DAY
 from mockserver.engine.http import Request, Response
 from mockserver.engine.issues import ApiError
 from mockserver.engine.pack import Handlers
 from mockserver.packs.chutes.invocation_window import between, since
-from mockserver.packs.chutes.store import DAY, ChutesStore
+from mockserver.packs.chutes.store import ChutesStore
 
 handlers = Handlers()
 

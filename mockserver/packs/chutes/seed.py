@@ -7,11 +7,12 @@ import re
 import typing as t
 import uuid
 
-from mockserver.engine.clock import iso
+from mockserver.engine.clock import DAY, day_start, iso
 from mockserver.engine.pack import PackContext
 from mockserver.engine.seeding import replayed
+from mockserver.packs.chutes.invocation_window import between
 from mockserver.packs.chutes.render import compute_multiplier, hourly_usd, supported_gpus
-from mockserver.packs.chutes.store import DAY, ApiKey, ChutesStore, chute_id_for, image_id_for
+from mockserver.packs.chutes.store import ApiKey, ChutesStore, chute_id_for, image_id_for
 
 
 def _cord(function: str, public_api_path: str | None, *, method: str = "POST", stream: bool = False,
@@ -60,10 +61,16 @@ def version_of(image: dict, code: str) -> str:
 def new_state(context: PackContext) -> ChutesStore:
     now = context.clock.now()
     store = _state(context, now)
-    store.invocations = replayed(context.random("invocations"), _history_inputs(store, now),
-                                 lambda rng: _history(store, rng, now))
-    store.jobs = replayed(context.random("jobs"), _job_history_inputs(store, now),
-                          lambda rng: _job_history(store, rng, now))
+    # Drawn by whole days and kept by day, so on a clock running in real time every reset of a day
+    # takes the same draws and keeps what lies in its window. The records are shared, not copied:
+    # nothing changes an invocation or a job run in place (see ChutesStore).
+    today, first = day_start(now), int(now) - store.world["history_days"] * DAY
+    invocations = replayed(context.random("invocations"), _history_inputs(store, today),
+                           lambda rng: _history(store, rng, today), shared=True)
+    store.invocations = between(invocations, first, now - 120)
+    runs = replayed(context.random("jobs"), _job_history_inputs(store, today),
+                    lambda rng: _job_history(store, rng, today), shared=True)
+    store.jobs = [_as_of(run, now) for run in runs if first <= run["created_at"] < now - 300]
     store.version = 0
     return store
 
@@ -178,7 +185,7 @@ def make_chute(store: ChutesStore, owner: dict, image: dict, *, name: str, code:
     return chute
 
 
-def _history_inputs(store: ChutesStore, now: float) -> tuple:
+def _history_inputs(store: ChutesStore, today: int) -> tuple:
     """Everything `_history` reads besides its generator."""
     world = store.world
     chutes = [(c["chute_id"], c["user_id"], c["image_id"], store.images[c["image_id"]]["user_id"],
@@ -186,33 +193,32 @@ def _history_inputs(store: ChutesStore, now: float) -> tuple:
                [i.instance_id for i in store.instances.for_chute(c["chute_id"])])
               for c in sorted(store.chutes.values(), key=lambda c: c["chute_id"])]
     callers = [(u["user_id"], u["username"]) for u in store.users.values()]
-    return now, world["history_days"], world["invocations_per_day"], world["gpus"], chutes, callers
+    return today, world["history_days"], world["invocations_per_day"], world["gpus"], chutes, callers
 
 
-def _job_history_inputs(store: ChutesStore, now: float) -> tuple:
+def _job_history_inputs(store: ChutesStore, today: int) -> tuple:
     """Everything `_job_history` reads besides its generator."""
     world = store.world
     chutes = [(c["chute_id"], c["user_id"], c["version"], c["chutes_version"], c["node_selector"], c["jobs"])
               for c in sorted(store.chutes.values(), key=lambda c: c["chute_id"])]
-    return now, world["history_days"], world["job_runs_per_day"], world["gpus"], chutes
+    return today, world["history_days"], world["job_runs_per_day"], world["gpus"], chutes
 
 
-def _history(store: ChutesStore, rng: random.Random, now: float) -> list[dict]:
-    """Completed invocations of the running chutes over the last `history_days` days."""
+def _history(store: ChutesStore, rng: random.Random, today: int) -> list[dict]:
+    """Completed invocations of the running chutes over the `history_days` whole days before
+    `today` and all of `today` (UTC), in start order: the store keeps the last `history_days`
+    days' worth before its "now"."""
     world = store.world
     callers = [u for u in store.users.values() if u["username"] != "chutes"]
     invocations = []
-    start = int(now) - world["history_days"] * DAY
     for chute in sorted(store.chutes.values(), key=lambda c: c["chute_id"]):
         instances = store.instances.for_chute(chute["chute_id"])
         if not instances:
             continue
         rate = hourly_usd(chute["node_selector"], world["gpus"]) / 3600
-        for day in range(world["history_days"]):
+        for day in range(today - world["history_days"] * DAY, today + DAY, DAY):
             for _ in range(rng.randint(*world["invocations_per_day"])):
-                started = start + day * DAY + rng.randrange(DAY)
-                if started >= now - 120:
-                    continue
+                started = day + rng.randrange(DAY)
                 duration = round(rng.uniform(0.2, 30.0), 3)
                 caller = rng.choice(callers)
                 instance = rng.choice(instances)
@@ -240,35 +246,36 @@ def _history(store: ChutesStore, rng: random.Random, now: float) -> list[dict]:
 _JOB_OUTCOMES = (("complete", False, 86), ("error", False, 7), ("partial_failure", False, 4), ("error", True, 3))
 
 
-def _job_history(store: ChutesStore, rng: random.Random, now: float) -> list[dict]:
-    """Runs of the chutes' jobs over the last `history_days` days, each on a miner's instance that is
-    gone once it ended; a run still going at `now` is `running`. A stream of its own keeps the
-    invocation history what it was."""
+def _job_history(store: ChutesStore, rng: random.Random, today: int) -> list[dict]:
+    """Runs of the chutes' jobs over the same days as `_history`, each on a miner's instance that
+    is gone once it ended, as they end (`_as_of` shows one still going). A stream of its own keeps
+    the invocation history what it was."""
     world = store.world
-    start = int(now) - world["history_days"] * DAY
     runs = []
     for chute in sorted(store.chutes.values(), key=lambda c: c["chute_id"]):
         if not chute["jobs"]:
             continue
-        for day in range(world["history_days"]):
+        for day in range(today - world["history_days"] * DAY, today + DAY, DAY):
             for _ in range(rng.randint(*world["job_runs_per_day"])):
-                created = start + day * DAY + rng.randrange(DAY)
-                if created >= now - 300:
-                    continue
-                runs.append(_job_run(store, chute, rng, created, now))
+                runs.append(_job_run(store, chute, rng, day + rng.randrange(DAY)))
     runs.sort(key=lambda j: j["started_at"])
     return runs
 
 
-def _job_run(store: ChutesStore, chute: dict, rng: t.Any, created: float, now: float) -> dict:
+def _as_of(run: dict, now: float) -> dict:
+    """A drawn run as it stands at `now`: one that ends later is still running."""
+    if run["finished_at"] < now:
+        return run
+    return {**run, "status": "running", "miner_terminated": False, "finished_at": None,
+            "updated_at": run["started_at"]}
+
+
+def _job_run(store: ChutesStore, chute: dict, rng: t.Any, created: float) -> dict:
     job = rng.choice(chute["jobs"])
     started = created + round(rng.uniform(5.0, 240.0), 3)  # waiting for a miner to take it
     duration = round(rng.uniform(300.0, job["timeout"] or 4 * 3600.0), 3)
     status, terminated, _ = rng.choices(_JOB_OUTCOMES, weights=[w for *_, w in _JOB_OUTCOMES])[0]
-    ends = started + duration
-    finished: float | None = ends
-    if ends >= now:
-        status, terminated, finished = "running", False, None
+    finished = started + duration
     miner = rng.randint(0, 15)
     return {
         "job_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "user_id": chute["user_id"],
@@ -276,7 +283,7 @@ def _job_run(store: ChutesStore, chute: dict, rng: t.Any, created: float, now: f
         "method": job["name"], "miner_uid": rng.randint(0, 255), "miner_hotkey": f"5Miner{miner:02d}" + "x" * 40,
         "miner_coldkey": f"5Cold{miner:02d}" + "x" * 41,
         "instance_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "created_at": created, "updated_at": finished if finished is not None else started,
+        "created_at": created, "updated_at": finished,
         "started_at": started, "finished_at": finished, "status": status,
         "compute_multiplier": compute_multiplier(chute["node_selector"], store.world["gpus"]),
         "miner_terminated": terminated,

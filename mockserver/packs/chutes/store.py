@@ -4,7 +4,6 @@ through one call shows up in listings, utilization, GPU history and exports."""
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import re
@@ -18,7 +17,6 @@ from mockserver.engine.pack import Store
 from mockserver.engine.records import Rows
 from mockserver.packs.chutes.instances import Instance, Instances
 
-DAY = 86400
 MEGA_TARGETS = ("__megallm__", "__megaembed__", "__megadiffuser__")
 BOUNTY_TTL = 3600
 
@@ -85,6 +83,8 @@ class ChutesStore(Store):
         self.logos: dict[str, dict] = {}
         self.chutes: dict[str, dict] = {}
         self.shares: dict[tuple[str, str], str] = {}  # (chute_id, shared_to) → shared_by
+        # Invocations and job runs are records of what happened: appended, never changed in place.
+        # A reset shares the seeded ones with every other reset of the day (seed.new_state).
         self.invocations: list[dict] = []
         self.jobs: list[dict] = []  # runs of chutes' job() functions, as the `-jobs.csv` exports list them
         self.reports: dict[str, dict] = {}  # parent invocation id → report
@@ -277,7 +277,7 @@ class ChutesStore(Store):
 
     def export(self) -> dict:
         with self.lock:
-            return copy.deepcopy({name: list(value.mapping.values()) if isinstance(value, Rows) else value
+            return deep_copy({name: list(value.mapping.values()) if isinstance(value, Rows) else value
                                   for name, value in self.durable_records().items()})
 
     def durable_records(self) -> dict:

@@ -44,11 +44,12 @@ def new_state(context: PackContext) -> UsageStore:
 
 
 def _seed_fixture_history(store: UsageStore, context: PackContext, organization: dict) -> None:
+    from mockserver.engine.clock import day_start
     from mockserver.engine.seeding import replayed
     from mockserver.packs.openai_usage import history
 
     profile, now = context.fixture("history.yaml"), context.clock.now()
-    today = history.day_start(now)
+    today = day_start(now)
     # Kept by day, not by instant; shared, not copied: the store reads usage events into its
     # columns and keeps none of them.
     events = replayed(context.random("history"), (profile, organization, today),

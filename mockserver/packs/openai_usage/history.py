@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import typing as t
 
-DAY = 86400
+from mockserver.engine.clock import DAY, day_start
 
 
 def generate(profile: dict, organization: dict, rng: random.Random, now: float) -> list[dict]:
@@ -30,12 +30,6 @@ def generate(profile: dict, organization: dict, rng: random.Random, now: float) 
                 who = {"project_id": key["project"], "user_id": key["user"], "api_key_id": key["id"]}
                 events.append({"kind": kind, "time": time, **make(spec, who, organization, rng)})
     return events
-
-
-def day_start(now: float) -> int:
-    """The start (UTC midnight, Unix seconds) of `now`'s day."""
-    end = int(now)
-    return end - end % DAY
 
 
 def until(events: list[dict], now: float) -> list[dict]:

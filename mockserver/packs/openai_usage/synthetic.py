@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mockserver.packs.openai_usage.history import DAY, day_start
+from mockserver.engine.clock import DAY, day_start
 from mockserver.packs.openai_usage.kinds import KINDS
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typing as t
 
-from chutes_support import CONTROL, chute_args, chute_id_for, detail, make_server, ok, signed
+from chutes_support import CLOCK, CONTROL, chute_args, chute_id_for, detail, make_server, ok, signed
 from starlette.testclient import TestClient
+
+from mockserver.engine.clock import DAY
 
 NOT_FOUND = "Chute not found, or does not belong to you"
 
@@ -92,6 +94,37 @@ def test_reset_restores_the_fixtures(api: t.Any) -> None:
     assert fresh["jobs"] and api.state()["jobs"] == fresh["jobs"]  # the seeded job runs, and only them
     assert api.names(user="alice") == ["alice-embeddings"]
     assert api.user("alice")["balance"] == 250.0
+
+
+def test_resets_later_the_same_day_show_the_same_history(api: t.Any) -> None:
+    """A clock running in real time gives every reset another "now": the history is the same one,
+    its window moved on. What both windows hold is the same invocations and job runs; the later one
+    adds what happened since, and a run going at the first reset that has ended since has its end."""
+    morning, hours = CLOCK + 6 * 3600, 3 * 3600
+    api.set_clock(morning)
+    api.reset()
+    early = api.state()
+    api.set_clock(morning + hours)
+    api.reset()
+    late = api.state()
+
+    def window(invocations: list[dict], low: float, high: float) -> list[dict]:
+        return [i for i in invocations if low <= i["started_at"] < high]
+
+    shared = (morning + hours - 11 * DAY, morning - 120)
+    assert window(early["invocations"], *shared) == window(late["invocations"], *shared)
+    assert len(window(early["invocations"], *shared)) > 1000
+    assert window(late["invocations"], morning - 120, morning + hours - 120)  # the three hours since
+    late_runs = {run["job_id"]: run for run in late["jobs"]}
+    for run in early["jobs"]:
+        if run["created_at"] < shared[0]:
+            continue
+        later = late_runs[run["job_id"]]
+        if run["status"] == "running":
+            assert later["started_at"] == run["started_at"]
+            assert later["status"] == "running" or later["finished_at"] <= morning + hours
+        else:
+            assert later == run
 
 
 def test_global_reset_and_state_include_the_pack(api: t.Any) -> None:
