@@ -158,5 +158,5 @@ def preview_response(data: bytes, name: str) -> Response:
                                              "content-disposition": f'inline; filename="{name}.png"'})
 
 
-def solid_png(width: int, height: int, color: str) -> bytes:
-    return png_bytes(Image.new("RGB", (width, height), color))
+def solid_image(width: int, height: int, color: str) -> Image.Image:
+    return Image.new("RGB", (width, height), color)

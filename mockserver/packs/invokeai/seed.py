@@ -80,7 +80,9 @@ def shipped_workflows(folder: Path) -> tuple[tuple[str, dict], ...]:
 
 @functools.lru_cache(maxsize=64)
 def preset_preview(color: str) -> bytes:
-    return imaging.webp_thumbnail(imaging.solid_png(PRESET_PREVIEW_SIZE, PRESET_PREVIEW_SIZE, color))
+    """The preview of a preset whose image was a solid colour (`thumbnail_of` an image is the
+    thumbnail its PNG would have, without encoding and decoding the PNG at every start)."""
+    return imaging.thumbnail_of(imaging.solid_image(PRESET_PREVIEW_SIZE, PRESET_PREVIEW_SIZE, color))
 
 
 PROMPTS_ROOT = "/invokeai/prompts"  # where a graph's `prompt_from_file` finds the prompt files
