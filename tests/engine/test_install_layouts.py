@@ -45,6 +45,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+@pytest.fixture(scope="module")
+def spec_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One compiled-spec cache for both layouts, as a user's cache outlives a reinstall: the
+    second install starts from it (the same specs, the same keys), not from connexion again."""
+    return tmp_path_factory.mktemp("spec_cache")
+
+
 def _pip(*args: str) -> None:
     result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args],
                             capture_output=True, text=True, timeout=600)
@@ -68,7 +75,7 @@ def _site_packages_of_prefix(prefix: Path) -> Path:
 
 
 @pytest.mark.parametrize("layout", ["target", "prefix"])
-def test_an_installed_mockserver_serves_every_pack(layout: str, wheel: Path, tmp_path: Path) -> None:
+def test_an_installed_mockserver_serves_every_pack(layout: str, wheel: Path, spec_cache: Path, tmp_path: Path) -> None:
     from importlib import metadata
 
     before = metadata.distribution("mockserver")._path  # type: ignore[attr-defined]
@@ -79,7 +86,7 @@ def test_an_installed_mockserver_serves_every_pack(layout: str, wheel: Path, tmp
     site = where if layout == "target" else _site_packages_of_prefix(where)
     assert (site / "mockserver" / "specs" / "invokeai.yaml").is_file()
     environment = {k: v for k, v in os.environ.items() if k not in ("MOCKSERVER_HOME", "MOCKSERVER_CONTROL_TOKEN")}
-    environment.update(PYTHONPATH=str(site), MOCKSERVER_CACHE_DIR=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    environment.update(PYTHONPATH=str(site), MOCKSERVER_CACHE_DIR=str(spec_cache), PYTHONUNBUFFERED="1")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
