@@ -10,6 +10,7 @@ driven by the `playwright` package: playwright's own browser download is not use
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,9 @@ CHROMIUM = Path(shutil.which("chromium-headless-shell") or "/usr/bin/chromium-he
 # No sandbox (CI runs as root), and nothing that would reach out to Google's services.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
+# Set to N to run the page's scripts N times slower (Chromium's CPU throttling): a race the UI only
+# loses on a slow machine, like CI's, then shows here every time (6 showed the gallery menu race).
+THROTTLE_VARIABLE = "MOCKSERVER_UI_CPU_THROTTLE"
 
 
 def ui_bundle() -> Path:
@@ -63,6 +67,13 @@ def launch_chromium(playwright: t.Any) -> t.Any:
     if not CHROMIUM.exists():
         raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium-headless-shell (make test does, as root)")
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def throttle_when_asked(context: t.Any, page: t.Any) -> None:
+    """Slow the page's CPU by the factor in MOCKSERVER_UI_CPU_THROTTLE, if it is set."""
+    rate = os.environ.get(THROTTLE_VARIABLE)
+    if rate:
+        context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": float(rate)})
 
 
 @dataclass
