@@ -24,7 +24,7 @@ from mockserver.packs import AVAILABLE, load_pack, pack_options
 
 @dataclass
 class ServerConfig:
-    apis: t.Sequence[str | Pack] = ()  # names or Pack objects; empty: every available pack (unless `spec`)
+    apis: t.Sequence[str | Pack[t.Any]] = ()  # names or Pack objects; empty: every available pack (unless `spec`)
     spec: Path | None = None  # serve a user's spec with generated answers
     spec_dialect: str = "fastapi"
     spec_overrides: Path | None = None  # resource inference overrides for `spec`
@@ -55,9 +55,9 @@ def build_server(config: ServerConfig) -> MockServer:
     return server
 
 
-def _selected_packs(config: ServerConfig, seed: int) -> list[Pack]:
+def _selected_packs(config: ServerConfig, seed: int) -> list[Pack[t.Any]]:
     names = list(config.apis) or ([] if config.spec else list(AVAILABLE))
-    packs: list[Pack] = []
+    packs: list[Pack[t.Any]] = []
     for name in names:
         pack = name if isinstance(name, Pack) else load_pack(name)
         if all(pack.name != chosen.name for chosen in packs):
@@ -70,7 +70,7 @@ def _selected_packs(config: ServerConfig, seed: int) -> list[Pack]:
     return packs
 
 
-def _check_options_have_their_pack(values: t.Mapping[str, t.Any], packs: list[Pack]) -> None:
+def _check_options_have_their_pack(values: t.Mapping[str, t.Any], packs: list[Pack[t.Any]]) -> None:
     """A pack's option given while the pack is not served would silently do nothing."""
     served = {option.dest for pack in packs for option in pack.options}
     for name in AVAILABLE:
@@ -84,7 +84,7 @@ def _operation_name(operation_id: str | None, method: str, template: str) -> str
     return operation_id or synthesized_operation_id(method, template)
 
 
-def _runtime(pack: Pack, services: Services, options: t.Mapping[str, t.Any]) -> PackRuntime:
+def _runtime(pack: Pack[t.Any], services: Services, options: t.Mapping[str, t.Any]) -> PackRuntime:
     assert pack.spec_path is not None  # Pack.__post_init__ fills it in
     spec = (pack.load_spec(pack.handlers.resolve, _operation_name) if pack.load_spec is not None
             else load_spec(pack.spec_path, pack.handlers.resolve, name_operation=_operation_name))

@@ -16,7 +16,10 @@ from mockserver.engine.clock import Clock
 from mockserver.engine.copies import Frozen
 from mockserver.engine.http import Request
 from mockserver.engine.resources import fixtures_dir, read_yaml, specs_dir
-from mockserver.engine.spec import Handler, LoadedSpec, MissingHandler
+from mockserver.engine.spec import Handler, LoadedSpec, MissingHandler, OperationNamer
+
+if t.TYPE_CHECKING:
+    from mockserver.engine.dialects import Dialect
 
 
 class Handlers:
@@ -118,7 +121,10 @@ class Store:
         self.load(data)
 
 
-def build_store(pack: "Pack", context: "PackContext", *, to_load: bool = False) -> Store:
+S = t.TypeVar("S", bound=Store)  # a pack's own Store subclass
+
+
+def build_store(pack: "Pack[S]", context: "PackContext", *, to_load: bool = False) -> S:
     """A fresh store of `pack`, knowing the seeded generators it was built with; `to_load`: one
     that a state import is about to fill (see `Pack.state_to_load`)."""
     factory = pack.state_to_load if to_load and pack.state_to_load is not None else pack.new_state
@@ -170,9 +176,6 @@ def _parsed_fixture(path: Path, mtime_ns: int, size: int) -> Frozen[t.Any]:
     return Frozen(read_yaml(path))
 
 
-Authenticator = t.Callable[[Request[t.Any]], t.Any]
-
-
 @dataclass(frozen=True)
 class PackOption:
     """A `mockserver serve` option a pack declares (e.g. `--invokeai-ui DIR`). Its value (None when
@@ -200,17 +203,20 @@ class Companion(t.Protocol):
 
 
 @dataclass
-class Pack:
+class Pack(t.Generic[S]):
+    """An emulated API, typed by its store: `Pack[ChutesStore]`. The callables below that take the
+    pack's state or a request to it are checked against that store (the engine holds `Pack[Any]`)."""
+
     name: str
     dialect: str  # key of engine.dialects.DIALECTS
     prefixes: tuple[str, ...]  # the paths this pack owns; unknown paths below them get its 404
     handlers: Handlers
-    new_state: t.Callable[[PackContext], Store]
+    new_state: t.Callable[[PackContext], S]
     # A store a state import will fill (`Store.load`/`load_records`), quicker to build than
     # `new_state` by leaving out what every import replaces. Its generators must stand where
     # `new_state` leaves them: an import moves them on from there. None: `new_state`.
-    state_to_load: t.Callable[[PackContext], Store] | None = None
-    authenticate: Authenticator | None = None  # returns the principal or raises ApiError
+    state_to_load: t.Callable[[PackContext], S] | None = None
+    authenticate: t.Callable[[Request[S]], t.Any] | None = None  # returns the principal or raises ApiError
     control_handlers: Handlers = field(default_factory=Handlers)
     redirect_slashes: bool = False  # FastAPI answers /x for a route /x/ with a 307
     gzip: bool = False  # compress answers for clients that send `Accept-Encoding: gzip`
@@ -218,23 +224,22 @@ class Pack:
     # once per server with a function returning the pack's current state (it changes on reset and
     # import) and the values of the pack's `options` by `dest`. Its `mounts` get HTTP and websocket
     # requests under their path prefixes; its `run()` runs from start-up to shutdown.
-    # (The state is the pack's own Store subclass, hence Any in these callables.)
-    companion: t.Callable[[t.Callable[[], t.Any], t.Mapping[str, t.Any]], "Companion"] | None = None
+    companion: t.Callable[[t.Callable[[], S], t.Mapping[str, t.Any]], Companion] | None = None
     options: tuple[PackOption, ...] = ()  # extra `mockserver serve` options, for the companion
     # Answers requests no operation matches (unknown path, or a method the path lacks) when the real
     # server has a catch-all route of its own (it may return an awaitable); None: the dialect's 404 / 405.
-    unmatched: t.Callable[[Request[t.Any]], t.Any] | None = None
+    unmatched: t.Callable[[Request[S]], t.Any] | None = None
     unmatched_methods: frozenset[str] = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"})
     # For APIs whose real server routes by the Host's first label (`engine/hosts.py`): called with
     # (label, method, path, current state); True sends the request to this pack whatever its path.
-    claims_host: t.Callable[[str, str, str, t.Any], bool] | None = None
+    claims_host: t.Callable[[str, str, str, S], bool] | None = None
     spec_path: Path | None = None
     control_spec_path: Path | None = None
     # Loads and compiles the pack's spec, given its handlers' resolver and the operation namer;
     # None: `load_spec(spec_path)` (connexion-validated). `serve --spec` worlds load their own.
-    load_spec: t.Callable[[t.Callable[[str], Handler], t.Any], LoadedSpec] | None = None
+    load_spec: t.Callable[[t.Callable[[str], Handler], OperationNamer], LoadedSpec] | None = None
     # Wraps the dialect's wording (a `serve --spec` world answers in the document's error schemas).
-    dialect_wrapper: t.Callable[[t.Any], t.Any] | None = None
+    dialect_wrapper: t.Callable[[Dialect], Dialect] | None = None
     # For APIs whose real server is a FastAPI app with its documentation routes on: `/openapi.json`,
     # `/docs`, `/docs/oauth2-redirect` and `/redoc`, served from `spec_path` (see `engine/api_docs.py`).
     description: ApiDescription | None = None

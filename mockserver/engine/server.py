@@ -50,7 +50,7 @@ class PrefixConflict(Exception):
 class PackRuntime:
     """A pack as served: its compiled spec, its app and its current state."""
 
-    pack: Pack
+    pack: Pack[t.Any]
     spec: LoadedSpec
     context: PackContext
     state: Store
@@ -80,7 +80,8 @@ class PackRuntime:
 
     def new_store(self, *, to_load: bool = False) -> Store:
         """A fresh store; `to_load`: one a state import is about to fill."""
-        return build_store(self.pack, self.context, to_load=to_load)
+        store: Store = build_store(self.pack, self.context, to_load=to_load)  # the pack's own Store subclass
+        return store
 
     def reset(self) -> None:
         self.replace_state(self.new_store())
@@ -387,7 +388,7 @@ def move_generators_past(store: Store, imported: t.Any) -> None:
         generator.seed(f"{generator.getrandbits(64)}:{label}:imported {content.hexdigest()}")
 
 
-def _options_of(pack: Pack, values: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+def _options_of(pack: Pack[t.Any], values: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return {option.dest: values.get(option.dest) for option in pack.options}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import types
+import typing as t
 
 from mockserver.engine.pack import Pack, PackOption
 
@@ -16,7 +17,7 @@ AVAILABLE = ("openai_usage", "chutes", "invokeai")
 
 
 @functools.cache
-def load_pack(name: str) -> Pack:
+def load_pack(name: str) -> Pack[t.Any]:
     """The pack, built on first use (one per process: its handler registry is shared)."""
     return _package(name).build_pack()
 

@@ -16,7 +16,7 @@ from mockserver.engine.dialects import Dialect
 from mockserver.engine.fallback import credentials_present, synthesized_operation_id
 from mockserver.engine.openapi import operations
 from mockserver.engine.pack import Handlers, Pack, PackContext
-from mockserver.engine.spec import Handler, LoadedSpec, Operation, compile_document
+from mockserver.engine.spec import Handler, LoadedSpec, Operation, OperationNamer, compile_document
 from mockserver.specworld import document as documents
 from mockserver.specworld.bodies import Bodies
 from mockserver.specworld.errors import SpecDialect
@@ -50,7 +50,7 @@ def inferred(spec_path: Path, overrides: Path | None = None) -> Inference:
 
 
 def spec_world_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", name: str | None = None,
-                    overrides: Path | None = None) -> Pack:
+                    overrides: Path | None = None) -> Pack[WorldStore]:
     document = documents.load(spec_path)
     raw = document.raw
     bodies = Bodies(raw, seed)
@@ -61,7 +61,7 @@ def spec_world_pack(spec_path: Path, *, seed: int, dialect: str = "fastapi", nam
         if operation_id not in handlers:  # a document repeating an operationId: the first one serves
             handlers(operation_id)(world.handler(operation_id, method, template, definition))
 
-    def load_spec(resolve: t.Callable[[str], Handler], namer: t.Any) -> LoadedSpec:
+    def load_spec(resolve: t.Callable[[str], Handler], namer: OperationNamer) -> LoadedSpec:
         return compile_document(documents.compiled(document), resolve, name_operation=namer)
 
     error_bodies: dict[tuple[int, int], t.Any] = {}

@@ -3,13 +3,18 @@ the caller's own account, instance logs."""
 
 from __future__ import annotations
 
+import typing as t
+
 from mockserver.engine.api_docs import ApiDescription
 from mockserver.engine.pack import Handlers, Pack, PackOption
+
+if t.TYPE_CHECKING:
+    from mockserver.packs.chutes.store import ChutesStore
 
 OPTIONS: tuple[PackOption, ...] = ()
 
 
-def build_pack() -> Pack:
+def build_pack() -> Pack[ChutesStore]:
     from mockserver.packs.chutes import (
         bounties,
         chutes,

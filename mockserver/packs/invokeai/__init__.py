@@ -4,13 +4,18 @@ one store (`store.py`: gallery, library, runtime, session queue, models) and han
 
 from __future__ import annotations
 
+import typing as t
+
 from mockserver.engine.pack import Handlers, Pack, PackOption
 from mockserver.packs.invokeai.options import UI_OPTION
+
+if t.TYPE_CHECKING:
+    from mockserver.packs.invokeai.store import InvokeStore
 
 OPTIONS: tuple[PackOption, ...] = (UI_OPTION,)  # --invokeai-ui DIR
 
 
-def build_pack() -> Pack:
+def build_pack() -> Pack[InvokeStore]:
     from mockserver.packs.invokeai import (
         app,
         boards,

@@ -13,7 +13,7 @@ if t.TYPE_CHECKING:
 OPTIONS: tuple[PackOption, ...] = (EVENTS_OPTION,)  # --openai-usage-events N
 
 
-def build_pack() -> Pack:
+def build_pack() -> Pack[UsageStore]:
     from mockserver.packs.openai_usage import control, usage
     from mockserver.packs.openai_usage.auth import authenticate
 
