@@ -49,10 +49,11 @@ def live_server(request: pytest.FixtureRequest) -> t.Iterator[str]:
 #
 # Most modules keep one core busy. The browser test keeps more than one (Chromium, the mock, pytest)
 # for the longest time; the modules that mostly wait (on a CLI's fixed delays, a server's deadlines,
-# clocks that run in real time) keep well under one. So the browser starts on one worker while as
-# many waiting modules as fit in its time run one after another on the other: together they fill both
-# cores, where a waiting module beside a one-core module leaves a core idle. The long modules follow,
-# so that none starts late and keeps one worker running alone at the end; the short ones fill in last.
+# clocks that run in real time) keep well under one. So the browser starts first while the waiting
+# modules run one after another on the other workers (`make test` runs one more worker than there
+# are cores): together they fill the cores, where a waiting module beside one-core modules only
+# leaves a core idle. The long modules follow, so that none starts late and keeps one worker running
+# alone at the end; the short ones fill in last.
 START_ORDER = (
     "clients/test_invokeai_web_ui.py",  # 45, 1.3 cores
     # beside it, on the other worker (about 45 s together):
