@@ -92,10 +92,7 @@ def test_the_ui_loads_with_every_node_template(page: Page, base: str) -> None:
     expect(page.get_by_text("Problem retrieving OpenAPI Schema")).to_have_count(0)
     expect(page.get_by_test_id("add-board-button")).to_be_visible()
     # The "What's New" popover opens over the lower tab buttons until it is closed, as for a new user.
-    whats_new = page.get_by_role("dialog", name="What's New in Invoke v6.8.1")
-    expect(whats_new).to_be_visible()
-    whats_new.get_by_label("Close").click()
-    expect(whats_new).to_be_hidden()
+    close_whats_new(page)
 
 
 def test_generate_with_sdxl_then_sd15_puts_images_in_the_gallery(page: Page, api: httpx.Client) -> None:
@@ -140,6 +137,36 @@ def boards(api: httpx.Client) -> dict[str, dict]:
     return {board["board_name"]: board for board in api.get("/api/v1/boards/", params={"all": "true"}).json()}
 
 
+def close_menus(page: Page) -> None:
+    """Escape until no menu is open; reload the page if a menu stays.
+
+    After a menu item is chosen, the UI can leave the gallery's context menu in the page, drawn with
+    its items and taking the clicks meant for what is under it, where no Escape reaches it. Slow
+    machines do it now and then (CI's; this one's under load). Nothing closes it but a reload, as a
+    user would do. The page comes back as it was (the UI keeps its state on
+    the server), but for the "What's New" popover, which a new page shows again until it is closed."""
+    open_menus = page.locator("[role='menu']:visible")
+    for _ in range(3):
+        page.keyboard.press("Escape")
+        try:
+            expect(open_menus).to_have_count(0, timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    page.reload()
+    expect(page.get_by_role("button", name="Invoke", exact=True)).to_be_visible()
+    close_whats_new(page)
+    expect(open_menus).to_have_count(0)
+
+
+def close_whats_new(page: Page) -> None:
+    """Close the "What's New" popover a new page shows over the lower tab buttons."""
+    whats_new = page.get_by_role("dialog", name="What's New in Invoke v6.8.1")
+    expect(whats_new).to_be_visible()
+    whats_new.get_by_label("Close").click()
+    expect(whats_new).to_be_hidden()
+
+
 def test_boards_create_select_star_move_delete(page: Page, api: httpx.Client) -> None:
     thumbnails = page.locator(THUMBNAILS)
     page.get_by_test_id("add-board-button").click()
@@ -151,9 +178,8 @@ def test_boards_create_select_star_move_delete(page: Page, api: httpx.Client) ->
     expect(thumbnails).to_have_count(2)  # the two generated images
     # The older, SDXL picture (1024x1024) is starred, comes first, and goes to the board; the SD1.5
     # one (512x512) stays for the upscaling and canvas tests, whose work grows with the picture's size.
-    # It is starred by the gallery's hotkey, not its context menu: when the UI paints slowly, it can
-    # leave that menu open with no owner after *Star*, where no Escape closes it and it takes later
-    # clicks (with MOCKSERVER_UI_CPU_THROTTLE=6 every time; now and then on CI's machine).
+    # Starred by the gallery's hotkey. Menus are used as little as the UI allows, and by keyboard
+    # once one is up: the UI can leave a menu behind over the page (see close_menus).
     thumbnails.last.click()  # selects it; the gallery now takes its hotkeys
     page.keyboard.press(".")  # Star/Unstar Image
     eventually(lambda: any(image["starred"] for image in api.get("/api/v1/images/", params={"limit": 10}).json()["items"]),
@@ -163,9 +189,15 @@ def test_boards_create_select_star_move_delete(page: Page, api: httpx.Client) ->
 
     thumbnails.first.click(button="right")
     page.get_by_role("menuitem", name="Change Board").click()
-    page.get_by_role("alertdialog").get_by_role("combobox").click(force=True)  # react-select's input
-    page.get_by_role("option", name="My Board").click()
-    page.get_by_role("button", name="Move", exact=True).click()
+    dialog = page.get_by_role("alertdialog")
+    board_choice = dialog.get_by_role("combobox")  # react-select's input: typing filters its options
+    board_choice.press_sequentially("My Board")
+    board_choice.press("Enter")
+    expect(dialog).to_contain_text("My Board")
+    dialog.get_by_role("button", name="Move", exact=True).press("Enter")
+    expect(dialog).to_be_hidden()
+    close_menus(page)
+    page.get_by_text("Uncategorized", exact=True).first.click()  # still shown, or again after a reload
     expect(thumbnails).to_have_count(1)  # one left in Uncategorized
     board_entry.click()
     expect(thumbnails).to_have_count(1)  # and it is in My Board
@@ -173,7 +205,8 @@ def test_boards_create_select_star_move_delete(page: Page, api: httpx.Client) ->
 
     board_entry.click(button="right")
     page.get_by_role("menuitem", name="Delete Board").click()
-    page.get_by_role("button", name="Delete Board and Images").click()
+    page.get_by_role("button", name="Delete Board and Images").press("Enter")
+    close_menus(page)
     expect(page.get_by_text("My Board", exact=True)).to_have_count(0)
     eventually(lambda: "My Board" not in boards(api), "My Board deleted")
     assert api.get("/api/v1/images/", params={"limit": 10}).json()["total"] == 1  # its image went with it
@@ -254,6 +287,7 @@ def test_upscale_a_gallery_image_from_the_upscaling_tab(page: Page, api: httpx.C
     source_image = newest_image(api)
     thumbnails.first.click(button="right")
     page.get_by_role("menuitem", name="Send To Upscale").click()
+    close_menus(page)
     expect(page.get_by_text("Ready to upscale!")).to_be_visible()
     expect(page.get_by_text("RealESRGAN_x2plus").first).to_be_visible()
     page.get_by_role("button", name="Invoke", exact=True).click()
@@ -272,6 +306,7 @@ def test_canvas_inpaint_of_a_gallery_image_completes(page: Page, api: httpx.Clie
     page.locator(THUMBNAILS).first.click(button="right")
     page.get_by_role("menuitem", name="New Canvas from Image").hover()
     page.get_by_role("menuitem", name="As Raster Layer (Resize)", exact=True).click()  # the image fills the bbox
+    close_menus(page)
     layer_drawn(page, "raster_layer")
     page.get_by_test_id("control-layers-add-layer-menu-button").click()
     page.get_by_role("menuitem", name="Inpaint Mask").click()
