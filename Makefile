@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 # cores. Several modules mostly wait (a CLI's fixed delays, a server's deadlines, clocks that run in
 # real time) and the browser works in processes of its own, so one worker per core left a 2-core
 # machine idle a quarter of the run; a third worker keeps both cores busy (170-193 s against 201-216 s).
-JOBS   ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
+# (The cores this process may run on, as nproc and xdist's `auto` count them; macOS has no affinity.)
+JOBS   ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1)')
 # CPython caches compiled modules by default; some machines turn that off (PYTHONDONTWRITEBYTECODE),
 # and then every pytest worker and every `mockserver serve` a test starts compiles every module it
 # imports again, and pytest rewrites the asserts of every plugin package it loads again
