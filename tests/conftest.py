@@ -56,7 +56,7 @@ def live_server(request: pytest.FixtureRequest) -> t.Iterator[str]:
 # alone at the end; the short ones fill in last.
 START_ORDER = (
     "clients/test_invokeai_web_ui.py",  # 45, 1.3 cores
-    # beside it, on the other worker (about 45 s together):
+    # beside it, on the other workers (about 45 s together):
     "clients/test_chutes_cli.py",  # 20, 0.55: the CLI asks for a build log 5 s after its upload
     "engine/test_slow_clients.py",  # 9, 0.05: waits out the server's deadlines
     "packs/chutes/test_instances.py",  # 8, 0.1: instance logs stream in real time

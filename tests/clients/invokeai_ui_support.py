@@ -30,8 +30,8 @@ CHROMIUM = Path(shutil.which("chromium-headless-shell") or "/usr/bin/chromium-he
 # No sandbox (CI runs as root), and nothing that would reach out to Google's services.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-# Set to N to run the page's scripts N times slower (Chromium's CPU throttling): a race the UI only
-# loses on a slow machine, like CI's, then shows here every time (6 showed the gallery menu race).
+# Set to N to run the page's scripts N times slower (Chromium's CPU throttling): races the UI loses
+# only on a slow machine, like CI's, then show here too (at 6, the gallery menu left behind after Star).
 THROTTLE_VARIABLE = "MOCKSERVER_UI_CPU_THROTTLE"
 
 
