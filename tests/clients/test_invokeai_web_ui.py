@@ -23,6 +23,7 @@ from depth import is_deep
 from invokeai_ui_support import PageProblems, launch_chromium, throttle_when_asked, ui_bundle
 from live import REPO, serve
 from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = pytest.mark.live
 
@@ -162,16 +163,50 @@ def close_menus(page: Page) -> bool:
 
 def choose_in_image_menu(page: Page, image: Locator, *path: str) -> None:
     """Right-click a gallery image and choose `path` in its menu (the items before the last open
-    submenus). When the menu stays over the page, close_menus reloads it, which also forgets what
-    the choice did in the page (the tab's chosen image): the choice is made again."""
+    submenus). The choice is made again when its item never shows (a submenu closed under the
+    pointer) or when the menu stays over the page afterwards: close_menus reloads the page then,
+    which also forgets what the choice did in the page (the tab's chosen image)."""
     for _ in range(3):
         image.click(button="right")
         for item in path[:-1]:
-            page.get_by_role("menuitem", name=item, exact=True).hover()
-        page.get_by_role("menuitem", name=path[-1], exact=True).click()
+            open_submenu(page, item)
+        try:
+            page.get_by_role("menuitem", name=path[-1], exact=True).click(timeout=10_000)
+        except PlaywrightTimeoutError:
+            close_menus(page)
+            continue
         if not close_menus(page):
             return
-    raise AssertionError(f"the image menu stayed over the page after {' > '.join(path)}, three times")
+    raise AssertionError(f"could not choose {' > '.join(path)} in the image menu, three tries")
+
+
+def open_submenu(page: Page, name: str) -> None:
+    """Open the submenu of the menu item `name`.
+
+    The UI opens a submenu when the pointer enters its item and closes it when the pointer leaves.
+    Once on CI, a hover left the submenu shut for a minute (the menu still moving into place, its
+    item sliding from under the pointer, would do it). So when the submenu is not open soon, the
+    pointer leaves and comes back to where the item is now. (Clicking the item would not do: it
+    toggles the submenu, and the pointer's arrival has opened it by then.)"""
+    item = page.get_by_role("menuitem", name=name, exact=True)
+    expanded = item.locator("[aria-expanded]")
+    for _ in range(3):
+        item.hover()
+        try:
+            expect(expanded).to_have_attribute("aria-expanded", "true", timeout=5_000)
+            return
+        except AssertionError:
+            page.mouse.move(0, 0)
+    raise AssertionError(f"the submenu of {name} never opened")
+
+
+def press_enter_on(button: Locator) -> None:
+    """Press Enter on a dialog's button once it is enabled. The delete-board dialog shows its
+    buttons loading (disabled) while it fetches the board's image names, and Enter on a disabled
+    button does nothing (a click would have waited; a key press does not): two runs lost a board
+    deletion so."""
+    expect(button).to_be_enabled()
+    button.press("Enter")
 
 
 def close_whats_new(page: Page, shown_within_ms: float = TIMEOUT_MS) -> bool:
@@ -213,7 +248,7 @@ def test_boards_create_select_star_move_delete(page: Page, api: httpx.Client) ->
     board_choice.press_sequentially("My Board")
     board_choice.press("Enter")
     expect(dialog).to_contain_text("My Board")
-    dialog.get_by_role("button", name="Move", exact=True).press("Enter")
+    press_enter_on(dialog.get_by_role("button", name="Move", exact=True))
     expect(dialog).to_be_hidden()
     close_menus(page)
     page.get_by_text("Uncategorized", exact=True).first.click()  # still shown, or again after a reload
@@ -224,7 +259,7 @@ def test_boards_create_select_star_move_delete(page: Page, api: httpx.Client) ->
 
     board_entry.click(button="right")
     page.get_by_role("menuitem", name="Delete Board").click()
-    page.get_by_role("button", name="Delete Board and Images").press("Enter")
+    press_enter_on(page.get_by_role("button", name="Delete Board and Images"))
     close_menus(page)
     expect(page.get_by_text("My Board", exact=True)).to_have_count(0)
     eventually(lambda: "My Board" not in boards(api), "My Board deleted")
